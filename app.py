@@ -1,0 +1,49 @@
+"""ByteSpike: one Flask deployment serving the gateway API, the site and the console.
+
+``create_app`` reads as a list of steps and touches no database: gunicorn may
+load it before forking workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask
+
+from core import cli as core_cli
+from core import config as core_config
+from core import db as core_db
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder="static", template_folder="website/templates")
+    app.config.update(core_config.load(config))
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # Anthropic accepts 32 MB bodies
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    core_db.init_app(app)
+    core_cli.init_app(app)
+
+    import gateway
+    import website
+
+    gateway.register(app)
+    website.register(app)
+    _health(app)
+    return app
+
+
+def _health(app: Flask) -> None:
+    from sqlalchemy import text
+
+    @app.get("/healthz")
+    def healthz():  # type: ignore[no-untyped-def]
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():  # type: ignore[no-untyped-def]
+        try:
+            with core_db.get_db().engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001 - any database failure means not ready
+            return {"status": "database unavailable"}, 503
+        return {"status": "ok"}

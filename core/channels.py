@@ -1,0 +1,150 @@
+"""The channels file (TOML): upstream endpoints, their key pools and operator prices.
+
+Parsed once per process. A malformed file stops start-up with a message that
+names the file, the line and the field; a key never appears in that message.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+PROTOCOLS = ("anthropic", "openai", "gemini")
+PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second")
+
+
+class ChannelFileError(ValueError):
+    """The channels file is unusable; str() names file, line and field."""
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    protocol: str  # anthropic | openai | gemini | echo (the built-in demo)
+    base_url: str
+    api_keys: tuple[str, ...]
+    models: tuple[str, ...]
+    priority: int = 0
+    weight: int = 1
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    model_map: dict[str, str] = field(default_factory=dict)
+    # model id -> {"input": Decimal, ...}: operator prices, which make a rate-card row `live`
+    prices: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+
+    def upstream_model(self, model: str) -> str:
+        return self.model_map.get(model, model)
+
+    def __repr__(self) -> str:  # never print keys
+        return f"ChannelConfig(name={self.name!r}, protocol={self.protocol!r}, keys={len(self.api_keys)})"
+
+
+def load(path: str | Path | None) -> list[ChannelConfig]:
+    """Parse and validate the channels file; an absent path gives no channels."""
+    if not path:
+        return []
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ChannelFileError(f"{path}: cannot read channels file ({exc.strerror})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ChannelFileError(f"{path}: {exc}") from exc
+    raw = data.get("channels", [])
+    if not isinstance(raw, list):
+        raise ChannelFileError(f"{path}:{_line_of(text, 'channels', 0)}: 'channels' must be an array of tables ([[channels]])")
+    channels = [_parse_one(path, text, i, entry) for i, entry in enumerate(raw)]
+    names = [c.name for c in channels]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ChannelFileError(f"{path}:{_line_of(text, 'name', i)}: channels[{i}].name: duplicate channel name {name!r}")
+    return channels
+
+
+def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
+    def fail(fld: str, why: str) -> ChannelFileError:
+        return ChannelFileError(f"{path}:{_line_of(text, fld.split('.')[0], i)}: channels[{i}].{fld}: {why}")
+
+    if not isinstance(entry, dict):
+        raise ChannelFileError(f"{path}: channels[{i}] must be a table")
+    for req in ("name", "protocol", "base_url", "api_keys", "models"):
+        if req not in entry:
+            raise fail(req, "required field is missing")
+    name, protocol, base_url = entry["name"], entry["protocol"], entry["base_url"]
+    if not isinstance(name, str) or not name:
+        raise fail("name", "must be a non-empty string")
+    if protocol not in PROTOCOLS:
+        raise fail("protocol", f"must be one of {', '.join(PROTOCOLS)}")
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise fail("base_url", "must be an http(s) URL")
+    keys = entry["api_keys"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        raise fail("api_keys", "must be a non-empty array of strings")
+    models = entry["models"]
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+        raise fail("models", "must be a non-empty array of model ids")
+    ints = {}
+    for fld, default in (("priority", 0), ("weight", 1)):
+        v = entry.get(fld, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise fail(fld, "must be a non-negative integer")
+        ints[fld] = v
+    timeouts = {}
+    for fld, default in (("timeout_s", 600.0), ("connect_timeout_s", 10.0)):
+        v = entry.get(fld, default)
+        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+            raise fail(fld, "must be a positive number of seconds")
+        timeouts[fld] = float(v)
+    model_map = entry.get("model_map", {})
+    if not isinstance(model_map, dict) or not all(isinstance(v, str) for v in model_map.values()):
+        raise fail("model_map", "must map model ids to upstream model names (strings)")
+    prices: dict[str, dict[str, Decimal]] = {}
+    for model, row in (entry.get("prices") or {}).items():
+        if not isinstance(row, dict):
+            raise fail(f"prices.{model}", "must be a table of prices")
+        parsed = {}
+        for k, v in row.items():
+            if k not in PRICE_FIELDS:
+                raise fail(f"prices.{model}.{k}", f"unknown price field (known: {', '.join(PRICE_FIELDS)})")
+            if isinstance(v, float):
+                raise fail(f"prices.{model}.{k}", 'write prices as decimal strings, e.g. "3.00" (floats lose cents)')
+            try:
+                d = Decimal(str(v))
+            except InvalidOperation:
+                raise fail(f"prices.{model}.{k}", f"not a decimal: {v!r}") from None
+            if d < 0:
+                raise fail(f"prices.{model}.{k}", "must not be negative")
+            parsed[k] = d
+        prices[model] = parsed
+    return ChannelConfig(
+        name=name,
+        protocol=protocol,
+        base_url=base_url.rstrip("/"),
+        api_keys=tuple(keys),
+        models=tuple(models),
+        model_map=dict(model_map),
+        prices=prices,
+        **ints,
+        **timeouts,
+    )
+
+
+def _line_of(text: str, fld: str, index: int) -> int:
+    """Best-effort line number of ``fld`` inside the index-th [[channels]] table."""
+    lines = text.splitlines()
+    starts = [n for n, line in enumerate(lines) if line.strip() == "[[channels]]"]
+    if index >= len(starts):
+        return 1
+    end = starts[index + 1] if index + 1 < len(starts) else len(lines)
+    for n in range(starts[index], end):
+        stripped = lines[n].strip()
+        if stripped.startswith(fld) and (stripped[len(fld):].lstrip().startswith("=") or stripped.startswith(f"[channels.{fld}")):
+            return n + 1
+        if stripped.startswith(f"[channels.{fld}"):
+            return n + 1
+    return starts[index] + 1

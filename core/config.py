@@ -1,0 +1,85 @@
+"""Configuration: defaults, then ``BYTESPIKE_*`` environment variables, then explicit overrides.
+
+Every key in ``app.config`` carries the environment variable's own name, so
+the operator's documentation and the code speak of the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+DEFAULTS: dict[str, Any] = {
+    "BYTESPIKE_DATABASE_URL": f"sqlite:///{INSTANCE / 'bytespike.db'}",
+    "BYTESPIKE_REDIS_URL": None,
+    "BYTESPIKE_SECRET_KEY": None,
+    "BYTESPIKE_CHANNELS_FILE": None,
+    "BYTESPIKE_CNY_PER_USD": "7.20",
+    "BYTESPIKE_PUBLIC_URL": "http://127.0.0.1:8000",
+    "BYTESPIKE_ALIPAY_APP_ID": None,
+    "BYTESPIKE_ALIPAY_PRIVATE_KEY": None,
+    "BYTESPIKE_ALIPAY_PUBLIC_KEY": None,
+    "BYTESPIKE_ALIPAY_GATEWAY": "https://openapi.alipay.com/gateway.do",
+    "BYTESPIKE_WECHATPAY_MCHID": None,
+    "BYTESPIKE_WECHATPAY_APPID": None,
+    "BYTESPIKE_WECHATPAY_PRIVATE_KEY": None,
+    "BYTESPIKE_WECHATPAY_CERT_SERIAL": None,
+    "BYTESPIKE_WECHATPAY_APIV3_KEY": None,
+    "BYTESPIKE_WECHATPAY_PUBLIC_KEY": None,
+    "BYTESPIKE_WECHATPAY_PUBLIC_KEY_ID": None,
+    "BYTESPIKE_WECHATPAY_BASE_URL": "https://api.mch.weixin.qq.com",
+    # Not in the public contract; operator knobs with safe defaults.
+    "BYTESPIKE_REQUEST_DEADLINE_S": "600",
+    "BYTESPIKE_INVITE_ONLY": "0",
+    "BYTESPIKE_SMTP_URL": None,
+    "BYTESPIKE_REDIS_PREFIX": "bs:",
+}
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is unusable; the message names it."""
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Merge defaults, the environment and overrides; validate the result."""
+    env = os.environ if environ is None else environ
+    cfg = dict(DEFAULTS)
+    for key in DEFAULTS:
+        if env.get(key):
+            cfg[key] = env[key]
+    if overrides:
+        cfg.update(overrides)
+    if not cfg["BYTESPIKE_CHANNELS_FILE"] and (INSTANCE / "channels.toml").exists():
+        cfg["BYTESPIKE_CHANNELS_FILE"] = str(INSTANCE / "channels.toml")
+    try:
+        cfg["CNY_PER_USD"] = Decimal(str(cfg["BYTESPIKE_CNY_PER_USD"]))
+    except InvalidOperation as exc:
+        raise ConfigError(f"BYTESPIKE_CNY_PER_USD is not a decimal: {cfg['BYTESPIKE_CNY_PER_USD']!r}") from exc
+    cfg["REQUEST_DEADLINE_S"] = float(cfg["BYTESPIKE_REQUEST_DEADLINE_S"])
+    cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
+    if not cfg["BYTESPIKE_SECRET_KEY"]:
+        cfg["BYTESPIKE_SECRET_KEY"] = _instance_secret()
+    cfg["SECRET_KEY"] = cfg["BYTESPIKE_SECRET_KEY"]
+    return cfg
+
+
+def _instance_secret() -> str:
+    """Generate the secret into instance/ once, so restarts keep sessions valid."""
+    path = INSTANCE / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE.mkdir(exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

@@ -1,0 +1,16 @@
+"""Typed SQLAlchemy 2.x models: data only, no business logic."""
+
+from .accounts import PRESETS, ROLES, TIERS, ApiKey, InviteCode, Membership, Org, OrgInvite, PasswordReset, User
+from .base import Base, new_id, utcnow
+from .channels import Channel
+from .ledger import ENTRY_KINDS, LedgerEntry, Reservation, Wallet
+from .orders import ORDER_STATES, Order, PaymentEvent, WebhookDelivery
+from .tasks import TASK_STATES, AsyncTask
+from .usage import UsageLog
+
+__all__ = [
+    "PRESETS", "ROLES", "TIERS", "ENTRY_KINDS", "ORDER_STATES", "TASK_STATES",
+    "ApiKey", "AsyncTask", "Base", "Channel", "InviteCode", "LedgerEntry", "Membership",
+    "Order", "Org", "OrgInvite", "PasswordReset", "PaymentEvent", "Reservation", "UsageLog",
+    "User", "Wallet", "WebhookDelivery", "new_id", "utcnow",
+]

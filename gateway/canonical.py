@@ -1,0 +1,320 @@
+"""The gateway's one internal model of a chat call.
+
+Every protocol codec parses its wire shape into these types and renders them
+back out; providers and the pipeline only ever see these. The model follows
+Anthropic Messages semantics where protocols differ, because it is the
+richest of them:
+
+- system text is separate from the turns;
+- turns are ``user`` or ``assistant``; tool results are parts of a ``user``
+  turn (OpenAI ``tool`` messages and Gemini ``functionResponse`` parts become
+  ``ToolResultPart``);
+- usage counts *uncached* input in ``input_tokens`` (OpenAI's
+  ``prompt_tokens`` includes cached tokens: codecs subtract);
+- stop reasons are Anthropic's strings (``end_turn``, ``max_tokens``,
+  ``stop_sequence``, ``tool_use``, ``refusal``, ``pause_turn``, ...);
+- the stream is Anthropic's event model: message start, indexed blocks with
+  deltas, a message delta with the stop reason and cumulative usage, stop.
+
+Raw dicts appear only in ``extras`` and ``RawPart``: fields one vendor
+understands and another cannot carry. They travel only to an upstream of
+the protocol they came from (``origin``) and are dropped by rule elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Union
+
+Protocol = Literal["anthropic", "openai", "responses", "gemini"]
+Role = Literal["user", "assistant"]
+
+STOP_REASONS = (
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "refusal",
+    "pause_turn",
+    "model_context_window_exceeded",
+)
+
+
+# --- content parts ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextPart:
+    text: str
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["text"] = "text"
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    """An image given inline (``data`` base64 + ``media_type``) or by ``url``."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    detail: str | None = None  # OpenAI's auto/low/high; dropped elsewhere
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["image"] = "image"
+
+
+@dataclass(frozen=True)
+class ToolCallPart:
+    """A call the assistant made; ``arguments`` is the JSON text, never re-serialised needlessly."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+    # Gemini's thoughtSignature travels with the call it belongs to.
+    signature: str | None = None
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(frozen=True)
+class ToolResultPart:
+    """The result of an earlier call; ``content`` holds text and image parts."""
+
+    tool_call_id: str
+    content: tuple["TextPart | ImagePart", ...] = ()
+    is_error: bool = False
+    name: str | None = None  # Gemini needs the function name; codecs recover it
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["tool_result"] = "tool_result"
+
+
+@dataclass(frozen=True)
+class ThinkingPart:
+    """Reasoning the model showed.
+
+    ``signature`` / ``encrypted`` are opaque state only ``origin`` can verify
+    (Anthropic thinking signatures, OpenAI encrypted reasoning). A codec for
+    another vendor keeps the readable text where it can and never sends the
+    opaque state. ``redacted`` is Anthropic's redacted_thinking ``data``.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    encrypted: str | None = None
+    redacted: str | None = None
+    origin: Protocol | None = None
+    type: Literal["thinking"] = "thinking"
+
+
+@dataclass(frozen=True)
+class RawPart:
+    """A block only the ``origin`` protocol understands (documents, server tools, ...)."""
+
+    origin: Protocol
+    data: Mapping[str, Any]
+    type: Literal["raw"] = "raw"
+
+
+Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    parts: tuple[Part, ...]
+
+
+# --- request ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+    strict: bool | None = None
+    cache_control: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    mode: Literal["auto", "any", "none", "tool"] = "auto"
+    name: str | None = None
+    disable_parallel: bool | None = None
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """``enabled`` with a budget, ``adaptive``, or ``disabled``; ``effort`` is OpenAI's word for it."""
+
+    mode: Literal["enabled", "adaptive", "disabled"] = "enabled"
+    budget_tokens: int | None = None
+    effort: str | None = None  # minimal / low / medium / high / xhigh
+    summary: str | None = None  # Responses' reasoning.summary ("auto", ...)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: tuple[Message, ...]
+    system: tuple[TextPart, ...] = ()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: tuple[str, ...] = ()
+    stream: bool = False
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
+    user: str | None = None  # metadata.user_id / user: also the sticky-session key
+    response_format: Mapping[str, Any] | None = None  # OpenAI shape
+    # Fields only the source protocol understands: passed to an upstream of
+    # that protocol, dropped by rule for any other.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    source: Protocol = "anthropic"
+
+
+# --- response --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0  # uncached input only
+    output_tokens: int = 0  # includes reasoning tokens
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0  # informative: already inside output_tokens
+
+    @property
+    def prompt_tokens(self) -> int:
+        """OpenAI's prompt_tokens: every input token, cached or not."""
+        return self.input_tokens + self.cache_write_tokens + self.cache_read_tokens
+
+    def merged(self, later: "Usage") -> "Usage":
+        """Usage reported later in a stream wins field by field where it is non-zero."""
+        return Usage(
+            input_tokens=later.input_tokens or self.input_tokens,
+            output_tokens=later.output_tokens or self.output_tokens,
+            cache_write_tokens=later.cache_write_tokens or self.cache_write_tokens,
+            cache_read_tokens=later.cache_read_tokens or self.cache_read_tokens,
+            reasoning_tokens=later.reasoning_tokens or self.reasoning_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class ChatResponse:
+    id: str
+    model: str
+    parts: tuple[Part, ...]
+    stop_reason: str | None = "end_turn"
+    stop_sequence: str | None = None
+    usage: Usage = field(default_factory=Usage)
+
+
+# --- stream events (Anthropic's event model) --------------------------------
+
+BlockKind = Literal["text", "thinking", "redacted_thinking", "tool_call", "raw"]
+
+
+@dataclass(frozen=True)
+class MessageStart:
+    id: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    type: Literal["message_start"] = "message_start"
+
+
+@dataclass(frozen=True)
+class BlockStart:
+    """Opens block ``index``; for tool calls ``id``/``name`` are known here."""
+
+    index: int
+    kind: BlockKind
+    id: str | None = None
+    name: str | None = None
+    signature: str | None = None  # Gemini thoughtSignature of a tool call
+    redacted: str | None = None  # redacted_thinking data
+    raw: Mapping[str, Any] | None = None  # the origin's block, for kind "raw"
+    origin: Protocol | None = None
+    type: Literal["block_start"] = "block_start"
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    index: int
+    text: str
+    type: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    index: int
+    text: str
+    type: Literal["thinking_delta"] = "thinking_delta"
+
+
+@dataclass(frozen=True)
+class SignatureDelta:
+    """Opaque reasoning state for the open thinking block (signature or encrypted content)."""
+
+    index: int
+    signature: str
+    origin: Protocol | None = None
+    type: Literal["signature_delta"] = "signature_delta"
+
+
+@dataclass(frozen=True)
+class ToolArgsDelta:
+    index: int
+    partial_json: str
+    type: Literal["tool_args_delta"] = "tool_args_delta"
+
+
+@dataclass(frozen=True)
+class BlockStop:
+    index: int
+    type: Literal["block_stop"] = "block_stop"
+
+
+@dataclass(frozen=True)
+class MessageDelta:
+    """The stop reason and the usage so far (cumulative, not an increment)."""
+
+    stop_reason: str | None = None
+    stop_sequence: str | None = None
+    usage: Usage | None = None
+    # Filled in by the pipeline from the usage above: renderers put it in the
+    # protocol's final usage event (the contract's in-stream cost).
+    cost_credits: int | None = None
+    type: Literal["message_delta"] = "message_delta"
+
+
+@dataclass(frozen=True)
+class MessageStop:
+    type: Literal["message_stop"] = "message_stop"
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """The upstream broke the stream (error event, bad bytes, early end)."""
+
+    kind: str = "api_error"  # an Anthropic error type
+    message: str = "upstream stream failed"
+    status: int = 502
+    type: Literal["error"] = "error"
+
+
+StreamEvent = Union[
+    MessageStart,
+    BlockStart,
+    TextDelta,
+    ThinkingDelta,
+    SignatureDelta,
+    ToolArgsDelta,
+    BlockStop,
+    MessageDelta,
+    MessageStop,
+    StreamError,
+]

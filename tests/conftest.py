@@ -1,0 +1,92 @@
+"""Shared fixtures: an app per database backend, and a throwaway PostgreSQL database.
+
+Room-specific fixtures live in ``tests/<room>/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("BYTESPIKE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BYTESPIKE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def create_pg_database() -> str:
+    """Create an empty PostgreSQL database for this test run and return its URL."""
+    name = f"bs_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    url = create_pg_database()
+    yield url
+    drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each test that uses this runs once on SQLite and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'bytespike.db'}"
+    url = create_pg_database()
+    request.addfinalizer(lambda: drop_pg_database(url))
+    return url
+
+
+def make_app(db_url: str, **extra):
+    from app import create_app
+    from core import db as core_db
+    from core.models import Base
+
+    app = create_app({"BYTESPIKE_DATABASE_URL": db_url, "BYTESPIKE_SECRET_KEY": "test-secret", "TESTING": True, **extra})
+    with app.app_context():
+        Base.metadata.create_all(core_db.get_db().engine)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'bytespike.db'}")
+    yield app
+    app.extensions["bytespike_db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_prefix():
+    """A Redis key prefix of this test's own, deleted afterwards."""
+    import redis
+
+    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    r = redis.Redis.from_url(REDIS_URL)
+    for key in r.scan_iter(prefix + "*"):
+        r.delete(key)

@@ -1,0 +1,19 @@
+"""The bilingual site: marketing, blog, docs, pricing, playground, console, payments."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from . import i18n
+
+    i18n.init_app(app)
+    from . import blog, docs, marketing, playground, pricing
+    from .console import init_app as init_console
+    from .payments import init_app as init_payments
+
+    for module in (marketing, blog, docs, pricing, playground):
+        app.register_blueprint(module.bp)
+    init_console(app)
+    init_payments(app)

@@ -1,0 +1,5 @@
+"""blog pages (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("blog", __name__)

@@ -1,0 +1,5 @@
+"""docs pages (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("docs", __name__)

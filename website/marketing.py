@@ -1,0 +1,5 @@
+"""marketing pages (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("marketing", __name__)

@@ -1,0 +1,5 @@
+"""playground pages (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("playground", __name__)
