@@ -1,4 +1,4 @@
-"""The API gateway: /v1/*, /v1beta/*, /api/v1/* and /api/pricing."""
+"""The API gateway: /v1/*, /v1beta/*, /api/v1/*, /api/pricing and /api/status."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import views  # noqa: F401 - routes attach themselves to the blueprints
+    from . import account_api, status, views
 
-    for bp in views.BLUEPRINTS:
+    for bp in (*views.BLUEPRINTS, account_api.bp, status.bp):
         app.register_blueprint(bp)

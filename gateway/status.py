@@ -1,0 +1,5 @@
+"""Public status: /api/status (placeholder)."""
+
+from flask import Blueprint
+
+bp = Blueprint("status", __name__)
