@@ -1,6 +1,17 @@
 """Typed SQLAlchemy 2.x models: data only, no business logic."""
 
-from .accounts import PRESETS, ROLES, TIERS, ApiKey, InviteCode, Membership, Org, OrgInvite, PasswordReset, User
+from .accounts import (
+    PRESETS,
+    ROLES,
+    TIERS,
+    ApiKey,
+    InviteCode,
+    Membership,
+    Org,
+    OrgInvite,
+    PasswordReset,
+    User,
+)
 from .base import Base, new_id, utcnow
 from .channels import Channel
 from .ledger import ENTRY_KINDS, LedgerEntry, Reservation, Wallet
