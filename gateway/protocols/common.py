@@ -1,0 +1,355 @@
+"""Pure helpers shared by the protocol codecs.
+
+Field validation that names the bad field, tool-name truncation, the stop
+reason tables, usage conversion, reasoning effort <-> thinking budget,
+``data:`` URIs, and the mapping of an upstream's error body to an
+``UpstreamError`` whose message is safe to show a caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Iterable, Mapping
+
+from core.errors import InvalidRequest, UpstreamError
+from gateway.canonical import Usage
+
+# --- field validation -------------------------------------------------------
+
+
+def invalid(field: str, problem: str) -> InvalidRequest:
+    """Build the 400 for one bad field: ``"<field>: <problem>"``."""
+    return InvalidRequest(f"{field}: {problem}", param=field)
+
+
+def as_obj(value: Any, field: str) -> Mapping[str, Any]:
+    """Return ``value`` if it is a JSON object, else raise naming ``field``."""
+    if not isinstance(value, Mapping):
+        raise invalid(field, "must be an object")
+    return value
+
+
+def as_list(value: Any, field: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise invalid(field, "must be a list")
+    return value
+
+
+def as_str(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise invalid(field, "must be a string")
+    return value
+
+
+def opt_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str | None:
+    value = body.get(key)
+    return None if value is None else as_str(value, field or key)
+
+
+def req_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str:
+    if body.get(key) is None:
+        raise invalid(field or key, "field required")
+    return as_str(body[key], field or key)
+
+
+def opt_int(body: Mapping[str, Any], key: str, field: str | None = None, *, minimum: int = 0) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    # JSON has one number type: 1024.0 is fine, 10.5 and true are not.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise invalid(field or key, "must be an integer")
+    if value < minimum:
+        raise invalid(field or key, f"must be >= {minimum}")
+    return int(value)
+
+
+def opt_num(body: Mapping[str, Any], key: str, field: str | None = None) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(field or key, "must be a number")
+    return float(value)
+
+
+def opt_bool(body: Mapping[str, Any], key: str, field: str | None = None) -> bool | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise invalid(field or key, "must be a boolean")
+    return value
+
+
+def opt_obj(body: Mapping[str, Any], key: str, field: str | None = None) -> Mapping[str, Any] | None:
+    value = body.get(key)
+    return None if value is None else as_obj(value, field or key)
+
+
+def extras_of(body: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
+    """Return the top-level fields the codec does not model (kept for a same-protocol upstream)."""
+    skip = set(known)
+    return {k: v for k, v in body.items() if k not in skip}
+
+
+# --- tool names and ids -----------------------------------------------------
+
+MAX_TOOL_NAME = 64
+_ID_BAD = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def truncate_tool_name(name: str) -> str:
+    """Fit a tool name into 64 characters: the first 55, ``_`` and 8 hex of its sha256."""
+    if len(name) <= MAX_TOOL_NAME:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{name[:55]}_{digest}"
+
+
+def tool_name_map(names: Iterable[str]) -> dict[str, str]:
+    """Map each truncated wire name back to the declared name it came from."""
+    return {truncate_tool_name(n): n for n in names if len(n) > MAX_TOOL_NAME}
+
+
+def sanitize_tool_id(call_id: str) -> str:
+    """Make a call id acceptable to Anthropic (``^[a-zA-Z0-9_-]+$``), the same way every time."""
+    return _ID_BAD.sub("_", call_id) or "toolu_"
+
+
+def load_arguments(text: str) -> dict[str, Any]:
+    """Parse tool-call arguments into an object; anything else (broken, truncated, a list) is ``{}``."""
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def dump_arguments(value: Any) -> str:
+    return json.dumps(value if value is not None else {}, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- stop reasons -----------------------------------------------------------
+
+STOP_TO_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "pause_turn": "length",
+    "model_context_window_exceeded": "length",
+    "compaction": "length",
+}
+FINISH_TO_STOP = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def finish_reason(stop_reason: str | None) -> str | None:
+    """Anthropic stop reason -> OpenAI finish reason (unknown -> ``stop``)."""
+    return None if stop_reason is None else STOP_TO_FINISH.get(stop_reason, "stop")
+
+
+def stop_reason(finish: str | None, *, had_tool_calls: bool = False) -> str | None:
+    """OpenAI finish reason -> Anthropic stop reason (unknown -> ``end_turn``)."""
+    if finish is None:
+        return None
+    mapped = FINISH_TO_STOP.get(finish, "end_turn")
+    # Some compatible vendors say "stop" after tool calls; the calls are what matter.
+    return "tool_use" if mapped == "end_turn" and had_tool_calls else mapped
+
+
+# --- usage -------------------------------------------------------------------
+
+
+def count(value: Any) -> int:
+    """A token count from a vendor body: non-negative int, anything else 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return max(int(value), 0)
+
+
+def usage_from_openai(body: Mapping[str, Any] | None) -> Usage:
+    """OpenAI usage -> canonical; ``prompt_tokens`` includes cached tokens, so subtract them."""
+    if not isinstance(body, Mapping):
+        return Usage()
+    prompt = body.get("prompt_tokens_details")
+    prompt = prompt if isinstance(prompt, Mapping) else {}
+    done = body.get("completion_tokens_details")
+    done = done if isinstance(done, Mapping) else {}
+    # DeepSeek reports cache hits at the top level.
+    read = count(prompt.get("cached_tokens")) or count(body.get("prompt_cache_hit_tokens"))
+    write = count(prompt.get("cache_write_tokens")) or count(body.get("cache_creation_input_tokens"))
+    return Usage(
+        input_tokens=max(count(body.get("prompt_tokens")) - read - write, 0),
+        output_tokens=count(body.get("completion_tokens")),
+        cache_write_tokens=write,
+        cache_read_tokens=read,
+        reasoning_tokens=count(done.get("reasoning_tokens")),
+    )
+
+
+def usage_to_openai(usage: Usage, *, cost_credits: int | None = None) -> dict[str, Any]:
+    prompt_details: dict[str, Any] = {"cached_tokens": usage.cache_read_tokens}
+    if usage.cache_write_tokens:
+        prompt_details["cache_write_tokens"] = usage.cache_write_tokens
+    out: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+        "prompt_tokens_details": prompt_details,
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+    if cost_credits is not None:
+        out["cost_credits"] = cost_credits
+    return out
+
+
+def usage_from_anthropic(body: Mapping[str, Any] | None) -> Usage:
+    if not isinstance(body, Mapping):
+        return Usage()
+    details = body.get("output_tokens_details")
+    details = details if isinstance(details, Mapping) else {}
+    return Usage(
+        input_tokens=count(body.get("input_tokens")),
+        output_tokens=count(body.get("output_tokens")),
+        cache_write_tokens=count(body.get("cache_creation_input_tokens")),
+        cache_read_tokens=count(body.get("cache_read_input_tokens")),
+        reasoning_tokens=count(details.get("reasoning_tokens")),
+    )
+
+
+def usage_to_anthropic(usage: Usage, *, cost_credits: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input_tokens": usage.input_tokens,
+        "cache_creation_input_tokens": usage.cache_write_tokens,
+        "cache_read_input_tokens": usage.cache_read_tokens,
+        "output_tokens": usage.output_tokens,
+    }
+    if cost_credits is not None:
+        out["cost_credits"] = cost_credits
+    return out
+
+
+# --- reasoning effort <-> thinking budget -------------------------------------
+
+EFFORT_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192}
+MIN_THINKING_BUDGET = 1024
+
+
+def effort_to_budget(effort: str | None) -> int:
+    """OpenAI ``reasoning_effort`` -> Anthropic ``budget_tokens`` (unknown efforts read as medium)."""
+    return EFFORT_BUDGET.get(effort or "medium", EFFORT_BUDGET["medium"])
+
+
+def budget_to_effort(budget: int | None) -> str:
+    """Anthropic ``budget_tokens`` -> the nearest effort every reasoning model accepts."""
+    if budget is None:
+        return "medium"
+    if budget < EFFORT_BUDGET["medium"]:
+        return "low"
+    if budget < EFFORT_BUDGET["high"]:
+        return "medium"
+    return "high"
+
+
+# --- images ------------------------------------------------------------------
+
+_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)(?:;[^;,]*)*;base64,(?P<data>.*)$", re.S)
+
+
+def parse_data_uri(url: str) -> tuple[str, str] | None:
+    """Split ``data:<mime>;base64,<data>`` into (mime, data); None for any other URL."""
+    match = _DATA_URI.match(url)
+    return (match["mime"], match["data"]) if match else None
+
+
+def data_uri(media_type: str | None, data: str) -> str:
+    return f"data:{media_type or 'image/png'};base64,{data}"
+
+
+# --- upstream errors ---------------------------------------------------------
+
+_SECRETS = (
+    re.compile(r"\bsk-[A-Za-z0-9_*.\-]{4,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
+    re.compile(r"(?i)\bbearer\s+[^\s\"',]+"),
+    re.compile(r"(?i)\b(api[_-]?key|x-api-key|key|token|access_token)([=:]\s*)[^\s&\"',]+"),
+)
+_CONTEXT_HINTS = ("context length", "context_length", "context window", "prompt is too long", "too many tokens")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like a credential from an upstream message."""
+    for pattern in _SECRETS:
+        if pattern.groups == 2:
+            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
+        else:
+            text = pattern.sub("[redacted]", text)
+    return text
+
+
+def caller_status(upstream_status: int) -> int:
+    """The status a caller sees for an upstream's error status.
+
+    The caller's own mistakes (400, 413, 422) and throttling (429) keep their
+    status; an upstream's 401/402/403/404 is the gateway's configuration, not
+    the caller's, so it becomes 502 like every other upstream failure, except
+    503 and 529 which tell clients to back off.
+    """
+    if upstream_status in (400, 413, 422, 429, 503, 529):
+        return upstream_status
+    if 400 <= upstream_status < 500 and upstream_status not in (401, 402, 403, 404, 408):
+        return 400
+    return 502
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """Pull (type, message, code) out of an Anthropic, OpenAI or Google error body."""
+    try:
+        doc = json.loads(body.decode("utf-8", "replace")) if body.strip() else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, Mapping):
+        text = body.decode("utf-8", "replace").strip()
+        return None, (text[:300] or None), None
+    err = doc.get("error", doc)
+    if isinstance(err, str):
+        return None, err, None
+    if not isinstance(err, Mapping):
+        return None, None, None
+    kind = err.get("type") or err.get("status")
+    message = err.get("message") or doc.get("message") or doc.get("detail")
+    code = err.get("code")
+    return (
+        kind if isinstance(kind, str) else None,
+        message if isinstance(message, str) else None,
+        code if isinstance(code, str) else None,
+    )
+
+
+def upstream_error(status: int, body: bytes) -> UpstreamError:
+    """Map an upstream's error answer to an ``UpstreamError`` that is safe to show the caller."""
+    kind, message, code = _error_fields(body)
+    label = kind or code or "error"
+    text = redact(message or "no message")[:500]
+    shown = caller_status(status)
+    msg = f"upstream returned {status} {label}: {text}"
+    if shown == 400 and any(hint in text.lower() for hint in _CONTEXT_HINTS):
+        return _UpstreamContextTooLong(msg, upstream_status=status, status=400)
+    contract = {429: "rate_limit_error"}.get(shown)
+    return UpstreamError(msg, upstream_status=status, status=shown, code=contract)
+
+
+class _UpstreamContextTooLong(UpstreamError):
+    """An upstream's 400 that says the prompt does not fit: the contract's ``context_length_exceeded``."""
+
+    code = "context_length_exceeded"
