@@ -1,5 +1,13 @@
-"""blog pages (placeholder)."""
+"""blog pages."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("blog", __name__)
+from flask import Blueprint, render_template
+
+bp = Blueprint("blog", __name__, url_prefix="/<lang>/blog")
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    """Render the blog index."""
+    return render_template("stub.html", active_page="blog")

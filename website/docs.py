@@ -1,5 +1,13 @@
-"""docs pages (placeholder)."""
+"""docs pages."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("docs", __name__)
+from flask import Blueprint, render_template
+
+bp = Blueprint("docs", __name__, url_prefix="/<lang>/docs")
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    """Render the docs index."""
+    return render_template("stub.html", active_page="docs")

@@ -1,7 +1,128 @@
-"""Language in the URL and the Babel locale selector (placeholder)."""
+"""Language in the URL: ``/<lang>/...`` routes, the Babel locale selector and language switch.
 
-from flask import Flask
+Every site route carries a ``<lang>`` URL part (``/en/pricing/``). The URL
+processors registered here take it out of the view arguments and keep it in
+``g.lang`` (views read it with :func:`current_lang`, templates get ``lang``), and
+put it back into ``url_for`` calls automatically, so templates and views write
+``url_for("pricing.index")`` and stay in the current language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urljoin
+
+from flask import Flask, abort, current_app, g, request, url_for
+from flask_babel import Babel
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+# Accept-Language tags that mean Simplified Chinese (and, failing better, Chinese at all).
+_ZH_TAGS = ("zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-tw", "zh-hk", "zh-hant")
+LANG_NAMES = {"en": "English", "zh": "简体中文"}
+HTML_LANG = {"en": "en", "zh": "zh-Hans"}
 
 
 def init_app(app: Flask) -> None:
-    pass
+    """Bind Flask-Babel and the ``<lang>`` URL processors to ``app``."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANG)
+    # translations/console is room G's catalog; Flask-Babel merges both directories.
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations/console")
+    Babel(app, locale_selector=locale_selector)
+    app.url_value_preprocessor(_pull_lang)
+    app.url_defaults(_push_lang)
+    app.context_processor(_template_globals)
+
+
+def current_lang() -> str:
+    """Return the language of this request: from the URL, else negotiated, else English."""
+    lang = g.get("lang")
+    if lang in LANGS:
+        return lang
+    return negotiate(request.headers.get("Accept-Language", "")) if request else DEFAULT_LANG
+
+
+def negotiate(accept_language: str) -> str:
+    """Pick ``en`` or ``zh`` from an Accept-Language header (zh-CN, zh-Hans, zh -> zh)."""
+    best_lang, best_q = DEFAULT_LANG, -1.0
+    for position, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.strip().partition(";")
+        tag = tag.strip().lower()
+        if not tag:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        base = tag.split("-")[0]
+        lang = "zh" if (tag in _ZH_TAGS or base == "zh") else ("en" if base == "en" else None)
+        # Earlier entries win ties, as browsers list preferences in order.
+        score = q - position * 1e-6
+        if lang and q > 0 and score > best_q:
+            best_lang, best_q = lang, score
+    return best_lang
+
+
+def locale_selector() -> str:
+    """Tell Flask-Babel which catalog to use: the URL's language."""
+    return current_lang()
+
+
+def switch_url(lang: str) -> str:
+    """Return this same page's URL in ``lang`` (the home page when there is no equivalent)."""
+    endpoint = request.endpoint if request else None
+    args = dict(request.view_args or {}) if request else {}
+    if endpoint and endpoint != "static" and _expects_lang(endpoint):
+        args["lang"] = lang
+        try:
+            return url_for(endpoint, **args)
+        except Exception:  # noqa: BLE001 - a page with no twin falls back to that language's home
+            pass
+    return url_for("marketing.home", lang=lang)
+
+
+def absolute(path: str) -> str:
+    """Make ``path`` absolute against the public URL (for hreflang and canonical links)."""
+    base = current_app.config.get("BYTESPIKE_PUBLIC_URL") or request.host_url
+    return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
+
+
+def alternates() -> list[tuple[str, str]]:
+    """Return ``(hreflang, absolute url)`` pairs for this page, x-default being English."""
+    pairs = [(HTML_LANG[lang], absolute(switch_url(lang))) for lang in LANGS]
+    pairs.append(("x-default", absolute(switch_url(DEFAULT_LANG))))
+    return pairs
+
+
+def _expects_lang(endpoint: str) -> bool:
+    return current_app.url_map.is_endpoint_expecting(endpoint, "lang")
+
+
+def _pull_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values and "lang" in values:
+        lang = values.pop("lang")
+        if lang not in LANGS:
+            abort(404)
+        g.lang = lang
+
+
+def _push_lang(endpoint: str, values: dict[str, Any]) -> None:
+    if "lang" not in values and _expects_lang(endpoint):
+        values["lang"] = current_lang()
+
+
+def _template_globals() -> dict[str, Any]:
+    lang = current_lang()
+    return {
+        "lang": lang,
+        "html_lang": HTML_LANG[lang],
+        "other_lang": "zh" if lang == "en" else "en",
+        "LANGS": LANGS,
+        "LANG_NAMES": LANG_NAMES,
+        "switch_url": switch_url,
+        "alternates": alternates,
+    }

@@ -1,5 +1,13 @@
-"""playground pages (placeholder)."""
+"""The playground."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("playground", __name__)
+from flask import Blueprint, render_template
+
+bp = Blueprint("playground", __name__, url_prefix="/<lang>/playground")
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    """Render the playground."""
+    return render_template("stub.html")
