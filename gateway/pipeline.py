@@ -1,0 +1,448 @@
+"""One call through the gateway: admit, reserve, try targets, relay, settle.
+
+The only module that touches both the ledger and the providers. The order is
+fixed: key -> body -> model -> permission -> limits -> estimate -> (dry run) ->
+reservation -> targets in order (retry while no byte reached the caller) ->
+answer -> settle or release in ``finally``. Every exit renders in the caller's
+protocol and carries the quota and cost headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from importlib import import_module
+from types import ModuleType
+from typing import Any
+
+from flask import Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from core import keys, ledger, limits, ratecard
+from core.errors import AuthError, GatewayError, InvalidRequest, ModelNotFound, NoChannel, TooLarge
+from core.models import new_id
+from core.money import usd_str
+from gateway import auth
+from gateway.canonical import ChatRequest, Usage
+
+log = logging.getLogger("bytespike.gateway")
+
+MAX_BODY = 32 * 1024 * 1024
+CALLER_CODECS = {"anthropic": "anthropic", "openai": "openai_chat", "responses": "openai_responses", "gemini": "gemini"}
+# The upstream wire a caller protocol passes through to unchanged (Responses always translates).
+PASSTHROUGH_WIRE = {"anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}
+ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
+DEFAULT_MAX_OUTPUT = 8192
+
+
+def codec_for(caller: str) -> ModuleType:
+    return import_module(f"gateway.protocols.{CALLER_CODECS[caller]}")
+
+
+@dataclass
+class Call:
+    """Everything one request learns on its way through."""
+
+    caller: str
+    codec: ModuleType
+    request_id: str = field(default_factory=lambda: new_id("req"))
+    started: float = field(default_factory=time.perf_counter)
+    upstream_s: float = 0.0
+    principal: Any = None
+    raw: dict[str, Any] | None = None
+    body: bytes = b""
+    req: ChatRequest | None = None
+    version: str | None = None
+    forward: dict[str, str] = field(default_factory=dict)
+    include_usage: bool = True
+    session: str | None = None
+    cards: list[Any] = field(default_factory=list)  # the asked model, then fallbacks
+    input_tokens: int = 0
+    max_output: int = 0
+    estimate: int = 0
+    admission: Any = None
+    hold: Any = None
+    provider: str = ""
+    channel: str | None = None
+    served: Any = None  # the card of the model that answered
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
+    router: Any = None
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.req and self.req.stream)
+
+    def overhead_ms(self) -> float:
+        return max(0.0, (time.perf_counter() - self.started - self.upstream_s) * 1000)
+
+    def cost_of(self, usage: Usage) -> int:
+        """Cost at the served model's price, never above the reservation."""
+        cost = ratecard.chat_cost_credits(self.served or self.cards[0], usage)
+        return min(cost, self.estimate)
+
+
+# --- admission: everything before the first upstream byte ------------------------------
+
+
+def read_json(call: Call) -> dict[str, Any]:
+    """Parse the body as a JSON object (400 on anything else, 413 past 32 MB)."""
+    if (request.content_length or 0) > MAX_BODY:
+        raise TooLarge("request body exceeds the 32 MB limit")
+    try:
+        call.body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise TooLarge("request body exceeds the 32 MB limit") from None
+    if len(call.body) > MAX_BODY:
+        raise TooLarge("request body exceeds the 32 MB limit")
+    try:
+        raw = json.loads(call.body)
+    except ValueError:
+        raise InvalidRequest("request body is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return raw
+
+
+def authenticate(call: Call) -> None:
+    key = auth.extract_key(request, gemini=call.caller == "gemini")
+    if not key:
+        raise AuthError("missing API key: send x-api-key or Authorization: Bearer")
+    call.principal = keys.authenticate(key, auth.client_ip(request))
+
+
+def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
+    call.raw = read_json(call)
+    if call.caller == "anthropic":
+        version = request.headers.get("anthropic-version", "").strip()
+        call.version = version if version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
+        beta = request.headers.get("anthropic-beta")
+        if beta:
+            call.forward["anthropic-beta"] = beta
+    req = call.codec.parse_request(call.raw, version=call.version)
+    if path_model is not None:
+        req = replace(req, model=path_model, stream=bool(path_stream))
+    call.req = req
+    if call.caller == "openai":
+        opts = call.raw.get("stream_options")
+        call.include_usage = bool(isinstance(opts, dict) and opts.get("include_usage"))
+    call.session = request.headers.get("x-bytespike-session") or req.user
+
+
+def resolve_models(call: Call) -> None:
+    """The asked model and any fallbacks, on the rate card; 404 names an unknown model."""
+    assert call.req is not None
+    card = ratecard.get_card().resolve(call.req.model)
+    if card is None:
+        raise ModelNotFound(f"model '{call.req.model}' not found", param="model")
+    if card.kind != "chat":
+        raise InvalidRequest(f"model '{card.id}' is a {card.kind} model, not a chat model", param="model")
+    keys.check_model(call.principal, card.id)
+    call.cards = [card]
+    for name in (request.headers.get("x-bytespike-fallback") or "").split(","):
+        alt = ratecard.get_card().resolve(name.strip()) if name.strip() else None
+        if alt is None or alt.kind != "chat" or any(c.id == alt.id for c in call.cards):
+            continue
+        try:
+            keys.check_model(call.principal, alt.id)
+        except GatewayError:
+            continue
+        call.cards.append(alt)
+    from gateway.routing import get_router
+
+    router = get_router(current_app)
+    if not any(router.serves(c.id) for c in call.cards):
+        raise NoChannel(f"no channel configured for model '{card.id}'")
+
+
+def estimate(call: Call) -> None:
+    """Upper-bound cost: input estimate plus max output, at the dearest candidate's price."""
+    assert call.req is not None
+    call.input_tokens = ratecard.estimate_input_tokens(call.body)
+    est = 0
+    for card in call.cards:
+        max_out = call.req.max_tokens or card.max_output_tokens or DEFAULT_MAX_OUTPUT
+        est = max(est, ratecard.estimate_credits(card, call.input_tokens, max_out))
+        if card is call.cards[0]:
+            call.max_output = max_out
+    call.estimate = est
+
+
+def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:
+    """Run every check before the upstream; returns a response for a dry run."""
+    authenticate(call)
+    parse(call, path_model=path_model, path_stream=path_stream)
+    resolve_models(call)
+    call.input_tokens = ratecard.estimate_input_tokens(call.body)
+    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
+    estimate(call)
+    if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):
+        body = {"estimated_credits": call.estimate, "model": call.cards[0].id, "input_tokens": call.input_tokens}
+        return json_response(body, 200, headers(call, cost=0))
+    call.hold = ledger.reserve(call.principal, call.request_id, call.estimate)
+    return None
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+def headers(call: Call, *, cost: int | None) -> dict[str, str]:
+    """The quota envelope and the cost headers every /v1 response carries."""
+    out: dict[str, str] = {}
+    if call.principal is not None:
+        try:
+            out.update(limits.envelope_headers(call.principal))
+        except Exception:  # noqa: BLE001 - a missing envelope must not fail the call itself
+            log.warning("quota envelope unavailable for %s", call.request_id)
+    out["x-bytespike-request-id"] = call.request_id
+    out["x-bytespike-estimated-credits"] = str(call.estimate)
+    if cost is not None:
+        out["x-bytespike-cost-credits"] = str(cost)
+        out["x-bytespike-cost-usd"] = usd_str(cost)
+    out["x-bytespike-provider"] = call.provider
+    out["x-bytespike-overhead-ms"] = f"{call.overhead_ms():.2f}"
+    if call.fallback_from:
+        out["x-bytespike-fallback-from"] = call.fallback_from
+    return out
+
+
+def json_response(body: Any, status: int, hdrs: dict[str, str]) -> Response:
+    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return Response(data, status=status, headers=hdrs, mimetype="application/json")
+
+
+def error_response(call: Call, err: GatewayError) -> Response:
+    """Render ``err`` in the caller's shape; log the refusal when the key is known."""
+    status, body = call.codec.render_error(err)
+    hdrs = headers(call, cost=0)
+    if err.retry_after is not None:
+        hdrs["retry-after"] = str(err.retry_after)
+    hdrs.update({k: v for k, v in err.headers.items() if k.lower() != "content-type"})
+    return json_response(body, status, hdrs)
+
+
+def record(call: Call, *, status: int, usage: Usage | None = None, error: str | None = None) -> Any:
+    usage = usage or Usage()
+    elapsed_ms = (time.perf_counter() - call.started) * 1000
+    p = call.principal
+    return ledger.UsageRecord(
+        request_id=call.request_id,
+        org_id=p.org_id,
+        api_key_id=p.key_id,
+        member_id=p.member_id,
+        model=_model_name(call),
+        provider=call.provider or None,
+        channel=call.channel,
+        protocol=call.caller,
+        stream=call.stream,
+        status=status,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        estimated_credits=call.estimate,
+        latency_ms=int(elapsed_ms),
+        overhead_ms=int(call.overhead_ms()),
+        fallback_from=call.fallback_from,
+        error=_error_note(call, error),
+    )
+
+
+def _model_name(call: Call) -> str:
+    if call.served is not None:
+        return call.served.id
+    if call.cards:
+        return call.cards[0].id
+    return str(call.req.model if call.req else "")[:120]
+
+
+def _error_note(call: Call, error: str | None) -> str | None:
+    if error:
+        return error[:500]
+    if call.fallback_reason:
+        return f"fallback: {call.fallback_reason}"[:500]
+    return None
+
+
+def fail(call: Call, err: GatewayError) -> Response:
+    """Free the hold (or log the refusal) and answer with the error."""
+    try:
+        if call.principal is not None:
+            rec = record(call, status=err.status, error=f"{err.code}: {err.message}")
+            if call.hold is not None:
+                ledger.release(call.hold, rec)
+            else:
+                ledger.log_call(rec)
+    finally:
+        release_admission(call)
+    return error_response(call, err)
+
+
+def release_admission(call: Call) -> None:
+    if call.admission is not None:
+        call.admission.release()
+        call.admission = None
+
+
+def settle(call: Call, usage: Usage, cost: int) -> int:
+    """Charge the call (never above the hold) with its usage row; returns credits charged."""
+    try:
+        return ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
+    finally:
+        release_admission(call)
+
+
+def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:
+    try:
+        ledger.release(call.hold, record(call, status=status, usage=usage, error=error))
+    finally:
+        release_admission(call)
+
+
+# --- the call --------------------------------------------------------------------------------
+
+
+def handle(caller: str, *, path_model: str | None = None, path_stream: bool | None = None) -> Response:
+    """Serve one chat call in the caller's protocol."""
+    from gateway import upstream
+    from gateway.routing import get_router
+
+    call = Call(caller=caller, codec=codec_for(caller))
+    try:
+        early = admit(call, path_model=path_model, path_stream=path_stream)
+        if early is not None:
+            release_admission(call)
+            return early
+        call.router = get_router(current_app)
+        deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
+        opened = upstream.open_call(call, call.router, deadline=deadline)
+        call.served = opened.card
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
+        log.exception("internal error in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    if call.stream:
+        return stream_response(call, opened, deadline)
+    return complete_response(call, opened)
+
+
+def complete_response(call: Call, opened: Any) -> Response:
+    """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
+    resp = opened.response
+    cost = call.cost_of(resp.usage)
+    try:
+        if opened.passthrough:
+            body: Any = opened.body
+        else:
+            body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
+        charged = settle(call, resp.usage, cost)
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001
+        log.exception("render/settle failed in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    return json_response(body, 200, headers(call, cost=charged))
+
+
+def stream_response(call: Call, opened: Any, deadline: float) -> Response:
+    """Stream: headers now (envelope included), events as they arrive, settle when it ends."""
+    from flask import stream_with_context
+
+    hdrs = headers(call, cost=None)
+    hdrs["Cache-Control"] = "no-cache"
+    hdrs["X-Accel-Buffering"] = "no"
+    gen = relay_stream(call, opened, deadline)
+    return Response(stream_with_context(gen), status=200, headers=hdrs, mimetype="text/event-stream")
+
+
+def make_relay(call: Call, opened: Any) -> Any:
+    from gateway import relay
+
+    if opened.passthrough:
+        return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of)
+    return relay.TranslateRelay(
+        opened.codec,
+        call.codec,
+        model=opened.card.id,
+        message_id=_message_id(call),
+        created=int(time.time()),
+        include_usage=call.include_usage,
+        cost_fn=call.cost_of,
+    )
+
+
+def _message_id(call: Call) -> str:
+    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.caller]
+    return prefix + call.request_id.removeprefix("req_")
+
+
+def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
+    """Forward chunk by chunk; settle (done or abandoned) or release (broken) in ``finally``."""
+    from gateway.canonical import StreamError
+    from gateway.upstream import READ_ERRORS
+
+    rel = make_relay(call, opened)
+    outcome, reason = "broken", "upstream stream ended early"
+    chunks = opened.chunks()
+    try:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                chunk = next(chunks, None)
+            except READ_ERRORS:
+                chunk, reason = None, "upstream stream broke"
+            finally:
+                call.upstream_s += time.perf_counter() - t0
+            if chunk is None:
+                break
+            out = rel.feed(chunk)
+            if out:
+                yield out
+            if rel.error is not None or time.perf_counter() > deadline:
+                reason = "upstream error event" if rel.error is not None else "request deadline exceeded"
+                break
+        tail = rel.finish() if rel.error is None and time.perf_counter() <= deadline else b""
+        if tail:
+            yield tail
+        if rel.done and rel.error is None:
+            outcome = "done"
+        elif rel.error is None:
+            err = StreamError(kind="api_error", message=reason, status=502)
+            yield _stream_error(call, rel, err)
+    except GeneratorExit:
+        outcome = "abandoned"
+        raise
+    finally:
+        opened.reply.close()
+        _close_stream(call, rel, outcome, reason)
+
+
+def _stream_error(call: Call, rel: Any, err: Any) -> bytes:
+    if hasattr(rel, "fail"):
+        return rel.fail(err)
+    from core.errors import UpstreamError
+
+    return call.codec.render_stream_error(UpstreamError(err.message, status=err.status))
+
+
+def _close_stream(call: Call, rel: Any, outcome: str, reason: str) -> None:
+    try:
+        usage = rel.usage or Usage()
+        if outcome == "done":
+            settle(call, usage, call.cost_of(usage))
+        elif outcome == "abandoned":
+            # The work was done up to here: bill what was delivered, within the hold.
+            delivered = Usage(
+                input_tokens=usage.input_tokens or call.input_tokens,
+                output_tokens=max(usage.output_tokens, rel.delivered_tokens),
+                cache_write_tokens=usage.cache_write_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+            )
+            settle(call, delivered, call.cost_of(delivered))
+        else:
+            release(call, error=reason, usage=usage)
+    except Exception:  # noqa: BLE001 - the stream is over; a stuck hold is released by expiry
+        log.exception("closing stream %s failed", call.request_id)

@@ -1,0 +1,53 @@
+"""OpenAI-compatible upstreams: ``{base_url}/chat/completions`` with a Bearer key.
+
+Every vendor that speaks this protocol is a row of data below, never a new
+class: the row names the vendor (for the provider header and the usage log).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from core.channels import ChannelConfig
+
+from .base import Provider
+
+# Host suffix -> vendor name. Unknown hosts are named after their channel.
+VENDORS: dict[str, str] = {
+    "api.openai.com": "openai",
+    "openai.azure.com": "azure-openai",
+    "api.deepseek.com": "deepseek",
+    "api.moonshot.cn": "moonshot",
+    "api.moonshot.ai": "moonshot",
+    "open.bigmodel.cn": "zhipu",
+    "api.z.ai": "zhipu",
+    "api.minimax.chat": "minimax",
+    "api.minimaxi.com": "minimax",
+    "dashscope.aliyuncs.com": "alibaba",
+    "dashscope-intl.aliyuncs.com": "alibaba",
+    "ark.cn-beijing.volces.com": "bytedance",
+    "api.groq.com": "groq",
+    "api.together.xyz": "together",
+    "api.mistral.ai": "mistral",
+    "api.x.ai": "xai",
+    "openrouter.ai": "openrouter",
+    "generativelanguage.googleapis.com": "google",
+}
+
+
+class OpenAIProvider(Provider):
+    wire = "openai"
+    codec_module = "openai_chat"
+
+    def vendor(self, channel: ChannelConfig) -> str:
+        host = (urlsplit(channel.base_url).hostname or "").lower()
+        for suffix, name in VENDORS.items():
+            if host == suffix or host.endswith("." + suffix):
+                return name
+        return channel.name
+
+    def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:
+        return f"{channel.base_url}/chat/completions"
+
+    def auth_headers(self, api_key: str, version: str | None) -> dict[str, str]:
+        return {"authorization": f"Bearer {api_key}"}

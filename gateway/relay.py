@@ -1,0 +1,144 @@
+"""Carry an upstream's event stream to the caller, event by event, and keep score of it.
+
+Two relays share one shape (``feed`` bytes in, bytes out; ``finish`` at EOF;
+``usage``, ``done``, ``error``, ``delivered_tokens``):
+
+- ``PassthroughRelay``: caller and upstream speak the same protocol; the codec's
+  ``PassthroughStream`` forwards the raw events, adding the cost to the final
+  usage event.
+- ``TranslateRelay``: the upstream's ``StreamParser`` gives canonical events,
+  the caller's ``StreamRenderer`` writes them in the caller's protocol.
+
+No ledger and no I/O here: the pipeline reads the upstream and settles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import ModuleType
+from typing import Callable
+
+from gateway import sse
+from gateway.canonical import (
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
+    Usage,
+)
+
+CostFn = Callable[[Usage], int]
+
+
+class PassthroughRelay:
+    """Same protocol in and out: raw bytes, plus the cost on the final usage event."""
+
+    def __init__(self, codec: ModuleType, *, include_usage: bool, cost_fn: CostFn) -> None:
+        self._decoder = sse.SSEDecoder()
+        self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn)
+        self._events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._forward(self._decoder.feed(chunk))
+
+    def finish(self) -> bytes:
+        return self._forward(self._decoder.flush())
+
+    def _forward(self, events: list[sse.SSEEvent]) -> bytes:
+        out = []
+        for ev in events:
+            data = self._stream.feed(ev)
+            if data:
+                self._events += 1
+                out.append(data)
+        return b"".join(out)
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._stream.usage
+
+    @property
+    def done(self) -> bool:
+        return bool(self._stream.done)
+
+    @property
+    def error(self) -> StreamError | None:
+        return self._stream.error
+
+    @property
+    def delivered_tokens(self) -> int:
+        # Vendors send about one token per content event; a fair floor for an abandoned stream.
+        return self._events
+
+
+class TranslateRelay:
+    """Upstream protocol -> canonical events -> caller protocol."""
+
+    def __init__(
+        self,
+        upstream: ModuleType,
+        caller: ModuleType,
+        *,
+        model: str,
+        message_id: str,
+        created: int,
+        include_usage: bool,
+        cost_fn: CostFn,
+    ) -> None:
+        self._decoder = sse.SSEDecoder()
+        self._parser = upstream.StreamParser()
+        self._renderer = caller.StreamRenderer(
+            model=model, message_id=message_id, created=created, include_usage=include_usage
+        )
+        self._cost_fn = cost_fn
+        self.usage: Usage | None = None
+        self.done = False
+        self.error: StreamError | None = None
+        self._chars = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = []
+        for ev in self._decoder.feed(chunk):
+            for event in self._parser.feed(ev):
+                out.append(self._emit(event))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out = []
+        for ev in self._decoder.flush():
+            for event in self._parser.feed(ev):
+                out.append(self._emit(event))
+        if not self.done and self.error is None:
+            for event in self._parser.finish():
+                out.append(self._emit(event))
+        return b"".join(out)
+
+    def fail(self, err: StreamError) -> bytes:
+        """End the caller's stream with the protocol's error event."""
+        if self.done or self.error is not None:
+            return b""
+        return self._emit(err)
+
+    def _emit(self, event: object) -> bytes:
+        if isinstance(event, (TextDelta, ThinkingDelta)):
+            self._chars += len(event.text)
+        elif isinstance(event, ToolArgsDelta):
+            self._chars += len(event.partial_json)
+        elif isinstance(event, MessageStart):
+            self.usage = event.usage if self.usage is None else self.usage.merged(event.usage)
+        elif isinstance(event, MessageDelta):
+            if event.usage is not None:
+                self.usage = event.usage if self.usage is None else self.usage.merged(event.usage)
+                event = replace(event, cost_credits=self._cost_fn(self.usage))
+        elif isinstance(event, MessageStop):
+            self.done = True
+        elif isinstance(event, StreamError):
+            self.error = event
+        return self._renderer.render(event) or b""
+
+    @property
+    def delivered_tokens(self) -> int:
+        return (self._chars + 3) // 4

@@ -1,0 +1,34 @@
+"""gunicorn settings for ByteSpike: gevent workers that hold thousands of open streams each.
+
+Picked up by default from the working directory; every value can be
+overridden on the command line or with GUNICORN_CMD_ARGS.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BYTESPIKE_BIND", "127.0.0.1:8000")
+worker_class = "gevent"
+workers = int(os.environ.get("BYTESPIKE_WORKERS", min(4, multiprocessing.cpu_count())))
+# One gevent worker multiplexes its connections; a long stream is one idle greenlet.
+worker_connections = int(os.environ.get("BYTESPIKE_WORKER_CONNECTIONS", "10000"))
+# gevent workers heartbeat from their own loop, so this bounds a stuck loop, not a long stream.
+timeout = 60
+graceful_timeout = 30
+# Clients (and load balancers) reuse connections between calls.
+keepalive = 75
+backlog = 4096
+# A 32 MB body may arrive slowly; limits on the request line and headers stay the defaults.
+limit_request_field_size = 16384
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("BYTESPIKE_LOG_LEVEL", "info")
+
+
+def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """Drop any database pool or HTTP session inherited from the master (preload_app)."""
+    app = getattr(worker, "wsgi", None)
+    extensions = getattr(app, "extensions", None) or {}
+    db = extensions.get("bytespike_db")
+    if db is not None:
+        db.dispose()
