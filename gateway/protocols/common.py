@@ -284,7 +284,13 @@ _SECRETS = (
     re.compile(r"(?i)\bbearer\s+[^\s\"',]+"),
     re.compile(r"(?i)\b(api[_-]?key|x-api-key|key|token|access_token)([=:]\s*)[^\s&\"',]+"),
 )
-_CONTEXT_HINTS = ("context length", "context_length", "context window", "prompt is too long", "too many tokens")
+_CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+)
 
 
 def redact(text: str) -> str:

@@ -1,0 +1,529 @@
+"""Anthropic Messages: caller side, upstream side and passthrough.
+
+Request fields the canonical model does not carry (``context_management``,
+``output_config``, ``service_tier``, ``container``, server tools, ...) are
+kept in ``ChatRequest.extras`` and sent again only to an Anthropic upstream.
+Stream codecs live in ``anthropic_stream`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from core.errors import GatewayError, UpstreamError
+from gateway import sse
+from gateway.canonical import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    Part,
+    RawPart,
+    TextPart,
+    Thinking,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from gateway.protocols import common as c
+from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer
+
+__all__ = [
+    "PassthroughStream",
+    "StreamParser",
+    "StreamRenderer",
+    "parse_error",
+    "parse_request",
+    "parse_response",
+    "passthrough_request",
+    "render_error",
+    "render_request",
+    "render_response",
+    "render_stream_error",
+]
+
+VERSION_WITHOUT_SAMPLING = "2026-10-21"
+DEFAULT_MAX_TOKENS = 4096
+KNOWN_FIELDS = (
+    "model", "max_tokens", "messages", "system", "stop_sequences", "stream", "tools",
+    "tool_choice", "thinking", "metadata", "temperature", "top_p", "top_k",
+)  # fmt: skip
+CUSTOM_TOOL_TYPES = (None, "custom")
+
+
+# --- content blocks ------------------------------------------------------------
+
+
+def _cache(block: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    value = block.get("cache_control")
+    return value if isinstance(value, Mapping) else None
+
+
+def _image(block: Mapping[str, Any], field: str) -> Part:
+    source = c.as_obj(block.get("source"), f"{field}.source")
+    kind = source.get("type")
+    if kind == "base64":
+        return ImagePart(
+            media_type=c.req_str(source, "media_type", f"{field}.source.media_type"),
+            data=c.req_str(source, "data", f"{field}.source.data"),
+            cache_control=_cache(block),
+        )
+    if kind == "url":
+        return ImagePart(url=c.req_str(source, "url", f"{field}.source.url"), cache_control=_cache(block))
+    return RawPart(origin="anthropic", data=dict(block))  # file ids and future sources
+
+
+def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    out: list[TextPart | ImagePart] = []
+    for i, item in enumerate(c.as_list(value, field)):
+        block = c.as_obj(item, f"{field}[{i}]")
+        if block.get("type") == "text":
+            out.append(TextPart(c.req_str(block, "text", f"{field}[{i}].text"), cache_control=_cache(block)))
+        elif block.get("type") == "image":
+            image = _image(block, f"{field}[{i}]")
+            if isinstance(image, ImagePart):
+                out.append(image)
+        # Other blocks (documents, search results) have no form outside Anthropic: dropped.
+    return tuple(out)
+
+
+def parse_block(item: Any, field: str) -> Part:
+    """Turn one Anthropic content block into a canonical part."""
+    block = c.as_obj(item, field)
+    kind = block.get("type")
+    if kind == "text":
+        return TextPart(c.req_str(block, "text", f"{field}.text"), cache_control=_cache(block))
+    if kind == "image":
+        return _image(block, field)
+    if kind == "tool_use":
+        return ToolCallPart(
+            id=c.req_str(block, "id", f"{field}.id"),
+            name=c.req_str(block, "name", f"{field}.name"),
+            arguments=c.dump_arguments(block.get("input")),
+            cache_control=_cache(block),
+        )
+    if kind == "tool_result":
+        return ToolResultPart(
+            tool_call_id=c.req_str(block, "tool_use_id", f"{field}.tool_use_id"),
+            content=_result_content(block.get("content"), f"{field}.content"),
+            is_error=bool(c.opt_bool(block, "is_error", f"{field}.is_error")),
+            cache_control=_cache(block),
+        )
+    if kind == "thinking":
+        signature = c.opt_str(block, "signature", f"{field}.signature") or None
+        return ThinkingPart(
+            text=c.opt_str(block, "thinking", f"{field}.thinking") or "",
+            signature=signature,
+            origin="anthropic" if signature else None,
+        )
+    if kind == "redacted_thinking":
+        return ThinkingPart(redacted=c.req_str(block, "data", f"{field}.data"), origin="anthropic")
+    if not isinstance(kind, str):
+        raise c.invalid(f"{field}.type", "field required")
+    return RawPart(origin="anthropic", data=dict(block))
+
+
+def _with_cache(block: dict[str, Any], cache: Mapping[str, Any] | None) -> dict[str, Any]:
+    if cache is not None:
+        block["cache_control"] = dict(cache)
+    return block
+
+
+def _render_image(part: ImagePart) -> dict[str, Any]:
+    inline = c.parse_data_uri(part.url) if part.url else None
+    if part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
+    elif inline is not None:
+        source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
+    else:
+        source = {"type": "url", "url": part.url or ""}
+    return _with_cache({"type": "image", "source": source}, part.cache_control)
+
+
+def _render_result(part: ToolResultPart) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": c.sanitize_tool_id(part.tool_call_id)}
+    items = [
+        _with_cache({"type": "text", "text": p.text}, p.cache_control)
+        if isinstance(p, TextPart)
+        else _render_image(p)
+        for p in part.content
+        if not (isinstance(p, TextPart) and not p.text)
+    ]
+    if len(items) == 1 and items[0]["type"] == "text" and "cache_control" not in items[0]:
+        block["content"] = items[0]["text"]
+    elif items:
+        block["content"] = items
+    if part.is_error:
+        block["is_error"] = True
+    return _with_cache(block, part.cache_control)
+
+
+def render_part(part: Part) -> dict[str, Any] | None:
+    """Turn a canonical part into an Anthropic block; None when Anthropic cannot take it."""
+    if isinstance(part, TextPart):
+        return _with_cache({"type": "text", "text": part.text}, part.cache_control) if part.text else None
+    if isinstance(part, ImagePart):
+        return _render_image(part)
+    if isinstance(part, ToolCallPart):
+        block = {
+            "type": "tool_use",
+            "id": c.sanitize_tool_id(part.id),
+            "name": part.name,
+            "input": c.load_arguments(part.arguments),
+        }
+        return _with_cache(block, part.cache_control)
+    if isinstance(part, ToolResultPart):
+        return _render_result(part)
+    if isinstance(part, ThinkingPart):
+        # Only Anthropic can verify a signature; unsigned or foreign reasoning is dropped.
+        if part.origin not in (None, "anthropic"):
+            return None
+        if part.redacted:
+            return {"type": "redacted_thinking", "data": part.redacted}
+        if part.signature:
+            return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+        return None
+    return dict(part.data) if part.origin == "anthropic" else None
+
+
+# --- caller side: request ------------------------------------------------------------
+
+
+def _parse_messages(value: Any) -> tuple[Message, ...]:
+    if value is None:
+        raise c.invalid("messages", "field required")
+    out: list[Message] = []
+    for i, item in enumerate(c.as_list(value, "messages")):
+        field = f"messages[{i}]"
+        msg = c.as_obj(item, field)
+        role = msg.get("role")
+        if role not in ("user", "assistant"):
+            raise c.invalid(f"{field}.role", "must be 'user' or 'assistant'")
+        content = msg.get("content")
+        if isinstance(content, str):
+            parts: tuple[Part, ...] = (TextPart(content),)
+        elif content is None:
+            raise c.invalid(f"{field}.content", "field required")
+        else:
+            blocks = c.as_list(content, f"{field}.content")
+            parts = tuple(parse_block(b, f"{field}.content[{j}]") for j, b in enumerate(blocks))
+        out.append(Message(role=role, parts=parts))
+    return tuple(out)
+
+
+def _parse_system(value: Any) -> tuple[TextPart, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    parts = []
+    for i, item in enumerate(c.as_list(value, "system")):
+        block = c.as_obj(item, f"system[{i}]")
+        parts.append(TextPart(c.req_str(block, "text", f"system[{i}].text"), cache_control=_cache(block)))
+    return tuple(parts)
+
+
+def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
+    """Split declared tools into custom tools and Anthropic server tools (kept raw)."""
+    tools: list[Tool] = []
+    server: list[Any] = []
+    for i, item in enumerate(c.as_list(value or [], "tools")):
+        field = f"tools[{i}]"
+        spec = c.as_obj(item, field)
+        if spec.get("type") not in CUSTOM_TOOL_TYPES:
+            server.append(dict(spec))
+            continue
+        schema = c.opt_obj(spec, "input_schema", f"{field}.input_schema")
+        tools.append(
+            Tool(
+                name=c.req_str(spec, "name", f"{field}.name"),
+                description=c.opt_str(spec, "description", f"{field}.description"),
+                parameters=dict(schema) if schema is not None else {"type": "object", "properties": {}},
+                strict=c.opt_bool(spec, "strict", f"{field}.strict"),
+                cache_control=_cache(spec),
+            )
+        )
+    return tuple(tools), server
+
+
+def _parse_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    spec = c.as_obj(value, "tool_choice")
+    mode = spec.get("type")
+    if mode not in ("auto", "any", "tool", "none"):
+        raise c.invalid("tool_choice.type", "must be one of auto, any, tool, none")
+    name = c.req_str(spec, "name", "tool_choice.name") if mode == "tool" else None
+    disable = c.opt_bool(spec, "disable_parallel_tool_use", "tool_choice.disable_parallel_tool_use")
+    return ToolChoice(mode=mode, name=name, disable_parallel=disable)
+
+
+def _parse_thinking(value: Any) -> Thinking | None:
+    if value is None:
+        return None
+    spec = c.as_obj(value, "thinking")
+    mode = spec.get("type")
+    if mode == "enabled":
+        budget = c.opt_int(spec, "budget_tokens", "thinking.budget_tokens")
+        if budget is None:
+            raise c.invalid("thinking.budget_tokens", "field required")
+        return Thinking(mode="enabled", budget_tokens=budget)
+    if mode in ("adaptive", "disabled"):
+        return Thinking(mode=mode)
+    raise c.invalid("thinking.type", "must be one of enabled, adaptive, disabled")
+
+
+def _parse_user(metadata: Mapping[str, Any] | None) -> str | None:
+    user = (metadata or {}).get("user_id")
+    if user is None or isinstance(user, str):
+        return user
+    return json.dumps(user, separators=(",", ":"))
+
+
+def _response_format(extras: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Read ``output_config.format`` (structured output) as OpenAI's ``response_format``."""
+    config = extras.get("output_config")
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    if (
+        isinstance(fmt, Mapping)
+        and fmt.get("type") == "json_schema"
+        and isinstance(fmt.get("schema"), Mapping)
+    ):
+        return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(fmt["schema"])}}
+    return None
+
+
+def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
+    """Read a caller's Messages body; every Anthropic version is accepted, sampling fields included."""
+    body = c.as_obj(body, "body")
+    max_tokens = c.opt_int(body, "max_tokens")
+    if max_tokens is None:
+        raise c.invalid("max_tokens", "field required")
+    stop = body.get("stop_sequences")
+    tools, server_tools = _parse_tools(body.get("tools"))
+    extras = c.extras_of(body, KNOWN_FIELDS)
+    if server_tools:
+        extras["tools"] = server_tools
+    return ChatRequest(
+        model=c.req_str(body, "model"),
+        messages=_parse_messages(body.get("messages")),
+        system=_parse_system(body.get("system")),
+        max_tokens=max_tokens,
+        temperature=c.opt_num(body, "temperature"),
+        top_p=c.opt_num(body, "top_p"),
+        top_k=c.opt_int(body, "top_k"),
+        stop=tuple(
+            c.as_str(s, f"stop_sequences[{i}]") for i, s in enumerate(c.as_list(stop or [], "stop_sequences"))
+        ),
+        stream=bool(c.opt_bool(body, "stream")),
+        tools=tools,
+        tool_choice=_parse_tool_choice(body.get("tool_choice")),
+        thinking=_parse_thinking(body.get("thinking")),
+        user=_parse_user(c.opt_obj(body, "metadata")),
+        response_format=_response_format(extras),
+        extras=extras,
+        source="anthropic",
+    )
+
+
+# --- upstream side: request ----------------------------------------------------------
+
+
+def _render_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Render turns, merging adjacent same-role turns (Anthropic wants them alternating)."""
+    out: list[dict[str, Any]] = []
+    for msg in messages:
+        blocks = [b for b in (render_part(p) for p in msg.parts) if b is not None]
+        if not blocks:
+            continue
+        if out and out[-1]["role"] == msg.role:
+            out[-1]["content"].extend(blocks)
+        else:
+            out.append({"role": msg.role, "content": blocks})
+    for turn in out:
+        # Tool results must lead their user turn.
+        turn["content"].sort(key=lambda b: b.get("type") != "tool_result")
+    return out
+
+
+def _render_tool(tool: Tool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        spec["description"] = tool.description
+    spec["input_schema"] = dict(tool.parameters)
+    if tool.strict is not None:
+        spec["strict"] = tool.strict
+    return _with_cache(spec, tool.cache_control)
+
+
+def _render_tool_choice(choice: ToolChoice) -> dict[str, Any]:
+    spec: dict[str, Any] = {"type": choice.mode}
+    if choice.mode == "tool":
+        spec["name"] = choice.name or ""
+    if choice.disable_parallel is not None and choice.mode != "none":
+        spec["disable_parallel_tool_use"] = choice.disable_parallel
+    return spec
+
+
+def _render_thinking(thinking: Thinking, max_tokens: int) -> dict[str, Any] | None:
+    if thinking.mode == "disabled":
+        return {"type": "disabled"}
+    if thinking.mode == "adaptive":
+        return {"type": "adaptive"}
+    budget = max(thinking.budget_tokens or c.effort_to_budget(thinking.effort), c.MIN_THINKING_BUDGET)
+    if budget >= max_tokens:
+        # The budget must stay below max_tokens: keep half for the answer, or think not at all.
+        budget = max(max_tokens // 2, c.MIN_THINKING_BUDGET)
+    return {"type": "enabled", "budget_tokens": budget} if budget < max_tokens else None
+
+
+def _render_system(parts: tuple[TextPart, ...]) -> str | list[dict[str, Any]] | None:
+    parts = tuple(p for p in parts if p.text)
+    if not parts:
+        return None
+    if len(parts) == 1 and parts[0].cache_control is None:
+        return parts[0].text
+    return [_with_cache({"type": "text", "text": p.text}, p.cache_control) for p in parts]
+
+
+def _sampling(req: ChatRequest, out: dict[str, Any]) -> None:
+    if req.temperature is not None:
+        out["temperature"] = min(max(req.temperature, 0.0), 1.0)  # OpenAI allows up to 2
+    if req.top_p is not None:
+        out["top_p"] = req.top_p
+    if req.top_k is not None:
+        out["top_k"] = req.top_k
+
+
+def _structured_output(req: ChatRequest) -> dict[str, Any] | None:
+    fmt = req.response_format or {}
+    schema = fmt.get("json_schema") if fmt.get("type") == "json_schema" else None
+    if isinstance(schema, Mapping) and isinstance(schema.get("schema"), Mapping):
+        return {"format": {"type": "json_schema", "schema": dict(schema["schema"])}}
+    return None
+
+
+def render_request(
+    req: ChatRequest,
+    *,
+    upstream_model: str,
+    stream: bool,
+    version: str | None = None,
+    default_max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> dict[str, Any]:
+    """Build the Messages body for an Anthropic upstream."""
+    max_tokens = req.max_tokens if req.max_tokens is not None else default_max_tokens
+    out: dict[str, Any] = {"model": upstream_model, "max_tokens": max_tokens}
+    system = _render_system(req.system)
+    if system is not None:
+        out["system"] = system
+    out["messages"] = _render_messages(req.messages)
+    server_tools = req.extras.get("tools") if req.source == "anthropic" else None
+    tools = [_render_tool(t) for t in req.tools] + list(server_tools or [])
+    if tools:
+        out["tools"] = tools
+        if req.tool_choice is not None:
+            out["tool_choice"] = _render_tool_choice(req.tool_choice)
+    if req.thinking is not None:
+        thinking = _render_thinking(req.thinking, max_tokens)
+        if thinking is not None:
+            out["thinking"] = thinking
+    stops = [s for s in req.stop if s.strip()]  # Anthropic rejects whitespace-only sequences
+    if stops:
+        out["stop_sequences"] = stops
+    # 2026-10-21 refuses sampling fields; so does any version while the model thinks.
+    thinking_on = out.get("thinking", {}).get("type") in ("enabled", "adaptive")
+    if version != VERSION_WITHOUT_SAMPLING and not thinking_on:
+        _sampling(req, out)
+    if req.user is not None:
+        out["metadata"] = {"user_id": req.user}
+    if req.source == "anthropic":
+        out.update({k: v for k, v in req.extras.items() if k != "tools"})
+    elif (structured := _structured_output(req)) is not None:
+        out["output_config"] = structured
+    out["stream"] = stream
+    return out
+
+
+def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream: bool) -> dict[str, Any]:
+    """Forward a caller's body unchanged but for the model and the stream flag."""
+    out = dict(c.as_obj(body, "body"))
+    out["model"] = upstream_model
+    out["stream"] = stream
+    return out
+
+
+# --- responses -----------------------------------------------------------------------
+
+
+def parse_response(body: Mapping[str, Any]) -> ChatResponse:
+    """Read an Anthropic upstream's non-stream answer."""
+    try:
+        body = c.as_obj(body, "response")
+        blocks = c.as_list(body.get("content") or [], "content")
+        parts = tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks))
+    except GatewayError as exc:
+        raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc
+    stop = body.get("stop_reason")
+    seq = body.get("stop_sequence")
+    return ChatResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        parts=parts,
+        stop_reason=stop if isinstance(stop, str) else None,
+        stop_sequence=seq if isinstance(seq, str) else None,
+        usage=c.usage_from_anthropic(body.get("usage")),
+    )
+
+
+def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
+    """Build the Messages answer for a caller (``created`` is not part of this shape)."""
+    content = [b for b in (render_client_part(p) for p in resp.parts) if b is not None]
+    return {
+        "id": resp.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": resp.stop_reason,
+        "stop_sequence": resp.stop_sequence,
+        "usage": c.usage_to_anthropic(resp.usage),
+    }
+
+
+def render_client_part(part: Part) -> dict[str, Any] | None:
+    """Render an answer's part for an Anthropic caller: foreign reasoning is shown, unsigned."""
+    if isinstance(part, ThinkingPart) and part.origin not in (None, "anthropic"):
+        return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
+    if isinstance(part, ThinkingPart) and not part.redacted and not part.signature:
+        return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
+    return render_part(part)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def error_body(err: GatewayError) -> dict[str, Any]:
+    message = err.message if err.message.startswith(err.code) else f"{err.code}: {err.message}"
+    return {"type": "error", "error": {"type": err.kind, "message": message}}
+
+
+def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
+    """Give the status and body an Anthropic SDK expects for this error."""
+    return err.status, error_body(err)
+
+
+def render_stream_error(err: GatewayError) -> bytes:
+    return sse.encode(json.dumps(error_body(err), ensure_ascii=False), event="error")
+
+
+def parse_error(status: int, body: bytes) -> UpstreamError:
+    """Map an Anthropic upstream's error answer; the message never carries a key."""
+    return c.upstream_error(status, body)

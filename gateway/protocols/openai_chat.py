@@ -1,0 +1,527 @@
+"""OpenAI Chat Completions: caller side, upstream side and passthrough.
+
+``system``/``developer`` messages anywhere become the canonical system text;
+runs of ``tool`` messages become one user turn of tool results. Fields the
+canonical model does not carry (``seed``, ``logprobs``, ``n`` = 1, ...) are
+kept in ``ChatRequest.extras`` and sent again only to an OpenAI-compatible
+upstream. Stream codecs live in ``openai_chat_stream`` and are re-exported.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from core.errors import GatewayError, UpstreamError
+from gateway import sse
+from gateway.canonical import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    Part,
+    RawPart,
+    TextPart,
+    Thinking,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from gateway.protocols import common as c
+from gateway.protocols.openai_chat_stream import PassthroughStream, StreamParser, StreamRenderer, error_body
+
+__all__ = [
+    "PassthroughStream",
+    "StreamParser",
+    "StreamRenderer",
+    "include_usage",
+    "parse_error",
+    "parse_request",
+    "parse_response",
+    "passthrough_request",
+    "render_error",
+    "render_request",
+    "render_response",
+    "render_stream_error",
+]
+
+KNOWN_FIELDS = (
+    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
+    "stream", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "user",
+    "response_format",
+)  # fmt: skip
+LEGACY_MAX_TOKENS = "legacy"  # render_request(version=...) for upstreams that only know max_tokens
+TOOL_ERROR_PREFIX = "Error: "
+MAX_STOPS = 4
+
+
+# --- caller side: request ------------------------------------------------------------
+
+
+def _cache(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    value = spec.get("cache_control")  # an extension some clients send for Anthropic models
+    return value if isinstance(value, Mapping) else None
+
+
+def _parse_part(item: Any, field: str) -> Part:
+    part = c.as_obj(item, field)
+    kind = part.get("type")
+    if kind == "text":
+        return TextPart(c.req_str(part, "text", f"{field}.text"), cache_control=_cache(part))
+    if kind == "refusal":
+        return TextPart(c.req_str(part, "refusal", f"{field}.refusal"))
+    if kind == "image_url":
+        spec = part.get("image_url")
+        url = (
+            spec
+            if isinstance(spec, str)
+            else c.req_str(c.as_obj(spec, f"{field}.image_url"), "url", f"{field}.image_url.url")
+        )
+        detail = spec.get("detail") if isinstance(spec, Mapping) else None
+        inline = c.parse_data_uri(url)
+        if inline is not None:
+            return ImagePart(media_type=inline[0], data=inline[1], detail=detail, cache_control=_cache(part))
+        return ImagePart(url=url, detail=detail, cache_control=_cache(part))
+    if not isinstance(kind, str):
+        raise c.invalid(f"{field}.type", "field required")
+    return RawPart(origin="openai", data=dict(part))  # audio, files: OpenAI-only
+
+
+def _parse_content(value: Any, field: str, cache: Mapping[str, Any] | None = None) -> list[Part]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [TextPart(value, cache_control=cache)] if value or cache else []
+    parts = [_parse_part(p, f"{field}[{i}]") for i, p in enumerate(c.as_list(value, field))]
+    if cache is not None and parts and isinstance(parts[-1], TextPart) and parts[-1].cache_control is None:
+        parts[-1] = TextPart(parts[-1].text, cache_control=cache)
+    return parts
+
+
+def _parse_tool_calls(value: Any, field: str) -> list[Part]:
+    calls: list[Part] = []
+    for i, item in enumerate(c.as_list(value or [], field)):
+        call = c.as_obj(item, f"{field}[{i}]")
+        fn = c.as_obj(call.get("function"), f"{field}[{i}].function")
+        args = fn.get("arguments")
+        calls.append(
+            ToolCallPart(
+                id=c.req_str(call, "id", f"{field}[{i}].id"),
+                name=c.req_str(fn, "name", f"{field}[{i}].function.name"),
+                arguments=args if isinstance(args, str) else c.dump_arguments(args),
+            )
+        )
+    return calls
+
+
+def _tool_result(msg: Mapping[str, Any], field: str) -> ToolResultPart:
+    content = [
+        p
+        for p in _parse_content(msg.get("content"), f"{field}.content")
+        if isinstance(p, (TextPart, ImagePart))
+    ]
+    return ToolResultPart(
+        tool_call_id=c.req_str(msg, "tool_call_id", f"{field}.tool_call_id"),
+        content=tuple(content),
+        cache_control=_cache(msg),
+    )
+
+
+def _assistant(msg: Mapping[str, Any], field: str) -> list[Part]:
+    parts: list[Part] = []
+    reasoning = msg.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ThinkingPart(text=reasoning, origin="openai"))
+    parts += _parse_content(msg.get("content"), f"{field}.content", _cache(msg))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(TextPart(refusal))
+    return parts + _parse_tool_calls(msg.get("tool_calls"), f"{field}.tool_calls")
+
+
+def _parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:
+    if value is None:
+        raise c.invalid("messages", "field required")
+    system: list[TextPart] = []
+    turns: list[Message] = []
+    for i, item in enumerate(c.as_list(value, "messages")):
+        field = f"messages[{i}]"
+        msg = c.as_obj(item, field)
+        role = msg.get("role")
+        if role in ("system", "developer"):
+            parts = _parse_content(msg.get("content"), f"{field}.content", _cache(msg))
+            system += [p for p in parts if isinstance(p, TextPart)]
+        elif role == "user":
+            turns.append(
+                Message("user", tuple(_parse_content(msg.get("content"), f"{field}.content", _cache(msg))))
+            )
+        elif role == "assistant":
+            turns.append(Message("assistant", tuple(_assistant(msg, field))))
+        elif role == "tool":
+            result = _tool_result(msg, field)
+            # Consecutive tool messages answer one assistant turn: one user turn of results.
+            if (
+                turns
+                and turns[-1].role == "user"
+                and all(isinstance(p, ToolResultPart) for p in turns[-1].parts)
+            ):
+                turns[-1] = Message("user", turns[-1].parts + (result,))
+            else:
+                turns.append(Message("user", (result,)))
+        else:
+            raise c.invalid(f"{field}.role", "must be one of system, developer, user, assistant, tool")
+    return tuple(system), tuple(turns)
+
+
+def _parse_tools(value: Any) -> tuple[Tool, ...]:
+    tools: list[Tool] = []
+    for i, item in enumerate(c.as_list(value or [], "tools")):
+        spec = c.as_obj(item, f"tools[{i}]")
+        if spec.get("type", "function") != "function":
+            continue  # custom and hosted tools have no canonical form: dropped by rule
+        fn = c.as_obj(spec.get("function"), f"tools[{i}].function")
+        params = c.opt_obj(fn, "parameters", f"tools[{i}].function.parameters")
+        tools.append(
+            Tool(
+                name=c.req_str(fn, "name", f"tools[{i}].function.name"),
+                description=c.opt_str(fn, "description", f"tools[{i}].function.description"),
+                parameters=dict(params) if params is not None else {"type": "object", "properties": {}},
+                strict=c.opt_bool(fn, "strict", f"tools[{i}].function.strict"),
+                cache_control=_cache(spec) or _cache(fn),
+            )
+        )
+    return tuple(tools)
+
+
+def _parse_tool_choice(value: Any, parallel: bool | None) -> ToolChoice | None:
+    disable = None if parallel is None else not parallel
+    if value is None:
+        return None if disable is None else ToolChoice(mode="auto", disable_parallel=disable)
+    modes = {"auto": "auto", "required": "any", "none": "none"}
+    if isinstance(value, str):
+        if value not in modes:
+            raise c.invalid("tool_choice", "must be one of none, auto, required or a function")
+        return ToolChoice(mode=modes[value], disable_parallel=disable)  # type: ignore[arg-type]
+    spec = c.as_obj(value, "tool_choice")
+    if spec.get("type") == "function":
+        fn = c.as_obj(spec.get("function"), "tool_choice.function")
+        return ToolChoice(
+            mode="tool", name=c.req_str(fn, "name", "tool_choice.function.name"), disable_parallel=disable
+        )
+    return ToolChoice(mode="auto", disable_parallel=disable)  # allowed_tools and the like
+
+
+def _parse_stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(c.as_str(s, f"stop[{i}]") for i, s in enumerate(c.as_list(value, "stop")))
+
+
+def _parse_thinking(effort: str | None) -> Thinking | None:
+    if effort is None:
+        return None
+    if effort == "none":
+        return Thinking(mode="disabled", effort="none")
+    return Thinking(mode="enabled", effort=effort)
+
+
+def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
+    """Read a caller's Chat Completions body."""
+    body = c.as_obj(body, "body")
+    n = c.opt_int(body, "n", minimum=1)
+    if n not in (None, 1):
+        raise c.invalid("n", "only 1 is supported")
+    max_tokens = c.opt_int(body, "max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = c.opt_int(body, "max_tokens")
+    c.opt_obj(body, "stream_options")
+    system, messages = _parse_messages(body.get("messages"))
+    return ChatRequest(
+        model=c.req_str(body, "model"),
+        messages=messages,
+        system=system,
+        max_tokens=max_tokens,
+        temperature=c.opt_num(body, "temperature"),
+        top_p=c.opt_num(body, "top_p"),
+        stop=_parse_stop(body.get("stop")),
+        stream=bool(c.opt_bool(body, "stream")),
+        tools=_parse_tools(body.get("tools")),
+        tool_choice=_parse_tool_choice(body.get("tool_choice"), c.opt_bool(body, "parallel_tool_calls")),
+        thinking=_parse_thinking(c.opt_str(body, "reasoning_effort")),
+        user=c.opt_str(body, "user"),
+        response_format=c.opt_obj(body, "response_format"),
+        extras=c.extras_of(body, KNOWN_FIELDS),
+        source="openai",
+    )
+
+
+def include_usage(req: ChatRequest) -> bool:
+    """Whether an OpenAI caller asked for the usage chunk (``stream_options.include_usage``)."""
+    options = req.extras.get("stream_options") if req.source == "openai" else None
+    return bool(isinstance(options, Mapping) and options.get("include_usage"))
+
+
+# --- upstream side: request ----------------------------------------------------------
+
+
+def _text_of(parts: Iterable[Part]) -> str:
+    return "".join(p.text for p in parts if isinstance(p, TextPart))
+
+
+def _image_part(part: ImagePart) -> dict[str, Any]:
+    url = c.data_uri(part.media_type, part.data) if part.data is not None else part.url or ""
+    spec: dict[str, Any] = {"url": url}
+    if part.detail is not None:
+        spec["detail"] = part.detail
+    return {"type": "image_url", "image_url": spec}
+
+
+def _user_content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
+    items: list[dict[str, Any]] = []
+    for part in parts:
+        if isinstance(part, TextPart) and part.text:
+            items.append({"type": "text", "text": part.text})
+        elif isinstance(part, ImagePart):
+            items.append(_image_part(part))
+        elif isinstance(part, RawPart) and part.origin == "openai":
+            items.append(dict(part.data))
+    if not items:
+        return None
+    if len(items) == 1 and items[0]["type"] == "text":
+        return str(items[0]["text"])
+    return items
+
+
+def _tool_message(part: ToolResultPart) -> dict[str, Any]:
+    text = _text_of(part.content)
+    # Chat Completions has no error flag: the rule is a visible prefix.
+    if part.is_error and not text.startswith(TOOL_ERROR_PREFIX):
+        text = TOOL_ERROR_PREFIX + text
+    return {"role": "tool", "tool_call_id": part.tool_call_id, "content": text}
+
+
+def _render_user(msg: Message) -> list[dict[str, Any]]:
+    """Tool results first (they must follow the assistant's calls), then the rest of the turn."""
+    out = [_tool_message(p) for p in msg.parts if isinstance(p, ToolResultPart)]
+    rest: list[Part] = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
+    # Tool messages carry text only: images from results ride along in the user message.
+    rest += [
+        i for p in msg.parts if isinstance(p, ToolResultPart) for i in p.content if isinstance(i, ImagePart)
+    ]
+    content = _user_content(rest)
+    if content is not None:
+        out.append({"role": "user", "content": content})
+    return out
+
+
+def _render_assistant(msg: Message) -> dict[str, Any] | None:
+    calls = [
+        {
+            "id": p.id,
+            "type": "function",
+            "function": {"name": c.truncate_tool_name(p.name), "arguments": p.arguments},
+        }
+        for p in msg.parts
+        if isinstance(p, ToolCallPart)
+    ]
+    text = _text_of(msg.parts)
+    # Replayed reasoning (DeepSeek-style) only when it was never another vendor's signed state.
+    reasoning = "".join(
+        p.text for p in msg.parts if isinstance(p, ThinkingPart) and p.origin in (None, "openai")
+    )
+    if not calls and not text and not reasoning:
+        return None
+    out: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if reasoning:
+        out["reasoning_content"] = reasoning
+    if calls:
+        out["tool_calls"] = calls
+    return out
+
+
+def render_messages(req: ChatRequest) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    system = "\n\n".join(p.text for p in req.system if p.text)
+    if system:
+        out.append({"role": "system", "content": system})
+    for msg in req.messages:
+        if msg.role == "user":
+            out += _render_user(msg)
+        elif (turn := _render_assistant(msg)) is not None:
+            out.append(turn)
+    return out
+
+
+def _render_tool(tool: Tool) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": c.truncate_tool_name(tool.name)}
+    if tool.description is not None:
+        fn["description"] = tool.description
+    fn["parameters"] = dict(tool.parameters)
+    if tool.strict is not None:
+        fn["strict"] = tool.strict
+    return {"type": "function", "function": fn}
+
+
+def _render_tool_choice(choice: ToolChoice) -> str | dict[str, Any]:
+    if choice.mode == "tool":
+        return {"type": "function", "function": {"name": c.truncate_tool_name(choice.name or "")}}
+    return {"auto": "auto", "any": "required", "none": "none"}[choice.mode]
+
+
+def _reasoning_effort(thinking: Thinking) -> str | None:
+    if thinking.effort is not None:
+        return thinking.effort
+    if thinking.mode == "disabled":
+        return None
+    return c.budget_to_effort(thinking.budget_tokens)
+
+
+def render_request(
+    req: ChatRequest, *, upstream_model: str, stream: bool, version: str | None = None
+) -> dict[str, Any]:
+    """Build the body for an OpenAI-compatible upstream (``version="legacy"``: ``max_tokens``)."""
+    out: dict[str, Any] = {"model": upstream_model, "messages": render_messages(req)}
+    if req.max_tokens is not None:
+        out["max_tokens" if version == LEGACY_MAX_TOKENS else "max_completion_tokens"] = req.max_tokens
+    if req.temperature is not None:
+        out["temperature"] = req.temperature
+    if req.top_p is not None:
+        out["top_p"] = req.top_p
+    if req.stop:
+        out["stop"] = list(req.stop[:MAX_STOPS])
+    if req.tools:
+        out["tools"] = [_render_tool(t) for t in req.tools]
+        if req.tool_choice is not None:
+            out["tool_choice"] = _render_tool_choice(req.tool_choice)
+            if req.tool_choice.disable_parallel is not None and req.tool_choice.mode != "none":
+                out["parallel_tool_calls"] = not req.tool_choice.disable_parallel
+    if req.thinking is not None and (effort := _reasoning_effort(req.thinking)) is not None:
+        out["reasoning_effort"] = effort
+    if req.user is not None:
+        out["user"] = req.user
+    if req.response_format is not None:
+        out["response_format"] = dict(req.response_format)
+    if req.source == "openai":
+        out.update(req.extras)
+    out["stream"] = stream
+    if stream:
+        out["stream_options"] = {**(out.get("stream_options") or {}), "include_usage": True}
+    else:
+        out.pop("stream_options", None)
+    return out
+
+
+def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream: bool) -> dict[str, Any]:
+    """Forward a caller's body but for the model, the stream flag and usage in the stream."""
+    out = dict(c.as_obj(body, "body"))
+    out["model"] = upstream_model
+    out["stream"] = stream
+    if stream:
+        options = out.get("stream_options")
+        out["stream_options"] = {**(options if isinstance(options, Mapping) else {}), "include_usage": True}
+    else:
+        out.pop("stream_options", None)
+    return out
+
+
+# --- responses -----------------------------------------------------------------------
+
+
+def _message_parts(message: Mapping[str, Any], names: Mapping[str, str], resp_id: str) -> tuple[Part, ...]:
+    parts: list[Part] = []
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ThinkingPart(text=reasoning, origin="openai"))
+    content = message.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text") or "" for p in content if isinstance(p, Mapping))
+    if isinstance(content, str) and content:
+        parts.append(TextPart(content))
+    if isinstance(message.get("refusal"), str) and message["refusal"]:
+        parts.append(TextPart(message["refusal"]))
+    for i, call in enumerate(message.get("tool_calls") or []):
+        fn = call.get("function") or {}
+        args = fn.get("arguments")
+        name = str(fn.get("name") or "")
+        parts.append(
+            ToolCallPart(
+                id=str(call.get("id") or f"call_{resp_id}_{i}"),
+                name=names.get(name, name),
+                arguments=args if isinstance(args, str) else c.dump_arguments(args),
+            )
+        )
+    return tuple(parts)
+
+
+def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
+    """Read an OpenAI-compatible upstream's answer; ``tools`` maps truncated names back."""
+    try:
+        choices = body["choices"]
+        choice = choices[0] if choices else {}
+        resp_id = str(body.get("id") or "")
+        parts = _message_parts(choice.get("message") or {}, c.tool_name_map(t.name for t in tools), resp_id)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise UpstreamError("upstream returned a malformed chat completion") from exc
+    had_calls = any(isinstance(p, ToolCallPart) for p in parts)
+    return ChatResponse(
+        id=resp_id,
+        model=str(body.get("model") or ""),
+        parts=parts,
+        stop_reason=c.stop_reason(choice.get("finish_reason"), had_tool_calls=had_calls) or "end_turn",
+        usage=c.usage_from_openai(body.get("usage")),
+    )
+
+
+def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
+    """Build the ``chat.completion`` answer for a caller."""
+    calls = [
+        {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
+        for p in resp.parts
+        if isinstance(p, ToolCallPart)
+    ]
+    text = _text_of(resp.parts)
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": text if text or not calls else None,
+        "refusal": None,
+    }
+    reasoning = "".join(p.text for p in resp.parts if isinstance(p, ThinkingPart))
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    if calls:
+        message["tool_calls"] = calls
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": None,
+        "finish_reason": c.finish_reason(resp.stop_reason),
+    }
+    return {
+        "id": resp.id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": c.usage_to_openai(resp.usage),
+    }
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
+    """Give the status and ``{"error": {...}}`` body an OpenAI SDK expects."""
+    return err.status, error_body(err)
+
+
+def render_stream_error(err: GatewayError) -> bytes:
+    return sse.encode(json.dumps(error_body(err), ensure_ascii=False))
+
+
+def parse_error(status: int, body: bytes) -> UpstreamError:
+    """Map an OpenAI-compatible upstream's error answer; the message never carries a key."""
+    return c.upstream_error(status, body)
