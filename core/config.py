@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_INVITE_ONLY": "0",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
+    # "0" turns off health-steered routing and circuit breakers (plain priority/weight): for comparisons.
+    "BYTESPIKE_ROUTING_HEALTH": "1",
 }
 
 
