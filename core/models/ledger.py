@@ -75,3 +75,13 @@ class Reservation(Base):
     state: Mapped[str] = mapped_column(String(10), default="open")  # open | settled | released
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class KeySpendHour(Base):
+    """Settled credits per key per UTC hour: the rolling spend windows (5h, 1d, 7d) sum these."""
+
+    __tablename__ = "key_spend_hours"
+
+    api_key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)  # start of the UTC hour
+    credits: Mapped[int] = mapped_column(Credits, default=0)

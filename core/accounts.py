@@ -1,0 +1,172 @@
+"""Account services: an org with its owner, wallet and master key; sub-keys; revocation; presets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import db as core_db
+from . import ledger
+from .keys import display_prefix, generate_key, hash_key, validate_cidrs
+from .models.accounts import PRESETS, TIERS, ApiKey, Membership, Org, User
+from .models.base import new_id, utcnow
+from .models.ledger import Wallet
+from .ratecard import get_card
+
+_k, _o, _w, _m, _u = ApiKey.__table__, Org.__table__, Wallet.__table__, Membership.__table__, User.__table__
+
+DEMO_EMAIL = "demo@bytespike.local"
+DEMO_CREDITS = 1_000_000  # $1.00 of free credits; the demo model itself costs nothing
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just made: ``raw`` is shown once and never stored."""
+
+    id: str
+    raw: str
+    row: dict[str, Any]
+
+
+def preset_models(preset: str) -> list[str]:
+    """The model list a preset grants (from the rate card file)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
+    return get_card().preset_models(preset)
+
+
+def create_account(email: str, credits: int = 0, *, org_name: str | None = None, preset: str = "global",
+                   tier: str = "free", password_hash: str | None = None, key_name: str = "master") -> tuple[int, NewKey]:
+    """Create (or join) the user, a new org they own, its wallet and a master key; return (org_id, key)."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r} (known: {', '.join(TIERS)})")
+    models = preset_models(preset)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"not an e-mail address: {email!r}")
+    now = utcnow()
+    with core_db.get_db().engine.begin() as conn:
+        uid = conn.execute(sa.select(_u.c.id).where(_u.c.email == email)).scalar()
+        if uid is None:
+            uid = conn.execute(_u.insert().values(email=email, password_hash=password_hash, locale="en",
+                                                  is_operator=False, created_at=now)).inserted_primary_key[0]
+        org_id = conn.execute(_o.insert().values(
+            name=org_name or email.split("@")[0], tier=tier, preset=preset, models=models, created_at=now,
+        )).inserted_primary_key[0]
+        conn.execute(_w.insert().values(org_id=org_id, balance_credits=0, reserved_credits=0))
+        mid = conn.execute(_m.insert().values(
+            org_id=org_id, user_id=uid, role="owner", spent_credits=0, reserved_credits=0,
+            month_spent_credits=0, created_at=now,
+        )).inserted_primary_key[0]
+        key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name=key_name)
+    if credits:
+        ledger.credit(org_id, "admin_credit", credits, f"opening:{org_id}", "opening credit")
+    return int(org_id), key
+
+
+def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, parent_id: str | None, kind: str,
+                name: str, **controls: Any) -> NewKey:
+    raw = generate_key()
+    row = {
+        "id": new_id("key"), "org_id": org_id, "member_id": member_id, "parent_id": parent_id, "kind": kind,
+        "name": name[:200], "key_hash": hash_key(raw), "prefix": display_prefix(raw), "spent_credits": 0,
+        "reserved_credits": 0, "created_at": utcnow(),
+        **{f: controls.get(f) for f in ("quota_credits", "models", "rate_limit_5h", "rate_limit_1d", "rate_limit_7d",
+                                         "rpm", "tpm", "ip_allow", "ip_deny", "expires_at")},
+    }
+    conn.execute(_k.insert().values(**row))
+    public = {k: v for k, v in row.items() if k != "key_hash"}
+    return NewKey(row["id"], raw, public)
+
+
+def _int_or_none(v: Any, field: str, minimum: int = 0) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ValueError(f"{field} must be an integer >= {minimum}")
+    return v
+
+
+def create_sub_key(parent_key_id: str, name: str, *, quota_credits: int | None = None, models: list[str] | None = None,
+                   rate_limit_5h: int | None = None, rate_limit_1d: int | None = None, rate_limit_7d: int | None = None,
+                   rpm: int | None = None, tpm: int | None = None, expires_in_days: int | None = None,
+                   ip_allow: list[str] | None = None, ip_deny: list[str] | None = None) -> NewKey:
+    """Mint a sub-key under a master key; it spends from the same wallet within its own limits."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("name is required")
+    controls: dict[str, Any] = {
+        "quota_credits": _int_or_none(quota_credits, "quota_credits"),
+        "rate_limit_5h": _int_or_none(rate_limit_5h, "rate_limit_5h"),
+        "rate_limit_1d": _int_or_none(rate_limit_1d, "rate_limit_1d"),
+        "rate_limit_7d": _int_or_none(rate_limit_7d, "rate_limit_7d"),
+        "rpm": _int_or_none(rpm, "rpm", 1), "tpm": _int_or_none(tpm, "tpm", 1),
+        "ip_allow": validate_cidrs(ip_allow, "ip_allow"), "ip_deny": validate_cidrs(ip_deny, "ip_deny"),
+    }
+    days = _int_or_none(expires_in_days, "expires_in_days", 1)
+    if days is not None:
+        controls["expires_at"] = utcnow() + dt.timedelta(days=days)
+    if models is not None:
+        controls["models"] = _canonical_models(models)
+    with core_db.get_db().engine.begin() as conn:
+        parent = conn.execute(sa.select(_k).where(_k.c.id == parent_key_id)).first()
+        if parent is None or parent.revoked_at is not None:
+            raise LookupError("parent key not found")
+        if parent.kind != "master":
+            raise PermissionError("a sub-key cannot mint keys")
+        return _insert_key(conn, org_id=parent.org_id, member_id=parent.member_id, parent_id=parent.id,
+                           kind="sub", name=name.strip(), **controls)
+
+
+def _canonical_models(models: list[str]) -> list[str]:
+    if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+        raise ValueError("models must be a list of model ids")
+    card, out = get_card(), []
+    for name in models:
+        m = card.resolve(name)
+        if m is None:
+            raise ValueError(f"models: unknown model {name!r}")
+        if m.id not in out:
+            out.append(m.id)
+    return out
+
+
+def revoke_key(org_id: int, key_id: str) -> bool:
+    """Revoke a key of this org (a master takes its sub-keys with it); False when not this org's key."""
+    now = utcnow()
+    with core_db.get_db().engine.begin() as conn:
+        hit = conn.execute(_k.update().where(_k.c.id == key_id, _k.c.org_id == org_id)
+                           .values(revoked_at=sa.func.coalesce(_k.c.revoked_at, now)))
+        if hit.rowcount != 1:
+            return False
+        conn.execute(_k.update().where(_k.c.parent_id == key_id, _k.c.revoked_at.is_(None)).values(revoked_at=now))
+    return True
+
+
+def master_key_of(email: str) -> str | None:
+    """The id of the newest live master key of an org this user owns."""
+    with core_db.get_db().engine.connect() as conn:
+        return conn.execute(
+            sa.select(_k.c.id).select_from(_k.join(_m, _m.c.id == _k.c.member_id).join(_u, _u.c.id == _m.c.user_id))
+            .where(_u.c.email == email.strip().lower(), _k.c.kind == "master", _k.c.revoked_at.is_(None),
+                   _m.c.role == "owner")
+            .order_by(_k.c.created_at.desc()).limit(1)
+        ).scalar()
+
+
+def ensure_demo_account() -> tuple[int, NewKey]:
+    """Make sure the demo account exists (with its free credits) and mint a fresh demo key for it."""
+    with core_db.get_db().engine.connect() as conn:
+        org_id = conn.execute(
+            sa.select(_m.c.org_id).join(_u, _u.c.id == _m.c.user_id)
+            .where(_u.c.email == DEMO_EMAIL, _m.c.role == "owner").order_by(_m.c.id).limit(1)
+        ).scalar()
+    if org_id is None:
+        org_id, key = create_account(DEMO_EMAIL, DEMO_CREDITS, org_name="ByteSpike demo", key_name="demo")
+        return org_id, key
+    with core_db.get_db().engine.begin() as conn:
+        mid = conn.execute(sa.select(_m.c.id).where(_m.c.org_id == org_id, _m.c.role == "owner")).scalar()
+        key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name="demo")
+    return int(org_id), key

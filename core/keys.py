@@ -1,0 +1,173 @@
+"""API keys: minting, hashing and authenticating a caller into a ``Principal``.
+
+Only the SHA-256 of a key is stored. ``authenticate`` runs on every gateway
+call, so it is one indexed SELECT through SQLAlchemy Core on one connection;
+nothing is cached, so a revocation is effective on the very next call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from . import db as core_db
+from .errors import AuthError, ModelNotInGroup, PermissionDenied
+from .models.accounts import ApiKey, Membership, Org, User
+from .models.base import utcnow
+from .models.ledger import Wallet
+
+KEY_PREFIX = "sk-byts-"
+TIER_CONCURRENCY = {"free": 5, "pro": 25, "max": 100, "enterprise": 500}
+
+_k, _o, _w = ApiKey.__table__, Org.__table__, Wallet.__table__
+_m, _u = Membership.__table__, User.__table__
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its org and wallet, and every control on the key."""
+
+    key_id: str
+    org_id: int
+    wallet_id: int
+    member_id: int | None
+    kind: str  # master | sub
+    name: str
+    tier: str
+    models: tuple[str, ...] | None  # the key's list, else the org preset's; None = every model
+    quota_credits: int | None
+    rpm: int | None
+    tpm: int | None
+    rate_limit_5h: int | None
+    rate_limit_1d: int | None
+    rate_limit_7d: int | None
+    expires_at: dt.datetime | None
+    email: str | None
+    parent_id: str | None = None
+    preset: str = "global"
+    role: str | None = None
+    concurrency_cap: int = 5
+    org_name: str = ""
+
+    @property
+    def has_windows(self) -> bool:
+        return any(w is not None for w in (self.rate_limit_5h, self.rate_limit_1d, self.rate_limit_7d))
+
+
+def generate_key() -> str:
+    """Return a fresh key: the prefix and 43 URL-safe random characters (256 bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode("utf-8")).hexdigest()
+
+
+def display_prefix(raw_key: str) -> str:
+    return raw_key[: len(KEY_PREFIX) + 4]
+
+
+_AUTH_SQL = (
+    sa.select(
+        _k.c.id, _k.c.key_hash, _k.c.org_id, _k.c.member_id, _k.c.parent_id, _k.c.kind, _k.c.name,
+        _k.c.quota_credits, _k.c.models, _k.c.rpm, _k.c.tpm, _k.c.rate_limit_5h, _k.c.rate_limit_1d,
+        _k.c.rate_limit_7d, _k.c.ip_allow, _k.c.ip_deny, _k.c.expires_at, _k.c.revoked_at,
+        _o.c.name.label("org_name"), _o.c.tier, _o.c.preset, _o.c.models.label("org_models"),
+        _o.c.concurrency_cap, _w.c.id.label("wallet_id"), _m.c.role, _u.c.email,
+    )
+    .select_from(
+        _k.join(_o, _o.c.id == _k.c.org_id)
+        .join(_w, _w.c.org_id == _k.c.org_id)
+        .outerjoin(_m, _m.c.id == _k.c.member_id)
+        .outerjoin(_u, _u.c.id == _m.c.user_id)
+    )
+    .where(_k.c.key_hash == sa.bindparam("h"))
+)
+
+
+def authenticate(raw_key: str, remote_ip: str) -> Principal:
+    """Turn a raw key into a Principal; AuthError (401) or PermissionDenied (403, IP rules)."""
+    if not raw_key or not raw_key.startswith(KEY_PREFIX):
+        raise AuthError("Invalid API key: missing or malformed (keys start with sk-byts-).")
+    digest = hash_key(raw_key)
+    with core_db.get_db().engine.connect() as conn:
+        row = conn.execute(_AUTH_SQL, {"h": digest}).first()
+    if row is None or not hmac.compare_digest(row.key_hash, digest):
+        raise AuthError("Invalid API key.")
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise AuthError("This API key has been revoked.")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise AuthError("This API key has expired.")
+    if row.ip_allow or row.ip_deny:
+        check_ip(remote_ip, row.ip_allow, row.ip_deny)
+    return _principal(row)
+
+
+def _principal(row: sa.Row) -> Principal:
+    models = row.models if row.models is not None else row.org_models
+    return Principal(
+        key_id=row.id, org_id=row.org_id, wallet_id=row.wallet_id, member_id=row.member_id,
+        kind=row.kind, name=row.name, tier=row.tier,
+        models=tuple(models) if models is not None else None,
+        quota_credits=row.quota_credits, rpm=row.rpm, tpm=row.tpm, rate_limit_5h=row.rate_limit_5h,
+        rate_limit_1d=row.rate_limit_1d, rate_limit_7d=row.rate_limit_7d, expires_at=row.expires_at,
+        email=row.email, parent_id=row.parent_id, preset=row.preset, role=row.role,
+        concurrency_cap=row.concurrency_cap or TIER_CONCURRENCY.get(row.tier, 5), org_name=row.org_name,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _contains(nets: tuple, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    for net in nets:
+        if net.version == ip.version and ip in net:
+            return True
+        # an IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d)
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if mapped is not None and net.version == 4 and mapped in net:
+            return True
+    return False
+
+
+def check_ip(remote_ip: str, allow: list[str] | None, deny: list[str] | None) -> None:
+    """Refuse an address outside ``allow`` or inside ``deny`` (CIDR lists, IPv4 and IPv6)."""
+    try:
+        ip = ipaddress.ip_address(remote_ip.split("%", 1)[0])
+    except ValueError:
+        raise PermissionDenied("This API key may not be used from this address.") from None
+    if deny and _contains(_networks(tuple(deny)), ip):
+        raise PermissionDenied(f"This API key may not be used from {remote_ip} (ip_deny).")
+    if allow and not _contains(_networks(tuple(allow)), ip):
+        raise PermissionDenied(f"This API key may not be used from {remote_ip} (outside ip_allow).")
+
+
+def validate_cidrs(cidrs: list[str] | None, field: str) -> list[str] | None:
+    """Check a CIDR list from a caller; ValueError names the bad entry."""
+    if cidrs is None:
+        return None
+    if not isinstance(cidrs, list) or not all(isinstance(c, str) for c in cidrs):
+        raise ValueError(f"{field} must be a list of CIDR strings")
+    for c in cidrs:
+        try:
+            ipaddress.ip_network(c, strict=False)
+        except ValueError:
+            raise ValueError(f"{field}: not a CIDR: {c!r}") from None
+    return list(cidrs)
+
+
+def check_model(principal: Principal, model_id: str) -> None:
+    """Refuse a model outside the key's list (or its org preset's): ModelNotInGroup (403)."""
+    if principal.models is None or model_id in principal.models:
+        return
+    raise ModelNotInGroup(f"Model '{model_id}' is not in this key's model group (model_not_in_group).")

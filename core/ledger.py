@@ -1,0 +1,376 @@
+"""The wallet ledger: reserve before a call, settle or release after it, credit top-ups.
+
+Every operation is one transaction on one connection, written with
+SQLAlchemy Core. Reservations are atomic conditional UPDATEs (``... WHERE
+balance - reserved >= :r``; the row count says whether it fitted), which
+serialise correctly on PostgreSQL and SQLite alike without ``FOR UPDATE``.
+Settle and release are gated by flipping the reservation from ``open``, so a
+second settle or release of the same request is a no-op; the unique
+(wallet, kind, ref) on ledger entries backs that up and makes credits
+idempotent per payment reference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
+
+from . import db as core_db
+from .errors import AuthError, InsufficientBalance, QuotaExceeded
+from .keys import Principal
+from .models.accounts import ApiKey, Membership
+from .models.base import utcnow
+from .models.ledger import KeySpendHour, LedgerEntry, Reservation, Wallet
+from .models.usage import UsageLog
+from .money import usd_str
+
+_w, _e, _r = Wallet.__table__, LedgerEntry.__table__, Reservation.__table__
+_k, _m, _u, _h = ApiKey.__table__, Membership.__table__, UsageLog.__table__, KeySpendHour.__table__
+
+CREDIT_KINDS = ("topup", "bonus", "subscription_renew", "refund", "admin_credit", "admin_debit", "payment_refund")
+EXPIRE_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """An open reservation: what ``settle`` or ``release`` closes."""
+
+    request_id: str
+    wallet_id: int
+    org_id: int
+    api_key_id: str | None
+    member_id: int | None
+    amount: int
+    track_spend: bool = True  # keep hourly spend for the key's rolling windows
+
+
+@dataclass
+class UsageRecord:
+    request_id: str
+    org_id: int
+    api_key_id: str | None
+    member_id: int | None
+    model: str
+    provider: str | None
+    channel: str | None
+    protocol: str
+    stream: bool
+    status: int
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    estimated_credits: int = 0
+    latency_ms: int = 0
+    overhead_ms: int = 0
+    fallback_from: str | None = None
+    error: str | None = None
+
+
+def _engine() -> sa.Engine:
+    return core_db.get_db().engine
+
+
+def _month(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m")
+
+
+# --- reserve ------------------------------------------------------------------
+
+
+def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
+    """Hold ``credits`` on the wallet, the key's quota and the member's quotas, or refuse (402)."""
+    if credits < 0:
+        raise ValueError("a reservation cannot be negative")
+    now = utcnow()
+    with _engine().begin() as conn:
+        _reserve_key(conn, principal, credits, now)
+        if principal.member_id is not None:
+            _reserve_member(conn, principal.member_id, credits, now)
+        hit = conn.execute(
+            _w.update()
+            .where(_w.c.id == principal.wallet_id, _w.c.balance_credits - _w.c.reserved_credits >= credits)
+            .values(reserved_credits=_w.c.reserved_credits + credits)
+        )
+        if hit.rowcount != 1:
+            raise InsufficientBalance(
+                f"Insufficient balance: this call needs up to {credits} credits (${usd_str(credits)}) "
+                "beyond what is already reserved; top up to continue."
+            )
+        conn.execute(_r.insert(), {
+            "request_id": request_id, "wallet_id": principal.wallet_id, "api_key_id": principal.key_id,
+            "member_id": principal.member_id, "amount_credits": credits, "state": "open", "created_at": now,
+            "expires_at": now + dt.timedelta(seconds=_deadline_s() + 60),
+        })
+        conn.execute(_e.insert(), {
+            "wallet_id": principal.wallet_id, "kind": "reserve", "amount_credits": 0, "reserved_delta": credits,
+            "ref": request_id, "api_key_id": principal.key_id, "memo": "", "created_at": now,
+        })
+    _maybe_expire()
+    return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
+                credits, principal.has_windows)
+
+
+def _reserve_key(conn: sa.Connection, p: Principal, credits: int, now: dt.datetime) -> None:
+    hit = conn.execute(
+        _k.update()
+        .where(
+            _k.c.id == p.key_id, _k.c.revoked_at.is_(None),
+            sa.or_(_k.c.expires_at.is_(None), _k.c.expires_at > now),
+            sa.or_(_k.c.quota_credits.is_(None),
+                   _k.c.spent_credits + _k.c.reserved_credits + credits <= _k.c.quota_credits),
+        )
+        .values(reserved_credits=_k.c.reserved_credits + credits)
+    )
+    if hit.rowcount == 1:
+        return
+    row = conn.execute(sa.select(_k.c.revoked_at, _k.c.expires_at, _k.c.quota_credits, _k.c.spent_credits,
+                                 _k.c.reserved_credits).where(_k.c.id == p.key_id)).first()
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise AuthError("This API key has been revoked or has expired.")
+    left = max(0, row.quota_credits - row.spent_credits - row.reserved_credits)
+    raise QuotaExceeded(
+        f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
+        f"{row.quota_credits} lifetime credits left (quota_exceeded)."
+    )
+
+
+def _reserve_member(conn: sa.Connection, member_id: int, credits: int, now: dt.datetime) -> None:
+    month_spent = sa.case((_m.c.month == _month(now), _m.c.month_spent_credits), else_=0)
+    hit = conn.execute(
+        _m.update()
+        .where(
+            _m.c.id == member_id,
+            sa.or_(_m.c.quota_credits.is_(None), _m.c.spent_credits + _m.c.reserved_credits + credits <= _m.c.quota_credits),
+            sa.or_(_m.c.monthly_quota_credits.is_(None),
+                   month_spent + _m.c.reserved_credits + credits <= _m.c.monthly_quota_credits),
+        )
+        .values(reserved_credits=_m.c.reserved_credits + credits)
+    )
+    if hit.rowcount != 1:
+        raise QuotaExceeded(f"Member quota exceeded: this call needs up to {credits} credits (quota_exceeded).")
+
+
+# --- settle / release ---------------------------------------------------------
+
+
+def settle(hold: Hold, cost_credits: int, record: UsageRecord) -> int:
+    """Charge ``min(cost, hold)`` and close the hold; return the credits charged (0 if already closed)."""
+    charged = max(0, min(int(cost_credits), hold.amount))
+    return charged if _close(hold, "settle", charged, record) else 0
+
+
+def release(hold: Hold, record: UsageRecord) -> None:
+    """Close the hold free of charge (the call failed or was refused)."""
+    _close(hold, "release", 0, record)
+
+
+def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> bool:
+    now = utcnow()
+    with _engine().begin() as conn:
+        gate = conn.execute(
+            _r.update().where(_r.c.request_id == hold.request_id, _r.c.state == "open")
+            .values(state="settled" if kind == "settle" else "released")
+        )
+        if gate.rowcount != 1:
+            return False  # settled, released or expired already: nothing to do
+        conn.execute(
+            _w.update().where(_w.c.id == hold.wallet_id)
+            .values(balance_credits=_w.c.balance_credits - charged, reserved_credits=_w.c.reserved_credits - hold.amount)
+        )
+        conn.execute(_e.insert(), {
+            "wallet_id": hold.wallet_id, "kind": kind, "amount_credits": -charged, "reserved_delta": -hold.amount,
+            "ref": hold.request_id, "api_key_id": hold.api_key_id, "memo": record.model if record else "",
+            "created_at": now,
+        })
+        if hold.api_key_id is not None:
+            conn.execute(
+                _k.update().where(_k.c.id == hold.api_key_id)
+                .values(spent_credits=_k.c.spent_credits + charged, reserved_credits=_k.c.reserved_credits - hold.amount,
+                        last_used_at=now)
+            )
+        if hold.member_id is not None:
+            _close_member(conn, hold, charged, now)
+        if charged and hold.track_spend and hold.api_key_id is not None:
+            _add_spend_hour(conn, hold.api_key_id, now, charged)
+        if record is not None:
+            _insert_usage(conn, record, now, cost=charged, billed=kind == "settle")
+    return True
+
+
+def _close_member(conn: sa.Connection, hold: Hold, charged: int, now: dt.datetime) -> None:
+    month = _month(now)
+    conn.execute(
+        _m.update().where(_m.c.id == hold.member_id).values(
+            spent_credits=_m.c.spent_credits + charged,
+            reserved_credits=_m.c.reserved_credits - hold.amount,
+            month_spent_credits=sa.case((_m.c.month == month, _m.c.month_spent_credits + charged), else_=charged),
+            month=month,
+        )
+    )
+
+
+def _dialect_insert(conn: sa.Connection, table: sa.Table):  # type: ignore[no-untyped-def]
+    mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+    return mod.insert(table)
+
+
+def _add_spend_hour(conn: sa.Connection, key_id: str, now: dt.datetime, credits: int) -> None:
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    ins = _dialect_insert(conn, _h).values(api_key_id=key_id, hour=hour, credits=credits)
+    conn.execute(ins.on_conflict_do_update(index_elements=[_h.c.api_key_id, _h.c.hour],
+                                           set_={"credits": _h.c.credits + ins.excluded.credits}))
+
+
+def _insert_usage(conn: sa.Connection, rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> None:
+    values = {
+        "id": rec.request_id, "created_at": now, "org_id": rec.org_id, "api_key_id": rec.api_key_id,
+        "member_id": rec.member_id, "model": rec.model[:120], "provider": rec.provider, "channel": rec.channel,
+        "protocol": rec.protocol, "stream": bool(rec.stream), "status": int(rec.status),
+        "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
+        "cache_write_tokens": rec.cache_write_tokens, "cache_read_tokens": rec.cache_read_tokens,
+        "estimated_credits": rec.estimated_credits, "cost_credits": cost, "billed": billed,
+        "latency_ms": int(rec.latency_ms), "overhead_ms": int(rec.overhead_ms),
+        "fallback_from": rec.fallback_from, "error": rec.error[:500] if rec.error else None,
+    }
+    conn.execute(_dialect_insert(conn, _u).values(**values).on_conflict_do_nothing(index_elements=[_u.c.id]))
+
+
+def log_call(record: UsageRecord) -> None:
+    """Write the usage row of a call refused before any reservation (free, not billed)."""
+    with _engine().begin() as conn:
+        _insert_usage(conn, record, utcnow(), cost=0, billed=False)
+
+
+# --- expiry ---------------------------------------------------------------------
+
+
+def expire_reservations(older_than_s: float | None = None) -> int:
+    """Release open reservations older than ``older_than_s`` (a crashed worker's); return how many."""
+    age = _deadline_s() + 60 if older_than_s is None else older_than_s
+    cutoff = utcnow() - dt.timedelta(seconds=age)
+    with _engine().connect() as conn:
+        rows = conn.execute(
+            sa.select(_r).where(_r.c.state == "open", _r.c.created_at <= cutoff).order_by(_r.c.created_at).limit(1000)
+        ).all()
+        orgs = dict(conn.execute(sa.select(_w.c.id, _w.c.org_id)).all()) if rows else {}
+    done = 0
+    for row in rows:
+        hold = Hold(row.request_id, row.wallet_id, orgs.get(row.wallet_id, 0), row.api_key_id, row.member_id,
+                    row.amount_credits)
+        rec = UsageRecord(row.request_id, hold.org_id, row.api_key_id, row.member_id, "", None, None, "",
+                          False, 500, estimated_credits=row.amount_credits,
+                          error="reservation expired: the call never completed (not billed)")
+        done += _close(hold, "release", 0, rec)
+    return done
+
+
+_expire_lock = threading.Lock()
+_last_expire = [0.0]
+
+
+def _maybe_expire() -> None:
+    """Sweep stale reservations at most once a minute per process (cheap when there are none)."""
+    now = time.monotonic()
+    if now - _last_expire[0] < EXPIRE_EVERY_S or not _expire_lock.acquire(blocking=False):
+        return
+    try:
+        _last_expire[0] = now
+        expire_reservations()
+    finally:
+        _expire_lock.release()
+
+
+def _deadline_s() -> float:
+    from flask import current_app
+
+    return float(current_app.config.get("REQUEST_DEADLINE_S", 600))
+
+
+# --- credits ------------------------------------------------------------------
+
+
+def wallet_id_of(conn: sa.Connection, org_id: int) -> int:
+    wid = conn.execute(sa.select(_w.c.id).where(_w.c.org_id == org_id)).scalar()
+    if wid is None:
+        raise LookupError(f"org {org_id} has no wallet")
+    return int(wid)
+
+
+def credit(org_id: int, kind: str, amount_credits: int, ref: str, memo: str = "") -> bool:
+    """Move the balance by ``amount_credits`` once per (wallet, kind, ref); False if already applied.
+
+    A negative amount (``admin_debit``, ``payment_refund``) must fit the
+    spendable balance, else InsufficientBalance.
+    """
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"unknown credit kind {kind!r}")
+    try:
+        with _engine().begin() as conn:
+            wid = wallet_id_of(conn, org_id)
+            conn.execute(_e.insert(), {
+                "wallet_id": wid, "kind": kind, "amount_credits": amount_credits, "reserved_delta": 0,
+                "ref": ref[:80], "api_key_id": None, "memo": memo[:300], "created_at": utcnow(),
+            })
+            cond = [_w.c.id == wid]
+            if amount_credits < 0:
+                cond.append(_w.c.balance_credits - _w.c.reserved_credits >= -amount_credits)
+            hit = conn.execute(_w.update().where(*cond).values(balance_credits=_w.c.balance_credits + amount_credits))
+            if hit.rowcount != 1:
+                raise InsufficientBalance(f"Cannot debit {-amount_credits} credits: not enough spendable balance.")
+    except IntegrityError:
+        return False  # (wallet, kind, ref) already applied
+    return True
+
+
+def balance(org_id: int) -> tuple[int, int]:
+    """Return (balance, reserved) credits of the org's wallet."""
+    with _engine().connect() as conn:
+        row = conn.execute(sa.select(_w.c.balance_credits, _w.c.reserved_credits).where(_w.c.org_id == org_id)).first()
+    if row is None:
+        raise LookupError(f"org {org_id} has no wallet")
+    return int(row[0]), int(row[1])
+
+
+# --- audit --------------------------------------------------------------------
+
+
+def verify_ledger() -> list[str]:
+    """Recompute every wallet and key from the entries; return a list of problems (empty: clean)."""
+    problems: list[str] = []
+    with _engine().connect() as conn:
+        sums = {r.wallet_id: (int(r.bal or 0), int(r.res or 0)) for r in conn.execute(
+            sa.select(_e.c.wallet_id, sa.func.sum(_e.c.amount_credits).label("bal"),
+                      sa.func.sum(_e.c.reserved_delta).label("res")).group_by(_e.c.wallet_id))}
+        open_by_wallet = dict(conn.execute(
+            sa.select(_r.c.wallet_id, sa.func.sum(_r.c.amount_credits)).where(_r.c.state == "open").group_by(_r.c.wallet_id)
+        ).all())
+        for w in conn.execute(sa.select(_w)).all():
+            bal, res = sums.get(w.id, (0, 0))
+            if (bal, res) != (w.balance_credits, w.reserved_credits):
+                problems.append(f"wallet {w.id} (org {w.org_id}): stored balance {w.balance_credits} reserved "
+                                f"{w.reserved_credits}, entries say {bal} / {res}")
+            if int(open_by_wallet.get(w.id) or 0) != w.reserved_credits:
+                problems.append(f"wallet {w.id}: reserved {w.reserved_credits} but open reservations sum to "
+                                f"{int(open_by_wallet.get(w.id) or 0)}")
+            if w.balance_credits < 0 or w.reserved_credits < 0:
+                problems.append(f"wallet {w.id}: negative total")
+        spent = dict(conn.execute(
+            sa.select(_e.c.api_key_id, -sa.func.sum(_e.c.amount_credits))
+            .where(_e.c.kind == "settle", _e.c.api_key_id.is_not(None)).group_by(_e.c.api_key_id)
+        ).all())
+        held = dict(conn.execute(
+            sa.select(_r.c.api_key_id, sa.func.sum(_r.c.amount_credits)).where(_r.c.state == "open").group_by(_r.c.api_key_id)
+        ).all())
+        for k in conn.execute(sa.select(_k.c.id, _k.c.spent_credits, _k.c.reserved_credits)).all():
+            if int(spent.get(k.id) or 0) != k.spent_credits or int(held.get(k.id) or 0) != k.reserved_credits:
+                problems.append(f"key {k.id}: stored spent {k.spent_credits} reserved {k.reserved_credits}, entries say "
+                                f"{int(spent.get(k.id) or 0)} / {int(held.get(k.id) or 0)}")
+    return problems

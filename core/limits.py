@@ -1,0 +1,267 @@
+"""Admission control before any upstream call: rpm, tpm, rolling spend windows, concurrency.
+
+Counters (rpm, tpm, in-flight requests) live in Redis when
+``BYTESPIKE_REDIS_URL`` is set, so every worker and node shares them, and in
+this process otherwise. rpm/tpm use a sliding-window approximation over two
+fixed one-minute windows; concurrency is a sorted set of in-flight admissions
+scored by their expiry, so a crashed worker's slots lapse on their own.
+
+Spend windows (``rate_limit_5h/1d/7d``, credits) come from the database:
+settled credits per key per UTC hour (``key_spend_hours``) plus the key's
+open reservations. An N-hour window sums the current hour and the N-1 before
+it, so it resets when its oldest hour drops out.
+
+Envelope choice (API.md §3): ``X-RateLimit-*`` describe the key's spend
+window nearest its cap (credits). A key without windows reports its ``rpm``
+(requests this minute, reset at the next minute); a key with neither reports
+the wallet's spendable credits as both limit and remaining.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import db as core_db
+from .errors import ConcurrencyLimited, RateLimited
+from .keys import Principal
+from .models.accounts import ApiKey
+from .models.base import utcnow
+from .models.ledger import KeySpendHour, Wallet
+from .money import credits_to_usd
+
+_k, _h, _w = ApiKey.__table__, KeySpendHour.__table__, Wallet.__table__
+WINDOWS = (("rate_limit_5h", 5), ("rate_limit_1d", 24), ("rate_limit_7d", 168))
+SLOT_TTL_S = 900.0  # an in-flight slot not released within this lapses (crashed worker)
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    limit: int
+    used: int
+    reset_at: int  # Unix time
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+# --- counter backends ---------------------------------------------------------------
+
+_WINDOW_LUA = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+local est = prev * tonumber(ARGV[1]) + cur
+local amount = tonumber(ARGV[2])
+if amount > 0 and est > 0 and est + amount > tonumber(ARGV[3]) then return {0, math.floor(est)} end
+if amount > 0 then
+  redis.call('INCRBY', KEYS[1], amount)
+  redis.call('EXPIRE', KEYS[1], 180)
+end
+return {1, math.floor(est + amount)}
+"""
+
+_SLOT_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5])))
+return 1
+"""
+
+
+class RedisCounters:
+    """Shared counters in Redis."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis
+
+        self.r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.prefix = prefix
+        self._window = self.r.register_script(_WINDOW_LUA)
+        self._slot = self.r.register_script(_SLOT_LUA)
+
+    def window_add(self, name: str, amount: int, limit: int, now: float) -> tuple[bool, int]:
+        minute = int(now // 60)
+        weight = 1.0 - (now % 60) / 60.0
+        keys = [f"{self.prefix}{name}:{minute}", f"{self.prefix}{name}:{minute - 1}"]
+        ok, est = self._window(keys=keys, args=[repr(weight), amount, limit])
+        return bool(ok), int(est)
+
+    def slot_take(self, name: str, token: str, cap: int, now: float) -> bool:
+        key = f"{self.prefix}{name}"
+        return bool(self._slot(keys=[key], args=[now, now + SLOT_TTL_S, cap, token, SLOT_TTL_S]))
+
+    def slot_free(self, name: str, token: str) -> None:
+        self.r.zrem(f"{self.prefix}{name}", token)
+
+
+class LocalCounters:
+    """The same counters inside one process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.windows: dict[str, int] = {}
+        self.slots: dict[str, dict[str, float]] = {}
+
+    def window_add(self, name: str, amount: int, limit: int, now: float) -> tuple[bool, int]:
+        minute = int(now // 60)
+        weight = 1.0 - (now % 60) / 60.0
+        with self.lock:
+            cur = self.windows.get(f"{name}:{minute}", 0)
+            prev = self.windows.get(f"{name}:{minute - 1}", 0)
+            est = prev * weight + cur
+            if amount > 0 and est > 0 and est + amount > limit:
+                return False, int(est)
+            if amount > 0:
+                if len(self.windows) > 100_000:  # drop minutes long gone
+                    self.windows = {k: v for k, v in self.windows.items() if int(k.rsplit(":", 1)[1]) >= minute - 1}
+                self.windows[f"{name}:{minute}"] = cur + amount
+            return True, int(est + amount)
+
+    def slot_take(self, name: str, token: str, cap: int, now: float) -> bool:
+        with self.lock:
+            slots = self.slots.setdefault(name, {})
+            for t in [t for t, exp in slots.items() if exp <= now]:
+                del slots[t]
+            if len(slots) >= cap:
+                return False
+            slots[token] = now + SLOT_TTL_S
+            return True
+
+    def slot_free(self, name: str, token: str) -> None:
+        with self.lock:
+            self.slots.get(name, {}).pop(token, None)
+
+
+_counters_lock = threading.Lock()
+
+
+def counters(app: Any = None) -> RedisCounters | LocalCounters:
+    """The counter backend of this app and process."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    c = app.extensions.get("bytespike_limits")
+    if c is None:
+        with _counters_lock:
+            c = app.extensions.get("bytespike_limits")
+            if c is None:
+                url = app.config.get("BYTESPIKE_REDIS_URL")
+                prefix = app.config.get("BYTESPIKE_REDIS_PREFIX", "bs:") + "lim:"
+                c = RedisCounters(url, prefix) if url else LocalCounters()
+                app.extensions["bytespike_limits"] = c
+    return c
+
+
+# --- admission ------------------------------------------------------------------------
+
+
+@dataclass
+class Admission:
+    """A granted request; ``release()`` frees its concurrency slot (idempotent)."""
+
+    principal: Principal
+    windows: list[Window] = field(default_factory=list)
+    _backend: Any = None
+    _token: str | None = None
+
+    def release(self) -> None:
+        if self._token is not None and self._backend is not None:
+            token, self._token = self._token, None
+            self._backend.slot_free(f"conc:{self.principal.org_id}", token)
+
+
+def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
+    """Admit a call or raise RateLimited / ConcurrencyLimited (429) with ``retry_after``."""
+    backend = counters()
+    now = time.time()
+    windows = spend_windows(principal) if principal.has_windows else []
+    for w in windows:
+        if w.used >= w.limit:
+            raise RateLimited(
+                f"{w.name} exceeded: {credits_to_usd(w.used):.2f} / {credits_to_usd(w.limit):.2f} USD used; "
+                f"resets at {dt.datetime.fromtimestamp(w.reset_at, dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+                retry_after=max(1, w.reset_at - int(now)),
+            )
+    retry = max(1, 60 - int(now % 60))
+    if principal.rpm is not None:
+        ok, _ = backend.window_add(f"rpm:{principal.key_id}", 1, principal.rpm, now)
+        if not ok:
+            raise RateLimited(f"rpm exceeded: this key allows {principal.rpm} requests per minute", retry_after=retry)
+    if principal.tpm is not None:
+        ok, _ = backend.window_add(f"tpm:{principal.key_id}", max(1, estimated_tokens), principal.tpm, now)
+        if not ok:
+            raise RateLimited(f"tpm exceeded: this key allows {principal.tpm} tokens per minute", retry_after=retry)
+    token = uuid.uuid4().hex
+    if not backend.slot_take(f"conc:{principal.org_id}", token, principal.concurrency_cap, now):
+        raise ConcurrencyLimited(
+            f"concurrency_limit: {principal.concurrency_cap} requests already in flight for this account "
+            f"({principal.tier} tier)", retry_after=1,
+        )
+    return Admission(principal, windows, backend, token)
+
+
+def spend_windows(principal: Principal, now: dt.datetime | None = None) -> list[Window]:
+    """Each configured spend window with its credits used (settled + open reservations) and reset time."""
+    now = now or utcnow()
+    hour0 = now.replace(minute=0, second=0, microsecond=0)
+    starts = {name: hour0 - dt.timedelta(hours=n - 1) for name, n in WINDOWS}
+    cols = [sa.func.coalesce(sa.func.sum(sa.case((_h.c.hour >= starts[name], _h.c.credits), else_=0)), 0)
+            for name, _ in WINDOWS]
+    with core_db.get_db().engine.connect() as conn:
+        row = conn.execute(sa.select(*cols).where(_h.c.api_key_id == principal.key_id,
+                                                  _h.c.hour >= starts["rate_limit_7d"])).first()
+        oldest = conn.execute(
+            sa.select(sa.func.min(_h.c.hour)).where(_h.c.api_key_id == principal.key_id,
+                                                     _h.c.hour >= starts["rate_limit_7d"])).scalar()
+        held = conn.execute(sa.select(_k.c.reserved_credits).where(_k.c.id == principal.key_id)).scalar() or 0
+    out = []
+    for i, (name, hours) in enumerate(WINDOWS):
+        limit = getattr(principal, name)
+        if limit is None:
+            continue
+        first = max(oldest, starts[name]) if oldest is not None else hour0
+        reset = first + dt.timedelta(hours=hours)
+        out.append(Window(name, int(limit), int(row[i] if row else 0) + int(held), _unix(reset)))
+    return out
+
+
+def _unix(naive_utc: dt.datetime) -> int:
+    return int(naive_utc.replace(tzinfo=dt.UTC).timestamp())
+
+
+def envelope_headers(principal: Principal) -> dict[str, str]:
+    """The quota envelope of API.md §3 for this key, as response headers."""
+    with core_db.get_db().engine.connect() as conn:
+        row = conn.execute(
+            sa.select(_w.c.balance_credits, _w.c.reserved_credits, _k.c.spent_credits, _k.c.reserved_credits.label("kr"),
+                      _k.c.quota_credits).select_from(_k.join(_w, _w.c.id == principal.wallet_id))
+            .where(_k.c.id == principal.key_id)
+        ).first()
+    spendable = max(0, int(row.balance_credits - row.reserved_credits)) if row else 0
+    headers = {"X-Org-Quota-Remaining-Credits": str(spendable)}
+    if row is not None and row.quota_credits is not None:
+        headers["X-Quota-Remaining-Credits"] = str(max(0, row.quota_credits - row.spent_credits - row.kr))
+    now = time.time()
+    windows = spend_windows(principal) if principal.has_windows else []
+    if windows:
+        w = min(windows, key=lambda w: (w.remaining / w.limit if w.limit else 0, w.remaining))
+        limit, remaining, reset = w.limit, w.remaining, w.reset_at
+    elif principal.rpm is not None:
+        _, used = counters().window_add(f"rpm:{principal.key_id}", 0, principal.rpm, now)
+        limit, remaining, reset = principal.rpm, max(0, principal.rpm - used), (int(now // 60) + 1) * 60
+    else:
+        limit, remaining, reset = spendable, spendable, int(math.ceil(now)) + 60
+    headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+                    "X-RateLimit-Reset": str(reset)})
+    return headers

@@ -1,0 +1,267 @@
+"""The rate card: model catalogue and prices from ``ratecard.toml``, made live by channel prices.
+
+Prices are USD per 1M tokens (chat, embedding, rerank), per image, per second
+(video, some audio) or per 1M characters (speech). A model some channel prices
+is ``live``; a model only the card prices is a ``scaffold`` estimate; the
+built-in demo model is ``demo``. Nothing here is ever a float.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, Decimal
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import channels as core_channels
+from .money import PER_MILLION
+
+CARD_FILE = Path(__file__).with_name("ratecard.toml")
+KINDS = ("chat", "image", "video", "embedding", "rerank", "audio")
+PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars")
+DEMO_MODEL = "bytespike-echo"
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    id: str
+    vendor: str
+    kind: str
+    display_name: str
+    family: str
+    input: Decimal | None = None
+    cache_write: Decimal | None = None
+    cache_read: Decimal | None = None
+    output: Decimal | None = None
+    per_image: Decimal | None = None
+    per_second: Decimal | None = None
+    per_million_chars: Decimal | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    aliases: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    protocols: tuple[str, ...] = ()
+    source: str = ""
+    status: str = "scaffold"  # live | scaffold | demo
+
+
+def normalize(name: str) -> str:
+    """Fold a model name to its lookup form: lower case, no ``vendor/`` prefix, dashes for dots."""
+    name = name.strip().lower()
+    if "/" in name:
+        name = name.rsplit("/", 1)[1]
+    return re.sub(r"[._\s]+", "-", name)
+
+
+class RateCard:
+    """The models, in card order, with an index of every accepted spelling."""
+
+    def __init__(self, models: Iterable[ModelCard], presets: Mapping[str, list[str]] | None = None) -> None:
+        self.models = list(models)
+        self.presets = {k: list(v) for k, v in (presets or {}).items()}
+        self._by_id = {m.id: m for m in self.models}
+        self._index: dict[str, ModelCard] = {}
+        for m in self.models:  # aliases first so that an id always wins over another row's alias
+            for alias in m.aliases:
+                self._index.setdefault(normalize(alias), m)
+        for m in self.models:
+            self._index[normalize(m.id)] = m
+            self._index[normalize(f"{m.vendor}/{m.id}")] = m
+
+    def resolve(self, name: str) -> ModelCard | None:
+        """Find a model by id, alias, ``vendor/id`` or dotted spelling; None when unknown."""
+        if not name:
+            return None
+        hit = self._by_id.get(name)
+        return hit if hit is not None else self._index.get(normalize(name))
+
+    def get(self, model_id: str) -> ModelCard | None:
+        return self._by_id.get(model_id)
+
+    def preset_models(self, preset: str) -> list[str]:
+        return list(self.presets.get(preset, []))
+
+
+# --- loading -----------------------------------------------------------------
+
+
+def _dec(row: Mapping[str, Any], key: str, where: str) -> Decimal | None:
+    v = row.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, float):
+        raise ValueError(f"{where}.{key}: write prices as decimal strings, not floats")
+    return Decimal(str(v))
+
+
+def _card_from_row(row: Mapping[str, Any], n: int) -> ModelCard:
+    where = f"{CARD_FILE.name}: models[{n}] ({row.get('id', '?')})"
+    for req in ("id", "vendor", "kind", "display_name", "family", "source"):
+        if not row.get(req):
+            raise ValueError(f"{where}: missing {req}")
+    if row["kind"] not in KINDS:
+        raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}")
+    prices = {k: _dec(row, k, where) for k in PRICE_FIELDS}
+    return ModelCard(
+        id=row["id"], vendor=row["vendor"], kind=row["kind"], display_name=row["display_name"],
+        family=row["family"], context_window=row.get("context_window"),
+        max_output_tokens=row.get("max_output_tokens"), aliases=tuple(row.get("aliases", ())),
+        capabilities=tuple(row.get("capabilities", ())), protocols=tuple(row.get("protocols", ("openai",))),
+        source=row["source"], status=row.get("status", "scaffold"), **prices,
+    )
+
+
+def load_file(path: Path = CARD_FILE) -> tuple[list[ModelCard], dict[str, list[str]]]:
+    """Parse the card file into rows and presets."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    rows = [_card_from_row(r, i) for i, r in enumerate(data.get("models", []))]
+    ids = [r.id for r in rows]
+    dupes = {i for i in ids if ids.count(i) > 1}
+    if dupes:
+        raise ValueError(f"{path.name}: duplicate model ids {sorted(dupes)}")
+    return rows, {k: list(v) for k, v in data.get("presets", {}).items()}
+
+
+def build_card(channels: list[core_channels.ChannelConfig], path: Path = CARD_FILE) -> RateCard:
+    """Merge channel prices into the card: priced rows go live; unknown priced models join it."""
+    rows, presets = load_file(path)
+    by_id = {r.id: i for i, r in enumerate(rows)}
+    card = RateCard(rows, presets)
+    for ch in channels:
+        for model, prices in ch.prices.items():
+            known = card.resolve(model)
+            fields = {k: prices.get(k) for k in core_channels.PRICE_FIELDS if k in prices}
+            if known is not None and known.status != "demo":
+                i = by_id[known.id]
+                rows[i] = replace(rows[i], status="live", **fields)
+            elif known is None:
+                new = ModelCard(
+                    id=model, vendor=ch.name, kind="chat" if "per_image" not in fields and "per_second" not in fields
+                    else ("image" if "per_image" in fields else "video"),
+                    display_name=model, family=model.split("-")[0], protocols=(ch.protocol,),
+                    source=f"channel {ch.name}", status="live", **fields,
+                )
+                by_id[model] = len(rows)
+                rows.append(new)
+                card = RateCard(rows, presets)
+    return RateCard(rows, presets)
+
+
+_lock = threading.Lock()
+
+
+def get_card(app: Any = None) -> RateCard:
+    """The card of this process (built once per app from the card file and the channels file)."""
+    if app is None:
+        from flask import current_app
+
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    card = app.extensions.get("bytespike_ratecard")
+    if card is None:
+        with _lock:
+            card = app.extensions.get("bytespike_ratecard")
+            if card is None:
+                card = build_card(core_channels.load(app.config.get("BYTESPIKE_CHANNELS_FILE")))
+                app.extensions["bytespike_ratecard"] = card
+    return card
+
+
+# --- cost --------------------------------------------------------------------
+
+
+def _ceil(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding=ROUND_CEILING))
+
+
+def chat_cost_credits(card: ModelCard, usage: Any) -> int:
+    """Credits for a token-billed call: ceil(sum of tokens x USD-per-1M price), per API.md §3.
+
+    ``usage`` is a canonical ``Usage``: ``input_tokens`` is uncached input only
+    (an OpenAI ``prompt_tokens`` minus its cached tokens). A missing cache
+    price falls back to the input price.
+    """
+    p_in = card.input or Decimal(0)
+    p_cw = card.cache_write if card.cache_write is not None else p_in
+    p_cr = card.cache_read if card.cache_read is not None else p_in
+    p_out = card.output or Decimal(0)
+    # tokens x (USD per 1M tokens) is USD x 1e6, i.e. credits.
+    total = (
+        Decimal(usage.input_tokens) * p_in
+        + Decimal(usage.cache_write_tokens) * p_cw
+        + Decimal(usage.cache_read_tokens) * p_cr
+        + Decimal(usage.output_tokens) * p_out
+    )
+    return max(0, _ceil(total))
+
+
+def image_cost_credits(card: ModelCard, images: int) -> int:
+    """Credits for ``images`` generated images."""
+    return _ceil(Decimal(images) * (card.per_image or Decimal(0)) * PER_MILLION)
+
+
+def seconds_cost_credits(card: ModelCard, seconds: Decimal | int) -> int:
+    """Credits for ``seconds`` of rendered video or transcribed audio."""
+    return _ceil(Decimal(seconds) * (card.per_second or Decimal(0)) * PER_MILLION)
+
+
+def chars_cost_credits(card: ModelCard, chars: int) -> int:
+    """Credits for ``chars`` characters of synthesised speech."""
+    return _ceil(Decimal(chars) * (card.per_million_chars or Decimal(0)))
+
+
+_BLOB = re.compile(rb"[A-Za-z0-9+/=]{2000,}")
+BLOB_TOKENS = 1600  # an image block is billed at most about this many tokens by the vendors
+
+
+def estimate_input_tokens(body: bytes) -> int:
+    """Estimate input tokens from a request body without a tokenizer: about one per 3 bytes.
+
+    Base64 blobs (images, files) count as a fixed allowance each instead of by
+    size, so a photo does not reserve the price of a novel.
+    """
+    blobs = 0
+    size = len(body)
+    if size > 2000:
+        for m in _BLOB.finditer(body):
+            blobs += 1
+            size -= m.end() - m.start()
+    return size // 3 + 1 + blobs * BLOB_TOKENS
+
+
+def estimate_credits(card: ModelCard, input_tokens: int, max_output_tokens: int) -> int:
+    """Upper-bound credits for a chat call: every input token at the dearer of input and cache write."""
+    p_in = card.input or Decimal(0)
+    p_cw = card.cache_write if card.cache_write is not None else p_in
+    p_out = card.output or Decimal(0)
+    return max(0, _ceil(Decimal(input_tokens) * max(p_in, p_cw) + Decimal(max_output_tokens) * p_out))
+
+
+# --- public rendering ---------------------------------------------------------
+
+
+def price_str(value: Decimal | None) -> str | None:
+    """A price as the public card writes it: at least two decimals, trailing precision kept."""
+    if value is None:
+        return None
+    v = value.normalize()
+    if v.as_tuple().exponent >= -2:  # type: ignore[operator]
+        v = v.quantize(Decimal("0.01"))
+    return format(v, "f")
+
+
+def public_row(m: ModelCard) -> dict[str, Any]:
+    """One model as ``GET /api/pricing`` shows it."""
+    return {
+        "id": m.id, "vendor": m.vendor, "kind": m.kind,
+        "input": price_str(m.input), "cache_write": price_str(m.cache_write),
+        "cache_read": price_str(m.cache_read), "output": price_str(m.output),
+        "per_image": price_str(m.per_image), "per_second": price_str(m.per_second),
+        "context_window": m.context_window, "status": m.status, "protocols": list(m.protocols),
+        # additive fields for the site
+        "display_name": m.display_name, "family": m.family,
+        "per_million_chars": price_str(m.per_million_chars), "max_output_tokens": m.max_output_tokens,
+        "capabilities": list(m.capabilities), "aliases": list(m.aliases), "source": m.source,
+    }
