@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -189,7 +190,7 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
     for w in windows:
         if w.used >= w.limit:
             raise RateLimited(
-                f"{w.name} exceeded: {credits_to_usd(w.used):.2f} / {credits_to_usd(w.limit):.2f} USD used; "
+                f"{w.name} exceeded: {_usd(w.used)} / {_usd(w.limit)} USD used; "
                 f"resets at {dt.datetime.fromtimestamp(w.reset_at, dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
                 retry_after=max(1, w.reset_at - int(now)),
             )
@@ -209,6 +210,12 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
             f"({principal.tier} tier)", retry_after=1,
         )
     return Admission(principal, windows, backend, token)
+
+
+def _usd(credits: int) -> str:
+    """Credits as USD for a message: two decimals, more only when the amount needs them."""
+    v = credits_to_usd(credits).normalize()
+    return format(v.quantize(Decimal("0.01")) if v.as_tuple().exponent >= -2 else v, "f")  # type: ignore[operator]
 
 
 def spend_windows(principal: Principal, now: dt.datetime | None = None) -> list[Window]:
