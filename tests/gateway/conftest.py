@@ -1,0 +1,197 @@
+"""Gateway fixtures: fake vendors in threads, and the real app under gunicorn (gevent) in a subprocess.
+
+``gateway`` is one server per database backend for the whole session
+(SQLite and PostgreSQL), two gevent workers, Redis shared state, a channels
+file pointing at the fakes. Accounts come from the real CLI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from tests.conftest import REDIS_URL, create_pg_database, drop_pg_database, free_port
+from tests.gateway.fakes import FakeVendor
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+UPSTREAM_KEYS = {
+    "anthropic": ("sk-up-ant-AAAA1111", "sk-up-ant-BBBB2222"),
+    "openai": ("sk-up-oai-AAAA1111", "sk-up-oai-BBBB2222"),
+    "gemini": ("sk-up-gem-AAAA1111",),
+}
+# Operator prices (USD per 1M tokens) that make these rows live; the tests recompute costs from them.
+PRICES = {
+    "claude-sonnet-4-6": {"input": "3.00", "cache_write": "3.75", "cache_read": "0.30", "output": "15.00"},
+    "gpt-5-4": {"input": "1.25", "cache_write": "1.25", "cache_read": "0.125", "output": "10.00"},
+    "gemini-3-1-pro": {"input": "2.00", "cache_write": "2.00", "cache_read": "0.20", "output": "12.00"},
+}
+MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-5-4", "gemini": "gemini-3-1-pro"}
+
+
+def channels_toml(fakes: dict[str, FakeVendor], timeout_s: float = 3.0) -> str:
+    out = []
+    for vendor, fake in fakes.items():
+        model = MODELS[vendor]
+        keys = ", ".join(f'"{k}"' for k in UPSTREAM_KEYS[vendor])
+        out.append(
+            f'[[channels]]\nname = "{vendor}-main"\nprotocol = "{vendor}"\nbase_url = "{fake.base_url}"\n'
+            f'api_keys = [{keys}]\nmodels = ["{model}"]\ntimeout_s = {timeout_s}\nconnect_timeout_s = 2\n'
+            f'[channels.model_map]\n"{model}" = "{model}-upstream"\n'
+            f'[channels.prices."{model}"]\n' + "".join(f'{k} = "{v}"\n' for k, v in PRICES[model].items())
+        )
+    return "\n".join(out)
+
+
+@dataclass
+class Gateway:
+    """A running gunicorn serving the app, plus helpers to read what it did."""
+
+    base_url: str
+    db_url: str
+    env: dict[str, str]
+    log_path: Path
+    fakes: dict[str, FakeVendor]
+    proc: subprocess.Popen | None = None
+    _engine: Any = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            self._engine = sa.create_engine(self.db_url)
+        return self._engine
+
+    def cli(self, *args: str) -> str:
+        res = subprocess.run([str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout
+
+    def account(self, credits: int = 50_000_000, **opts: str) -> str:
+        """Create an account with ``credits`` and return its master key (the CLI's last line)."""
+        email = f"u{uuid.uuid4().hex[:10]}@example.com"
+        extra = [a for k, v in opts.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+        out = self.cli("create-account", "--email", email, "--credits", str(credits), *extra)
+        return out.strip().splitlines()[-1].strip()
+
+    def wallet(self, key: str) -> tuple[int, int]:
+        """(balance, reserved) of the wallet behind ``key``, read from the database."""
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        with self.engine.connect() as c:
+            row = c.execute(sa.text(
+                "SELECT w.balance_credits, w.reserved_credits FROM wallets w "
+                "JOIN api_keys k ON k.org_id = w.org_id WHERE k.key_hash = :h"), {"h": digest}).one()
+        return int(row[0]), int(row[1])
+
+    def usage(self, request_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.text("SELECT * FROM usage_log WHERE id = :i"), {"i": request_id}).mappings().first()
+        return dict(row) if row else None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int = 2) -> subprocess.Popen:
+    cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
+           "-b", f"127.0.0.1:{port}", "app:create_app()"]
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("gunicorn did not come up:\n" + log_path.read_text()[-3000:])
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def fake_vendors():
+    fakes = {v: FakeVendor(v) for v in ("anthropic", "openai", "gemini")}
+    for f in fakes.values():
+        f.start()
+    yield fakes
+    for f in fakes.values():
+        f.stop()
+
+
+def server_env(db_url: str, channels: Path, prefix: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(BYTESPIKE_DATABASE_URL=db_url, BYTESPIKE_CHANNELS_FILE=str(channels),
+               BYTESPIKE_REDIS_URL=REDIS_URL, BYTESPIKE_REDIS_PREFIX=prefix,
+               BYTESPIKE_SECRET_KEY="test-secret", BYTESPIKE_REQUEST_DEADLINE_S="20")
+    env.pop("GUNICORN_CMD_ARGS", None)
+    return env
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def gateway_server(request, fake_vendors, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(f"gw-{request.param}")
+    db_url = f"sqlite:///{tmp / 'bytespike.db'}" if request.param == "sqlite" else create_pg_database()
+    channels = tmp / "channels.toml"
+    channels.write_text(channels_toml(fake_vendors))
+    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
+    env = server_env(db_url, channels, prefix)
+    port = free_port()
+    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", fake_vendors)
+    gw.cli("init-db")
+    gw.proc = start_gunicorn(env, port, gw.log_path)
+    yield gw
+    stop_gunicorn(gw.proc)
+    if gw._engine is not None:
+        gw._engine.dispose()
+    if request.param == "postgresql":
+        drop_pg_database(db_url)
+    _clean_redis(prefix)
+
+
+def _clean_redis(prefix: str) -> None:
+    import redis
+
+    r = redis.Redis.from_url(REDIS_URL)
+    for key in r.scan_iter(prefix + "*"):
+        r.delete(key)
+
+
+@pytest.fixture
+def gateway(gateway_server):
+    """The session's server with the fakes back to their default behaviour."""
+    for f in gateway_server.fakes.values():
+        f.reset()
+    yield gateway_server
+    for f in gateway_server.fakes.values():
+        f.reset()
+
+
+@pytest.fixture(scope="session")
+def shared_key(gateway_server):
+    """One well-funded account for tests that check content, not the wallet."""
+    return gateway_server.account(credits=500_000_000)
