@@ -1,13 +1,78 @@
-"""docs pages."""
+"""Docs: ``/<lang>/docs/``, one page per Markdown file, and the client-side search index."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, jsonify, render_template, url_for
+from flask_babel import lazy_gettext as _l
+
+from . import content
+from .i18n import LANGS, current_lang, set_twins
 
 bp = Blueprint("docs", __name__, url_prefix="/<lang>/docs")
+
+SECTION_TITLES = {
+    "getting-started": _l("Getting started"),
+    "concepts": _l("Concepts"),
+    "api-reference": _l("API reference"),
+    "guides": _l("Guides"),
+    "reference": _l("Reference"),
+}
+
+
+def sidebar(pages: list[content.Page]) -> list[tuple[str, list[content.Page]]]:
+    """Group docs pages by section, keeping the sections' fixed order."""
+    groups: dict[str, list[content.Page]] = {}
+    for page in pages:
+        groups.setdefault(page.section, []).append(page)
+    return [(str(SECTION_TITLES[s]), groups[s]) for s in content.SECTIONS if s in groups]
 
 
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    """Render the docs index."""
-    return render_template("stub.html", active_page="docs")
+    """List the docs by section."""
+    pages = content.pages(current_lang(), "docs")
+    return render_template("docs/index.html", groups=sidebar(pages), active_page="docs")
+
+
+@bp.get("/<slug>/")
+def page(slug: str):  # type: ignore[no-untyped-def]
+    """Render one docs page with the sidebar and previous/next links."""
+    lang = current_lang()
+    pages = content.pages(lang, "docs")
+    current = next((p for p in pages if p.slug == slug), None)
+    if current is None:
+        abort(404)
+    at = pages.index(current)
+    prev_page = pages[at - 1] if at > 0 else None
+    next_page = pages[at + 1] if at + 1 < len(pages) else None
+    set_twins({
+        other: url_for("docs.page", lang=other, slug=slug) if content.page(other, "docs", slug)
+        else url_for("docs.index", lang=other)
+        for other in LANGS
+    })
+    return render_template(
+        "docs/page.html", page=current, groups=sidebar(pages), prev_page=prev_page,
+        next_page=next_page, section_title=SECTION_TITLES[current.section], active_page="docs",
+    )
+
+
+@bp.get("/search-index.json")
+def search_index():  # type: ignore[no-untyped-def]
+    """Serve the search index the docs search box loads (also written by the freeze)."""
+    lang = current_lang()
+    entries = [
+        {
+            "title": p.title,
+            "section": str(SECTION_TITLES[p.section]),
+            "summary": p.summary,
+            "url": url_for("docs.page", slug=p.slug),
+            "headings": list(p.headings),
+            # The first few thousand characters cover what people search for and keep the file small.
+            "text": p.text[:4000],
+        }
+        for p in content.pages(lang, "docs")
+    ]
+    response = jsonify({"lang": lang, "pages": entries})
+    response.cache_control.public = True
+    response.cache_control.max_age = 300
+    return response

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import Flask, abort, current_app, g, request, url_for
-from flask_babel import Babel
+from flask_babel import Babel, format_date
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -72,8 +72,16 @@ def locale_selector() -> str:
     return current_lang()
 
 
+def set_twins(urls: dict[str, str]) -> None:
+    """Record this page's URL per language, for pages whose twin may be missing."""
+    g.twins = urls
+
+
 def switch_url(lang: str) -> str:
     """Return this same page's URL in ``lang`` (the home page when there is no equivalent)."""
+    twins = g.get("twins")
+    if twins and lang in twins:
+        return twins[lang]
     endpoint = request.endpoint if request else None
     args = dict(request.view_args or {}) if request else {}
     if endpoint and endpoint != "static" and _expects_lang(endpoint):
@@ -125,4 +133,5 @@ def _template_globals() -> dict[str, Any]:
         "LANG_NAMES": LANG_NAMES,
         "switch_url": switch_url,
         "alternates": alternates,
+        "format_date": format_date,
     }

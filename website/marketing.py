@@ -1,19 +1,30 @@
-"""The marketing home, ``/`` language negotiation and the site's error page."""
+"""The marketing home and ``/`` language negotiation."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+
+from core import ratecard
 
 from . import i18n
+from .examples import home_examples
+from .pricing import rows, vendor_name
 
 bp = Blueprint("marketing", __name__)
+
+# Preset line-ups by vendor, used when the card names no preset models.
+PRESET_VENDORS = {
+    "global": ("anthropic", "openai", "google", "deepseek"),
+    "china": ("deepseek", "bytedance", "zhipu", "moonshot", "minimax"),
+}
 
 
 @bp.get("/")
 def root():  # type: ignore[no-untyped-def]
     """Send visitors to their language's home; a frozen build serves the English home here."""
     if current_app.config.get("BYTESPIKE_FREEZING"):
-        return home_page("en")
+        g.lang = "en"
+        return home_page()
     lang = i18n.negotiate(request.headers.get("Accept-Language", ""))
     response = redirect(url_for("marketing.home", lang=lang), code=302)
     response.vary.add("Accept-Language")
@@ -23,12 +34,30 @@ def root():  # type: ignore[no-untyped-def]
 @bp.get("/<lang>/")
 def home():  # type: ignore[no-untyped-def]
     """Render the marketing home in the URL's language."""
-    return home_page(i18n.current_lang())
+    return home_page()
 
 
-def home_page(lang: str) -> str:
-    """Render the home page for ``lang``."""
-    from flask import g
+def presets(all_rows: list) -> dict[str, list]:
+    """Return each preset's rows: the card's own preset lists, else its vendors' chat models."""
+    card = ratecard.get_card(current_app._get_current_object())  # type: ignore[attr-defined]
+    by_id = {r.id: r for r in all_rows}
+    out = {}
+    for name, vendors in PRESET_VENDORS.items():
+        listed = [by_id[m] for m in card.preset_models(name) if m in by_id and by_id[m].status != "demo"]
+        out[name] = listed or [r for r in all_rows if r.vendor in vendors and r.kind == "chat"]
+    return out
 
-    g.lang = lang
-    return render_template("home.html", active_page="home")
+
+def home_page() -> str:
+    """Render the home page in ``g.lang``."""
+    all_rows = rows()
+    vendors: dict[str, list] = {}
+    for row in all_rows:
+        if row.status != "demo":
+            vendors.setdefault(row.vendor, []).append(row)
+    base = (current_app.config.get("BYTESPIKE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    return render_template(
+        "home.html", active_page="home", examples=home_examples("claude-sonnet-4-6", base),
+        vendors=sorted(vendors.items(), key=lambda kv: -len(kv[1])), vendor_name=vendor_name,
+        model_count=len(all_rows), presets=presets(all_rows),
+    )

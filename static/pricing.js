@@ -1,0 +1,97 @@
+/* Pricing page: live filtering, a currency toggle and the cost calculator.
+   Money is exact: prices are integer micro-dollars per 1M tokens and all sums use BigInt. */
+(function () {
+  "use strict";
+  var form = document.getElementById("rate-filters");
+  var table = document.getElementById("rates");
+  var count = document.getElementById("rate-count");
+
+  if (form && table) {
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows).filter(function (r) { return r.dataset.id; });
+    var q = form.elements.q, vendor = form.elements.vendor, kind = form.elements.kind;
+    var rateNote = count ? count.textContent.split(" · ")[1] : "";
+    var apply = function () {
+      var needle = q.value.trim().toLowerCase(), shown = 0;
+      rows.forEach(function (r) {
+        var ok = (!vendor.value || r.dataset.vendor === vendor.value) &&
+                 (!kind.value || r.dataset.kind === kind.value) &&
+                 (!needle || r.dataset.search.indexOf(needle) >= 0);
+        r.hidden = !ok;
+        if (ok) shown++;
+      });
+      if (count) {
+        count.textContent = count.dataset.template.replace("{n}", shown).replace("{total}", rows.length) +
+          (rateNote ? " · " + rateNote : "");
+      }
+      var url = new URL(window.location.href);
+      [["q", q.value.trim()], ["vendor", vendor.value], ["kind", kind.value]].forEach(function (kv) {
+        if (kv[1]) url.searchParams.set(kv[0], kv[1]); else url.searchParams.delete(kv[0]);
+      });
+      window.history.replaceState(null, "", url);
+    };
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); apply(); });
+    q.addEventListener("input", apply);
+    vendor.addEventListener("change", apply);
+    kind.addEventListener("change", apply);
+    var submit = form.querySelector("button[type=submit]");
+    if (submit) submit.hidden = true;
+
+    var seg = document.getElementById("currency");
+    if (seg) {
+      seg.hidden = false;
+      seg.addEventListener("click", function (ev) {
+        var cur = ev.target.getAttribute("data-cur");
+        if (!cur) return;
+        document.body.classList.remove("show-usd", "show-cny");
+        if (cur !== "both") document.body.classList.add("show-" + cur);
+        Array.prototype.forEach.call(seg.querySelectorAll("button"), function (b) {
+          b.setAttribute("aria-pressed", String(b === ev.target));
+        });
+      });
+    }
+  }
+
+  // --- calculator -------------------------------------------------------------
+  var out = document.getElementById("calc-out");
+  if (!out) return;
+  var MILLION = BigInt(1000000);
+
+  function intOf(id) {
+    var v = document.getElementById(id).value.trim();
+    return /^\d+$/.test(v) ? BigInt(v) : BigInt(0);
+  }
+  function ceilDiv(a, b) { return (a + b - BigInt(1)) / b; }
+  function group(s) { return s.replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  function fixed(n, scale, places) {
+    // n / 10^scale rounded half-up to `places` decimals, as a string.
+    var drop = BigInt(10) ** BigInt(scale - places);
+    var q = (n + drop / BigInt(2)) / drop;
+    var s = q.toString().padStart(places + 1, "0");
+    return group(s.slice(0, s.length - places)) + "." + s.slice(s.length - places);
+  }
+  function rateScaled() {
+    // "7.20" -> [720n, 2]
+    var parts = (out.dataset.rate || "0").split(".");
+    var frac = parts[1] || "";
+    return [BigInt(parts[0] + frac), frac.length];
+  }
+
+  function compute() {
+    var opt = document.getElementById("calc-model").selectedOptions[0];
+    if (!opt) return;
+    var pin = BigInt(opt.dataset.in), pout = BigInt(opt.dataset.out), pcr = BigInt(opt.dataset.cr);
+    var calls = intOf("calc-n") || BigInt(1);
+    // tokens x (micro-USD per 1M tokens) / 1M = micro-USD x ... : tokens x USD-per-1M = credits, exactly.
+    var microSum = intOf("calc-in") * pin + intOf("calc-out") * pout + intOf("calc-cr") * pcr;
+    var perCall = ceilDiv(microSum, MILLION);  // credits per call, rounded up like the ledger
+    var credits = perCall * calls;
+    var rs = rateScaled();
+    document.getElementById("calc-credits").textContent = group(credits.toString());
+    document.getElementById("calc-usd").textContent = "$" + fixed(credits, 6, 6);
+    document.getElementById("calc-cny").textContent = "¥" + fixed(credits * rs[0], 6 + rs[1], 4);
+  }
+  ["calc-model", "calc-in", "calc-out", "calc-cr", "calc-n"].forEach(function (id) {
+    document.getElementById(id).addEventListener("input", compute);
+  });
+  compute();
+})();

@@ -1,0 +1,171 @@
+"""Markdown pages with front matter from ``content/{lang}/{blog,docs}/*.md``.
+
+Front matter is the block between two ``---`` lines at the top of a file, one
+``key: value`` per line. Pages are rendered once per file version (cached by
+modification time), so a request costs a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import markdown
+from flask import current_app
+from markupsafe import Markup
+from pygments import highlight as _pygments_highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.util import ClassNotFound
+
+from core.config import ROOT
+
+KINDS = ("blog", "docs")
+SECTIONS = ("getting-started", "concepts", "api-reference", "guides", "reference")
+_EXTENSIONS = ["fenced_code", "tables", "toc", "codehilite", "sane_lists"]
+_EXTENSION_CONFIGS = {
+    "toc": {"permalink": "#", "permalink_class": "headerlink", "permalink_title": ""},
+    "codehilite": {"css_class": "codehilite", "guess_lang": False},
+}
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One rendered Markdown page."""
+
+    slug: str
+    lang: str
+    kind: str
+    meta: dict[str, str]
+    html: Markup
+    text: str
+    headings: tuple[str, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return self.meta.get("title") or self.slug.replace("-", " ").capitalize()
+
+    @property
+    def summary(self) -> str:
+        return self.meta.get("summary", "")
+
+    @property
+    def date(self) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(self.meta.get("date", ""))
+        except ValueError:
+            return None
+
+    @property
+    def author(self) -> str:
+        return self.meta.get("author", "")
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.meta.get("tags", "").split(",") if t.strip())
+
+    @property
+    def section(self) -> str:
+        section = self.meta.get("section", "")
+        return section if section in SECTIONS else "reference"
+
+    @property
+    def order(self) -> int:
+        try:
+            return int(self.meta.get("order", "999"))
+        except ValueError:
+            return 999
+
+    @property
+    def reading_minutes(self) -> int:
+        # CJK text has no spaces: count its characters at ~400 a minute, words at ~220.
+        cjk = sum(1 for ch in self.text if "\u4e00" <= ch <= "\u9fff")
+        words = len(self.text.split())
+        return max(1, round(cjk / 400 + words / 220))
+
+
+def split_front_matter(source: str) -> tuple[dict[str, str], str]:
+    """Split ``source`` into its front matter (``key: value`` lines) and Markdown body."""
+    lines = source.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}, source
+    meta: dict[str, str] = {}
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return meta, "\n".join(lines[index + 1 :])
+        key, sep, value = line.partition(":")
+        if sep and key.strip():
+            meta[key.strip().lower()] = value.strip().strip("\"'")
+    return {}, source
+
+
+def render_markdown(body: str) -> tuple[Markup, tuple[str, ...]]:
+    """Render Markdown to HTML; return it with the page's h2/h3 heading texts."""
+    md = markdown.Markdown(extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS)
+    rendered = md.convert(body)
+    headings = tuple(_flatten_toc(getattr(md, "toc_tokens", [])))
+    return Markup(rendered), headings
+
+
+def _flatten_toc(tokens: list[dict]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        out.append(html.unescape(_TAG.sub("", token.get("name", ""))))
+        out.extend(_flatten_toc(token.get("children", [])))
+    return out
+
+
+def plain_text(markup: str) -> str:
+    """Strip tags and collapse whitespace (for search and reading time)."""
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", markup))).strip()
+
+
+def highlight(code: str, lang: str) -> Markup:
+    """Highlight ``code`` the same way the Markdown pages do."""
+    try:
+        lexer = get_lexer_by_name(lang)
+    except ClassNotFound:
+        lexer = TextLexer()
+    return Markup(_pygments_highlight(code.strip("\n") + "\n", lexer, HtmlFormatter(cssclass="codehilite")))
+
+
+def content_root() -> Path:
+    """Return the content directory (``BYTESPIKE_CONTENT_DIR`` overrides it, for tests)."""
+    return Path(current_app.config.get("BYTESPIKE_CONTENT_DIR") or ROOT / "content")
+
+
+_cache: dict[tuple[str, float], Page] = {}
+
+
+def load_page(path: Path, lang: str, kind: str) -> Page:
+    """Read and render one Markdown file, reusing the rendering while the file is unchanged."""
+    key = (str(path), path.stat().st_mtime)
+    page = _cache.get(key)
+    if page is None:
+        meta, body = split_front_matter(path.read_text(encoding="utf-8"))
+        rendered, headings = render_markdown(body)
+        page = Page(path.stem, lang, kind, meta, rendered, plain_text(rendered), headings)
+        _cache[key] = page
+    return page
+
+
+def pages(lang: str, kind: str) -> list[Page]:
+    """Return the pages of one kind: blog newest first, docs by section then order."""
+    folder = content_root() / lang / kind
+    found = [load_page(p, lang, kind) for p in sorted(folder.glob("*.md"))] if folder.is_dir() else []
+    if kind == "blog":
+        return sorted(found, key=lambda p: (p.date or dt.date.min, p.slug), reverse=True)
+    return sorted(found, key=lambda p: (SECTIONS.index(p.section), p.order, p.slug))
+
+
+def page(lang: str, kind: str, slug: str) -> Page | None:
+    """Return one page by slug, or None."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", slug):
+        return None
+    path = content_root() / lang / kind / f"{slug}.md"
+    return load_page(path, lang, kind) if path.is_file() else None
