@@ -174,17 +174,16 @@ class Health:
     def score(self, best_p95: float | None = None) -> float:
         """Rate health in (0, 1]: errors weigh most, then throttles, then slowness against the best peer.
 
-        Few calls are smoothed (as if at least five were made) so one early
+        Few calls are smoothed (as if at least ten were made) so one early
         failure does not push a channel aside.
         """
         t = self.window.total()
-        answered = max(t.ok + t.failures, 5)
-        s = (1.0 - t.failures / answered) ** 2
-        s *= 1.0 - 0.5 * t.throttles / max(t.calls, 5)
+        s = math.exp(-6.0 * t.failures / max(t.ok + t.failures, 10))  # 10% errors: x0.55, 30%: x0.17
+        s *= 1.0 - 0.5 * t.throttles / max(t.calls, 10)
         p95 = t.p95
         if best_p95 is not None and p95 is not None and t.ok >= 5:
             s *= min(1.0, max(0.25, math.sqrt((best_p95 + 50.0) / (p95 + 50.0))))
-        return max(s, 0.02)
+        return max(s, 0.01)
 
 
 def best_p95(healths: Iterable[Health]) -> float | None:

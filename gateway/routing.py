@@ -1,8 +1,8 @@
 """Choose upstream targets for a model and learn from how they answer.
 
-Order of attempts: healthy channels first (by priority, then weight scaled by
-health), degraded ones after; a channel whose circuit is open is skipped, and
-a half-open one lets exactly one probe through. Within a channel, keys rotate;
+Order of attempts: channels by priority, then by weight scaled with a health
+score (errors, throttles, p95 latency); a channel whose circuit is open is
+skipped, and a half-open one lets exactly one probe through. Within a channel, keys rotate;
 a key cooling down after a 429 is skipped. A session stays on its key while
 that key is healthy. One Router per process: ``get_router(app)``.
 """
@@ -44,7 +44,6 @@ ECHO_CHANNEL = ChannelConfig(
     models=("bytespike-echo",),
 )
 
-DEGRADED_BELOW = 0.5  # health score under which a channel waits behind all healthy ones
 DEFAULT_THROTTLE_S = 1.0  # 429 without retry-after
 MAX_COOLDOWN_S = 3600.0
 KEY_REJECTED_S = 60.0  # 401/403: that key was refused; give the others a turn
@@ -165,27 +164,23 @@ class Router:
             self._finish(track)
 
     def _pinned(self, chans: list[ChannelConfig], snap: Snapshot, label: str | None) -> tuple[ChannelConfig, int] | None:
-        """Return the session's key if it is still a good choice: circuit closed, key not cooling, healthy."""
+        """Return the session's key while it is healthy: circuit closed, not cooling, not failing."""
         if not label or label in snap.cooling:
             return None
         name, _, idx = label.rpartition("#")
         ch = next((c for c in chans if c.name == name), None)
         if ch is None or not idx.isdigit() or int(idx) >= len(ch.api_keys):
             return None
-        if self.health_enabled:
-            if snap.circuit(name) != "closed" or self._key_degraded(label):
-                return None
-            if self.ch_health[name].score(best_p95(self.ch_health[c.name] for c in chans)) < DEGRADED_BELOW:
-                return None
+        if self.health_enabled and (snap.circuit(name) != "closed" or self._key_degraded(label)):
+            return None
         return ch, int(idx)
 
     def _plan(self, chans: list[ChannelConfig], snap: Snapshot, skey: str | None) -> list[tuple[ChannelConfig, bool]]:
-        """Order channels: healthy (and half-open probes) by priority then weight, then degraded ones."""
+        """Order channels by priority, then weight scaled by health; open circuits left out, half-open ones probed."""
         if not self.health_enabled:
             return [(c, False) for c in self._weighted(((c, 1.0) for c in chans), skey)]
         best = best_p95(self.ch_health[c.name] for c in chans)
-        healthy: list[tuple[ChannelConfig, float]] = []
-        degraded: list[tuple[ChannelConfig, float]] = []
+        items: list[tuple[ChannelConfig, float]] = []
         half = set()
         for c in chans:
             circuit = snap.circuit(c.name)
@@ -193,12 +188,8 @@ class Router:
                 continue
             if circuit == "half_open":
                 half.add(c.name)
-                healthy.append((c, 1.0))
-                continue
-            score = self.ch_health[c.name].score(best)
-            (healthy if score >= DEGRADED_BELOW else degraded).append((c, score))
-        ordered = self._weighted(healthy, skey) + self._weighted(degraded, skey)
-        return [(c, c.name in half) for c in ordered]
+            items.append((c, 1.0 if circuit == "half_open" else self.ch_health[c.name].score(best)))
+        return [(c, c.name in half) for c in self._weighted(items, skey)]
 
     def _weighted(self, items: Any, skey: str | None) -> list[ChannelConfig]:
         """Sort by priority, then weighted sampling without replacement (exponential keys).
