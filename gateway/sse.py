@@ -60,9 +60,9 @@ class SSEDecoder:
         events: list[SSEEvent] = []
         if self._buf:
             line = bytes(self._buf.rstrip(b"\r"))
-            self._raw += self._buf
+            # A held-back final \r already ended its line; anything else gets its missing end.
+            self._raw += self._buf if self._buf.endswith(b"\r") else self._buf + b"\n"
             self._buf.clear()
-            self._raw += b"\n"
             event = self._line(line)
             if event is not None:
                 return [event]

@@ -431,7 +431,9 @@ def render_request(
         out["tools"] = tools
         if req.tool_choice is not None:
             out["tool_choice"] = _render_tool_choice(req.tool_choice)
-    if req.thinking is not None:
+    forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
+    # Anthropic refuses thinking while a tool is forced; the forced call is what the caller asked for.
+    if req.thinking is not None and not forced:
         thinking = _render_thinking(req.thinking, max_tokens)
         if thinking is not None:
             out["thinking"] = thinking
