@@ -83,3 +83,39 @@ def test_encode_frames_event_and_multiline_data() -> None:
     assert encode("x\ny", event="message_stop") == b"event: message_stop\ndata: x\ndata: y\n\n"
     [event] = decode(encode("one\ntwo", event="e"))
     assert (event.event, event.data) == ("e", "one\ntwo")
+
+
+# --- helpers the codec stream tests share -------------------------------------------
+
+
+def parse_stream(codec, data: bytes, cuts: list[int] | None = None, **kw) -> list:  # type: ignore[no-untyped-def]
+    """Run recorded upstream bytes through ``codec.StreamParser`` to the end of the stream."""
+    parser = codec.StreamParser(**kw)
+    events: list = []
+    for event in decode(data, cuts):
+        events += parser.feed(event)
+    return events + parser.finish()
+
+
+def render_stream(codec, events: list, *, cost: int | None = 1234, include_usage: bool = True) -> bytes:  # type: ignore[no-untyped-def]
+    """Render canonical events for a caller, the pipeline's cost filled into each message delta."""
+    from dataclasses import replace
+
+    from gateway.canonical import MessageDelta
+
+    renderer = codec.StreamRenderer(
+        model="bytespike-test", message_id="gw_01", created=1763800000, include_usage=include_usage
+    )
+    return b"".join(
+        renderer.render(replace(e, cost_credits=cost) if isinstance(e, MessageDelta) else e) for e in events
+    )
+
+
+def check_golden(path: Path, actual: bytes) -> None:
+    """Compare with a golden file; BYTESPIKE_REGEN_GOLDEN=1 rewrites it (review the diff)."""
+    import os
+
+    if os.environ.get("BYTESPIKE_REGEN_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual)
+    assert actual == path.read_bytes()
