@@ -32,10 +32,10 @@ class NewKey:
 
 
 def preset_models(preset: str) -> list[str]:
-    """The model list a preset grants (from the rate card file)."""
+    """The model list a preset grants (defined in the rate card file); an org follows it until edited."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-    return get_card().preset_models(preset)
+    return list(get_card().preset_models(preset))
 
 
 def create_account(email: str, credits: int = 0, *, org_name: str | None = None, preset: str = "global",
@@ -43,7 +43,7 @@ def create_account(email: str, credits: int = 0, *, org_name: str | None = None,
     """Create (or join) the user, a new org they own, its wallet and a master key; return (org_id, key)."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r} (known: {', '.join(TIERS)})")
-    models = preset_models(preset)
+    preset_models(preset)  # validates the name
     email = email.strip().lower()
     if "@" not in email:
         raise ValueError(f"not an e-mail address: {email!r}")
@@ -54,7 +54,7 @@ def create_account(email: str, credits: int = 0, *, org_name: str | None = None,
             uid = conn.execute(_u.insert().values(email=email, password_hash=password_hash, locale="en",
                                                   is_operator=False, created_at=now)).inserted_primary_key[0]
         org_id = conn.execute(_o.insert().values(
-            name=org_name or email.split("@")[0], tier=tier, preset=preset, models=models, created_at=now,
+            name=org_name or email.split("@")[0], tier=tier, preset=preset, models=None, created_at=now,
         )).inserted_primary_key[0]
         conn.execute(_w.insert().values(org_id=org_id, balance_credits=0, reserved_credits=0))
         mid = conn.execute(_m.insert().values(

@@ -113,6 +113,10 @@ def authenticate(raw_key: str, remote_ip: str) -> Principal:
 
 def _principal(row: sa.Row) -> Principal:
     models = row.models if row.models is not None else row.org_models
+    if models is None:  # the org follows its preset as the card defines it now
+        from .ratecard import get_card
+
+        models = get_card().preset_models(row.preset) or None
     return Principal(
         key_id=row.id, org_id=row.org_id, wallet_id=row.wallet_id, member_id=row.member_id,
         kind=row.kind, name=row.name, tier=row.tier,

@@ -21,7 +21,8 @@ from .money import PER_MILLION
 
 CARD_FILE = Path(__file__).with_name("ratecard.toml")
 KINDS = ("chat", "image", "video", "embedding", "rerank", "audio")
-PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars")
+PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars",
+                "per_search")
 DEMO_MODEL = "bytespike-echo"
 
 
@@ -46,6 +47,11 @@ class ModelCard:
     protocols: tuple[str, ...] = ()
     source: str = ""
     status: str = "scaffold"  # live | scaffold | demo
+    per_search: Decimal | None = None  # rerank billed per search unit (USD)
+    note: str = ""
+
+
+_DATED = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d|latest)$")
 
 
 def normalize(name: str) -> str:
@@ -59,9 +65,9 @@ def normalize(name: str) -> str:
 class RateCard:
     """The models, in card order, with an index of every accepted spelling."""
 
-    def __init__(self, models: Iterable[ModelCard], presets: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(self, models: Iterable[ModelCard], presets: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.models = list(models)
-        self.presets = {k: list(v) for k, v in (presets or {}).items()}
+        self.presets = {name: _preset_ids(self.models, spec) for name, spec in (presets or {}).items()}
         self._by_id = {m.id: m for m in self.models}
         self._index: dict[str, ModelCard] = {}
         for m in self.models:  # aliases first so that an id always wins over another row's alias
@@ -76,13 +82,26 @@ class RateCard:
         if not name:
             return None
         hit = self._by_id.get(name)
-        return hit if hit is not None else self._index.get(normalize(name))
+        if hit is not None:
+            return hit
+        key = normalize(name)
+        # a dated snapshot ("claude-sonnet-4-5-20250929") falls back to its undated row
+        return self._index.get(key) or self._index.get(_DATED.sub("", key))
 
     def get(self, model_id: str) -> ModelCard | None:
         return self._by_id.get(model_id)
 
-    def preset_models(self, preset: str) -> list[str]:
-        return list(self.presets.get(preset, []))
+    def preset_models(self, preset: str) -> tuple[str, ...]:
+        """The ids a preset grants (empty for an unknown preset)."""
+        return self.presets.get(preset, ())
+
+
+def _preset_ids(models: list[ModelCard], spec: Mapping[str, Any]) -> tuple[str, ...]:
+    # A preset grants its vendors' rows, its listed extras, and every model that only a channel
+    # brings (the operator chose to serve it).
+    vendors, extra = set(spec.get("vendors", ())), set(spec.get("models", ()))
+    return tuple(m.id for m in models
+                 if m.vendor in vendors or m.id in extra or m.source.startswith("channel "))
 
 
 # --- loading -----------------------------------------------------------------
@@ -110,11 +129,11 @@ def _card_from_row(row: Mapping[str, Any], n: int) -> ModelCard:
         family=row["family"], context_window=row.get("context_window"),
         max_output_tokens=row.get("max_output_tokens"), aliases=tuple(row.get("aliases", ())),
         capabilities=tuple(row.get("capabilities", ())), protocols=tuple(row.get("protocols", ("openai",))),
-        source=row["source"], status=row.get("status", "scaffold"), **prices,
+        source=row["source"], status=row.get("status", "scaffold"), note=row.get("note", ""), **prices,
     )
 
 
-def load_file(path: Path = CARD_FILE) -> tuple[list[ModelCard], dict[str, list[str]]]:
+def load_file(path: Path = CARD_FILE) -> tuple[list[ModelCard], dict[str, dict[str, Any]]]:
     """Parse the card file into rows and presets."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     rows = [_card_from_row(r, i) for i, r in enumerate(data.get("models", []))]
@@ -122,32 +141,29 @@ def load_file(path: Path = CARD_FILE) -> tuple[list[ModelCard], dict[str, list[s
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
         raise ValueError(f"{path.name}: duplicate model ids {sorted(dupes)}")
-    return rows, {k: list(v) for k, v in data.get("presets", {}).items()}
+    return rows, dict(data.get("presets", {}))
 
 
 def build_card(channels: list[core_channels.ChannelConfig], path: Path = CARD_FILE) -> RateCard:
     """Merge channel prices into the card: priced rows go live; unknown priced models join it."""
     rows, presets = load_file(path)
-    by_id = {r.id: i for i, r in enumerate(rows)}
-    card = RateCard(rows, presets)
+    base = RateCard(rows)
+    merged = {r.id: r for r in rows}
     for ch in channels:
         for model, prices in ch.prices.items():
-            known = card.resolve(model)
-            fields = {k: prices.get(k) for k in core_channels.PRICE_FIELDS if k in prices}
-            if known is not None and known.status != "demo":
-                i = by_id[known.id]
-                rows[i] = replace(rows[i], status="live", **fields)
-            elif known is None:
-                new = ModelCard(
-                    id=model, vendor=ch.name, kind="chat" if "per_image" not in fields and "per_second" not in fields
-                    else ("image" if "per_image" in fields else "video"),
-                    display_name=model, family=model.split("-")[0], protocols=(ch.protocol,),
-                    source=f"channel {ch.name}", status="live", **fields,
-                )
-                by_id[model] = len(rows)
-                rows.append(new)
-                card = RateCard(rows, presets)
-    return RateCard(rows, presets)
+            known = base.resolve(model) or merged.get(model)
+            fields = {k: v for k, v in prices.items() if k in PRICE_FIELDS}
+            if known is None:
+                merged[model] = _channel_only(ch, model, fields)
+            elif known.status != "demo":
+                merged[known.id] = replace(merged[known.id], status="live", **fields)
+    return RateCard(merged.values(), presets)
+
+
+def _channel_only(ch: core_channels.ChannelConfig, model: str, fields: dict[str, Decimal]) -> ModelCard:
+    kind = "image" if "per_image" in fields else "video" if "per_second" in fields else "chat"
+    return ModelCard(id=model, vendor=ch.name, kind=kind, display_name=model, family=model.split("-")[0],
+                     protocols=(ch.protocol,), source=f"channel {ch.name}", status="live", **fields)
 
 
 _lock = threading.Lock()
@@ -207,6 +223,11 @@ def seconds_cost_credits(card: ModelCard, seconds: Decimal | int) -> int:
     return _ceil(Decimal(seconds) * (card.per_second or Decimal(0)) * PER_MILLION)
 
 
+def search_cost_credits(card: ModelCard, searches: int) -> int:
+    """Credits for ``searches`` rerank search units (rows priced ``per_search``)."""
+    return _ceil(Decimal(searches) * (card.per_search or Decimal(0)) * PER_MILLION)
+
+
 def chars_cost_credits(card: ModelCard, chars: int) -> int:
     """Credits for ``chars`` characters of synthesised speech."""
     return _ceil(Decimal(chars) * (card.per_million_chars or Decimal(0)))
@@ -264,4 +285,5 @@ def public_row(m: ModelCard) -> dict[str, Any]:
         "display_name": m.display_name, "family": m.family,
         "per_million_chars": price_str(m.per_million_chars), "max_output_tokens": m.max_output_tokens,
         "capabilities": list(m.capabilities), "aliases": list(m.aliases), "source": m.source,
+        "per_search": price_str(m.per_search), "note": m.note,
     }
