@@ -91,9 +91,8 @@ def parse_request(
 ) -> ChatRequest:
     """Parse a ``GenerateContentRequest`` into the canonical request; ids for calls come from ``make_id``."""
     body = as_map(body, "body")
-    name = model or opt_str(body.get("model"), "model")
-    if not name:
-        raise bad("model", "field required")
+    # The URL names the model; the pipeline sets it when the body does not.
+    name = model or opt_str(body.get("model"), "model") or ""
     ids = CallIds(make_id or (lambda n: f"call_{n}"))
     gen = as_map(pick(body, "generationConfig", "generation_config") or {}, "generationConfig")
     tools, builtin = _parse_tools(body.get("tools"))

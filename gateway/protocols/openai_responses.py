@@ -4,8 +4,8 @@ Only the caller side exists: no upstream speaks Responses to us. The gateway is
 stateless, so ``previous_response_id`` and ``conversation`` are refused with a
 400 and ``store`` is ignored. Tools the canonical model cannot carry (hosted
 tools, custom grammar tools) are dropped, never failing the request; tools in
-a ``namespace`` are flattened to ``<namespace>__<name>`` and restored on the
-way out when the caller passes ``namespaces`` (see ``tool_namespaces``).
+a ``namespace`` are flattened to ``<namespace>--<name>`` and split back into
+``namespace`` + ``name`` on the way out (``NAMESPACE_SEP``).
 
 Opaque reasoning state rides in ``reasoning.encrypted_content``: OpenAI's own
 is kept as is, an Anthropic thinking signature is wrapped so that a client

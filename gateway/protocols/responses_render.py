@@ -38,7 +38,10 @@ __all__ = [
     "unwrap_reasoning_state",
 ]
 
-NAMESPACE_SEP = "__"
+# Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
+# names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
+# the name alone, so the renderers need no request state to give the call its namespace back.
+NAMESPACE_SEP = "--"
 _STATE_PREFIX = {"signature": "bsk1.anthropic.", "redacted": "bsk1.anthropic-redacted."}
 _INCOMPLETE = {
     "max_tokens": "max_output_tokens",
@@ -123,9 +126,18 @@ def function_call_item(
         "call_id": part.id,
         "name": part.name,
     }
-    if namespaces and part.name in namespaces:
-        item["namespace"], item["name"] = namespaces[part.name]
+    split = split_name(part.name, namespaces)
+    if split is not None:
+        item["namespace"], item["name"] = split
     return item
+
+
+def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:
+    """Return (namespace, name) for a flattened tool name; ``namespaces``, when given, is exact."""
+    if namespaces is not None:
+        return namespaces.get(name)
+    namespace, sep, inner = name.partition(NAMESPACE_SEP)
+    return (namespace, inner) if sep and namespace and inner else None
 
 
 def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
