@@ -1,0 +1,169 @@
+"""Routing through the whole stack: gunicorn (4 gevent workers, Redis) in front of fake OpenAI upstreams.
+
+Each channel has keys of its own, so the fake that answered and the key it
+saw tell which (channel, key) the gateway chose.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import openai
+import pytest
+import requests
+
+from tests.conftest import free_port
+from tests.gateway.conftest import Gateway, _clean_redis, server_env, start_gunicorn, stop_gunicorn
+from tests.gateway.fakes import FakeVendor
+
+ANSWER = "Hello from the fake upstream, one word at a time."
+PRICE = '[channels.prices."{m}"]\ninput = "1.00"\ncache_write = "1.00"\ncache_read = "0.10"\noutput = "2.00"\n'
+
+
+def channel(name: str, fake: FakeVendor, keys: list[str], model: str, *, priority: int = 0, timeout: float = 5) -> str:
+    ks = ", ".join(f'"{k}"' for k in keys)
+    return (f'[[channels]]\nname = "{name}"\nprotocol = "openai"\nbase_url = "{fake.base_url}"\n'
+            f'api_keys = [{ks}]\nmodels = ["{model}"]\npriority = {priority}\ntimeout_s = {timeout}\n'
+            f'connect_timeout_s = 1\n' + PRICE.format(m=model))
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+    """One gateway, four workers, Redis-shared routing state; fakes named by role."""
+    fakes = {n: FakeVendor("openai") for n in ("primary", "backup", "pool", "slow", "sticky")}
+    for f in fakes.values():
+        f.start()
+    tmp = tmp_path_factory.mktemp("routing-e2e")
+    channels = tmp / "channels.toml"
+    channels.write_text("\n".join([
+        channel("primary", fakes["primary"], ["sk-rt-primary"], "gpt-5-4"),
+        channel("backup", fakes["backup"], ["sk-rt-backup"], "gpt-5-4", priority=1),
+        channel("pool", fakes["pool"], ["sk-rt-pool-1", "sk-rt-pool-2"], "deepseek-v4-flash"),
+        channel("slow", fakes["slow"], ["sk-rt-slow"], "deepseek-v4-pro", timeout=1),
+        channel("fast", fakes["backup"], ["sk-rt-fast"], "deepseek-v4-pro", priority=1),
+        channel("stick-a", fakes["sticky"], ["sk-rt-sa-1", "sk-rt-sa-2"], "claude-sonnet-4-6"),
+        channel("stick-b", fakes["sticky"], ["sk-rt-sb-1", "sk-rt-sb-2"], "claude-sonnet-4-6"),
+    ]))
+    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
+    db_url = f"sqlite:///{tmp / 'bytespike.db'}"
+    env = server_env(db_url, channels, prefix)
+    port = free_port()
+    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", fakes)
+    gw.cli("init-db")
+    gw.proc = start_gunicorn(env, port, gw.log_path, workers=4)
+    gw.key = gw.account(credits=500_000_000)  # type: ignore[attr-defined]
+    yield gw
+    stop_gunicorn(gw.proc)
+    for f in fakes.values():
+        f.stop()
+    _clean_redis(prefix)
+
+
+@pytest.fixture
+def gw(routed):
+    for f in routed.fakes.values():
+        f.reset()
+    return routed
+
+
+def client(gw, *, fresh_connections: bool = False) -> openai.OpenAI:
+    # "Connection: close": each call opens a new connection, so calls spread over the workers
+    headers = {"Connection": "close"} if fresh_connections else None
+    return openai.OpenAI(base_url=gw.base_url + "/v1", api_key=gw.key, max_retries=0, default_headers=headers)
+
+
+def ask(c: openai.OpenAI, model: str, **kw) -> str:
+    r = c.chat.completions.create(model=model, max_tokens=20, messages=[{"role": "user", "content": "hi"}], **kw)
+    assert r.choices[0].message.content == ANSWER
+    return r.choices[0].message.content
+
+
+def circuits(gw) -> dict[str, str]:
+    st = requests.get(gw.base_url + "/api/status", timeout=5)
+    assert st.headers["Access-Control-Allow-Origin"] == "*"
+    return {c["name"]: c["circuit"] for c in st.json()["channels"]}
+
+
+def test_routing_failing_channel_is_skipped_then_probed_back(gw):
+    primary, backup = gw.fakes["primary"], gw.fakes["backup"]
+    primary.set(fail=500)
+    c = client(gw)
+    for _ in range(20):
+        ask(c, "gpt-5-4")  # every call succeeds: the backup answers
+    tried = len(primary.seen)
+    assert 5 <= tried <= 17  # five straight failures trip it (at most four per other worker before that)
+    for _ in range(10):
+        ask(c, "gpt-5-4")
+    assert len(primary.seen) == tried  # open: no more traffic
+    assert circuits(gw)["primary"] in ("open", "half_open")
+    body = requests.get(gw.base_url + "/api/status", timeout=5).text
+    assert "sk-rt" not in body and "127.0.0.1" not in body
+
+    primary.set(fail=0)  # the upstream recovers; after the 10 s cooldown one probe finds out
+    deadline = time.time() + 16
+    while len(primary.seen) == tried and time.time() < deadline:
+        ask(c, "gpt-5-4")
+        time.sleep(0.25)
+    assert len(primary.seen) == tried + 1
+    before = len(backup.seen)
+    for _ in range(5):
+        ask(c, "gpt-5-4")
+    assert len(primary.seen) == tried + 6 and len(backup.seen) == before  # closed: priority 0 again
+    time.sleep(1.1)  # the status document is cached for a second
+    assert circuits(gw)["primary"] == "closed"
+
+
+def test_routing_retry_after_moves_traffic_to_other_key(gw):
+    pool = gw.fakes["pool"]
+    pool.set(key="sk-rt-pool-1", fail=429, retry_after="2")
+    c = client(gw)
+    throttled_at = None
+    while throttled_at is None:
+        n = len(pool.seen)
+        ask(c, "deepseek-v4-flash")
+        if "sk-rt-pool-1" in [s.key for s in pool.seen[n:]]:
+            throttled_at = time.time()
+    pool.set(key="sk-rt-pool-1", fail=0)  # it would answer now, but asked us to wait 2 s
+    time.sleep(0.3)  # every worker's cached flags have caught up
+    while time.time() < throttled_at + 1.8:
+        n = len(pool.seen)
+        ask(c, "deepseek-v4-flash")
+        assert [s.key for s in pool.seen[n:]] == ["sk-rt-pool-2"]
+    time.sleep(max(0.0, throttled_at + 2.4 - time.time()))
+    n = len(pool.seen)
+    for _ in range(8):
+        ask(c, "deepseek-v4-flash")
+    assert {s.key for s in pool.seen[n:]} == {"sk-rt-pool-1", "sk-rt-pool-2"}
+
+
+def test_routing_hanging_channel_times_out_and_moves_on(gw):
+    slow, backup = gw.fakes["slow"], gw.fakes["backup"]
+    slow.set(hang=4)
+    t0 = time.time()
+    ask(client(gw), "deepseek-v4-pro")
+    took = time.time() - t0
+    assert [s.key for s in slow.seen] == ["sk-rt-slow"]
+    assert [s.key for s in backup.seen] == ["sk-rt-fast"]
+    assert 0.9 <= took < 3.0  # the slow channel's 1 s timeout, then the fast one
+
+
+def test_routing_sticky_session_one_key_across_workers(gw):
+    sticky = gw.fakes["sticky"]
+    c = client(gw, fresh_connections=True)
+    ask(c, "claude-sonnet-4-6", user="sess-42")
+    home = sticky.seen[-1].key
+    sticky.set(key=home, fail=429, retry_after="1")  # push the session off its natural key once
+    ask(c, "claude-sonnet-4-6", user="sess-42")
+    pinned = sticky.seen[-1].key
+    assert pinned != home
+    sticky.set(key=home, fail=0)
+    time.sleep(1.3)
+    n = len(sticky.seen)
+    for _ in range(100):
+        ask(c, "claude-sonnet-4-6", user="sess-42")
+    assert {s.key for s in sticky.seen[n:]} == {pinned}  # every worker follows the pin kept in Redis
+    n = len(sticky.seen)
+    for _ in range(20):
+        ask(c, "claude-sonnet-4-6")
+    assert len({s.key for s in sticky.seen[n:]}) >= 2  # without a session, calls spread over the pool
