@@ -27,6 +27,9 @@ class Order(Base):
     credits: Mapped[int] = mapped_column(Credits)
     bonus_credits: Mapped[int] = mapped_column(Credits, default=0)
     plan: Mapped[str | None] = mapped_column(String(20), default=None)  # subscription purchase
+    # The wire protocol that carries the order (alipay | wechatpay); "sandbox" orders use one too.
+    provider: Mapped[str | None] = mapped_column(String(20), default=None)
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)  # paid through the local simulator
     status: Mapped[str] = mapped_column(String(10), default="pending")
     provider_trade_no: Mapped[str | None] = mapped_column(String(64), default=None, unique=True)
     code_url: Mapped[str | None] = mapped_column(String(500), default=None)
@@ -65,3 +68,17 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(String(300), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class SandboxTrade(Base):
+    """A trade held by the local payment simulator (the sandbox's "provider side")."""
+
+    __tablename__ = "sandbox_trades"
+
+    out_trade_no: Mapped[str] = mapped_column(String(64), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    amount_fen: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20))  # the provider's own word (NOTPAY, TRADE_SUCCESS, ...)
+    trade_no: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)

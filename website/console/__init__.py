@@ -1,7 +1,18 @@
-"""The console (placeholder)."""
+"""The console: accounts, keys, members, usage, billing (flask-login, CSRF on every form)."""
+
+from __future__ import annotations
 
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    """Bind flask-login and register the console blueprint."""
+    from . import views_auth, views_billing, views_dash, views_keys, views_org  # noqa: F401 - routes
+    from .auth import csrf_token, login_manager
+    from .blueprint import bp
+
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+    app.jinja_env.globals["csrf_token"] = csrf_token

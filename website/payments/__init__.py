@@ -1,7 +1,52 @@
-"""Payments: Alipay, WeChat Pay v3 and the sandbox simulator (placeholder)."""
+"""Payments: Alipay, WeChat Pay v3 and the labelled sandbox simulator; top-ups, plans, webhooks.
 
+Operator commands registered here:
+``flask --app app reconcile-payments``, ``renew-subscriptions``, ``refund-order``.
+"""
+
+from __future__ import annotations
+
+import click
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    """Register the notify routes, the top-up API and the payment commands."""
+    from .views import bp
+
+    app.register_blueprint(bp)
+    app.cli.add_command(reconcile_command)
+    app.cli.add_command(renew_command)
+    app.cli.add_command(refund_command)
+
+
+@click.command("reconcile-payments")
+def reconcile_command() -> None:
+    """Query open orders at their provider; credit the paid, close the expired; check low balances."""
+    from .reconcile import reconcile
+    from .webhooks import check_all_low_balances, flush
+
+    counts = reconcile()
+    counts["low_balance"] = check_all_low_balances()
+    flush()
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("renew-subscriptions")
+def renew_command() -> None:
+    """Charge each plan due for renewal from its wallet, or lapse it to free."""
+    from .subscriptions import renew_due
+
+    counts = renew_due()
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("refund-order")
+@click.argument("order_id")
+@click.option("--reason", default="", help="Kept in the ledger memo.")
+def refund_command(order_id: str, reason: str) -> None:
+    """Refund a paid order in full and reverse its credit."""
+    from .reconcile import refund_order
+
+    order = refund_order(order_id, reason)
+    click.echo(f"{order.id} {order.status}")

@@ -1,0 +1,197 @@
+"""Billing: top-ups and plans (through the payments service), orders, transactions, settings, webhooks."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal, InvalidOperation
+
+import segno
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from core import accounts
+from core import db as core_db
+from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
+from core.money import credits_to_cny, usd_str, usd_to_credits
+from website.payments import providers, service
+from website.payments.base import (
+    BONUS_LADDER,
+    MAX_TOPUP_CNY,
+    MIN_TOPUP_CNY,
+    PLANS,
+    TIER_BONUS,
+    ProviderError,
+    quote,
+)
+
+from .auth import current_membership, require_role
+from .blueprint import bp
+
+TX_PAGE = 50
+PRESET_CHOICES = ("global", "china")
+
+
+def _org() -> Org:
+    org = core_db.session().get(Org, current_membership().org_id)
+    assert org is not None
+    return org
+
+
+def _order(order_id: str) -> Order:
+    """An order of the current org, or 404."""
+    order = core_db.session().get(Order, order_id)
+    if order is None or order.org_id != current_membership().org_id:
+        abort(404)
+    return order
+
+
+@bp.get("/billing")
+@login_required
+def billing():  # type: ignore[no-untyped-def]
+    org = _org()
+    rate = current_app.config["CNY_PER_USD"]
+    examples = [quote(Decimal(a), rate, tier=org.tier) for a in ("35", "150", "720", "3600", "7200", "9000")]
+    orders = core_db.session().scalars(select(Order).where(Order.org_id == org.id)
+                                       .order_by(Order.created_at.desc()).limit(20)).all()
+    return render_template("console/billing.html", org=org, methods=providers.methods(), rate=rate,
+                           examples=examples, ladder=BONUS_LADDER, tier_bonus=TIER_BONUS, plans=PLANS,
+                           min_cny=MIN_TOPUP_CNY, max_cny=MAX_TOPUP_CNY, orders=orders, active="billing",
+                           usd_str=usd_str)
+
+
+@bp.post("/billing/topup")
+@login_required
+def topup():  # type: ignore[no-untyped-def]
+    member = current_membership()
+    plan = request.form.get("plan") or None
+    try:
+        amount = None if plan else Decimal((request.form.get("amount_cny") or "").strip())
+    except InvalidOperation:
+        flash(_("Enter an amount in CNY, such as 100."))
+        return redirect(url_for("console.billing"))
+    try:
+        order = service.create_order(member.org_id, int(current_user.id), amount,
+                                     request.form.get("method") or "", plan)
+    except service.OrderInvalid as exc:
+        flash(str(exc))
+        return redirect(url_for("console.billing"))
+    except ProviderError:
+        flash(_("The payment provider did not answer. Try again in a minute."))
+        return redirect(url_for("console.billing"))
+    return redirect(url_for("console.order", order_id=order.id))
+
+
+@bp.get("/billing/orders/<order_id>")
+@login_required
+def order(order_id: str):  # type: ignore[no-untyped-def]
+    o = _order(order_id)
+    qr = segno.make(o.code_url, error="m").svg_inline(scale=5, dark="#0d1424") if o.code_url and o.status == "pending" else None
+    return render_template("console/order.html", order=o, qr=qr, active="billing", usd_str=usd_str)
+
+
+@bp.post("/billing/orders/<order_id>/simulate")
+@login_required
+def simulate(order_id: str):  # type: ignore[no-untyped-def]
+    """SANDBOX ONLY: play the payer; the simulated provider notifies the real notify route."""
+    o = _order(order_id)
+    if not o.sandbox:
+        abort(404)
+    from website.payments.sandbox import simulate_payment
+
+    status = simulate_payment(current_app._get_current_object(), o.out_trade_no)  # type: ignore[attr-defined]
+    if status >= 300:
+        flash(_("The simulated notification was refused (HTTP %(status)d).", status=status))
+    return redirect(url_for("console.order", order_id=o.id))
+
+
+@bp.get("/billing/transactions")
+@login_required
+def transactions():  # type: ignore[no-untyped-def]
+    org = _org()
+    s = core_db.session()
+    wallet_id = s.scalar(select(Wallet.id).where(Wallet.org_id == org.id))
+    page = max(1, request.args.get("page", 1, type=int))
+    rows = s.scalars(select(LedgerEntry).where(LedgerEntry.wallet_id == wallet_id, LedgerEntry.amount_credits != 0)
+                     .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+                     .limit(TX_PAGE).offset((page - 1) * TX_PAGE)).all()
+    return render_template("console/transactions.html", rows=rows, page=page, has_next=len(rows) == TX_PAGE,
+                           active="transactions", usd_str=usd_str)
+
+
+@bp.get("/settings")
+@login_required
+def settings():  # type: ignore[no-untyped-def]
+    org = _org()
+    s = core_db.session()
+    codes = s.scalars(select(InviteCode).where(InviteCode.created_by == int(current_user.id))).all()
+    return render_template("console/settings.html", org=org, me=current_membership(), codes=codes,
+                           presets=PRESET_CHOICES, active="settings", usd_str=usd_str,
+                           cny=lambda c: credits_to_cny(c, current_app.config["CNY_PER_USD"]))
+
+
+@bp.post("/settings/preset")
+@login_required
+@require_role("owner", "admin")
+def set_preset():  # type: ignore[no-untyped-def]
+    preset = request.form.get("preset")
+    if preset not in PRESET_CHOICES:
+        abort(400)
+    org = _org()
+    org.preset, org.models = preset, accounts.preset_models(preset)
+    core_db.session().commit()
+    flash(_("Preset switched."))
+    return redirect(url_for("console.settings"))
+
+
+@bp.post("/settings/notifications")
+@login_required
+@require_role("owner", "admin")
+def set_notifications():  # type: ignore[no-untyped-def]
+    org = _org()
+    raw = (request.form.get("low_balance_usd") or "").strip()
+    try:
+        org.low_balance_credits = usd_to_credits(Decimal(raw)) if raw else None
+    except InvalidOperation:
+        flash(_("Enter the threshold in USD, such as 5."))
+        return redirect(url_for("console.settings"))
+    org.low_balance_notified_at = None
+    url = (request.form.get("webhook_url") or "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        flash(_("The webhook URL must start with https://"))
+        return redirect(url_for("console.settings"))
+    org.webhook_url = url or None
+    if url and (not org.webhook_secret or request.form.get("rotate_secret")):
+        org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+    core_db.session().commit()
+    flash(_("Notification settings saved."))
+    return redirect(url_for("console.settings"))
+
+
+@bp.post("/settings/webhook-test")
+@login_required
+@require_role("owner", "admin")
+def webhook_test():  # type: ignore[no-untyped-def]
+    from website.payments.webhooks import send
+
+    if send(_org().id, "webhook.test", {"message": "hello from ByteSpike"}, background=False) is None:
+        flash(_("Set a webhook URL first."))
+    return redirect(url_for("console.deliveries"))
+
+
+@bp.get("/webhooks")
+@login_required
+def deliveries():  # type: ignore[no-untyped-def]
+    rows = core_db.session().scalars(select(WebhookDelivery).where(WebhookDelivery.org_id == _org().id)
+                                     .order_by(WebhookDelivery.created_at.desc()).limit(100)).all()
+    return render_template("console/deliveries.html", rows=rows, active="webhooks")
+
+
+@bp.get("/webhooks/<int:delivery_id>")
+@login_required
+def delivery(delivery_id: int):  # type: ignore[no-untyped-def]
+    row = core_db.session().get(WebhookDelivery, delivery_id)
+    if row is None or row.org_id != _org().id:
+        abort(404)
+    return render_template("console/delivery.html", row=row, active="webhooks")
