@@ -20,3 +20,15 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     init_console(app)
     init_payments(app)
+    app.register_error_handler(404, _not_found)
+
+
+def _not_found(error):  # type: ignore[no-untyped-def]
+    """Show the site's 404 page on site paths; API paths keep their own error shapes."""
+    from flask import render_template, request
+
+    from .freeze import LIVE_PREFIXES
+
+    if request.path.startswith(LIVE_PREFIXES) and not request.path.startswith(("/en/", "/zh/")):
+        return error
+    return render_template("404.html"), 404

@@ -72,6 +72,11 @@ def locale_selector() -> str:
     return current_lang()
 
 
+def set_lang(lang: str) -> None:
+    """Set the language of this request (for pages served outside a ``<lang>`` URL)."""
+    g.lang = lang
+
+
 def set_twins(urls: dict[str, str]) -> None:
     """Record this page's URL per language, for pages whose twin may be missing."""
     g.twins = urls
