@@ -179,16 +179,13 @@ class Router:
         """Order channels by priority, then weight scaled by health; open circuits left out, half-open ones probed."""
         if not self.health_enabled:
             return [(c, False) for c in self._weighted(((c, 1.0) for c in chans), skey)]
-        best = best_p95(self.ch_health[c.name] for c in chans)
+        live = [c for c in chans if snap.circuit(c.name) != "open"]
+        best = best_p95(self.ch_health[c.name] for c in live)
+        best_err = min((self.ch_health[c.name].error_rate() for c in live), default=0.0)
         items: list[tuple[ChannelConfig, float]] = []
-        half = set()
-        for c in chans:
-            circuit = snap.circuit(c.name)
-            if circuit == "open":
-                continue
-            if circuit == "half_open":
-                half.add(c.name)
-            items.append((c, 1.0 if circuit == "half_open" else self.ch_health[c.name].score(best)))
+        half = {c.name for c in live if snap.circuit(c.name) == "half_open"}
+        for c in live:
+            items.append((c, 1.0 if c.name in half else self.ch_health[c.name].score(best, best_err)))
         return [(c, c.name in half) for c in self._weighted(items, skey)]
 
     def _weighted(self, items: Any, skey: str | None) -> list[ChannelConfig]:

@@ -99,3 +99,11 @@ def test_health_score_prefers_reliable_and_fast():
 def test_breaker_cooldown_doubles_to_cap():
     p = BreakerPolicy(cooldown_s=10, max_cooldown_s=60)
     assert [p.cooldown(n) for n in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
+
+
+def test_health_score_counts_only_errors_above_best_peer():
+    h = Health(FakeClock())
+    for i in range(20):
+        h.record(FAIL if i % 5 == 0 else OK, 50)  # 20% errors
+    assert h.score(best_error=0.2) == 1.0  # everyone fails alike: nothing to gain by moving
+    assert 0.04 < h.score(best_error=0.0) < 0.06
