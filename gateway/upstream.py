@@ -110,7 +110,7 @@ def attempt(call: Any, router: Router, card: Any, target: Target, *, deadline: f
     remaining = max(0.1, deadline - time.perf_counter())
     timeout = (min(target.channel.connect_timeout_s, remaining), min(target.channel.timeout_s, remaining))
     t0 = time.perf_counter()
-    call.provider = provider.vendor(target.channel)
+    call.provider = provider.vendor(target.channel, default=card.vendor)
     call.channel = target.channel.name
     try:
         opened = _exchange(call, provider, prepared, card, target, passthrough, timeout)

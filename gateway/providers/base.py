@@ -111,7 +111,7 @@ class Provider:
     def codec(self) -> ModuleType:
         return import_module(f"gateway.protocols.{self.codec_module}")
 
-    def vendor(self, channel: ChannelConfig) -> str:
+    def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         """Name the vendor behind a channel, for x-bytespike-provider and the usage log."""
         return self.wire
 

@@ -66,7 +66,7 @@ class EchoProvider(Provider):
     wire = "anthropic"
     codec_module = "anthropic"
 
-    def vendor(self, channel: ChannelConfig) -> str:
+    def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         return "bytespike"
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:

@@ -13,7 +13,7 @@ class GeminiProvider(Provider):
     wire = "gemini"
     codec_module = "gemini"
 
-    def vendor(self, channel: ChannelConfig) -> str:
+    def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         return "google"
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:

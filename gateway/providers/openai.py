@@ -39,12 +39,13 @@ class OpenAIProvider(Provider):
     wire = "openai"
     codec_module = "openai_chat"
 
-    def vendor(self, channel: ChannelConfig) -> str:
+    def vendor(self, channel: ChannelConfig, default: str = "") -> str:
+        """The vendor by host; a self-hosted or unknown endpoint is named after the model's vendor."""
         host = (urlsplit(channel.base_url).hostname or "").lower()
         for suffix, name in VENDORS.items():
             if host == suffix or host.endswith("." + suffix):
                 return name
-        return channel.name
+        return default or channel.name
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:
         return f"{channel.base_url}/chat/completions"

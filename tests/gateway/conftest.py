@@ -126,7 +126,7 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int 
 
 def stop_gunicorn(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGQUIT)  # quick shutdown: tests leave keep-alive sockets open
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
