@@ -4,7 +4,8 @@ Every operation is one transaction on one connection, written with
 SQLAlchemy Core. Reservations are atomic conditional UPDATEs (``... WHERE
 balance - reserved >= :r``; the row count says whether it fitted), which
 serialise correctly on PostgreSQL and SQLite alike without ``FOR UPDATE``.
-Settle and release are gated by flipping the reservation from ``open``, so a
+Rows are always locked in one order (key, member, wallet) so that concurrent
+reserves and settles on PostgreSQL never deadlock. Settle and release are gated by flipping the reservation from ``open``, so a
 second settle or release of the same request is a no-op; the unique
 (wallet, kind, ref) on ledger entries backs that up and makes credits
 idempotent per payment reference.
@@ -181,6 +182,14 @@ def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> b
         )
         if gate.rowcount != 1:
             return False  # settled, released or expired already: nothing to do
+        if hold.api_key_id is not None:
+            conn.execute(
+                _k.update().where(_k.c.id == hold.api_key_id)
+                .values(spent_credits=_k.c.spent_credits + charged, reserved_credits=_k.c.reserved_credits - hold.amount,
+                        last_used_at=now)
+            )
+        if hold.member_id is not None:
+            _close_member(conn, hold, charged, now)
         conn.execute(
             _w.update().where(_w.c.id == hold.wallet_id)
             .values(balance_credits=_w.c.balance_credits - charged, reserved_credits=_w.c.reserved_credits - hold.amount)
@@ -190,14 +199,6 @@ def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> b
             "ref": hold.request_id, "api_key_id": hold.api_key_id, "memo": record.model if record else "",
             "created_at": now,
         })
-        if hold.api_key_id is not None:
-            conn.execute(
-                _k.update().where(_k.c.id == hold.api_key_id)
-                .values(spent_credits=_k.c.spent_credits + charged, reserved_credits=_k.c.reserved_credits - hold.amount,
-                        last_used_at=now)
-            )
-        if hold.member_id is not None:
-            _close_member(conn, hold, charged, now)
         if charged and hold.track_spend and hold.api_key_id is not None:
             _add_spend_hour(conn, hold.api_key_id, now, charged)
         if record is not None:
