@@ -433,7 +433,7 @@ def render_request(
             out["tool_choice"] = _render_tool_choice(req.tool_choice)
     forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
     # Anthropic refuses thinking while a tool is forced; the forced call is what the caller asked for.
-    if req.thinking is not None and not forced:
+    if req.thinking is not None and not (forced and req.thinking.mode != "disabled"):
         thinking = _render_thinking(req.thinking, max_tokens)
         if thinking is not None:
             out["thinking"] = thinking
