@@ -67,10 +67,21 @@ def gw(routed):
     return routed
 
 
-def client(gw, *, fresh_connections: bool = False) -> openai.OpenAI:
-    # "Connection: close": each call opens a new connection, so calls spread over the workers
-    headers = {"Connection": "close"} if fresh_connections else None
-    return openai.OpenAI(base_url=gw.base_url + "/v1", api_key=gw.key, max_retries=0, default_headers=headers)
+@pytest.fixture
+def client(gw):
+    """Make SDK clients for this test; closed afterwards so no idle connection holds a worker."""
+    made: list[openai.OpenAI] = []
+
+    def make(*, fresh_connections: bool = False) -> openai.OpenAI:
+        # "Connection: close": each call opens a new connection, so calls spread over the workers
+        headers = {"Connection": "close"} if fresh_connections else None
+        c = openai.OpenAI(base_url=gw.base_url + "/v1", api_key=gw.key, max_retries=0, default_headers=headers)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
 
 
 def ask(c: openai.OpenAI, model: str, **kw) -> str:
@@ -85,10 +96,10 @@ def circuits(gw) -> dict[str, str]:
     return {c["name"]: c["circuit"] for c in st.json()["channels"]}
 
 
-def test_routing_failing_channel_is_skipped_then_probed_back(gw):
+def test_routing_failing_channel_is_skipped_then_probed_back(gw, client):
     primary, backup = gw.fakes["primary"], gw.fakes["backup"]
     primary.set(fail=500)
-    c = client(gw)
+    c = client()
     for _ in range(20):
         ask(c, "gpt-5-4")  # every call succeeds: the backup answers
     tried = len(primary.seen)
@@ -114,10 +125,10 @@ def test_routing_failing_channel_is_skipped_then_probed_back(gw):
     assert circuits(gw)["primary"] == "closed"
 
 
-def test_routing_retry_after_moves_traffic_to_other_key(gw):
+def test_routing_retry_after_moves_traffic_to_other_key(gw, client):
     pool = gw.fakes["pool"]
     pool.set(key="sk-rt-pool-1", fail=429, retry_after="2")
-    c = client(gw)
+    c = client()
     throttled_at = None
     while throttled_at is None:
         n = len(pool.seen)
@@ -137,20 +148,20 @@ def test_routing_retry_after_moves_traffic_to_other_key(gw):
     assert {s.key for s in pool.seen[n:]} == {"sk-rt-pool-1", "sk-rt-pool-2"}
 
 
-def test_routing_hanging_channel_times_out_and_moves_on(gw):
+def test_routing_hanging_channel_times_out_and_moves_on(gw, client):
     slow, backup = gw.fakes["slow"], gw.fakes["backup"]
     slow.set(hang=4)
     t0 = time.time()
-    ask(client(gw), "deepseek-v4-pro")
+    ask(client(), "deepseek-v4-pro")
     took = time.time() - t0
     assert [s.key for s in slow.seen] == ["sk-rt-slow"]
     assert [s.key for s in backup.seen] == ["sk-rt-fast"]
     assert 0.9 <= took < 3.0  # the slow channel's 1 s timeout, then the fast one
 
 
-def test_routing_sticky_session_one_key_across_workers(gw):
+def test_routing_sticky_session_one_key_across_workers(gw, client):
     sticky = gw.fakes["sticky"]
-    c = client(gw, fresh_connections=True)
+    c = client(fresh_connections=True)
     ask(c, "claude-sonnet-4-6", user="sess-42")
     home = sticky.seen[-1].key
     sticky.set(key=home, fail=429, retry_after="1")  # push the session off its natural key once
