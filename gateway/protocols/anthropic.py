@@ -3,7 +3,8 @@
 Request fields the canonical model does not carry (``context_management``,
 ``output_config``, ``service_tier``, ``container``, server tools, ...) are
 kept in ``ChatRequest.extras`` and sent again only to an Anthropic upstream.
-Stream codecs live in ``anthropic_stream`` and are re-exported here.
+Content blocks and turns live in ``anthropic_blocks``; stream codecs in
+``anthropic_stream``, re-exported here.
 """
 
 from __future__ import annotations
@@ -16,19 +17,21 @@ from gateway import sse
 from gateway.canonical import (
     ChatRequest,
     ChatResponse,
-    ImagePart,
-    Message,
-    Part,
-    RawPart,
     TextPart,
     Thinking,
-    ThinkingPart,
     Tool,
-    ToolCallPart,
     ToolChoice,
-    ToolResultPart,
 )
 from gateway.protocols import common as c
+from gateway.protocols.anthropic_blocks import (
+    cache_of,
+    parse_block,
+    parse_messages,
+    parse_system,
+    render_client_part,
+    render_messages,
+    with_cache,
+)
 from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer
 
 __all__ = [
@@ -54,180 +57,7 @@ KNOWN_FIELDS = (
 CUSTOM_TOOL_TYPES = (None, "custom")
 
 
-# --- content blocks ------------------------------------------------------------
-
-
-def _cache(block: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    value = block.get("cache_control")
-    return value if isinstance(value, Mapping) else None
-
-
-def _image(block: Mapping[str, Any], field: str) -> Part:
-    source = c.as_obj(block.get("source"), f"{field}.source")
-    kind = source.get("type")
-    if kind == "base64":
-        return ImagePart(
-            media_type=c.req_str(source, "media_type", f"{field}.source.media_type"),
-            data=c.req_str(source, "data", f"{field}.source.data"),
-            cache_control=_cache(block),
-        )
-    if kind == "url":
-        return ImagePart(url=c.req_str(source, "url", f"{field}.source.url"), cache_control=_cache(block))
-    return RawPart(origin="anthropic", data=dict(block))  # file ids and future sources
-
-
-def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (TextPart(value),) if value else ()
-    out: list[TextPart | ImagePart] = []
-    for i, item in enumerate(c.as_list(value, field)):
-        block = c.as_obj(item, f"{field}[{i}]")
-        if block.get("type") == "text":
-            out.append(TextPart(c.req_str(block, "text", f"{field}[{i}].text"), cache_control=_cache(block)))
-        elif block.get("type") == "image":
-            image = _image(block, f"{field}[{i}]")
-            if isinstance(image, ImagePart):
-                out.append(image)
-        # Other blocks (documents, search results) have no form outside Anthropic: dropped.
-    return tuple(out)
-
-
-def parse_block(item: Any, field: str) -> Part:
-    """Turn one Anthropic content block into a canonical part."""
-    block = c.as_obj(item, field)
-    kind = block.get("type")
-    if kind == "text":
-        return TextPart(c.req_str(block, "text", f"{field}.text"), cache_control=_cache(block))
-    if kind == "image":
-        return _image(block, field)
-    if kind == "tool_use":
-        return ToolCallPart(
-            id=c.req_str(block, "id", f"{field}.id"),
-            name=c.req_str(block, "name", f"{field}.name"),
-            arguments=c.dump_arguments(block.get("input")),
-            cache_control=_cache(block),
-        )
-    if kind == "tool_result":
-        return ToolResultPart(
-            tool_call_id=c.req_str(block, "tool_use_id", f"{field}.tool_use_id"),
-            content=_result_content(block.get("content"), f"{field}.content"),
-            is_error=bool(c.opt_bool(block, "is_error", f"{field}.is_error")),
-            cache_control=_cache(block),
-        )
-    if kind == "thinking":
-        signature = c.opt_str(block, "signature", f"{field}.signature") or None
-        return ThinkingPart(
-            text=c.opt_str(block, "thinking", f"{field}.thinking") or "",
-            signature=signature,
-            origin="anthropic" if signature else None,
-        )
-    if kind == "redacted_thinking":
-        return ThinkingPart(redacted=c.req_str(block, "data", f"{field}.data"), origin="anthropic")
-    if not isinstance(kind, str):
-        raise c.invalid(f"{field}.type", "field required")
-    return RawPart(origin="anthropic", data=dict(block))
-
-
-def _with_cache(block: dict[str, Any], cache: Mapping[str, Any] | None) -> dict[str, Any]:
-    if cache is not None:
-        block["cache_control"] = dict(cache)
-    return block
-
-
-def _render_image(part: ImagePart) -> dict[str, Any]:
-    inline = c.parse_data_uri(part.url) if part.url else None
-    if part.data is not None:
-        source = {"type": "base64", "media_type": part.media_type or "image/png", "data": part.data}
-    elif inline is not None:
-        source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
-    else:
-        source = {"type": "url", "url": part.url or ""}
-    return _with_cache({"type": "image", "source": source}, part.cache_control)
-
-
-def _render_result(part: ToolResultPart) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": c.sanitize_tool_id(part.tool_call_id)}
-    items = [
-        _with_cache({"type": "text", "text": p.text}, p.cache_control)
-        if isinstance(p, TextPart)
-        else _render_image(p)
-        for p in part.content
-        if not (isinstance(p, TextPart) and not p.text)
-    ]
-    if len(items) == 1 and items[0]["type"] == "text" and "cache_control" not in items[0]:
-        block["content"] = items[0]["text"]
-    elif items:
-        block["content"] = items
-    if part.is_error:
-        block["is_error"] = True
-    return _with_cache(block, part.cache_control)
-
-
-def render_part(part: Part) -> dict[str, Any] | None:
-    """Turn a canonical part into an Anthropic block; None when Anthropic cannot take it."""
-    if isinstance(part, TextPart):
-        return _with_cache({"type": "text", "text": part.text}, part.cache_control) if part.text else None
-    if isinstance(part, ImagePart):
-        return _render_image(part)
-    if isinstance(part, ToolCallPart):
-        block = {
-            "type": "tool_use",
-            "id": c.sanitize_tool_id(part.id),
-            "name": part.name,
-            "input": c.load_arguments(part.arguments),
-        }
-        return _with_cache(block, part.cache_control)
-    if isinstance(part, ToolResultPart):
-        return _render_result(part)
-    if isinstance(part, ThinkingPart):
-        # Only Anthropic can verify a signature; unsigned or foreign reasoning is dropped.
-        if part.origin not in (None, "anthropic"):
-            return None
-        if part.redacted:
-            return {"type": "redacted_thinking", "data": part.redacted}
-        if part.signature:
-            return {"type": "thinking", "thinking": part.text, "signature": part.signature}
-        return None
-    return dict(part.data) if part.origin == "anthropic" else None
-
-
 # --- caller side: request ------------------------------------------------------------
-
-
-def _parse_messages(value: Any) -> tuple[Message, ...]:
-    if value is None:
-        raise c.invalid("messages", "field required")
-    out: list[Message] = []
-    for i, item in enumerate(c.as_list(value, "messages")):
-        field = f"messages[{i}]"
-        msg = c.as_obj(item, field)
-        role = msg.get("role")
-        if role not in ("user", "assistant"):
-            raise c.invalid(f"{field}.role", "must be 'user' or 'assistant'")
-        content = msg.get("content")
-        if isinstance(content, str):
-            parts: tuple[Part, ...] = (TextPart(content),)
-        elif content is None:
-            raise c.invalid(f"{field}.content", "field required")
-        else:
-            blocks = c.as_list(content, f"{field}.content")
-            parts = tuple(parse_block(b, f"{field}.content[{j}]") for j, b in enumerate(blocks))
-        out.append(Message(role=role, parts=parts))
-    return tuple(out)
-
-
-def _parse_system(value: Any) -> tuple[TextPart, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (TextPart(value),) if value else ()
-    parts = []
-    for i, item in enumerate(c.as_list(value, "system")):
-        block = c.as_obj(item, f"system[{i}]")
-        parts.append(TextPart(c.req_str(block, "text", f"system[{i}].text"), cache_control=_cache(block)))
-    return tuple(parts)
 
 
 def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
@@ -247,7 +77,7 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
                 description=c.opt_str(spec, "description", f"{field}.description"),
                 parameters=dict(schema) if schema is not None else {"type": "object", "properties": {}},
                 strict=c.opt_bool(spec, "strict", f"{field}.strict"),
-                cache_control=_cache(spec),
+                cache_control=cache_of(spec),
             )
         )
     return tuple(tools), server
@@ -313,8 +143,8 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
         extras["tools"] = server_tools
     return ChatRequest(
         model=c.req_str(body, "model"),
-        messages=_parse_messages(body.get("messages")),
-        system=_parse_system(body.get("system")),
+        messages=parse_messages(body.get("messages")),
+        system=parse_system(body.get("system")),
         max_tokens=max_tokens,
         temperature=c.opt_num(body, "temperature"),
         top_p=c.opt_num(body, "top_p"),
@@ -336,23 +166,6 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
 # --- upstream side: request ----------------------------------------------------------
 
 
-def _render_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Render turns, merging adjacent same-role turns (Anthropic wants them alternating)."""
-    out: list[dict[str, Any]] = []
-    for msg in messages:
-        blocks = [b for b in (render_part(p) for p in msg.parts) if b is not None]
-        if not blocks:
-            continue
-        if out and out[-1]["role"] == msg.role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": msg.role, "content": blocks})
-    for turn in out:
-        # Tool results must lead their user turn.
-        turn["content"].sort(key=lambda b: b.get("type") != "tool_result")
-    return out
-
-
 def _render_tool(tool: Tool) -> dict[str, Any]:
     spec: dict[str, Any] = {"name": tool.name}
     if tool.description is not None:
@@ -360,7 +173,7 @@ def _render_tool(tool: Tool) -> dict[str, Any]:
     spec["input_schema"] = dict(tool.parameters)
     if tool.strict is not None:
         spec["strict"] = tool.strict
-    return _with_cache(spec, tool.cache_control)
+    return with_cache(spec, tool.cache_control)
 
 
 def _render_tool_choice(choice: ToolChoice) -> dict[str, Any]:
@@ -390,7 +203,7 @@ def _render_system(parts: tuple[TextPart, ...]) -> str | list[dict[str, Any]] | 
         return None
     if len(parts) == 1 and parts[0].cache_control is None:
         return parts[0].text
-    return [_with_cache({"type": "text", "text": p.text}, p.cache_control) for p in parts]
+    return [with_cache({"type": "text", "text": p.text}, p.cache_control) for p in parts]
 
 
 def _sampling(req: ChatRequest, out: dict[str, Any]) -> None:
@@ -424,7 +237,7 @@ def render_request(
     system = _render_system(req.system)
     if system is not None:
         out["system"] = system
-    out["messages"] = _render_messages(req.messages)
+    out["messages"] = render_messages(req.messages)
     server_tools = req.extras.get("tools") if req.source == "anthropic" else None
     tools = [_render_tool(t) for t in req.tools] + list(server_tools or [])
     if tools:
@@ -498,15 +311,6 @@ def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str
         "stop_sequence": resp.stop_sequence,
         "usage": c.usage_to_anthropic(resp.usage),
     }
-
-
-def render_client_part(part: Part) -> dict[str, Any] | None:
-    """Render an answer's part for an Anthropic caller: foreign reasoning is shown, unsigned."""
-    if isinstance(part, ThinkingPart) and part.origin not in (None, "anthropic"):
-        return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
-    if isinstance(part, ThinkingPart) and not part.redacted and not part.signature:
-        return {"type": "thinking", "thinking": part.text, "signature": ""} if part.text else None
-    return render_part(part)
 
 
 # --- errors --------------------------------------------------------------------------
