@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 
 def init_app(app: Flask) -> None:
@@ -21,6 +22,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("reconcile-payments")
+@with_appcontext
 def reconcile_command() -> None:
     """Query open orders at their provider; credit the paid, close the expired; check low balances."""
     from .reconcile import reconcile
@@ -33,6 +35,7 @@ def reconcile_command() -> None:
 
 
 @click.command("renew-subscriptions")
+@with_appcontext
 def renew_command() -> None:
     """Charge each plan due for renewal from its wallet, or lapse it to free."""
     from .subscriptions import renew_due
@@ -42,6 +45,7 @@ def renew_command() -> None:
 
 
 @click.command("refund-order")
+@with_appcontext
 @click.argument("order_id")
 @click.option("--reason", default="", help="Kept in the ledger memo.")
 def refund_command(order_id: str, reason: str) -> None:

@@ -58,7 +58,7 @@ class Fakes:
     alipay: FakeAlipay
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def fakes(pay_keys: Keys):
     wechat = FakeWeChat(merchant_pub=pay_keys.wechat_merchant.public_key(), provider_key=pay_keys.wechat_platform)
     alipay = FakeAlipay(merchant_pub=pay_keys.alipay_app.public_key(), provider_key=pay_keys.alipay_platform)
@@ -136,7 +136,7 @@ def _serve_app(app: Flask) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(pg_url: str, pay_keys: Keys, fakes: Fakes):
     """The whole app with real-provider settings (pointed at the fakes), werkzeug-threaded, on PostgreSQL."""
     app = make_app(pg_url, **provider_config(pay_keys, fakes))

@@ -200,8 +200,8 @@ class FakeAlipay(FakeBase):
     def _answer(self, api: str, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         # Non-ASCII text and a nested brace inside a string: the verifier must cut the raw bytes.
         inner = json.dumps({**payload, "note": "测试 {ok}"}, ensure_ascii=False, separators=(", ", ": "))
-        text = '{"%s": %s, "sign": "%s"}' % (api.replace(".", "_") + "_response", inner,
-                                               sign(self.provider_key, inner.encode()))
+        name, sig = api.replace(".", "_") + "_response", sign(self.provider_key, inner.encode())
+        text = '{"' + name + '": ' + inner + ', "sign": "' + sig + '"}'
         return 200, {"Content-Type": "application/json;charset=utf-8"}, text.encode()
 
 
