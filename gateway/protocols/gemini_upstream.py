@@ -100,8 +100,16 @@ def parse_response(body: Mapping[str, Any], *, make_id: MakeId | None = None) ->
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:
-    """Map Google's error body to an ``UpstreamError``: upstream status kept, keys never shown."""
-    return upstream_error(status, body)
+    """Map Google's error body to an ``UpstreamError``: upstream status kept, keys never shown.
+
+    Google answers a bad key (``API_KEY_INVALID``) and a billing or region problem
+    (``FAILED_PRECONDITION``) with 400: those are the gateway's configuration, not
+    the caller's request, so the caller sees 502 and routing sees an auth failure.
+    """
+    err = upstream_error(status, body)
+    if status == 400 and (b"API_KEY_INVALID" in body or b"FAILED_PRECONDITION" in body):
+        return UpstreamError(err.message, upstream_status=401 if b"API_KEY_INVALID" in body else 400, status=502)
+    return err
 
 
 # --- request pieces ---------------------------------------------------------------------

@@ -174,10 +174,12 @@ def test_parse_response_finish_reason_table(finish: str, stop: str) -> None:
 
 def test_parse_error_keeps_status_and_hides_key() -> None:
     err = gemini.parse_error(400, (FIXTURES / "error_invalid_key.json").read_bytes())
-    assert err.upstream_status == 400
+    assert err.upstream_status == 401 and err.status == 502  # Google's 400 for a bad key is our problem
     assert "API key not valid" in err.message and "AIza" not in err.message
     assert gemini.parse_error(429, b'{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED"}}').status == 429
     assert gemini.parse_error(500, b"<html>oops</html>").status == 502
+    bad = gemini.parse_error(400, b'{"error":{"code":400,"message":"Invalid JSON payload","status":"INVALID_ARGUMENT"}}')
+    assert (bad.status, bad.upstream_status) == (400, 400)
 
 
 # --- render_request -------------------------------------------------------------------
