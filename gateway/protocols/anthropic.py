@@ -10,10 +10,9 @@ Content blocks and turns live in ``anthropic_blocks``; stream codecs in
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from core.errors import GatewayError, UpstreamError
-from gateway import sse
 from gateway.canonical import (
     ChatRequest,
     ChatResponse,
@@ -32,7 +31,7 @@ from gateway.protocols.anthropic_blocks import (
     render_messages,
     with_cache,
 )
-from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer
+from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer, error_frame
 
 __all__ = [
     "PassthroughStream",
@@ -278,8 +277,8 @@ def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream:
 # --- responses -----------------------------------------------------------------------
 
 
-def parse_response(body: Mapping[str, Any]) -> ChatResponse:
-    """Read an Anthropic upstream's non-stream answer."""
+def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
+    """Read an Anthropic upstream's non-stream answer (``tools`` is accepted for symmetry; names are never cut)."""
     try:
         body = c.as_obj(body, "response")
         blocks = c.as_list(body.get("content") or [], "content")
@@ -327,7 +326,8 @@ def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
 
 
 def render_stream_error(err: GatewayError) -> bytes:
-    return sse.encode(json.dumps(error_body(err), ensure_ascii=False), event="error")
+    """Frame an error as the ``event: error`` an Anthropic SDK raises mid-stream."""
+    return error_frame(err)
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:

@@ -8,7 +8,7 @@ blocks Anthropic cannot show (another vendor's raw blocks) are left out.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from core.errors import GatewayError
 from gateway import sse
@@ -23,6 +23,7 @@ from gateway.canonical import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
+    Tool,
     ToolArgsDelta,
     Usage,
 )
@@ -58,6 +59,7 @@ def stream_error(payload: Mapping[str, Any]) -> StreamError:
 
 
 def error_frame(err: StreamError | GatewayError) -> bytes:
+    """Frame an ``event: error``; the message starts with the contract code."""
     code = getattr(err, "code", None) or "upstream_error"
     message = err.message if err.message.startswith(code) else f"{code}: {err.message}"
     return _frame("error", {"type": "error", "error": {"type": err.kind, "message": message}})
@@ -176,7 +178,7 @@ class StreamRenderer:
 class StreamParser:
     """Read an Anthropic upstream's SSE events as canonical events."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tools: Iterable[Tool] = ()) -> None:
         self.usage = Usage()
         self._stop_reason: str | None = None
         self._done = False

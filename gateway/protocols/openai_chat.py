@@ -291,7 +291,8 @@ def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
 
 
 def render_stream_error(err: GatewayError) -> bytes:
-    return sse.encode(json.dumps(error_body(err), ensure_ascii=False))
+    """Frame an error as the last ``data:`` of a stream (no ``[DONE]`` follows)."""
+    return sse.encode(json.dumps(error_body(err), ensure_ascii=False, separators=(",", ":")))
 
 
 def parse_error(status: int, body: bytes) -> UpstreamError:

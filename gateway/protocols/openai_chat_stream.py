@@ -226,11 +226,13 @@ class StreamParser:
 
     def _chunk(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
         events = self._start(chunk)
+        usage = chunk.get("usage")
         for choice in chunk.get("choices") or []:
             if choice.get("index", 0) == 0:
                 events += self._choice(choice)
-        if isinstance(chunk.get("usage"), Mapping):
-            self.usage = c.usage_from_openai(chunk["usage"])
+                usage = usage or choice.get("usage")  # Moonshot puts it on the finishing choice
+        if isinstance(usage, Mapping):
+            self.usage = c.usage_from_openai(usage)
             if self._finish is not None:
                 events.append(self._message_delta())  # cumulative: a later one supersedes
         return events

@@ -349,7 +349,7 @@ def test_render_stream_error_event() -> None:
     out = anthropic.render_stream_error(UpstreamError("gone", status=502))
     assert (
         out
-        == b'event: error\ndata: {"type": "error", "error": {"type": "api_error", "message": "upstream_error: gone"}}\n\n'
+        == b'event: error\ndata: {"type":"error","error":{"type":"api_error","message":"upstream_error: gone"}}\n\n'
     )
 
 

@@ -295,7 +295,10 @@ def test_render_error_shape(err: Any, status: int, type_: str, code: str) -> Non
 
 def test_render_stream_error_is_a_data_frame() -> None:
     out = openai_chat.render_stream_error(UpstreamError("gone"))
-    assert out.startswith(b'data: {"error": {"message": "gone"') and out.endswith(b"\n\n")
+    assert (
+        out
+        == b'data: {"error":{"message":"gone","type":"server_error","param":null,"code":"upstream_error"}}\n\n'
+    )
 
 
 def test_parse_error_hides_the_key_and_maps_status() -> None:

@@ -227,3 +227,10 @@ def test_passthrough_forwards_other_chunks_byte_for_byte_and_cleans_errors() -> 
     out = [stream.feed(e) for e in events]
     assert out[:2] == [e.raw for e in events[:2]]
     assert b"SECRET" not in out[2] and stream.error is not None and not stream.done
+
+
+def test_parser_usage_on_the_finishing_choice() -> None:
+    chunk = {"id": "c", "model": "kimi-k2-6", "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": "stop",
+             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "cached_tokens": 0}}]}  # fmt: skip
+    events = parse_stream(openai_chat, encode(json.dumps(chunk)) + encode("[DONE]"))
+    assert events[-2:] == [MessageDelta(stop_reason="end_turn", usage=Usage(10, 2)), MessageStop()]
