@@ -84,3 +84,22 @@ def test_get_router_rejects_malformed_channels_file(tmp_path):
 def test_get_router_honours_health_switch():
     assert get_router(bare_app(BYTESPIKE_ROUTING_HEALTH="0")).health_enabled is False
     assert get_router(bare_app()).health_enabled is True
+
+
+def test_status_endpoint_is_public_and_secret_free(tmp_path):
+    from gateway import status
+
+    f = tmp_path / "channels.toml"
+    f.write_text('[[channels]]\nname = "x"\nprotocol = "openai"\nbase_url = "https://user:pw@vendor.example/v1"\n'
+                 'api_keys = ["sk-very-secret"]\nmodels = ["gpt-x"]\n')
+    app = bare_app(BYTESPIKE_CHANNELS_FILE=str(f))
+    app.register_blueprint(status.bp)
+    resp = app.test_client().get("/api/status")
+    assert resp.status_code == 200 and resp.headers["Access-Control-Allow-Origin"] == "*"
+    doc = resp.get_json()
+    assert doc["status"] == "operational" and doc["window_s"] == 3600
+    assert [m["model"] for m in doc["models"]] == ["bytespike-echo", "gpt-x"]
+    assert doc["models"][1] == {"model": "gpt-x", "status": "operational", "availability": None, "requests": 0,
+                                "latency_ms": {"p50": None, "p95": None}}
+    assert doc["channels"] == [{"name": "bytespike-echo", "circuit": "closed"}, {"name": "x", "circuit": "closed"}]
+    assert "secret" not in resp.text and "vendor.example" not in resp.text and "pw" not in resp.text

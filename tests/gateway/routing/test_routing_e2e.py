@@ -178,3 +178,17 @@ def test_routing_sticky_session_one_key_across_workers(gw, client):
     for _ in range(20):
         ask(c, "claude-sonnet-4-6")
     assert len({s.key for s in sticky.seen[n:]}) >= 2  # without a session, calls spread over the pool
+
+
+def test_routing_fallback_model_when_every_channel_fails(gw, client):
+    """Last in this module: it leaves gpt-5-4's channels failing."""
+    primary, backup, pool = gw.fakes["primary"], gw.fakes["backup"], gw.fakes["pool"]
+    primary.set(fail=500)
+    backup.set(fail=503)
+    raw = client().chat.completions.with_raw_response.create(
+        model="gpt-5-4", max_tokens=20, messages=[{"role": "user", "content": "hi"}],
+        extra_headers={"x-bytespike-fallback": "deepseek-v4-flash"})
+    assert raw.headers["x-bytespike-fallback-from"] == "gpt-5-4"
+    assert raw.parse().choices[0].message.content == ANSWER
+    assert len(pool.seen) == 1 and pool.seen[0].body["model"] == "deepseek-v4-flash"
+    assert primary.seen and backup.seen  # both were tried first
