@@ -290,6 +290,22 @@ def simulate_payment(app: Flask, out_trade_no: str) -> int:
     thread so that it gets its own database session, as a real callback would.
     Returns the HTTP status the notify route answered.
     """
+    with app.app_context():
+        path, headers, body = _signed_notification(app, out_trade_no)
+    result: list[int] = []
+
+    def deliver() -> None:
+        with app.test_client() as client:
+            result.append(client.post(path, data=body, headers=headers).status_code)
+
+    worker = threading.Thread(target=deliver, name="sandbox-notify")
+    worker.start()
+    worker.join(timeout=30)
+    return result[0] if result else 504
+
+
+def _signed_notification(app: Flask, out_trade_no: str) -> tuple[str, dict[str, str], bytes]:
+    """Mark the simulated trade paid (once) and build its notification as the provider would."""
     trade = _get(out_trade_no)
     if trade is None:
         raise LookupError("the simulator has no such trade")
@@ -301,19 +317,7 @@ def simulate_payment(app: Flask, out_trade_no: str) -> int:
         trade = _get(out_trade_no)
     assert trade is not None
     if trade.provider == "alipay":
-        path = "/payments/alipay/notify"
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        body = SimulatedAlipay(keys).notification(trade)
-    else:
-        path = "/payments/wechatpay/notify"
-        headers, body = SimulatedWeChatPay(keys).notification(trade)
-    result: list[int] = []
-
-    def deliver() -> None:
-        with app.test_client() as client:
-            result.append(client.post(path, data=body, headers=headers).status_code)
-
-    worker = threading.Thread(target=deliver, name="sandbox-notify")
-    worker.start()
-    worker.join(timeout=30)
-    return result[0] if result else 504
+        return ("/payments/alipay/notify", {"Content-Type": "application/x-www-form-urlencoded"},
+                SimulatedAlipay(keys).notification(trade))
+    headers, body = SimulatedWeChatPay(keys).notification(trade)
+    return "/payments/wechatpay/notify", headers, body
