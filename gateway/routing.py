@@ -151,15 +151,14 @@ class Router:
                 track.yielded += 1
                 yield Target(first[0], first[1], first[0].upstream_model(model_id), session=skey, track=track)
             for ch, probe in self._plan(chans, snap, skey):
-                if probe and not self.state.claim_probe(ch.name, min(ch.timeout_s + ch.connect_timeout_s, 120.0)):
-                    continue
-                for idx in self._keys(ch, snap, skey):
-                    if f"{ch.name}#{idx}" in seen:
+                keys = [i for i in self._keys(ch, snap, skey) if f"{ch.name}#{i}" not in seen]
+                if keys and probe:  # a half-open channel gets one call until it proves itself
+                    if not self.state.claim_probe(ch.name, min(ch.timeout_s + ch.connect_timeout_s, 120.0)):
                         continue
+                    keys = keys[:1]
+                for idx in keys:
                     track.yielded += 1
                     yield Target(ch, idx, ch.upstream_model(model_id), session=skey, probe=probe, track=track)
-                    if probe:
-                        break  # a half-open channel gets one call until it proves itself
         finally:
             self._finish(track)
 
@@ -172,6 +171,11 @@ class Router:
         if ch is None or not idx.isdigit() or int(idx) >= len(ch.api_keys):
             return None
         if self.health_enabled and (snap.circuit(name) != "closed" or self._key_degraded(label)):
+            return None
+        # a session moved to a backup while the preferred channels were down goes home when they are back
+        usable = [c.priority for c in chans if (not self.health_enabled or snap.circuit(c.name) == "closed")
+                  and any(f"{c.name}#{i}" not in snap.cooling for i in range(len(c.api_keys)))]
+        if usable and ch.priority > min(usable):
             return None
         return ch, int(idx)
 

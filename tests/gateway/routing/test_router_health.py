@@ -196,3 +196,25 @@ def test_router_status_reports_outage_when_all_open(make_router, clock):
     assert [m["status"] for m in st["models"]] == ["outage", "operational"]
     assert st["status"] == "partial_outage"
     assert list(r.targets("m", session=None)) == []
+
+
+def test_router_sticky_session_returns_to_preferred_priority(make_router, clock):
+    r = make_router(chan("a"), chan("b", priority=1))
+    fail_n(r, "a#0", 5)  # a is down: the session lands on the backup
+    t = first(r, "alice")
+    assert t.key_label == "b#0"
+    r.report(t, ok=True, latency_ms=10)
+    clock.advance(10.1)
+    probe = first(r)
+    r.report(probe, ok=True, latency_ms=10)  # a is back
+    assert first(r, "alice").key_label == "a#0"
+
+
+def test_router_probe_not_claimed_without_usable_key(make_router, clock):
+    r = make_router(chan("a"), chan("b", priority=1))
+    fail_n(r, "a#0", 5)
+    clock.advance(10.1)
+    r.state.cool_key("a#0", 1.0)
+    assert names(r) == ["b#0"]
+    clock.advance(1.01)
+    assert first(r).probe  # the claim was not spent while the key rested
