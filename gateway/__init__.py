@@ -6,7 +6,7 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import account_api, status, views
+    from . import account_api, media, status, views
 
-    for bp in (*views.BLUEPRINTS, account_api.bp, status.bp):
+    for bp in (*views.BLUEPRINTS, account_api.bp, status.bp, media.bp):
         app.register_blueprint(bp)

@@ -33,3 +33,16 @@ class AsyncTask(Base):
     error: Mapped[str | None] = mapped_column(String(300), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Where the job runs and what holds its money (gateway/media_tasks.py).
+    request_id: Mapped[str | None] = mapped_column(String(40), default=None)  # the reservation's id
+    wallet_id: Mapped[int | None] = mapped_column(default=None)
+    member_id: Mapped[int | None] = mapped_column(default=None)
+    channel: Mapped[str | None] = mapped_column(String(120), default=None)
+    key_index: Mapped[int] = mapped_column(default=0)
+    upstream_model: Mapped[str | None] = mapped_column(String(120), default=None)
+    upstream_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    provider: Mapped[str | None] = mapped_column(String(60), default=None)
+    seconds_total: Mapped[int] = mapped_column(default=0)  # the length asked for (or reported)
+    progress: Mapped[int] = mapped_column(default=0)  # 0-100, as the upstream reports it
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
+    callback_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
