@@ -7,6 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from . import accounts, ledger
 from . import channels as core_channels
@@ -22,6 +23,7 @@ def init_app(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Create the schema, mirror the channels file into the database; safe to run again."""
     engine = core_db.get_db().engine
@@ -57,6 +59,7 @@ def _fail(msg: str) -> None:
 @click.option("--org", "org_name", default=None, help="organisation name (default: the e-mail's local part)")
 @click.option("--preset", type=click.Choice(["global", "china"]), default="global", show_default=True)
 @click.option("--tier", type=click.Choice(["free", "pro", "max", "enterprise"]), default="free", show_default=True)
+@with_appcontext
 def create_account_command(email: str, credits: int, org_name: str | None, preset: str, tier: str) -> None:
     """Create an org with its owner, wallet and master key; print the key last."""
     try:
@@ -84,6 +87,7 @@ def _csv(value: str | None) -> list[str] | None:
 @click.option("--rate-limit-1d", type=int, default=None)
 @click.option("--rate-limit-7d", type=int, default=None)
 @click.option("--expires-in-days", type=int, default=None)
+@with_appcontext
 def create_key_command(email: str, name: str, quota_credits: int | None, models: str | None, rpm: int | None,
                        tpm: int | None, rate_limit_5h: int | None, rate_limit_1d: int | None,
                        rate_limit_7d: int | None, expires_in_days: int | None) -> None:
@@ -104,6 +108,7 @@ def create_key_command(email: str, name: str, quota_credits: int | None, models:
 
 
 @click.command("verify-ledger")
+@with_appcontext
 def verify_ledger_command() -> None:
     """Recompute every wallet and key from the ledger; exit 1 on any drift."""
     problems = ledger.verify_ledger()
@@ -117,6 +122,7 @@ def verify_ledger_command() -> None:
 @click.command("expire-reservations")
 @click.option("--older-than", "older_than", type=float, default=None,
               help="seconds (default: the request deadline plus a minute)")
+@with_appcontext
 def expire_reservations_command(older_than: float | None) -> None:
     """Release reservations left open by a crashed worker."""
     n = ledger.expire_reservations(older_than)
@@ -124,6 +130,7 @@ def expire_reservations_command(older_than: float | None) -> None:
 
 
 @click.command("demo-account")
+@with_appcontext
 def demo_account_command() -> None:
     """Ensure the demo account exists and print a fresh key for it."""
     org_id, key = accounts.ensure_demo_account()
