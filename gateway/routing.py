@@ -2,9 +2,11 @@
 
 Order of attempts: channels by priority, then by weight scaled with a health
 score (errors, throttles, p95 latency); a channel whose circuit is open is
-skipped, and a half-open one lets exactly one probe through. Within a channel, keys rotate;
-a key cooling down after a 429 is skipped. A session stays on its key while
-that key is healthy. One Router per process: ``get_router(app)``.
+skipped, and a half-open one lets exactly one probe through. Within a
+channel, keys rotate; a key cooling down after a 429 is skipped. A session
+stays on its key while that key is healthy. What the workers must agree on
+(circuits, cooldowns, session pins, status counters) lives in
+``gateway.sticky``; one Router per process: ``get_router(app)``.
 """
 
 from __future__ import annotations
@@ -282,22 +284,15 @@ class Router:
         self.state.trip(name, level, self.policy.cooldown(level), hold_s=3600.0)
 
     def _count(self, target: Target, outcome: str, latency_ms: float) -> None:
-        """Add one attempt to this minute's status counters (caller holds the lock)."""
+        """Fold one attempt into its request's record; count the request once it succeeds (lock held)."""
+        tr = target.track
+        if tr is None or tr.done:
+            return
         minute = self._pending.setdefault(int(self.wall() // 60), {})
 
         def inc(f: str) -> None:
             minute[f] = minute.get(f, 0) + 1
 
-        name = target.channel.name
-        if outcome != CLIENT:
-            inc(f"c|{name}|n")
-        if outcome == FAIL:
-            inc(f"c|{name}|f")
-        elif outcome == THROTTLE:
-            inc(f"c|{name}|t")
-        tr = target.track
-        if tr is None or tr.done:
-            return
         tr.latency_ms += latency_ms
         if outcome == OK:
             tr.done = True
@@ -325,8 +320,9 @@ class Router:
         with self._lock:
             pending, self._pending = self._pending, {}
             self._flushed_at = self.clock()
-        if pending:
-            self.state.add_counts({str(m): v for m, v in pending.items()})
+        counts = {str(m): v for m, v in pending.items() if v}
+        if counts:
+            self.state.add_counts(counts)
 
     # ----- reporting ------------------------------------------------------------------------
 
