@@ -305,7 +305,7 @@ class PassthroughStream:
             self.usage = c.usage_from_anthropic(payload["message"].get("usage"))
         elif kind == "message_delta":
             self.usage = (self.usage or Usage()).merged(c.usage_from_anthropic(payload.get("usage")))
-            usage = dict(payload.get("usage") or {})
+            usage = dict(payload["usage"]) if isinstance(payload.get("usage"), Mapping) else {}
             usage["cost_credits"] = self._cost_fn(self.usage)
             return _frame("message_delta", {**payload, "usage": usage})
         elif kind == "message_stop":

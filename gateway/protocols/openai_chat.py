@@ -236,14 +236,16 @@ def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> Ch
         choice = choices[0] if choices else {}
         resp_id = str(body.get("id") or "")
         parts = message_parts(choice.get("message") or {}, c.tool_name_map(t.name for t in tools), resp_id)
+        finish = choice.get("finish_reason")
+        model = str(body.get("model") or "")
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise UpstreamError("upstream returned a malformed chat completion") from exc
     had_calls = any(isinstance(p, ToolCallPart) for p in parts)
     return ChatResponse(
         id=resp_id,
-        model=str(body.get("model") or ""),
+        model=model,
         parts=parts,
-        stop_reason=c.stop_reason(choice.get("finish_reason"), had_tool_calls=had_calls) or "end_turn",
+        stop_reason=c.stop_reason(finish if isinstance(finish, str) else "stop", had_tool_calls=had_calls),
         usage=c.usage_from_openai(body.get("usage")),
     )
 

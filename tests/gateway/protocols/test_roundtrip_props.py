@@ -341,3 +341,90 @@ def test_stream_round_trip(case: tuple[str, ChatResponse], seed: int) -> None:
         events += parser.feed(event)
     back = assemble(events + parser.finish())
     assert response_shape(back, proto) == response_shape(resp, proto)
+
+
+# --- hostile input: only the documented errors ever escape ---------------------------
+
+json_leaf = st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=False) | st.text(max_size=4)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+KEYS = ["type", "text", "role", "content", "source", "id", "name", "input", "tool_use_id", "tool_call_id", "tool_calls",
+        "function", "arguments", "image_url", "url", "data", "media_type", "is_error", "cache_control", "thinking",
+        "signature", "index", "delta", "choices", "usage", "message", "content_block", "error", "finish_reason"]  # fmt: skip
+
+
+def shaped(depth: int = 3) -> st.SearchStrategy[Any]:
+    """JSON that looks like the protocols' objects: their keys, wrong values."""
+    if depth == 0:
+        return json_value
+    inner = shaped(depth - 1)
+    return (
+        json_value | st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)
+    )
+
+
+ANTHROPIC_TOP = [
+    "system",
+    "stop_sequences",
+    "stream",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "metadata",
+    "temperature",
+    "top_k",
+]
+OPENAI_TOP = ["max_tokens", "stop", "stream", "tools", "tool_choice", "parallel_tool_calls", "reasoning_effort", "n", "user", "response_format"]  # fmt: skip
+
+
+@SETTINGS
+@given(st.sampled_from(["anthropic", "openai"]), shaped(), st.data())
+def test_parse_request_raises_only_invalid_request(proto: str, messages_value: Any, data: Any) -> None:
+    from core.errors import InvalidRequest
+
+    tops = ANTHROPIC_TOP if proto == "anthropic" else OPENAI_TOP
+    body = {"model": "m", "max_tokens": 10, "messages": messages_value}
+    body.update(data.draw(st.dictionaries(st.sampled_from(tops), shaped(2), max_size=3)))
+    try:
+        req = CODECS[proto].parse_request(body)
+    except InvalidRequest as err:
+        assert err.status == 400 and ":" in err.message
+        return
+    for other in CODECS.values():  # whatever parses can be rendered for any upstream
+        other.render_request(req, upstream_model="u", stream=True)
+
+
+@SETTINGS
+@given(st.sampled_from(["anthropic", "openai"]), shaped())
+def test_parse_response_raises_only_upstream_error(proto: str, body: Any) -> None:
+    from core.errors import UpstreamError
+
+    try:
+        CODECS[proto].parse_response(body)
+    except UpstreamError as err:
+        assert err.status == 502
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["anthropic", "openai"]),
+    st.lists(st.tuples(st.none() | st.sampled_from(["message_start", "error"]), shaped()), max_size=6),
+)
+def test_stream_parsers_and_passthrough_never_raise(proto: str, frames: list[tuple[str | None, Any]]) -> None:
+    import json
+
+    from gateway.sse import SSEEvent
+
+    codec = CODECS[proto]
+    parser = codec.StreamParser()
+    passthrough = codec.PassthroughStream(include_usage=False, cost_fn=lambda u: 1)
+    renderer = codec.StreamRenderer(model="m", message_id="x", created=0)
+    for name, payload in frames:
+        event = SSEEvent(event=name, data=json.dumps(payload), raw=b"")
+        for canonical in parser.feed(event):
+            renderer.render(canonical)
+        passthrough.feed(event)
+    assert all(renderer.render(e) is not None for e in parser.finish())
