@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import accounts
 from core import db as core_db
+from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
 from website.payments import providers, service
@@ -139,7 +139,9 @@ def set_preset():  # type: ignore[no-untyped-def]
     if preset not in PRESET_CHOICES:
         abort(400)
     org = _org()
-    org.preset, org.models = preset, accounts.preset_models(preset)
+    preset_models(preset)  # validates the name with the rate card
+    # models=None: the org follows its preset's list (core.keys resolves it per call).
+    org.preset, org.models = preset, None
     core_db.session().commit()
     flash(_("Preset switched."))
     return redirect(url_for("console.settings"))
