@@ -312,7 +312,7 @@ class PassthroughStream:
         if chunk.get("error") is not None:
             self.error = stream_error(chunk)  # upstream wording is cleaned before a caller sees it
             return _data(error_body(self.error))
-        choices = chunk.get("choices") if isinstance(chunk.get("choices"), list) else []
+        choices = chunk["choices"] if isinstance(chunk.get("choices"), list) else []
         if any(isinstance(ch, Mapping) and ch.get("finish_reason") for ch in choices):
             self._finished = True
         if not isinstance(chunk.get("usage"), Mapping):
