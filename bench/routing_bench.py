@@ -8,8 +8,8 @@ health routing on (the default) and once with ``BYTESPIKE_ROUTING_HEALTH=0``
 the client-visible success rate, latency percentiles and upstream attempts per
 request for both, as a table and one JSON line.
 
-    .venv/bin/python bench/routing_bench.py [--requests 1500] [--concurrency 8] [--workers 2]
-        [--fail 0.3] [--latency-ms 20] [--seed 7]
+    .venv/bin/python bench/routing_bench.py [--requests 1000] [--concurrency 8] [--workers 2]
+        [--repeats 2] [--fail 0.3] [--latency-ms 20] [--seed 7]
 
 The flaky channel's failures are half fast-ish 503s (after 100 ms) and half
 hangs past the channel's 1 s timeout. Loopback only; each run is bounded by
@@ -127,13 +127,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gateway(tmp: Path, channels: Path, *, health: bool, workers: int) -> tuple[subprocess.Popen, str, str, str]:
-    """Set up a fresh database and account, start gunicorn; return (process, base URL, API key, prefix)."""
-    prefix = f"bsbench:{uuid.uuid4().hex[:8]}:"
+def prepare(tmp: Path, channels: Path) -> tuple[dict[str, str], str]:
+    """Create the database and a funded account once; return the base environment and the API key."""
     env = dict(os.environ, BYTESPIKE_DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}",
                BYTESPIKE_CHANNELS_FILE=str(channels), BYTESPIKE_REDIS_URL=REDIS_URL,
-               BYTESPIKE_REDIS_PREFIX=prefix, BYTESPIKE_SECRET_KEY="bench-secret",
-               BYTESPIKE_ROUTING_HEALTH="1" if health else "0", BYTESPIKE_REQUEST_DEADLINE_S="30",
+               BYTESPIKE_SECRET_KEY="bench-secret", BYTESPIKE_REQUEST_DEADLINE_S="30",
                BYTESPIKE_LOG_LEVEL="warning")
     env.pop("GUNICORN_CMD_ARGS", None)
 
@@ -145,8 +143,15 @@ def start_gateway(tmp: Path, channels: Path, *, health: bool, workers: int) -> t
     cli("init-db")
     key = cli("create-account", "--email", f"bench-{uuid.uuid4().hex[:6]}@example.com",
               "--credits", "10000000000").strip().splitlines()[-1].strip()
+    return env, key
+
+
+def start_gateway(base_env: dict[str, str], log_path: Path, *, health: bool, workers: int) -> tuple[subprocess.Popen, str, str]:
+    """Start gunicorn with fresh routing state (its own Redis prefix); return (process, base URL, prefix)."""
+    prefix = f"bsbench:{uuid.uuid4().hex[:8]}:"
+    env = dict(base_env, BYTESPIKE_REDIS_PREFIX=prefix, BYTESPIKE_ROUTING_HEALTH="1" if health else "0")
     port = free_port()
-    log = open(tmp / "gunicorn.log", "ab")  # noqa: SIM115 - the child owns it
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
                              "-b", f"127.0.0.1:{port}", "app:create_app()"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -154,11 +159,11 @@ def start_gateway(tmp: Path, channels: Path, *, health: bool, workers: int) -> t
     for _ in range(300):
         try:
             if requests.get(base + "/healthz", timeout=1).ok:
-                return proc, base, key, prefix
+                return proc, base, prefix
         except requests.RequestException:
             time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError("gateway did not start; see " + str(tmp / "gunicorn.log"))
+    raise RuntimeError(f"gateway did not start; see {log_path}")
 
 
 def stop_gateway(proc: subprocess.Popen, prefix: str) -> None:
@@ -195,6 +200,7 @@ def load(base: str, key: str, n: int, concurrency: int) -> tuple[list[float], in
             with lock:
                 lat.append(time.perf_counter() - t0)
                 failures += not ok
+        s.close()  # no idle keep-alive left to slow the gateway's shutdown
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in per]
     for t in threads:
@@ -209,59 +215,73 @@ def pct(vals: list[float], p: float) -> float:
     return round(s[max(0, int(round(p / 100 * len(s))) - 1)] * 1000, 1)
 
 
-def run(mode_health: bool, ups: list[Upstream], channels: Path, args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bsbench-") as d:
-        proc, base, key, prefix = start_gateway(Path(d), channels, health=mode_health, workers=args.workers)
-        try:
-            for _ in range(4):  # warm the workers' imports on the free demo model, not the channels
-                requests.post(base + "/v1/chat/completions", timeout=30, headers={"Authorization": f"Bearer {key}"},
-                              json={"model": "bytespike-echo", "messages": [{"role": "user", "content": "hi"}]})
-            for up in ups:
-                up.reset()
-            t0 = time.perf_counter()
-            lat, failures = load(base, key, args.requests, args.concurrency)
-            wall = time.perf_counter() - t0
-        finally:
-            stop_gateway(proc, prefix)
+def run(health: bool, ups: list[Upstream], base_env: dict[str, str], key: str, tmp: Path,
+        args: argparse.Namespace) -> dict:
+    """One measured run from cold routing state; returns latencies and upstream counters."""
+    proc, base, prefix = start_gateway(base_env, tmp / "gunicorn.log", health=health, workers=args.workers)
+    try:
+        for _ in range(4):  # warm the workers' imports on the free demo model, not the channels
+            requests.post(base + "/v1/chat/completions", timeout=30, headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "bytespike-echo", "messages": [{"role": "user", "content": "hi"}]})
+        for up in ups:
+            up.reset()
+        t0 = time.perf_counter()
+        lat, failures = load(base, key, args.requests, args.concurrency)
+        wall = time.perf_counter() - t0
+    finally:
+        stop_gateway(proc, prefix)
     steady, flaky = ups
+    return {"lat": lat, "failures": failures, "wall": wall, "steady": steady.calls, "flaky": flaky.calls,
+            "flaky_errors": flaky.errors, "flaky_hangs": flaky.hangs}
+
+
+def summary(health: bool, runs: list[dict]) -> dict:
+    lat = [x for r in runs for x in r["lat"]]
+    calls = sum(r["steady"] + r["flaky"] for r in runs)
     return {
-        "routing_health": mode_health, "requests": len(lat), "success_rate": round(1 - failures / len(lat), 4),
-        "rps": round(len(lat) / wall, 1), "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99),
-        "max_ms": round(max(lat) * 1000, 1), "attempts_per_request": round((steady.calls + flaky.calls) / len(lat), 3),
-        "flaky_share": round(flaky.calls / max(steady.calls + flaky.calls, 1), 3),
-        "flaky_failures": flaky.errors, "flaky_hangs": flaky.hangs,
+        "routing_health": health, "requests": len(lat),
+        "success_rate": round(1 - sum(r["failures"] for r in runs) / len(lat), 4),
+        "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99), "max_ms": round(max(lat) * 1000, 1),
+        "attempts_per_request": round(calls / len(lat), 3),
+        "flaky_share": round(sum(r["flaky"] for r in runs) / max(calls, 1), 3),
+        "flaky_failures": sum(r["flaky_errors"] for r in runs), "flaky_hangs": sum(r["flaky_hangs"] for r in runs),
+        "rps": round(len(lat) / sum(r["wall"] for r in runs), 1),
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=1500)
+    ap.add_argument("--requests", type=int, default=1000, help="per run")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--fail", type=float, default=0.3, help="share of the flaky channel's calls that fail")
     ap.add_argument("--latency-ms", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=2, help="runs per mode, interleaved")
     args = ap.parse_args()
-    assert 0 < args.requests <= 20000 and 0 < args.concurrency <= 64, "keep the load bounded"
-    results = []
-    for health in (True, False):
-        ups = [Upstream("steady", fail=0.0, latency_ms=args.latency_ms, seed=args.seed),
-               Upstream("flaky", fail=args.fail, latency_ms=args.latency_ms, seed=args.seed + 1)]
-        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-            f.write(channels_toml(ups))
-        try:
-            results.append(run(health, ups, Path(f.name), args))
-        finally:
-            os.unlink(f.name)
-            for up in ups:
-                up.stop()
+    assert 0 < args.requests <= 20000 and 0 < args.concurrency <= 64 and 0 < args.repeats <= 5, "keep it bounded"
+    ups = [Upstream("steady", fail=0.0, latency_ms=args.latency_ms, seed=args.seed),
+           Upstream("flaky", fail=args.fail, latency_ms=args.latency_ms, seed=args.seed + 1)]
+    by_mode: dict[bool, list[dict]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory(prefix="bsbench-") as d:
+        tmp = Path(d)
+        channels = tmp / "channels.toml"
+        channels.write_text(channels_toml(ups))
+        base_env, key = prepare(tmp, channels)
+        for _ in range(args.repeats):  # interleaved, so a noisy neighbour hurts both modes alike
+            for health in (True, False):
+                by_mode[health].append(run(health, ups, base_env, key, tmp, args))
+    for up in ups:
+        up.stop()
+    results = [summary(h, by_mode[h]) for h in (True, False)]
     cols = ["routing_health", "requests", "success_rate", "p50_ms", "p90_ms", "p99_ms", "max_ms",
             "attempts_per_request", "flaky_share", "rps"]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in results:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-    print(json.dumps({"fail": args.fail, "concurrency": args.concurrency, "workers": args.workers, "runs": results}))
+    print(json.dumps({"fail": args.fail, "concurrency": args.concurrency, "workers": args.workers,
+                      "repeats": args.repeats, "results": results}))
 
 
 if __name__ == "__main__":
