@@ -25,8 +25,15 @@ errorlog = "-"
 loglevel = os.environ.get("BYTESPIKE_LOG_LEVEL", "info")
 
 
-def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
-    """Drop any database pool or HTTP session inherited from the master (preload_app)."""
+def post_fork(server, worker):
+    """Size this worker's database pool, and drop any pool inherited from the master (preload_app)."""
+    # PostgreSQL allows about 100 connections: the workers share a budget of 60 (the rest
+    # for the CLI, migrations, a second node). A burst then waits for a pooled connection,
+    # each held for one short transaction, instead of failing with "too many clients".
+    budget = int(os.environ.get("BYTESPIKE_DB_CONNECTIONS", "60"))
+    share = max(2, budget // max(1, server.cfg.workers))
+    os.environ.setdefault("BYTESPIKE_DB_POOL_SIZE", str(share // 2))
+    os.environ.setdefault("BYTESPIKE_DB_MAX_OVERFLOW", str(share - share // 2))
     app = getattr(worker, "wsgi", None)
     extensions = getattr(app, "extensions", None) or {}
     db = extensions.get("bytespike_db")

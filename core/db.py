@@ -47,7 +47,14 @@ class Database:
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             kw["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
-            kw.update(pool_size=20, max_overflow=40, pool_pre_ping=True, pool_recycle=1800)
+            # Several workers share the server's max_connections: gunicorn.conf.py sizes these per worker.
+            kw.update(
+                pool_size=int(os.environ.get("BYTESPIKE_DB_POOL_SIZE", "20")),
+                max_overflow=int(os.environ.get("BYTESPIKE_DB_MAX_OVERFLOW", "40")),
+                pool_timeout=30,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+            )
         engine = create_engine(self.url, **kw)
         if self.is_sqlite:
             event.listen(engine, "connect", _sqlite_pragmas)

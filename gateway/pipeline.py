@@ -275,6 +275,8 @@ def fail(call: Call, err: GatewayError) -> Response:
                 ledger.release(call.hold, rec)
             else:
                 ledger.log_call(rec)
+    except Exception:  # noqa: BLE001 - the caller still gets its error; a stuck hold expires
+        log.exception("could not record the failure of %s", call.request_id)
     finally:
         release_admission(call)
     return error_response(call, err)
