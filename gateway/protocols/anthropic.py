@@ -316,6 +316,7 @@ def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str
 
 
 def error_body(err: GatewayError) -> dict[str, Any]:
+    """Build the Anthropic error body, naming the contract code in the message."""
     message = err.message if err.message.startswith(err.code) else f"{err.code}: {err.message}"
     return {"type": "error", "error": {"type": err.kind, "message": message}}
 

@@ -25,6 +25,7 @@ from gateway.protocols import common as c
 
 
 def cache_of(block: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Return a block's ``cache_control`` marker, if it has one."""
     value = block.get("cache_control")
     return value if isinstance(value, Mapping) else None
 
@@ -100,6 +101,7 @@ def parse_block(item: Any, field: str) -> Part:
 
 
 def with_cache(block: dict[str, Any], cache: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Put a ``cache_control`` marker back on a rendered block."""
     if cache is not None:
         block["cache_control"] = dict(cache)
     return block

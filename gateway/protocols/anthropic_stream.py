@@ -185,6 +185,7 @@ class StreamParser:
         self._failed = False
 
     def feed(self, event: sse.SSEEvent) -> list[StreamEvent]:
+        """Translate one upstream event; after an error or the end, nothing more."""
         if self._done or self._failed:
             return []
         try:
@@ -272,6 +273,7 @@ def block_start(index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
 
 
 def block_delta(index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
+    """Translate ``content_block_delta``."""
     kind = delta.get("type")
     if kind == "text_delta":
         return [TextDelta(index, str(delta["text"]))]
@@ -294,6 +296,7 @@ class PassthroughStream:
         self.error: StreamError | None = None
 
     def feed(self, event: sse.SSEEvent) -> bytes:
+        """Return the bytes to forward for one upstream event."""
         try:
             payload = json.loads(event.data)
         except ValueError:

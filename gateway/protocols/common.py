@@ -32,29 +32,34 @@ def as_obj(value: Any, field: str) -> Mapping[str, Any]:
 
 
 def as_list(value: Any, field: str) -> list[Any]:
+    """Return ``value`` if it is a JSON array, else raise naming ``field``."""
     if not isinstance(value, list):
         raise invalid(field, "must be a list")
     return value
 
 
 def as_str(value: Any, field: str) -> str:
+    """Return ``value`` if it is a string, else raise naming ``field``."""
     if not isinstance(value, str):
         raise invalid(field, "must be a string")
     return value
 
 
 def opt_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str | None:
+    """Read an optional string field."""
     value = body.get(key)
     return None if value is None else as_str(value, field or key)
 
 
 def req_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str:
+    """Read a required string field (missing or null: "field required")."""
     if body.get(key) is None:
         raise invalid(field or key, "field required")
     return as_str(body[key], field or key)
 
 
 def opt_int(body: Mapping[str, Any], key: str, field: str | None = None, *, minimum: int = 0) -> int | None:
+    """Read an optional integer field at or above ``minimum``."""
     value = body.get(key)
     if value is None:
         return None
@@ -67,6 +72,7 @@ def opt_int(body: Mapping[str, Any], key: str, field: str | None = None, *, mini
 
 
 def opt_num(body: Mapping[str, Any], key: str, field: str | None = None) -> float | None:
+    """Read an optional number field."""
     value = body.get(key)
     if value is None:
         return None
@@ -76,6 +82,7 @@ def opt_num(body: Mapping[str, Any], key: str, field: str | None = None) -> floa
 
 
 def opt_bool(body: Mapping[str, Any], key: str, field: str | None = None) -> bool | None:
+    """Read an optional boolean field."""
     value = body.get(key)
     if value is None:
         return None
@@ -85,6 +92,7 @@ def opt_bool(body: Mapping[str, Any], key: str, field: str | None = None) -> boo
 
 
 def opt_obj(body: Mapping[str, Any], key: str, field: str | None = None) -> Mapping[str, Any] | None:
+    """Read an optional object field."""
     value = body.get(key)
     return None if value is None else as_obj(value, field or key)
 
@@ -129,6 +137,7 @@ def load_arguments(text: str) -> dict[str, Any]:
 
 
 def dump_arguments(value: Any) -> str:
+    """Write tool-call arguments as compact JSON, keeping non-ASCII text as is."""
     return json.dumps(value if value is not None else {}, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -198,6 +207,7 @@ def usage_from_openai(body: Mapping[str, Any] | None) -> Usage:
 
 
 def usage_to_openai(usage: Usage, *, cost_credits: int | None = None) -> dict[str, Any]:
+    """Canonical usage -> OpenAI ``usage`` (``prompt_tokens`` counts cached tokens too)."""
     prompt_details: dict[str, Any] = {"cached_tokens": usage.cache_read_tokens}
     if usage.cache_write_tokens:
         prompt_details["cache_write_tokens"] = usage.cache_write_tokens
@@ -214,6 +224,7 @@ def usage_to_openai(usage: Usage, *, cost_credits: int | None = None) -> dict[st
 
 
 def usage_from_anthropic(body: Mapping[str, Any] | None) -> Usage:
+    """Anthropic ``usage`` -> canonical (the field names differ, the meaning does not)."""
     if not isinstance(body, Mapping):
         return Usage()
     details = body.get("output_tokens_details")
@@ -228,6 +239,7 @@ def usage_from_anthropic(body: Mapping[str, Any] | None) -> Usage:
 
 
 def usage_to_anthropic(usage: Usage, *, cost_credits: int | None = None) -> dict[str, Any]:
+    """Canonical usage -> Anthropic ``usage``, with the call's cost when it is known."""
     out: dict[str, Any] = {
         "input_tokens": usage.input_tokens,
         "cache_creation_input_tokens": usage.cache_write_tokens,
@@ -273,6 +285,7 @@ def parse_data_uri(url: str) -> tuple[str, str] | None:
 
 
 def data_uri(media_type: str | None, data: str) -> str:
+    """Build a ``data:`` URI for inline image bytes given as base64."""
     return f"data:{media_type or 'image/png'};base64,{data}"
 
 

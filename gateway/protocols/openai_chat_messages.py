@@ -30,6 +30,7 @@ TOOL_ERROR_PREFIX = "Error: "
 
 
 def cache_of(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """Return the ``cache_control`` extension on a part, message or tool, if any."""
     value = spec.get("cache_control")  # an extension some clients send for Anthropic models
     return value if isinstance(value, Mapping) else None
 
@@ -113,6 +114,7 @@ def _assistant(msg: Mapping[str, Any], field: str) -> list[Part]:
 
 
 def parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:
+    """Split the ``messages`` list into system text and user/assistant turns."""
     if value is None:
         raise c.invalid("messages", "field required")
     system: list[TextPart] = []
@@ -150,6 +152,7 @@ def parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...
 
 
 def text_of(parts: Iterable[Part]) -> str:
+    """Join the text parts among ``parts``."""
     return "".join(p.text for p in parts if isinstance(p, TextPart))
 
 
@@ -225,6 +228,7 @@ def _render_assistant(msg: Message) -> dict[str, Any] | None:
 
 
 def render_messages(req: ChatRequest) -> list[dict[str, Any]]:
+    """Render the system text and turns as Chat Completions messages."""
     out: list[dict[str, Any]] = []
     system = "\n\n".join(p.text for p in req.system if p.text)
     if system:

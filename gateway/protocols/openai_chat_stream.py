@@ -48,6 +48,7 @@ def error_type(status: int) -> str:
 
 
 def error_body(err: GatewayError | StreamError) -> dict[str, Any]:
+    """Build the OpenAI ``{"error": {...}}`` body for a gateway or in-stream error."""
     if isinstance(err, StreamError):
         return {
             "error": {"message": err.message, "type": error_type(err.status), "param": None, "code": err.kind}
@@ -176,6 +177,7 @@ class StreamParser:
         self._over = False
 
     def feed(self, event: sse.SSEEvent) -> list[StreamEvent]:
+        """Translate one upstream event; after an error or the end, nothing more."""
         if self._over:
             return []
         if event.data.strip() == DONE:
@@ -300,6 +302,7 @@ class PassthroughStream:
         self._finished = False
 
     def feed(self, event: sse.SSEEvent) -> bytes:
+        """Return the bytes to forward for one upstream event."""
         if event.data.strip() == DONE:
             self.done = True
             return event.raw
