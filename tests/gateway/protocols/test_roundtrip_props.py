@@ -70,6 +70,7 @@ def messages(draw: Any, proto: str) -> tuple[Message, ...]:
                     tool_call_id=draw(ident),
                     content=tuple(draw(result_content)),
                     is_error=draw(st.booleans()),
+                    cache_control=draw(cache),
                 )
                 for _ in range(draw(st.integers(0, 2)))
             ]
@@ -97,6 +98,7 @@ def requests(draw: Any, proto: str) -> ChatRequest:
             name=n,
             description=draw(st.none() | text),
             parameters={"type": "object", "properties": {}},
+            cache_control=draw(cache) if proto == "anthropic" else None,
             strict=draw(st.none() | st.booleans()),
         )
         for n in draw(st.lists(name, max_size=3, unique=True))
@@ -158,6 +160,8 @@ def message_shape(messages: tuple[Message, ...], proto: str) -> list[dict[str, A
         for p in msg.parts:
             if isinstance(p, TextPart):
                 turn["text"] += p.text
+                if proto == "anthropic" and p.cache_control is not None:
+                    turn.setdefault("cache", []).append((len(turn["text"]), p.cache_control))
             elif isinstance(p, ImagePart):
                 turn["images"].append((p.media_type, p.data, p.url))
             elif isinstance(p, ToolCallPart):
@@ -166,9 +170,8 @@ def message_shape(messages: tuple[Message, ...], proto: str) -> list[dict[str, A
                 result_text = "".join(c.text for c in p.content if isinstance(c, TextPart))
                 if proto == "openai" and p.is_error:
                     result_text = "Error: " + result_text  # Chat Completions has no error flag
-                turn["results"].append(
-                    (p.tool_call_id, result_text, p.is_error if proto == "anthropic" else None)
-                )
+                extra = (p.is_error, p.cache_control) if proto == "anthropic" else None
+                turn["results"].append((p.tool_call_id, result_text, extra))
             elif isinstance(p, ThinkingPart):
                 turn["thinking"].append((p.text, p.signature if proto == "anthropic" else None))
     if proto == "openai":
