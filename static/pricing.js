@@ -10,12 +10,18 @@
     var rows = Array.prototype.slice.call(table.tBodies[0].rows).filter(function (r) { return r.dataset.id; });
     var q = form.elements.q, vendor = form.elements.vendor, kind = form.elements.kind;
     var rateNote = count ? count.textContent.split(" · ")[1] : "";
+    var haystack = function (r) {
+      if (!r._hay) {
+        r._hay = [r.dataset.id, r.cells[0].textContent, r.dataset.v, r.dataset.a || ""].join(" ").toLowerCase();
+      }
+      return r._hay;
+    };
     var apply = function () {
       var needle = q.value.trim().toLowerCase(), shown = 0;
       rows.forEach(function (r) {
-        var ok = (!vendor.value || r.dataset.vendor === vendor.value) &&
-                 (!kind.value || r.dataset.kind === kind.value) &&
-                 (!needle || r.dataset.search.indexOf(needle) >= 0);
+        var ok = (!vendor.value || r.dataset.v === vendor.value) &&
+                 (!kind.value || r.dataset.k === kind.value) &&
+                 (!needle || haystack(r).indexOf(needle) >= 0);
         r.hidden = !ok;
         if (ok) shown++;
       });
@@ -55,6 +61,15 @@
   var out = document.getElementById("calc-out");
   if (!out) return;
   var MILLION = BigInt(1000000);
+  var select = document.getElementById("calc-model");
+  // The options come from the table rows: the same prices, written once in the page.
+  Array.prototype.forEach.call(document.querySelectorAll("#rates tr[data-m]"), function (r) {
+    var p = r.dataset.m.split(" ");
+    var opt = new Option(r.dataset.id, r.dataset.id);
+    opt.dataset["in"] = p[0]; opt.dataset.out = p[1]; opt.dataset.cr = p[2];
+    opt.selected = r.dataset.id === select.dataset["default"];
+    select.appendChild(opt);
+  });
 
   function intOf(id) {
     var v = document.getElementById(id).value.trim();

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import click
 from flask import Flask, abort, current_app, render_template, send_from_directory, url_for
+from flask.cli import with_appcontext
 
 _FINGERPRINT = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{10})(?P<ext>\.[A-Za-z0-9]+)$")
 _hash_cache: dict[tuple[str, float], str] = {}
@@ -110,7 +112,7 @@ def frozen_urls(app: Flask) -> Iterator[str]:
 
 def freeze_site(app: Flask, out: Path) -> dict[str, int]:
     """Write the static site into ``out``; raise ``BrokenLinks`` if any internal link dangles."""
-    from flask_frozen import Freezer
+    from flask_frozen import Freezer, MissingURLGeneratorWarning
 
     out = out.resolve()
     saved = {k: app.config.get(k) for k in ("BYTESPIKE_FREEZING", "FREEZER_DESTINATION")}
@@ -118,7 +120,10 @@ def freeze_site(app: Flask, out: Path) -> dict[str, int]:
     try:
         freezer = Freezer(app, with_static_files=False, with_no_argument_rules=False, log_url_for=False)
         freezer.register_generator(lambda: frozen_urls(app))
-        urls = list(freezer.freeze_yield())
+        with warnings.catch_warnings():
+            # Console, playground and API endpoints are left out on purpose.
+            warnings.simplefilter("ignore", MissingURLGeneratorWarning)
+            urls = list(freezer.freeze_yield())
         with app.test_request_context("/en/404"):
             from .i18n import set_lang
 
@@ -187,6 +192,7 @@ def check_links(out: Path, *, public_url: str = "") -> list[tuple[str, str]]:
 
 
 @click.command("freeze")
+@with_appcontext
 @click.option("--out", "out", default="build", show_default=True, type=click.Path(file_okay=False),
               help="Directory to write the static site into (its other files are removed).")
 def freeze_command(out: str) -> None:

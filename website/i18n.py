@@ -1,8 +1,8 @@
 """Language in the URL: ``/<lang>/...`` routes, the Babel locale selector and language switch.
 
 Every site route carries a ``<lang>`` URL part (``/en/pricing/``). The URL
-processors registered here take it out of the view arguments and keep it in
-``g.lang`` (views read it with :func:`current_lang`, templates get ``lang``), and
+processors registered here take it out of the view arguments and keep it with
+the request (views read it with :func:`current_lang`, templates get ``lang``), and
 put it back into ``url_for`` calls automatically, so templates and views write
 ``url_for("pricing.index")`` and stay in the current language.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from flask import Flask, abort, current_app, g, request, url_for
-from flask_babel import Babel, format_date
+from flask import Flask, abort, current_app, has_request_context, request, url_for
+from flask_babel import Babel, format_date, refresh
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -30,16 +30,25 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations/console")
     Babel(app, locale_selector=locale_selector)
     app.url_value_preprocessor(_pull_lang)
+    # Frozen-Flask sends every page through one app context: drop Babel's cached locale per request.
+    app.before_request(refresh)
     app.url_defaults(_push_lang)
     app.context_processor(_template_globals)
 
 
 def current_lang() -> str:
     """Return the language of this request: from the URL, else negotiated, else English."""
-    lang = g.get("lang")
+    if not has_request_context():
+        return DEFAULT_LANG
+    lang = _state().get("lang")
     if lang in LANGS:
         return lang
-    return negotiate(request.headers.get("Accept-Language", "")) if request else DEFAULT_LANG
+    return negotiate(request.headers.get("Accept-Language", ""))
+
+
+def _state() -> dict[str, Any]:
+    # Kept on the request, not on ``g``: an app context (and its ``g``) can outlive many requests.
+    return request.environ.setdefault("bytespike.i18n", {})
 
 
 def negotiate(accept_language: str) -> str:
@@ -74,17 +83,18 @@ def locale_selector() -> str:
 
 def set_lang(lang: str) -> None:
     """Set the language of this request (for pages served outside a ``<lang>`` URL)."""
-    g.lang = lang
+    _state()["lang"] = lang
+    refresh()
 
 
 def set_twins(urls: dict[str, str]) -> None:
     """Record this page's URL per language, for pages whose twin may be missing."""
-    g.twins = urls
+    _state()["twins"] = urls
 
 
 def switch_url(lang: str) -> str:
     """Return this same page's URL in ``lang`` (the home page when there is no equivalent)."""
-    twins = g.get("twins")
+    twins = _state().get("twins")
     if twins and lang in twins:
         return twins[lang]
     endpoint = request.endpoint if request else None
@@ -120,7 +130,7 @@ def _pull_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
         lang = values.pop("lang")
         if lang not in LANGS:
             abort(404)
-        g.lang = lang
+        _state()["lang"] = lang
 
 
 def _push_lang(endpoint: str, values: dict[str, Any]) -> None:

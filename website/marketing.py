@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from core import ratecard
 
-from . import i18n
+from . import content, i18n
 from .examples import home_examples
 from .pricing import rows, vendor_name
 
@@ -23,7 +23,7 @@ PRESET_VENDORS = {
 def root():  # type: ignore[no-untyped-def]
     """Send visitors to their language's home; a frozen build serves the English home here."""
     if current_app.config.get("BYTESPIKE_FREEZING"):
-        g.lang = "en"
+        i18n.set_lang("en")
         return home_page()
     lang = i18n.negotiate(request.headers.get("Accept-Language", ""))
     response = redirect(url_for("marketing.home", lang=lang), code=302)
@@ -49,15 +49,17 @@ def presets(all_rows: list) -> dict[str, list]:
 
 
 def home_page() -> str:
-    """Render the home page in ``g.lang``."""
+    """Render the home page in the request's language."""
     all_rows = rows()
     vendors: dict[str, list] = {}
     for row in all_rows:
         if row.status != "demo":
             vendors.setdefault(row.vendor, []).append(row)
     base = (current_app.config.get("BYTESPIKE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    quickstart = (url_for("docs.page", slug="quickstart") if content.page(i18n.current_lang(), "docs", "quickstart")
+                  else url_for("docs.index"))
     return render_template(
-        "home.html", active_page="home", examples=home_examples("claude-sonnet-4-6", base),
+        "home.html", quickstart_url=quickstart, active_page="home", examples=home_examples("claude-sonnet-4-6", base),
         vendors=sorted(vendors.items(), key=lambda kv: -len(kv[1])), vendor_name=vendor_name,
         model_count=len(all_rows), presets=presets(all_rows),
     )

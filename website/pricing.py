@@ -130,10 +130,9 @@ def index():  # type: ignore[no-untyped-def]
     shown = filter_rows(all_rows, q, vendor, kind)
     vendors = sorted({r.vendor for r in all_rows}, key=lambda v: vendor_name(v).lower())
     kinds = [k for k in ratecard.KINDS if any(r.kind == k for r in all_rows)]
-    calc_rows = [r for r in all_rows if r.token_priced]
     return render_template(
         "pricing/index.html", rows=shown, total=len(all_rows), vendors=vendors, kinds=kinds,
-        q=q, vendor=vendor, kind=kind, calc_rows=calc_rows, active_page="pricing", **_template_helpers(),
+        q=q, vendor=vendor, kind=kind, active_page="pricing", **_template_helpers(),
     )
 
 

@@ -127,8 +127,10 @@ def test_browser_pricing_badges_currency_and_calculator(live, browser):
     assert browser.find_element(By.ID, "calc-credits").text == f"{credits:,}"
     assert browser.find_element(By.ID, "calc-usd").text == f"${credits // 10**6:,}.{credits % 10**6:06d}"
     click(browser, browser.find_element(By.CSS_SELECTOR, "#currency button[data-cur=cny]"))
-    first_price = browser.find_element(By.CSS_SELECTOR, "#rates tbody td.num")
-    assert first_price.text.startswith("¥")
+    first_price = browser.find_element(By.CSS_SELECTOR, "#rates tbody tr:not([hidden]) td:nth-child(3)")
+    assert first_price.text.startswith("¥") and "$" not in first_price.text
+    click(browser, browser.find_element(By.CSS_SELECTOR, "#currency button[data-cur=usd]"))
+    assert first_price.text.startswith("$") and "¥" not in first_price.text
     browser.execute_script("document.getElementById('calculator').scrollIntoView()")
     shot(browser, "pricing-calculator-en")
 

@@ -7,26 +7,28 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-ROW = re.compile(r'<tr data-id="([^"]+)" data-vendor="([^"]+)" data-kind="([^"]+)" data-status="([^"]+)"'
-                 r".*?>(.*?)</tr>", re.S)
-CELL = re.compile(r'<td class="num">(.*?)</td>', re.S)
-USD = re.compile(r'<span class="usd">\$([0-9.]+)</span><span class="cny">¥([0-9.]+)</span>')
+ROW = re.compile(r'<tr data-id="([^"]+)" data-v="([^"]+)" data-k="([^"]+)" data-s="([^"]+)"([^>]*)>(.*?)</tr>', re.S)
+CELL = re.compile(r"<td>(.*?)</td>", re.S)
+USD = re.compile(r"<span>\$([0-9.]+)</span><small>¥([0-9.]+)</small>")
 BADGES = {"en": {"live": "Live channel", "scaffold": "Scaffold estimate", "demo": "Demo"},
           "zh": {"live": "实时渠道", "scaffold": "预估价格", "demo": "演示"}}
 
 
 def page_rows(html: str) -> list[dict]:
     rows = []
-    for model_id, vendor, kind, status, body in ROW.findall(html):
+    for model_id, vendor, kind, status, attrs, body in ROW.findall(html):
         cells = CELL.findall(body)
+        assert len(cells) == 9
         prices = []
-        for cell in cells[:5]:
+        for cell in cells[2:7]:
             match = USD.search(cell)
             prices.append((match.group(1), match.group(2)) if match else None)
         badge = re.search(r'<span class="badge badge-(\w+)">([^<]+)</span>', body)
         link = re.search(r'<a href="([^"]+)">', body).group(1)
+        micro = re.search(r'data-m="(\d+) (\d+) (\d+)"', attrs)
         rows.append({"id": model_id, "vendor": vendor, "kind": kind, "status": status, "prices": prices,
-                     "badge": badge.groups(), "link": link})
+                     "badge": badge.groups(), "link": link, "context": cells[7],
+                     "micro": tuple(int(x) for x in micro.groups()) if micro else None})
     return rows
 
 
@@ -53,6 +55,7 @@ def test_pricing_page_matches_api_row_for_row(site, lang):
                 assert price[1] == cny(price[0], api["cny_per_usd"])
         assert row["badge"] == (model["status"], BADGES[lang][model["status"]])
         assert row["link"] == f"/{lang}/models/{model['id']}/"
+        assert row["context"] == ("{:,}".format(model["context_window"]) if model["context_window"] else "—")
 
 
 def test_pricing_page_explains_every_badge(site):
@@ -95,15 +98,19 @@ def test_cny_rate_comes_from_config(tmp_path):
 
 def test_calculator_prices_are_exact_micro_dollars(site):
     api = {m["id"]: m for m in site.get("/api/pricing").get_json()["models"]}
-    html = site.get("/en/pricing/").get_data(as_text=True)
-    options = re.findall(r'<option value="([^"]+)" data-in="(\d+)" data-out="(\d+)" data-cr="(\d+)"', html)
-    assert options
-    for model_id, p_in, p_out, p_cr in options:
-        model = api[model_id]
-        assert int(p_in) == int(Decimal(model["input"] or "0") * 1_000_000)
-        assert int(p_out) == int(Decimal(model["output"] or "0") * 1_000_000)
+    rows = page_rows(site.get("/en/pricing/").get_data(as_text=True))
+    priced = [r for r in rows if r["micro"]]
+    assert priced
+    for row in rows:
+        model = api[row["id"]]
+        if model["input"] is None and model["output"] is None:
+            assert row["micro"] is None
+            continue
+        p_in, p_out, p_cr = row["micro"]
+        assert p_in == int(Decimal(model["input"] or "0") * 1_000_000)
+        assert p_out == int(Decimal(model["output"] or "0") * 1_000_000)
         cache_read = model["cache_read"] if model["cache_read"] is not None else model["input"]
-        assert int(p_cr) == int(Decimal(cache_read or "0") * 1_000_000)
+        assert p_cr == int(Decimal(cache_read or "0") * 1_000_000)
 
 
 def test_model_library_lists_every_model(site):
