@@ -10,9 +10,11 @@ def init_app(app: Flask) -> None:
     from . import views_auth, views_billing, views_dash, views_keys, views_org  # noqa: F401 - routes
     from .auth import csrf_token, login_manager
     from .blueprint import bp
+    from .charts import usd_display
 
     app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     login_manager.init_app(app)
     app.register_blueprint(bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.filters["usd"] = usd_display

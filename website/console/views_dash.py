@@ -68,7 +68,13 @@ def dashboard():  # type: ignore[no-untyped-def]
     recent = _usage_query(org.id, member, {}).limit(10)
     return render_template("console/dashboard.html", org=org, member=member, wallet=wallet, low_balance=low,
                            chart=spend_chart(daily_spend(org.id)), recent=s.scalars(recent).all(),
-                           active="dashboard")
+                           key_names=key_names(org.id), active="dashboard")
+
+
+def key_names(org_id: int) -> dict[str, str]:
+    """Key id -> name for this org, so the usage log reads by name."""
+    rows = core_db.session().execute(select(ApiKey.id, ApiKey.name).where(ApiKey.org_id == org_id)).all()
+    return {key_id: name for key_id, name in rows}
 
 
 def _usage_query(org_id: int, member, filters: dict):  # type: ignore[no-untyped-def]
@@ -108,7 +114,8 @@ def usage():  # type: ignore[no-untyped-def]
     models = s.scalars(select(UsageLog.model).where(UsageLog.org_id == member.org_id).distinct()).all()
     keys = s.scalars(select(ApiKey).where(ApiKey.org_id == member.org_id).order_by(ApiKey.created_at)).all()
     return render_template("console/usage.html", rows=rows, models=sorted(models), keys=keys, page=page,
-                           has_next=len(rows) == USAGE_PAGE, args=request.args, active="usage", usd_str=usd_str)
+                           has_next=len(rows) == USAGE_PAGE, args=request.args, active="usage",
+                           key_names={k.id: k.name for k in keys})
 
 
 CSV_FIELDS = ("id", "created_at", "model", "provider", "protocol", "stream", "status", "api_key_id",
