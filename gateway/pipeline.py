@@ -121,9 +121,11 @@ def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> No
         beta = request.headers.get("anthropic-beta")
         if beta:
             call.forward["anthropic-beta"] = beta
-    req = call.codec.parse_request(call.raw, version=call.version)
-    if path_model is not None:
+    if path_model is not None:  # Gemini: the URL names the model and the method says stream or not
+        req = call.codec.parse_request(call.raw, model=path_model, stream=bool(path_stream))
         req = replace(req, model=path_model, stream=bool(path_stream))
+    else:
+        req = call.codec.parse_request(call.raw, version=call.version)
     call.req = req
     if call.caller == "openai":
         opts = call.raw.get("stream_options")
