@@ -50,6 +50,7 @@ def _parse_part(item: Any, field: str) -> Part:
             else c.req_str(c.as_obj(spec, f"{field}.image_url"), "url", f"{field}.image_url.url")
         )
         detail = spec.get("detail") if isinstance(spec, Mapping) else None
+        detail = detail if isinstance(detail, str) else None
         inline = c.parse_data_uri(url)
         if inline is not None:
             return ImagePart(
