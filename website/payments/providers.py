@@ -83,7 +83,7 @@ def _real(app: Flask, name: str) -> Provider:
             alipay_public_key=load_public_key(c["BYTESPIKE_ALIPAY_PUBLIC_KEY"]),
             gateway=c["BYTESPIKE_ALIPAY_GATEWAY"],
             notify_url=_notify_url(app, "alipay"),
-            return_url=c["BYTESPIKE_PUBLIC_URL"].rstrip("/") + "/en/console/billing/",
+            return_url=c["BYTESPIKE_PUBLIC_URL"].rstrip("/") + "/en/console/billing",
             seller_id=c.get("BYTESPIKE_ALIPAY_SELLER_ID") or None,
         ), http_transport())
     return WeChatPay(WeChatPayConfig(
