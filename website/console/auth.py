@@ -206,3 +206,14 @@ def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., An
         return inner
 
     return wrap
+
+
+def org_choices() -> list[tuple[int, str, bool]]:
+    """(org id, name, is current) for each org the signed-in person belongs to (the sidebar switcher)."""
+    from core.models import Org
+
+    if not current_user.is_authenticated:
+        return []
+    current = current_membership().org_id
+    s = core_db.session()
+    return [(m.org_id, (s.get(Org, m.org_id) or Org(name="?")).name, m.org_id == current) for m in memberships()]

@@ -24,13 +24,14 @@ def init_app(app: Flask) -> None:
 @click.command("reconcile-payments")
 @with_appcontext
 def reconcile_command() -> None:
-    """Query open orders at their provider; credit the paid, close the expired; check low balances."""
+    """Query open orders at their provider; credit the paid, close the expired; low balances; webhook retries."""
     from .reconcile import reconcile
-    from .webhooks import check_all_low_balances, flush
+    from .webhooks import check_all_low_balances, flush, retry_failed
 
     counts = reconcile()
     counts["low_balance"] = check_all_low_balances()
     flush()
+    counts["webhooks_redelivered"] = retry_failed()
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
 
 

@@ -142,3 +142,15 @@ def check_all_low_balances() -> int:
     s = core_db.session()
     ids = s.scalars(select(Org.id).where(Org.low_balance_credits.is_not(None))).all()
     return sum(1 for org_id in ids if check_low_balance(org_id))
+
+
+def retry_failed(max_attempts: int = 5) -> int:
+    """Deliver again what failed in the last day (the sweeper); returns how many now went through."""
+    import datetime as dt
+
+    s = core_db.session()
+    since = utcnow() - dt.timedelta(days=1)
+    ids = s.scalars(select(WebhookDelivery.id).where(WebhookDelivery.delivered_at.is_(None),
+                                                     WebhookDelivery.attempts < max_attempts,
+                                                     WebhookDelivery.created_at >= since)).all()
+    return sum(1 for delivery_id in ids if deliver(delivery_id))

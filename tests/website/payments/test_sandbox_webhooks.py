@@ -139,3 +139,38 @@ def test_low_balance_notifies_once_and_rearms(sandbox_app, receiver):
         assert webhooks.check_low_balance(org_id) is True
         webhooks.flush()
     assert [json.loads(b)["type"] for _, b in got] == ["balance.low", "balance.low"]
+
+
+def test_failed_webhook_is_retried_by_the_sweeper(sandbox_app):
+    from core import db as core_db
+    from core.models import Org, WebhookDelivery
+    from website.payments import webhooks
+
+    port = free_port()
+    org_id, _ = _account(sandbox_app, "retry@example.com")
+    with sandbox_app.app_context():
+        org = core_db.session().get(Org, org_id)
+        org.webhook_url, org.webhook_secret = f"http://127.0.0.1:{port}/hook", "whsec_retry"
+        core_db.session().commit()
+        delivery_id = webhooks.send(org_id, "webhook.test", {"n": 1}, background=False)
+        row = core_db.session().get(WebhookDelivery, delivery_id)
+        assert row.delivered_at is None and row.error and row.attempts == 1
+    got: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = sandbox_app.test_cli_runner().invoke(args=["reconcile-payments"])
+        assert "webhooks_redelivered=1" in result.output, result.output
+    finally:
+        server.shutdown()
+    assert json.loads(got[0])["data"] == {"n": 1}
