@@ -43,8 +43,10 @@ def presets(all_rows: list) -> dict[str, list]:
     by_id = {r.id: r for r in all_rows}
     out = {}
     for name, vendors in PRESET_VENDORS.items():
-        listed = [by_id[m] for m in card.preset_models(name) if m in by_id and by_id[m].status != "demo"]
-        out[name] = listed or [r for r in all_rows if r.vendor in vendors and r.kind == "chat"]
+        listed = [by_id[m] for m in card.preset_models(name) if m in by_id]
+        listed = listed or [r for r in all_rows if r.vendor in vendors]
+        # The home page shows the chat line-up; the model library has the rest.
+        out[name] = [r for r in listed if r.kind == "chat" and r.status != "demo"]
     return out
 
 

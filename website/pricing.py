@@ -72,6 +72,14 @@ class Row:
         return None
 
 
+def compact_tokens(n: int) -> str:
+    """Write a token count the way model cards do: 1M, 262K, 512."""
+    if n >= 1_000_000:
+        tenths = (n % 1_000_000) // 100_000
+        return f"{n // 1_000_000}M" if tenths == 0 else f"{n // 1_000_000}.{tenths}M"
+    return f"{n // 1000}K" if n >= 1000 else str(n)
+
+
 def vendor_name(vendor: str) -> str:
     """Return a vendor's display name."""
     return VENDOR_NAMES.get(vendor, vendor.replace("-", " ").title())
@@ -116,7 +124,7 @@ def filter_rows(all_rows: list[Row], q: str, vendor: str, kind: str) -> list[Row
 def _template_helpers() -> dict[str, Any]:
     return {
         "KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS, "CAPABILITY_LABELS": CAPABILITY_LABELS,
-        "to_cny": to_cny, "vendor_name": vendor_name, "cny_rate": cny_rate(),
+        "to_cny": to_cny, "vendor_name": vendor_name, "cny_rate": cny_rate(), "compact_tokens": compact_tokens,
     }
 
 
