@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_REDIS_PREFIX": "bs:",
     # "0" turns off health-steered routing and circuit breakers (plain priority/weight): for comparisons.
     "BYTESPIKE_ROUTING_HEALTH": "1",
+    # The model the public playground calls (free demo model unless the operator picks a cheap one).
+    "BYTESPIKE_PLAYGROUND_MODEL": "bytespike-echo",
 }
 
 
