@@ -1,0 +1,117 @@
+"""Media fixtures: the fake media upstream, and the app under gunicorn with channels pointing at it.
+
+The server helpers (gunicorn, env, accounts, wallet and usage readers) are the
+gateway room's, from ``tests.gateway.conftest``; only the channels file differs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import create_pg_database, drop_pg_database, free_port
+from tests.gateway.conftest import Gateway, _clean_redis, server_env, start_gunicorn, stop_gunicorn
+from tests.gateway.media.fake_media import FakeMedia
+
+UPSTREAM_KEYS = ("sk-up-media-AAAA1111", "sk-up-media-BBBB2222")
+# Operator prices for the fields a channel may set; the rest (per_million_chars, per_search) come from the card.
+CHANNEL_PRICES = {
+    "text-embedding-3-small": {"input": "0.05"},
+    "gpt-image-2": {"per_image": "0.04"},
+    "sora-2": {"per_second": "0.12"},
+}
+MODELS = ["text-embedding-3-small", "jina-reranker-v2-base-multilingual", "rerank-v3-5", "gpt-image-2", "tts-1",
+          "whisper-1", "gpt-4o-transcribe", "sora-2"]
+
+
+def channels_toml(fake: FakeMedia) -> str:
+    keys = ", ".join(f'"{k}"' for k in UPSTREAM_KEYS)
+    models = ", ".join(f'"{m}"' for m in MODELS)
+    out = (f'[[channels]]\nname = "media-main"\nprotocol = "openai"\nbase_url = "{fake.base_url}"\n'
+           f'api_keys = [{keys}]\nmodels = [{models}]\ntimeout_s = 5\nconnect_timeout_s = 2\n'
+           '[channels.model_map]\n"sora-2" = "sora-2-upstream"\n')
+    for model, prices in CHANNEL_PRICES.items():
+        out += f'[channels.prices."{model}"]\n' + "".join(f'{k} = "{v}"\n' for k, v in prices.items())
+    return out
+
+
+@pytest.fixture(scope="session")
+def fake_media():
+    fake = FakeMedia()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def media_server(request, fake_media, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(f"media-{request.param}")
+    db_url = f"sqlite:///{tmp / 'bytespike.db'}" if request.param == "sqlite" else create_pg_database()
+    channels = tmp / "channels.toml"
+    channels.write_text(channels_toml(fake_media))
+    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
+    env = server_env(db_url, channels, prefix)
+    port = free_port()
+    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", {})
+    gw.cli("init-db")
+    gw.proc = start_gunicorn(env, port, gw.log_path)
+    yield gw
+    stop_gunicorn(gw.proc)
+    if gw._engine is not None:
+        gw._engine.dispose()
+    if request.param == "postgresql":
+        drop_pg_database(db_url)
+    _clean_redis(prefix)
+
+
+@pytest.fixture
+def media(media_server, fake_media):
+    """The session's server with the fake upstream's records cleared."""
+    fake_media.reset()
+    yield media_server
+    fake_media.reset()
+
+
+@pytest.fixture(scope="session")
+def card(media_server) -> dict[str, dict[str, Any]]:
+    """The rate card as the running server publishes it (operator prices applied)."""
+    rows = requests.get(media_server.base_url + "/api/pricing", timeout=10).json()["models"]
+    return {r["id"]: r for r in rows}
+
+
+def ceil_credits(x: Decimal) -> int:
+    return int(x.to_integral_value(rounding=ROUND_CEILING))
+
+
+def price(card: dict[str, dict[str, Any]], model: str, fld: str) -> Decimal:
+    return Decimal(card[model][fld])
+
+
+def post(gw: Gateway, key: str, path: str, body: Any, **headers: str) -> requests.Response:
+    h = {"authorization": f"Bearer {key}", "content-type": "application/json", **headers}
+    return requests.post(gw.base_url + path, data=json.dumps(body), headers=h, timeout=30)
+
+
+def assert_billed(gw: Gateway, resp: requests.Response, key: str, before: tuple[int, int], expected: int) -> dict:
+    """Cost header == settled wallet movement == usage row == ``expected``; returns the usage row."""
+    assert int(resp.headers["x-bytespike-cost-credits"]) == expected
+    assert resp.headers["x-bytespike-cost-usd"] == format(Decimal(expected) / 1_000_000, ".6f")
+    assert int(resp.headers["x-bytespike-estimated-credits"]) >= expected
+    assert gw.wallet(key) == (before[0] - expected, 0)
+    row = gw.usage(resp.headers["x-bytespike-request-id"])
+    assert row is not None and row["cost_credits"] == expected and bool(row["billed"]) is True
+    return row
+
+
+def assert_free(gw: Gateway, resp: requests.Response, key: str, before: tuple[int, int]) -> None:
+    """An error: envelope and cost headers present, cost 0, wallet untouched."""
+    assert resp.headers["x-bytespike-cost-credits"] == "0"
+    assert "X-Org-Quota-Remaining-Credits" in resp.headers
+    assert gw.wallet(key) == (before[0], 0)
+    row = gw.usage(resp.headers["x-bytespike-request-id"])
+    assert row is None or (row["cost_credits"] == 0 and not row["billed"])
