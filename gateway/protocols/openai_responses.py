@@ -196,7 +196,10 @@ def _parse_reasoning_item(item: Mapping[str, Any], field: str) -> ThinkingPart:
     text = "\n\n".join(texts)
     state = opt_str(item.get("encrypted_content"), f"{field}.encrypted_content")
     if state is None:
-        return ThinkingPart(text=text, origin="responses")
+        # Readable reasoning with no vendor state (what an upstream's reasoning_content became): an
+        # OpenAI-compatible upstream gets it back as reasoning_content, which DeepSeek-style models
+        # require on tool-call turns; Anthropic and Gemini drop it as unsigned.
+        return ThinkingPart(text=text)
     origin, signature, redacted = unwrap_reasoning_state(state)
     if origin == "anthropic":
         return ThinkingPart(text=text, signature=signature, redacted=redacted, origin="anthropic")
