@@ -155,7 +155,12 @@ class ChatCaller(Caller):
             kw["reasoning_effort"] = "low"
         if stream:
             with self.client.chat.completions.stream(**kw, stream_options={"include_usage": True}) as s:
-                resp = s.get_final_completion()
+                try:
+                    resp = s.get_final_completion()
+                except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as err:
+                    # The helper refuses to parse a cut or filtered answer; the assembled completion
+                    # rides on the error (without usage: it raises at the finish chunk).
+                    resp = err.completion
         else:
             resp = self.client.chat.completions.create(**kw)
         return self.outcome(resp)
@@ -169,13 +174,13 @@ class ChatCaller(Caller):
         for call in replay.get("tool_calls") or []:
             call.pop("parsed_arguments", None)
         reasoning = (msg.model_extra or {}).get("reasoning_content") or ""
-        cached = u.prompt_tokens_details.cached_tokens if u.prompt_tokens_details else 0
+        cached = u.prompt_tokens_details.cached_tokens if u and u.prompt_tokens_details else 0
         return Outcome(
             text=msg.content or "",
             thinking=reasoning,
             calls=[(c.id, c.function.name, json.loads(c.function.arguments)) for c in msg.tool_calls or []],
             stop=choice.finish_reason,
-            usage=(u.prompt_tokens, cached or 0, u.completion_tokens),
+            usage=(u.prompt_tokens, cached or 0, u.completion_tokens) if u else (),
             replay=[replay],
         )
 
@@ -217,7 +222,9 @@ class ResponsesCaller(Caller):
             kw["include"] = ["reasoning.encrypted_content"]
         if stream:
             with self.client.responses.stream(**kw) as s:
-                resp = s.get_final_response()
+                # get_final_response() wants response.completed; an incomplete answer ends otherwise.
+                ends = [e.response for e in s if e.type == "response.incomplete"]
+                resp = ends[0] if ends else s.get_final_response()
         else:
             resp = self.client.responses.create(**kw)
         return self.outcome(resp)
@@ -226,11 +233,12 @@ class ResponsesCaller(Caller):
     def outcome(resp: Any) -> Outcome:
         reasoning = [i for i in resp.output if i.type == "reasoning"]
         u = resp.usage
+        reason = resp.incomplete_details.reason if resp.incomplete_details else None
         return Outcome(
             text=resp.output_text,
             thinking="".join(s.text for r in reasoning for s in r.summary),
             calls=[(i.call_id, i.name, json.loads(i.arguments)) for i in resp.output if i.type == "function_call"],
-            stop=resp.status,
+            stop=f"{resp.status}:{reason}" if reason else resp.status,
             usage=(u.input_tokens, u.input_tokens_details.cached_tokens, u.output_tokens),
             signature=reasoning[0].encrypted_content if reasoning else None,
             replay=[i.model_dump(exclude_none=True, exclude={"parsed_arguments"}) for i in resp.output],

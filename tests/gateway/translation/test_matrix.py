@@ -52,8 +52,15 @@ def expected_usage(caller: str, upstream: str, scenario: str) -> tuple[int, ...]
 
 
 def expected_stop(caller: str, stop: str) -> str:
-    return {"anthropic": stop, "openai": {"end_turn": "stop", "tool_use": "tool_calls"}[stop],
-            "responses": "completed", "gemini": "STOP"}[caller]
+    """Stop reasons per protocol-translation.md section 3 and the Responses/Gemini rules."""
+    return {
+        "anthropic": stop,
+        "openai": {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length",
+                   "refusal": "content_filter"}[stop],
+        "responses": {"max_tokens": "incomplete:max_output_tokens",
+                      "refusal": "incomplete:content_filter"}.get(stop, "completed"),
+        "gemini": {"max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}.get(stop, "STOP"),
+    }[caller]
 
 
 def both(c: Caller, model: str, turns: list[Any], **kw: Any) -> tuple[Outcome, Outcome]:
@@ -71,6 +78,18 @@ def test_plain_text(callers, caller, upstream, tag):
     assert plain.usage == expected_usage(caller, upstream, "text")
     assert not plain.calls and not plain.thinking
     assert streamed.same_answer() == plain.same_answer()
+
+
+@pytest.mark.parametrize("scenario", ["maxed", "refused"])
+@pytest.mark.parametrize(("caller", "upstream"), PAIRS, ids=IDS)
+def test_stop_reasons_map(callers, caller, upstream, scenario, tag):
+    plain, streamed = both(callers[caller], MODELS[upstream], [User(f"[scn {scenario}] {tag} weather?")])
+    assert plain.text == SCRIPTS[scenario].blocks[0].text
+    assert plain.stop == expected_stop(caller, SCRIPTS[scenario].stop)
+    assert plain.usage == expected_usage(caller, upstream, scenario)
+    assert (streamed.text, streamed.stop) == (plain.text, plain.stop)
+    if streamed.usage:  # the Chat Completions helper raises on "length" before the usage chunk
+        assert streamed.usage == plain.usage
 
 
 # --- two parallel tool calls, then their results ---------------------------------------------
@@ -184,14 +203,18 @@ def expected_signature(caller: str, upstream: str) -> str | None:
     return None
 
 
+@pytest.mark.parametrize("scenario", ["think", "thinktools"])
 @pytest.mark.parametrize(("caller", "upstream"), PAIRS, ids=IDS)
-def test_thinking_surfaces_in_the_caller_native_form(tgw, callers, caller, upstream, tag):
-    plain, streamed = both(callers[caller], MODELS[upstream], [User(f"[scn think] {tag} weather?")], thinking=True)
-    assert plain.text == TEXT
+def test_thinking_surfaces_in_the_caller_native_form(tgw, callers, caller, upstream, scenario, tag):
+    plain, streamed = both(callers[caller], MODELS[upstream], [User(f"[scn {scenario}] {tag} weather?")],
+                           thinking=True, tools=scenario == "thinktools")
+    script = SCRIPTS[scenario]
+    assert plain.text == (TEXT if scenario == "think" else "")
+    assert [c[1:] for c in plain.calls] == ([] if scenario == "think" else [(n, a) for n, a in CALLS])
     assert plain.thinking == THOUGHT
     assert plain.signature == expected_signature(caller, upstream)
-    assert plain.stop == expected_stop(caller, "end_turn")
-    assert plain.usage == expected_usage(caller, upstream, "think")
+    assert plain.stop == expected_stop(caller, script.stop)
+    assert plain.usage == expected_usage(caller, upstream, scenario)
     assert streamed.same_answer() == plain.same_answer()
     for body in [camel(s.body) if upstream == "gemini" else s.body for s in tgw.fakes[upstream].find(tag)]:
         if upstream == "anthropic":

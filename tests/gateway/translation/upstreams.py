@@ -72,6 +72,8 @@ SCRIPTS: dict[str, Script] = {
     ),
     "after": Script((Block("text", "It is 18C and sunny; the time is 14:00."),)),
     "midfail": Script((Block("text", TEXT),), midfail=True),
+    "maxed": Script((Block("text", "Sunny and"),), stop="max_tokens"),
+    "refused": Script((Block("text", "I cannot help with that."),), stop="refusal"),
 }
 
 
@@ -145,7 +147,8 @@ def ant_events(model: str, script: Script, rid: str) -> list[bytes]:
 
 # --- OpenAI Chat Completions -----------------------------------------------------------------
 
-FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length"}
+FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
+GEMINI_FINISH = {"end_turn": "STOP", "tool_use": "STOP", "max_tokens": "MAX_TOKENS", "refusal": "SAFETY"}
 
 
 def _oai_usage(u: Usage) -> dict[str, Any]:
@@ -235,7 +238,8 @@ def _gem_parts(script: Script) -> list[dict[str, Any]]:
 
 
 def gem_message(model: str, script: Script, rid: str) -> dict[str, Any]:
-    cand = {"content": {"role": "model", "parts": _gem_parts(script)}, "finishReason": "STOP", "index": 0}
+    cand = {"content": {"role": "model", "parts": _gem_parts(script)}, "finishReason": GEMINI_FINISH[script.stop],
+            "index": 0}
     return {"candidates": [cand], "usageMetadata": _gem_usage(usage_for("gemini", script)),
             "modelVersion": model, "responseId": rid}
 
@@ -253,7 +257,7 @@ def gem_events(model: str, script: Script, rid: str) -> list[bytes]:
         cand: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
         meta = {"promptTokenCount": u.inp + u.cache_read, "totalTokenCount": u.inp + u.cache_read + i}
         if i == len(chunks) - 1:
-            cand["finishReason"] = "STOP"
+            cand["finishReason"] = GEMINI_FINISH[script.stop]
             meta = _gem_usage(u)
         ev.append(sse({"candidates": [cand], "usageMetadata": meta, "modelVersion": model, "responseId": rid},
                       sep=b"\r\n\r\n"))
