@@ -17,6 +17,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -83,6 +84,62 @@ def _month(now: dt.datetime) -> str:
     return now.strftime("%Y-%m")
 
 
+# --- statements: built once, so a call pays only for execution ---------------------
+
+_b = sa.bindparam
+_MONTH_SPENT = sa.case((_m.c.month == _b("b_month"), _m.c.month_spent_credits), else_=0)
+_KEY_RESERVE = (
+    _k.update()
+    .where(_k.c.id == _b("b_key"), _k.c.revoked_at.is_(None),
+           sa.or_(_k.c.expires_at.is_(None), _k.c.expires_at > _b("b_now")),
+           sa.or_(_k.c.quota_credits.is_(None),
+                  _k.c.spent_credits + _k.c.reserved_credits + _b("b_amt") <= _k.c.quota_credits))
+    .values(reserved_credits=_k.c.reserved_credits + _b("b_amt"))
+)
+_MEMBER_RESERVE = (
+    _m.update()
+    .where(_m.c.id == _b("b_member"),
+           sa.or_(_m.c.quota_credits.is_(None),
+                  _m.c.spent_credits + _m.c.reserved_credits + _b("b_amt") <= _m.c.quota_credits),
+           sa.or_(_m.c.monthly_quota_credits.is_(None),
+                  _MONTH_SPENT + _m.c.reserved_credits + _b("b_amt") <= _m.c.monthly_quota_credits))
+    .values(reserved_credits=_m.c.reserved_credits + _b("b_amt"))
+)
+_WALLET_RESERVE = (
+    _w.update()
+    .where(_w.c.id == _b("b_wallet"), _w.c.balance_credits - _w.c.reserved_credits >= _b("b_amt"))
+    .values(reserved_credits=_w.c.reserved_credits + _b("b_amt"))
+)
+_KEY_STATE = sa.select(_k.c.revoked_at, _k.c.expires_at, _k.c.quota_credits, _k.c.spent_credits,
+                       _k.c.reserved_credits).where(_k.c.id == _b("b_key"))
+_GATE = _r.update().where(_r.c.request_id == _b("b_rid"), _r.c.state == "open").values(state=_b("b_state"))
+_KEY_CLOSE = _k.update().where(_k.c.id == _b("b_key")).values(
+    spent_credits=_k.c.spent_credits + _b("b_charged"), reserved_credits=_k.c.reserved_credits - _b("b_amt"),
+    last_used_at=_b("b_now"))
+_MEMBER_CLOSE = _m.update().where(_m.c.id == _b("b_member")).values(
+    spent_credits=_m.c.spent_credits + _b("b_charged"), reserved_credits=_m.c.reserved_credits - _b("b_amt"),
+    month_spent_credits=sa.case((_m.c.month == _b("b_month"), _m.c.month_spent_credits + _b("b_charged")),
+                                else_=_b("b_charged")),
+    month=_b("b_month"))
+_WALLET_CLOSE = _w.update().where(_w.c.id == _b("b_wallet")).values(
+    balance_credits=_w.c.balance_credits - _b("b_charged"), reserved_credits=_w.c.reserved_credits - _b("b_amt"))
+_R_INSERT, _E_INSERT = _r.insert(), _e.insert()
+_UPSERTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _upserts(conn: sa.Connection) -> tuple[Any, Any]:
+    """The dialect's (usage insert-or-ignore, hourly spend add) statements."""
+    name = conn.dialect.name
+    if name not in _UPSERTS:
+        mod = pg_dialect if name == "postgresql" else sqlite_dialect
+        usage = mod.insert(_u).on_conflict_do_nothing(index_elements=[_u.c.id])
+        hour = mod.insert(_h)
+        hour = hour.on_conflict_do_update(index_elements=[_h.c.api_key_id, _h.c.hour],
+                                          set_={"credits": _h.c.credits + hour.excluded.credits})
+        _UPSERTS[name] = (usage, hour)
+    return _UPSERTS[name]
+
+
 # --- reserve ------------------------------------------------------------------
 
 
@@ -91,26 +148,24 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     if credits < 0:
         raise ValueError("a reservation cannot be negative")
     now = utcnow()
+    params = {"b_key": principal.key_id, "b_member": principal.member_id, "b_wallet": principal.wallet_id,
+              "b_amt": credits, "b_now": now, "b_month": _month(now)}
     with _engine().begin() as conn:
-        _reserve_key(conn, principal, credits, now)
-        if principal.member_id is not None:
-            _reserve_member(conn, principal.member_id, credits, now)
-        hit = conn.execute(
-            _w.update()
-            .where(_w.c.id == principal.wallet_id, _w.c.balance_credits - _w.c.reserved_credits >= credits)
-            .values(reserved_credits=_w.c.reserved_credits + credits)
-        )
-        if hit.rowcount != 1:
+        if conn.execute(_KEY_RESERVE, params).rowcount != 1:
+            _refuse_key(conn, params, credits, now)
+        if principal.member_id is not None and conn.execute(_MEMBER_RESERVE, params).rowcount != 1:
+            raise QuotaExceeded(f"Member quota exceeded: this call needs up to {credits} credits (quota_exceeded).")
+        if conn.execute(_WALLET_RESERVE, params).rowcount != 1:
             raise InsufficientBalance(
                 f"Insufficient balance: this call needs up to {credits} credits (${usd_str(credits)}) "
                 "beyond what is already reserved; top up to continue."
             )
-        conn.execute(_r.insert(), {
+        conn.execute(_R_INSERT, {
             "request_id": request_id, "wallet_id": principal.wallet_id, "api_key_id": principal.key_id,
             "member_id": principal.member_id, "amount_credits": credits, "state": "open", "created_at": now,
             "expires_at": now + dt.timedelta(seconds=_deadline_s() + 60),
         })
-        conn.execute(_e.insert(), {
+        conn.execute(_E_INSERT, {
             "wallet_id": principal.wallet_id, "kind": "reserve", "amount_credits": 0, "reserved_delta": credits,
             "ref": request_id, "api_key_id": principal.key_id, "memo": "", "created_at": now,
         })
@@ -119,21 +174,8 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
                 credits, principal.has_windows)
 
 
-def _reserve_key(conn: sa.Connection, p: Principal, credits: int, now: dt.datetime) -> None:
-    hit = conn.execute(
-        _k.update()
-        .where(
-            _k.c.id == p.key_id, _k.c.revoked_at.is_(None),
-            sa.or_(_k.c.expires_at.is_(None), _k.c.expires_at > now),
-            sa.or_(_k.c.quota_credits.is_(None),
-                   _k.c.spent_credits + _k.c.reserved_credits + credits <= _k.c.quota_credits),
-        )
-        .values(reserved_credits=_k.c.reserved_credits + credits)
-    )
-    if hit.rowcount == 1:
-        return
-    row = conn.execute(sa.select(_k.c.revoked_at, _k.c.expires_at, _k.c.quota_credits, _k.c.spent_credits,
-                                 _k.c.reserved_credits).where(_k.c.id == p.key_id)).first()
+def _refuse_key(conn: sa.Connection, params: dict[str, Any], credits: int, now: dt.datetime) -> None:
+    row = conn.execute(_KEY_STATE, params).first()
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise AuthError("This API key has been revoked or has expired.")
     left = max(0, row.quota_credits - row.spent_credits - row.reserved_credits)
@@ -141,22 +183,6 @@ def _reserve_key(conn: sa.Connection, p: Principal, credits: int, now: dt.dateti
         f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
         f"{row.quota_credits} lifetime credits left (quota_exceeded)."
     )
-
-
-def _reserve_member(conn: sa.Connection, member_id: int, credits: int, now: dt.datetime) -> None:
-    month_spent = sa.case((_m.c.month == _month(now), _m.c.month_spent_credits), else_=0)
-    hit = conn.execute(
-        _m.update()
-        .where(
-            _m.c.id == member_id,
-            sa.or_(_m.c.quota_credits.is_(None), _m.c.spent_credits + _m.c.reserved_credits + credits <= _m.c.quota_credits),
-            sa.or_(_m.c.monthly_quota_credits.is_(None),
-                   month_spent + _m.c.reserved_credits + credits <= _m.c.monthly_quota_credits),
-        )
-        .values(reserved_credits=_m.c.reserved_credits + credits)
-    )
-    if hit.rowcount != 1:
-        raise QuotaExceeded(f"Member quota exceeded: this call needs up to {credits} credits (quota_exceeded).")
 
 
 # --- settle / release ---------------------------------------------------------
@@ -175,63 +201,33 @@ def release(hold: Hold, record: UsageRecord) -> None:
 
 def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> bool:
     now = utcnow()
+    params = {"b_rid": hold.request_id, "b_state": "settled" if kind == "settle" else "released",
+              "b_key": hold.api_key_id, "b_member": hold.member_id, "b_wallet": hold.wallet_id,
+              "b_amt": hold.amount, "b_charged": charged, "b_now": now, "b_month": _month(now)}
     with _engine().begin() as conn:
-        gate = conn.execute(
-            _r.update().where(_r.c.request_id == hold.request_id, _r.c.state == "open")
-            .values(state="settled" if kind == "settle" else "released")
-        )
-        if gate.rowcount != 1:
+        if conn.execute(_GATE, params).rowcount != 1:
             return False  # settled, released or expired already: nothing to do
         if hold.api_key_id is not None:
-            conn.execute(
-                _k.update().where(_k.c.id == hold.api_key_id)
-                .values(spent_credits=_k.c.spent_credits + charged, reserved_credits=_k.c.reserved_credits - hold.amount,
-                        last_used_at=now)
-            )
+            conn.execute(_KEY_CLOSE, params)
         if hold.member_id is not None:
-            _close_member(conn, hold, charged, now)
-        conn.execute(
-            _w.update().where(_w.c.id == hold.wallet_id)
-            .values(balance_credits=_w.c.balance_credits - charged, reserved_credits=_w.c.reserved_credits - hold.amount)
-        )
-        conn.execute(_e.insert(), {
+            conn.execute(_MEMBER_CLOSE, params)
+        conn.execute(_WALLET_CLOSE, params)
+        conn.execute(_E_INSERT, {
             "wallet_id": hold.wallet_id, "kind": kind, "amount_credits": -charged, "reserved_delta": -hold.amount,
             "ref": hold.request_id, "api_key_id": hold.api_key_id, "memo": record.model if record else "",
             "created_at": now,
         })
+        usage_stmt, hour_stmt = _upserts(conn)
         if charged and hold.track_spend and hold.api_key_id is not None:
-            _add_spend_hour(conn, hold.api_key_id, now, charged)
+            hour = now.replace(minute=0, second=0, microsecond=0)
+            conn.execute(hour_stmt, {"api_key_id": hold.api_key_id, "hour": hour, "credits": charged})
         if record is not None:
-            _insert_usage(conn, record, now, cost=charged, billed=kind == "settle")
+            conn.execute(usage_stmt, _usage_values(record, now, cost=charged, billed=kind == "settle"))
     return True
 
 
-def _close_member(conn: sa.Connection, hold: Hold, charged: int, now: dt.datetime) -> None:
-    month = _month(now)
-    conn.execute(
-        _m.update().where(_m.c.id == hold.member_id).values(
-            spent_credits=_m.c.spent_credits + charged,
-            reserved_credits=_m.c.reserved_credits - hold.amount,
-            month_spent_credits=sa.case((_m.c.month == month, _m.c.month_spent_credits + charged), else_=charged),
-            month=month,
-        )
-    )
-
-
-def _dialect_insert(conn: sa.Connection, table: sa.Table):  # type: ignore[no-untyped-def]
-    mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
-    return mod.insert(table)
-
-
-def _add_spend_hour(conn: sa.Connection, key_id: str, now: dt.datetime, credits: int) -> None:
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    ins = _dialect_insert(conn, _h).values(api_key_id=key_id, hour=hour, credits=credits)
-    conn.execute(ins.on_conflict_do_update(index_elements=[_h.c.api_key_id, _h.c.hour],
-                                           set_={"credits": _h.c.credits + ins.excluded.credits}))
-
-
-def _insert_usage(conn: sa.Connection, rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> None:
-    values = {
+def _usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
+    return {
         "id": rec.request_id, "created_at": now, "org_id": rec.org_id, "api_key_id": rec.api_key_id,
         "member_id": rec.member_id, "model": rec.model[:120], "provider": rec.provider, "channel": rec.channel,
         "protocol": rec.protocol, "stream": bool(rec.stream), "status": int(rec.status),
@@ -241,13 +237,12 @@ def _insert_usage(conn: sa.Connection, rec: UsageRecord, now: dt.datetime, *, co
         "latency_ms": int(rec.latency_ms), "overhead_ms": int(rec.overhead_ms),
         "fallback_from": rec.fallback_from, "error": rec.error[:500] if rec.error else None,
     }
-    conn.execute(_dialect_insert(conn, _u).values(**values).on_conflict_do_nothing(index_elements=[_u.c.id]))
 
 
 def log_call(record: UsageRecord) -> None:
     """Write the usage row of a call refused before any reservation (free, not billed)."""
     with _engine().begin() as conn:
-        _insert_usage(conn, record, utcnow(), cost=0, billed=False)
+        conn.execute(_upserts(conn)[0], _usage_values(record, utcnow(), cost=0, billed=False))
 
 
 # --- expiry ---------------------------------------------------------------------

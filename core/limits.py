@@ -30,9 +30,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from . import db as core_db
 from .errors import ConcurrencyLimited, RateLimited
-from .keys import Principal
+from .keys import Principal, read_connection
 from .models.accounts import ApiKey
 from .models.base import utcnow
 from .models.ledger import KeySpendHour, Wallet
@@ -218,20 +217,24 @@ def _usd(credits: int) -> str:
     return format(v.quantize(Decimal("0.01")) if v.as_tuple().exponent >= -2 else v, "f")  # type: ignore[operator]
 
 
+_WINDOW_SQL = sa.select(
+    *[sa.func.coalesce(sa.func.sum(sa.case((_h.c.hour >= sa.bindparam(f"b_{name}"), _h.c.credits), else_=0)), 0)
+      for name, _ in WINDOWS],
+    sa.func.min(_h.c.hour),
+    sa.select(_k.c.reserved_credits).where(_k.c.id == sa.bindparam("b_key")).scalar_subquery(),
+).where(_h.c.api_key_id == sa.bindparam("b_key"), _h.c.hour >= sa.bindparam("b_rate_limit_7d"))
+
+
 def spend_windows(principal: Principal, now: dt.datetime | None = None) -> list[Window]:
     """Each configured spend window with its credits used (settled + open reservations) and reset time."""
     now = now or utcnow()
     hour0 = now.replace(minute=0, second=0, microsecond=0)
     starts = {name: hour0 - dt.timedelta(hours=n - 1) for name, n in WINDOWS}
-    cols = [sa.func.coalesce(sa.func.sum(sa.case((_h.c.hour >= starts[name], _h.c.credits), else_=0)), 0)
-            for name, _ in WINDOWS]
-    with core_db.get_db().engine.connect() as conn:
-        row = conn.execute(sa.select(*cols).where(_h.c.api_key_id == principal.key_id,
-                                                  _h.c.hour >= starts["rate_limit_7d"])).first()
-        oldest = conn.execute(
-            sa.select(sa.func.min(_h.c.hour)).where(_h.c.api_key_id == principal.key_id,
-                                                     _h.c.hour >= starts["rate_limit_7d"])).scalar()
-        held = conn.execute(sa.select(_k.c.reserved_credits).where(_k.c.id == principal.key_id)).scalar() or 0
+    with read_connection() as conn:
+        row = conn.execute(_WINDOW_SQL, {"b_key": principal.key_id, **{f"b_{k}": v for k, v in starts.items()}}).one()
+    oldest, held = row[len(WINDOWS)], row[len(WINDOWS) + 1]
+    if held is None:  # no spend rows in the week: the subquery still answers, but be explicit
+        held = 0
     out = []
     for i, (name, hours) in enumerate(WINDOWS):
         limit = getattr(principal, name)
@@ -239,7 +242,7 @@ def spend_windows(principal: Principal, now: dt.datetime | None = None) -> list[
             continue
         first = max(oldest, starts[name]) if oldest is not None else hour0
         reset = first + dt.timedelta(hours=hours)
-        out.append(Window(name, int(limit), int(row[i] if row else 0) + int(held), _unix(reset)))
+        out.append(Window(name, int(limit), int(row[i]) + int(held), _unix(reset)))
     return out
 
 
@@ -247,14 +250,18 @@ def _unix(naive_utc: dt.datetime) -> int:
     return int(naive_utc.replace(tzinfo=dt.UTC).timestamp())
 
 
+_ENVELOPE_SQL = (
+    sa.select(_w.c.balance_credits, _w.c.reserved_credits, _k.c.spent_credits, _k.c.reserved_credits.label("kr"),
+              _k.c.quota_credits)
+    .select_from(_k.join(_w, _w.c.id == sa.bindparam("b_wallet")))
+    .where(_k.c.id == sa.bindparam("b_key"))
+)
+
+
 def envelope_headers(principal: Principal) -> dict[str, str]:
     """The quota envelope of API.md §3 for this key, as response headers."""
-    with core_db.get_db().engine.connect() as conn:
-        row = conn.execute(
-            sa.select(_w.c.balance_credits, _w.c.reserved_credits, _k.c.spent_credits, _k.c.reserved_credits.label("kr"),
-                      _k.c.quota_credits).select_from(_k.join(_w, _w.c.id == principal.wallet_id))
-            .where(_k.c.id == principal.key_id)
-        ).first()
+    with read_connection() as conn:
+        row = conn.execute(_ENVELOPE_SQL, {"b_key": principal.key_id, "b_wallet": principal.wallet_id}).first()
     spendable = max(0, int(row.balance_credits - row.reserved_credits)) if row else 0
     headers = {"X-Org-Quota-Remaining-Credits": str(spendable)}
     if row is not None and row.quota_credits is not None:

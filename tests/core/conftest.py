@@ -7,6 +7,14 @@ import pytest
 from core import accounts, keys
 from tests.conftest import make_app
 
+from .backends import BACKENDS, backend_url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path, pg_url):
+    """An empty database on each backend in turn (overrides the suite-wide fixture for speed)."""
+    return backend_url(request.param, tmp_path, pg_url)
+
 
 @pytest.fixture
 def dapp(db_url):

@@ -8,11 +8,12 @@ import pytest
 
 from core import accounts, keys, ledger
 from tests.conftest import make_app
+from tests.core.backends import BACKENDS, backend_url
 
 
-@pytest.fixture
-def api(db_url):
-    app = make_app(db_url)
+@pytest.fixture(params=BACKENDS)
+def api(request, tmp_path, pg_url):
+    app = make_app(backend_url(request.param, tmp_path, pg_url))
     yield app, app.test_client()
     app.extensions["bytespike_db"].dispose()
 
