@@ -89,7 +89,7 @@ def test_console_signup_key_call_usage_topup(live, browser, lang):
     key = wait.until(EC.presence_of_element_located((By.ID, "new-key"))).text.strip()
     assert key.startswith("sk-byts-") and len(key) >= 40
     _shot(browser, lang, "3-key-minted")
-    browser.refresh()  # shown once: gone on the next view
+    browser.get(f"{live}/{lang}/console/keys")  # shown once: gone on the next view
     assert key not in browser.page_source
 
     client = openai.OpenAI(base_url=f"{live}/v1", api_key=key, max_retries=0)
@@ -122,3 +122,9 @@ def test_console_signup_key_call_usage_topup(live, browser, lang):
     kinds = {r.get_attribute("class") for r in browser.find_elements(By.CSS_SELECTOR, "#tx-table tbody tr")}
     assert {"kind-topup", "kind-bonus"} <= kinds
     _shot(browser, lang, "9-transactions")
+    for page in ("keys", "members", "settings", "webhooks", "usage"):
+        browser.get(f"{live}/{lang}/console/{page}")
+        assert browser.find_element(By.TAG_NAME, "h1").text
+        # nothing may overflow the page sideways
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        _shot(browser, lang, f"10-{page}")
