@@ -20,6 +20,7 @@ the wallet's spendable credits as both limit and remaining.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import threading
 import time
@@ -38,8 +39,9 @@ from .models.ledger import KeySpendHour, Wallet
 from .money import credits_to_usd
 
 _k, _h, _w = ApiKey.__table__, KeySpendHour.__table__, Wallet.__table__
+log = logging.getLogger(__name__)
 WINDOWS = (("rate_limit_5h", 5), ("rate_limit_1d", 24), ("rate_limit_7d", 168))
-SLOT_TTL_S = 900.0  # an in-flight slot not released within this lapses (crashed worker)
+SLOT_TTL_S = 900.0  # at least: an in-flight slot not released within this lapses (crashed worker)
 
 
 @dataclass(frozen=True)
@@ -79,13 +81,20 @@ return 1
 
 
 class RedisCounters:
-    """Shared counters in Redis."""
+    """Shared counters in Redis; while Redis cannot be reached, this process's own counters stand in.
 
-    def __init__(self, url: str, prefix: str) -> None:
+    Failing open to local counters keeps the gateway serving through a Redis
+    outage with per-worker limits, rather than refusing every call.
+    """
+
+    def __init__(self, url: str, prefix: str, slot_ttl_s: float = SLOT_TTL_S) -> None:
         import redis
 
         self.r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self.prefix = prefix
+        self.slot_ttl_s = slot_ttl_s
+        self.fallback = LocalCounters(slot_ttl_s)
+        self._errors = (redis.RedisError, OSError)
         self._window = self.r.register_script(_WINDOW_LUA)
         self._slot = self.r.register_script(_SLOT_LUA)
 
@@ -93,21 +102,34 @@ class RedisCounters:
         minute = int(now // 60)
         weight = 1.0 - (now % 60) / 60.0
         keys = [f"{self.prefix}{name}:{minute}", f"{self.prefix}{name}:{minute - 1}"]
-        ok, est = self._window(keys=keys, args=[repr(weight), amount, limit])
+        try:
+            ok, est = self._window(keys=keys, args=[repr(weight), amount, limit])
+        except self._errors:
+            log.warning("redis unavailable: rate limits fall back to this process")
+            return self.fallback.window_add(name, amount, limit, now)
         return bool(ok), int(est)
 
     def slot_take(self, name: str, token: str, cap: int, now: float) -> bool:
         key = f"{self.prefix}{name}"
-        return bool(self._slot(keys=[key], args=[now, now + SLOT_TTL_S, cap, token, SLOT_TTL_S]))
+        try:
+            return bool(self._slot(keys=[key], args=[now, now + self.slot_ttl_s, cap, token, self.slot_ttl_s]))
+        except self._errors:
+            log.warning("redis unavailable: concurrency caps fall back to this process")
+            return self.fallback.slot_take(name, token, cap, now)
 
     def slot_free(self, name: str, token: str) -> None:
-        self.r.zrem(f"{self.prefix}{name}", token)
+        self.fallback.slot_free(name, token)
+        try:
+            self.r.zrem(f"{self.prefix}{name}", token)
+        except self._errors:
+            pass  # the slot lapses by itself after its TTL
 
 
 class LocalCounters:
     """The same counters inside one process."""
 
-    def __init__(self) -> None:
+    def __init__(self, slot_ttl_s: float = SLOT_TTL_S) -> None:
+        self.slot_ttl_s = slot_ttl_s
         self.lock = threading.Lock()
         self.windows: dict[str, int] = {}
         self.slots: dict[str, dict[str, float]] = {}
@@ -134,7 +156,7 @@ class LocalCounters:
                 del slots[t]
             if len(slots) >= cap:
                 return False
-            slots[token] = now + SLOT_TTL_S
+            slots[token] = now + self.slot_ttl_s
             return True
 
     def slot_free(self, name: str, token: str) -> None:
@@ -158,7 +180,8 @@ def counters(app: Any = None) -> RedisCounters | LocalCounters:
             if c is None:
                 url = app.config.get("BYTESPIKE_REDIS_URL")
                 prefix = app.config.get("BYTESPIKE_REDIS_PREFIX", "bs:") + "lim:"
-                c = RedisCounters(url, prefix) if url else LocalCounters()
+                ttl = max(SLOT_TTL_S, float(app.config.get("REQUEST_DEADLINE_S", 600)) + 60)
+                c = RedisCounters(url, prefix, ttl) if url else LocalCounters(ttl)
                 app.extensions["bytespike_limits"] = c
     return c
 

@@ -201,3 +201,19 @@ def test_limits_redis_slot_released_frees_capacity(redis_app, make_account):
         a.release()
     c = limits.counters()
     assert c.r.zcard(f"{c.prefix}conc:{p.org_id}") == 0
+
+
+def test_limits_redis_outage_falls_back_to_this_process(tmp_path, make_account):
+    from core import accounts
+    from tests.conftest import free_port
+
+    app = make_app(f"sqlite:///{tmp_path / 'b.db'}", BYTESPIKE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    with app.app_context():
+        _, _, master = make_account(0)
+        raw = accounts.create_sub_key(master.key_id, "r", rpm=2).raw
+        p = keys.authenticate(raw, "127.0.0.1")
+        limits.admit(p, estimated_tokens=1).release()
+        limits.admit(p, estimated_tokens=1).release()
+        with pytest.raises(RateLimited):
+            limits.admit(p, estimated_tokens=1)
+    app.extensions["bytespike_db"].dispose()
