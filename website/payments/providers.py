@@ -84,7 +84,8 @@ def _real(app: Flask, name: str) -> Provider:
             gateway=c["BYTESPIKE_ALIPAY_GATEWAY"],
             notify_url=_notify_url(app, "alipay"),
             return_url=c["BYTESPIKE_PUBLIC_URL"].rstrip("/") + "/en/console/billing",
-            seller_id=c.get("BYTESPIKE_ALIPAY_SELLER_ID") or None,
+            # Optional: when set, a notification's seller_id must match it.
+            seller_id=c.get("BYTESPIKE_ALIPAY_SELLER_ID") or os.environ.get("BYTESPIKE_ALIPAY_SELLER_ID") or None,
         ), http_transport())
     return WeChatPay(WeChatPayConfig(
         mchid=c["BYTESPIKE_WECHATPAY_MCHID"],

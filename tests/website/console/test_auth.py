@@ -124,3 +124,21 @@ def test_invite_only_signup_needs_a_fresh_code(tmp_path):
     assert client.post("/en/console/signup", data={**data, "invite_code": "BS-SEED-0001"}).status_code == 400
     assert client.post("/en/console/signup", data={**data, "invite_code": mine[0].code}).status_code == 302
     app.extensions["bytespike_db"].dispose()
+
+
+def test_login_throttle_is_shared_through_redis(tmp_path, redis_prefix):
+    """Two app instances (two workers) share the failure count through Redis."""
+    from tests.conftest import REDIS_URL, make_app
+
+    apps = [make_app(f"sqlite:///{tmp_path / 'shared.db'}", BYTESPIKE_REDIS_URL=REDIS_URL,
+                     BYTESPIKE_REDIS_PREFIX=redis_prefix) for _ in range(2)]
+    signup(apps[0], "shared@example.com")
+    statuses = []
+    for i in range(6):
+        client = apps[i % 2].test_client()
+        token = csrf_of(client.get("/en/console/login").text)
+        statuses.append(client.post("/en/console/login", data={
+            "csrf_token": token, "email": "shared@example.com", "password": "wrong-password-1!"}).status_code)
+    assert statuses == [401] * 5 + [429]
+    for app in apps:
+        app.extensions["bytespike_db"].dispose()
