@@ -202,3 +202,18 @@ def test_ledger_log_call_records_a_refusal(dapp, make_account):
     ledger.log_call(rec(p, "req_refused", status=402))
     (u,) = rows(UsageLog.__table__, UsageLog.__table__.c.id == "req_refused")
     assert u.status == 402 and not u.billed and u.cost_credits == 0
+
+
+def test_ledger_reserve_sweeps_stale_reservations_once_a_minute(dapp, make_account):
+    org, _, p = make_account(1_000)
+    ledger.reserve(p, "req_crashed", 700)
+    r = Reservation.__table__
+    with core_db.get_db().engine.begin() as conn:
+        old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(hours=1)  # past deadline + a minute
+        conn.execute(r.update().where(r.c.request_id == "req_crashed").values(created_at=old))
+    ledger._last_expire[0] = 0.0  # as if the last sweep was long ago
+    ledger.reserve(p, "req_next", 300)
+    assert ledger.balance(org) == (1_000, 300)
+    (row,) = rows(r, r.c.request_id == "req_crashed")
+    assert row.state == "released"
+    assert ledger.verify_ledger() == []
