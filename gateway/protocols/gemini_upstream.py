@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from core.errors import UpstreamError
-from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, ToolCallPart, ToolResultPart
+from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
 from gateway.protocols.common import upstream_error
 from gateway.protocols.gemini_parts import (
     CallIds,
@@ -72,8 +72,10 @@ def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream:
     return {k: v for k, v in body.items() if k != "model"}
 
 
-def parse_response(body: Mapping[str, Any], *, make_id: MakeId | None = None) -> ChatResponse:
-    """Read a non-stream ``GenerateContentResponse``."""
+def parse_response(
+    body: Mapping[str, Any], *, make_id: MakeId | None = None, tools: Iterable[Tool] = ()
+) -> ChatResponse:
+    """Read a non-stream ``GenerateContentResponse`` (``tools`` for symmetry: names are sent whole)."""
     response_id = body.get("responseId") if isinstance(body.get("responseId"), str) else None
     ids = CallIds(make_id or default_ids(response_id))
     candidates = body.get("candidates")

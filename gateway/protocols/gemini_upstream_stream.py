@@ -12,7 +12,7 @@ closes before that broke the stream.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from core.errors import ANTHROPIC_KIND
 from gateway.canonical import (
@@ -30,6 +30,7 @@ from gateway.canonical import (
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    Tool,
     ToolArgsDelta,
     ToolCallPart,
     Usage,
@@ -87,7 +88,8 @@ def _blocked(body: Mapping[str, Any]) -> bool:
 class StreamParser:
     """Turn a Gemini SSE stream into canonical stream events."""
 
-    def __init__(self, *, make_id: MakeId | None = None) -> None:
+    def __init__(self, *, make_id: MakeId | None = None, tools: Iterable[Tool] = ()) -> None:
+        # ``tools`` for symmetry with the other parsers: Gemini gets tool names whole.
         self._make_id = make_id
         self._ids: CallIds | None = None
         self._started = False
