@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Iterable
 
 from gateway import sse
 from gateway.canonical import (
@@ -26,6 +26,7 @@ from gateway.canonical import (
     StreamError,
     TextDelta,
     ThinkingDelta,
+    Tool,
     ToolArgsDelta,
     Usage,
 )
@@ -87,9 +88,11 @@ class TranslateRelay:
         created: int,
         include_usage: bool,
         cost_fn: CostFn,
+        tools: Iterable[Tool] = (),
     ) -> None:
         self._decoder = sse.SSEDecoder()
-        self._parser = upstream.StreamParser()
+        # The declared tools let the parser map names the upstream was sent cut short back to the caller's.
+        self._parser = upstream.StreamParser(tools=tools)
         self._renderer = caller.StreamRenderer(
             model=model, message_id=message_id, created=created, include_usage=include_usage
         )
