@@ -375,6 +375,7 @@ def make_relay(call: Call, opened: Any) -> Any:
         created=int(time.time()),
         include_usage=call.include_usage,
         cost_fn=call.cost_of,
+        tools=call.req.tools if call.req is not None else (),
     )
 
 
