@@ -153,7 +153,7 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
                 raise UpstreamError("upstream closed the stream before any event")
         else:
             opened.body = reply.read()
-            opened.response = provider.codec.parse_response(json.loads(opened.body))
+            opened.response = provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools)
     except requests.Timeout:
         reply.close()
         raise UpstreamTimeout("upstream did not answer in time") from None
