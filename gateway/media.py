@@ -35,6 +35,7 @@ from gateway.media_upstream import Outbound, Reply
 bp = Blueprint("media", __name__, cli_group=None)
 bp.register_blueprint(tasks.bp)  # /v1/tasks/* and `flask poll-tasks`
 MAX_IMAGES = 10
+MAX_DOCUMENTS = 10_000
 DOCS_PER_SEARCH = 100
 CHUNK_TOKENS = 500  # Cohere splits a longer document into chunks, each counted as a document
 
@@ -132,10 +133,10 @@ def _rerank(call: Any) -> Job:
     query, docs = body.get("query"), body.get("documents")
     if not isinstance(query, str) or not query:
         raise InvalidRequest("query: a non-empty string is required", param="query")
-    if not isinstance(docs, list) or not docs:
-        raise InvalidRequest("documents: a non-empty list is required", param="documents")
+    if not isinstance(docs, list) or not docs or len(docs) > MAX_DOCUMENTS:
+        raise InvalidRequest(f"documents: a list of 1 to {MAX_DOCUMENTS} documents is required", param="documents")
     sizes = [len(_doc_text(d).encode()) for d in docs]
-    int_param(body.get("top_n"), "top_n", default=len(docs), lo=1, hi=max(1, len(docs)) * 1000)
+    int_param(body.get("top_n"), "top_n", default=len(docs), lo=1, hi=MAX_DOCUMENTS)
     qbytes = len(query.encode())
     # A cross-encoder reads the query beside every document.
     tokens = sum(sizes) + (qbytes + 2) * len(docs)
@@ -193,6 +194,8 @@ def _image_generations(call: Any) -> Job:
                    what="image generation")
     if not isinstance(body.get("prompt"), str) or not body["prompt"]:
         raise InvalidRequest("prompt: a non-empty string is required", param="prompt")
+    if body.get("stream"):
+        raise InvalidRequest("stream: streamed partial images are not supported; omit stream", param="stream")
     n = int_param(body.get("n"), "n", default=1, lo=1, hi=MAX_IMAGES)
     estimate = ratecard.image_cost_credits(card, n)
     return Job(card, estimate, Outbound(path="images/generations", json=body), _images_answer(card, n))

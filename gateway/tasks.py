@@ -81,11 +81,11 @@ def submit() -> Response:
         params, out_id, callback = _submit_fields(body)
         seconds = _seconds(params)
         digest = media_tasks.params_hash(card.id, params)
-        call.estimate = ratecard.seconds_cost_credits(card, seconds)
         if out_id is not None:
             known = _replay(call, out_id, digest)
             if known is not None:
                 return known
+        call.estimate = ratecard.seconds_cost_credits(card, seconds)
         call.admission = limits.admit(call.principal, estimated_tokens=1)
         if is_dry_run():
             pipeline.release_admission(call)
@@ -105,7 +105,6 @@ def submit() -> Response:
         reply = media_upstream.send(call, card, Outbound(path="videos", json=params), deadline=deadline)
         data = reply.json()
         media_tasks.submitted(task_id, data, reply, call.provider)
-        pipeline.release_admission(call)  # the job runs upstream; it holds money, not a slot
         task = media_tasks.get(task_id) or {}
         task = media_tasks.apply(task, data, base_url=_base_url())
     except GatewayError as err:
@@ -113,6 +112,8 @@ def submit() -> Response:
     except Exception:  # noqa: BLE001 - a clean 500 for the caller, the trace for the log
         log.exception("internal error in %s", call.request_id)
         return _fail_submit(call, task_id, GatewayError("internal error; the call was not charged"))
+    finally:
+        pipeline.release_admission(call)  # the job runs upstream: it holds money, not a slot
     return _answer(call, task)
 
 
@@ -130,7 +131,6 @@ def _replay(call: pipeline.Call, out_id: str, digest: str) -> Response | None:
     if known["params_hash"] != digest:
         raise Conflict(f"out_task_id '{out_id}' was already used with other parameters (duplicate_out_task_id)",
                        code="duplicate_out_task_id", param="out_task_id")
-    call.estimate = 0  # nothing new is reserved
     return _answer(call, media_tasks.refresh(known, base_url=_base_url()))
 
 

@@ -188,6 +188,17 @@ def test_submit_refusals_are_free(media, fresh, fake_media):
     assert media.wallet(key) == (bal, 0) and media.wallet(poor) == (1000, 0)
 
 
+def test_poll_tasks_command_finishes_tasks_and_calls_back(media, fresh, fake_media, card):
+    key, (bal, _) = fresh
+    task = submit(media, key, "c", callback_url=fake_media.root + "/callback").json()
+    assert "1 changed state" in media.cli("poll-tasks")
+    assert [c["task_id"] for c in fake_media.callbacks] == [task["task_id"]]
+    hold = SECONDS * per_second(card)
+    assert fake_media.callbacks[0]["credits_used"] == hold and media.wallet(key) == (bal - hold, 0)
+    assert query(media, key, task["task_id"]).json()["status"] == "completed"
+    assert len(fake_media.callbacks) == 1
+
+
 def test_ledger_verifies_clean_after_tasks(media):
     assert "ledger consistent" in media.cli("verify-ledger")
 
