@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import accounts, ledger
+from . import accounts, ledger, ratecard
 from . import channels as core_channels
 from . import db as core_db
 from .models import Base, Channel
@@ -30,7 +30,9 @@ def init_db_command() -> None:
     Base.metadata.create_all(engine)
     chans = core_channels.load(current_app.config.get("BYTESPIKE_CHANNELS_FILE"))
     mirror_channels(engine, chans)
-    click.echo(f"database ready ({len(chans)} channel(s) configured)")
+    card = ratecard.get_card(current_app)  # a malformed card or channels file fails here, not at the first call
+    live = sum(1 for m in card.models if m.status == "live")
+    click.echo(f"database ready ({len(chans)} channel(s) configured; rate card: {len(card.models)} models, {live} live)")
 
 
 def mirror_channels(engine: sa.Engine, chans: list[core_channels.ChannelConfig]) -> None:

@@ -369,4 +369,25 @@ def verify_ledger() -> list[str]:
             if int(spent.get(k.id) or 0) != k.spent_credits or int(held.get(k.id) or 0) != k.reserved_credits:
                 problems.append(f"key {k.id}: stored spent {k.spent_credits} reserved {k.reserved_credits}, entries say "
                                 f"{int(spent.get(k.id) or 0)} / {int(held.get(k.id) or 0)}")
+        problems += _verify_members(conn)
     return problems
+
+
+def _verify_members(conn: sa.Connection) -> list[str]:
+    """Members' running totals against their settled entries and open reservations."""
+    spent = dict(conn.execute(
+        sa.select(_r.c.member_id, -sa.func.sum(_e.c.amount_credits))
+        .select_from(_e.join(_r, sa.and_(_r.c.request_id == _e.c.ref, _r.c.wallet_id == _e.c.wallet_id)))
+        .where(_e.c.kind == "settle", _r.c.member_id.is_not(None)).group_by(_r.c.member_id)
+    ).all())
+    held = dict(conn.execute(
+        sa.select(_r.c.member_id, sa.func.sum(_r.c.amount_credits))
+        .where(_r.c.state == "open", _r.c.member_id.is_not(None)).group_by(_r.c.member_id)
+    ).all())
+    out = []
+    for m in conn.execute(sa.select(_m.c.id, _m.c.spent_credits, _m.c.reserved_credits)).all():
+        want = (int(spent.get(m.id) or 0), int(held.get(m.id) or 0))
+        if want != (m.spent_credits, m.reserved_credits):
+            out.append(f"member {m.id}: stored spent {m.spent_credits} reserved {m.reserved_credits}, "
+                       f"entries say {want[0]} / {want[1]}")
+    return out

@@ -125,6 +125,9 @@ def test_ledger_member_lifetime_quota(dapp, make_account):
         ledger.reserve(p, "req_m4", 1)
     (m,) = rows(Membership.__table__, Membership.__table__.c.id == p.member_id)
     assert (m.spent_credits, m.reserved_credits) == (400, 600)
+    assert ledger.verify_ledger() == []
+    _set_member(p.member_id, spent_credits=0)
+    assert any(f"member {p.member_id}" in x for x in ledger.verify_ledger())
 
 
 def test_ledger_member_monthly_quota_resets_with_the_month(dapp, make_account):
