@@ -73,7 +73,9 @@ def open_call(call: Any, router: Router, *, deadline: float) -> Opened:
                 call.fallback_reason = f"{call.cards[0].id} unavailable ({_describe(last)})"
             return opened
     if last is None:
-        raise NoChannel(f"no channel configured for model '{call.cards[0].id}'")
+        # Channels exist (admission checked) but every one is cooling down or has its circuit open.
+        raise NoChannel(f"every channel serving model '{call.cards[0].id}' is unavailable right now; retry shortly",
+                        retry_after=5)
     raise last
 
 

@@ -183,9 +183,14 @@ def _clean_redis(prefix: str) -> None:
 
 @pytest.fixture
 def gateway(gateway_server):
-    """The session's server with the fakes back to their default behaviour."""
+    """The session's server with the fakes back to their default behaviour and channel health forgotten.
+
+    Failure tests trip circuits and cool keys down (shared through Redis); each test starts clean.
+    """
     for f in gateway_server.fakes.values():
         f.reset()
+    _clean_redis(gateway_server.env["BYTESPIKE_REDIS_PREFIX"])
+    time.sleep(0.3)  # the routers cache circuit state for a quarter of a second
     yield gateway_server
     for f in gateway_server.fakes.values():
         f.reset()

@@ -60,8 +60,18 @@ def fresh(gateway, wallet_key):
     return wallet_key, before
 
 
+def settled(gateway, key) -> tuple[int, int]:
+    """The wallet once the server has closed the call (a stream closes just after its last byte)."""
+    deadline = time.time() + 10
+    while True:
+        wallet = gateway.wallet(key)
+        if wallet[1] == 0 or time.time() > deadline:
+            return wallet
+        time.sleep(0.1)
+
+
 def assert_unchanged(gateway, key, before):
-    assert gateway.wallet(key) == (before[0], 0)
+    assert settled(gateway, key) == (before[0], 0)
 
 
 def test_success_cost_header_equals_settled_equals_usage_row(gateway, fresh):
@@ -88,7 +98,7 @@ def test_stream_final_event_carries_settled_cost(gateway, fresh):
     delta = [d for e, d in events if e == "message_delta"][-1]
     expected = cost("claude-sonnet-4-6", inp=40, out=9)
     assert delta["usage"]["cost_credits"] == expected
-    assert gateway.wallet(key) == (bal - expected, 0)
+    assert settled(gateway, key) == (bal - expected, 0)
     assert gateway.usage(r.headers["x-bytespike-request-id"])["cost_credits"] == expected
     r = post(gateway, key, "/v1/chat/completions",
              {"model": "gpt-5-4", "stream": True, "stream_options": {"include_usage": True},
@@ -167,10 +177,7 @@ def test_client_disconnect_bills_what_was_delivered(gateway, fresh):
     while got.count(b"content_block_delta") < 2:
         got += s.recv(65536)
     s.close()
-    deadline = time.time() + 10
-    while gateway.wallet(key)[1] != 0 and time.time() < deadline:
-        time.sleep(0.2)
-    balance, reserved = gateway.wallet(key)
+    balance, reserved = settled(gateway, key)
     assert reserved == 0
     charged = bal - balance
     assert cost("claude-sonnet-4-6", inp=50, out=1) <= charged < cost("claude-sonnet-4-6", inp=50, out=10)
