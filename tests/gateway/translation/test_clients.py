@@ -323,3 +323,43 @@ def test_midstream_upstream_error_is_a_protocol_error_and_free(tgw, tkey, tag, c
     row = tgw.usage(resp.headers["x-bytespike-request-id"])
     assert row is not None and not row["billed"] and row["cost_credits"] == 0 and row["error"]
     assert tgw.wallet(tkey) == before
+
+
+# --- tool names the upstream knows differently ------------------------------------------------------
+
+LONG_NAME = "mcp__company-knowledge-base__search_the_internal_engineering_handbook_pages"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+def test_long_tool_name_cut_for_openai_comes_back_whole(tgw, tkey, tag, stream):
+    client = CALLERS["anthropic"](tgw.base_url, tkey).client  # type: ignore[attr-defined]
+    kw: dict[str, Any] = {
+        "model": MODELS["openai"], "max_tokens": 512,
+        "tools": [{"name": LONG_NAME, "input_schema": {"type": "object", "properties": {"path": {"type": "string"}}}}],
+        "messages": [{"role": "user", "content": f"[scn echotool] {tag} search"}]}
+    if stream:
+        with client.messages.stream(**kw) as s:
+            msg = s.get_final_message()
+    else:
+        msg = client.messages.create(**kw)
+    wire = sent(tgw, "openai", tag)["tools"][0]["function"]["name"]
+    assert len(LONG_NAME) > 64 and len(wire) <= 64  # OpenAI refuses longer names
+    assert [(b.name, b.input) for b in msg.content if b.type == "tool_use"] == [(LONG_NAME, {"path": "/src/app.py"})]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+def test_codex_namespaced_call_round_trip(tgw, tkey, tag, upstream):
+    body = codex_body(tag, MODELS[upstream])
+    body["tools"] = body["tools"][1:] + body["tools"][:1]  # the namespace first: the fake calls it
+    body["input"][-1]["content"][0]["text"] = f"[scn echotool] {tag} read it"
+    evs = events(post(tgw, tkey, "responses", MODELS[upstream], body))
+    final = evs[-1][1]["response"]
+    assert evs[-1][0] == "response.completed"
+    call = final["output"][0]
+    assert (call["type"], call.get("namespace"), call["name"]) == ("function_call", "mcp__files", "read")
+    body["input"] += [{k: call[k] for k in ("type", "call_id", "namespace", "name", "arguments")},
+                      {"type": "function_call_output", "call_id": call["call_id"], "output": "x = 1 [scn after]"}]
+    evs = events(post(tgw, tkey, "responses", MODELS[upstream], body))
+    assert evs[-1][0] == "response.completed"
+    got = json.dumps(sent(tgw, upstream, tag, "[scn after]"))
+    assert '"mcp__files--read"' in got and got.count("mcp__files--read") >= 2  # declared, and called in history

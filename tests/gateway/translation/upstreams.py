@@ -72,6 +72,8 @@ SCRIPTS: dict[str, Script] = {
     ),
     "after": Script((Block("text", "It is 18C and sunny; the time is 14:00."),)),
     "midfail": Script((Block("text", TEXT),), midfail=True),
+    # A call to the first tool the request declares, by the name the upstream was given.
+    "echotool": Script((Block("tool", name="", args={"path": "/src/app.py"}),), stop="tool_use"),
     "maxed": Script((Block("text", "Sunny and"),), stop="max_tokens"),
     "refused": Script((Block("text", "I cannot help with that."),), stop="refusal"),
 }
@@ -83,9 +85,15 @@ def usage_for(vendor: str, script: Script) -> Usage:
     return Usage(cache_write=4 if vendor == "anthropic" else 0, reasoning=4 if thinking and vendor != "anthropic" else 0)
 
 
-def script_of(raw: bytes) -> Script:
+def script_of(raw: bytes, vendor: str, body: dict[str, Any]) -> Script:
     names = MARKER.findall(raw)
-    return SCRIPTS[names[-1].decode()] if names else SCRIPTS["text"]
+    script = SCRIPTS[names[-1].decode()] if names else SCRIPTS["text"]
+    if script is SCRIPTS["echotool"]:
+        tool = body["tools"][0]
+        name = {"anthropic": lambda: tool["name"], "openai": lambda: tool["function"]["name"],
+                "gemini": lambda: camel(tool)["functionDeclarations"][0]["name"]}[vendor]()
+        script = Script((Block("tool", name=name, args=script.blocks[0].args),), stop="tool_use")
+    return script
 
 
 # --- Anthropic ---------------------------------------------------------------------------
@@ -350,8 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw) if raw else None
         key = headers.get("x-api-key") or headers.get("x-goog-api-key") or headers.get("authorization", "")[7:]
         fake.record(Seen("POST", url.path, parse_qs(url.query), headers, body, key))
-        script = script_of(raw)
         vendor = fake.vendor
+        script = script_of(raw, vendor, body)
         model = body.get("model") or url.path.rsplit("/", 1)[-1].split(":")[0]
         stream = bool(body.get("stream")) or url.path.endswith(":streamGenerateContent")
         rid = fake.next_id()
