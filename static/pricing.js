@@ -35,12 +35,16 @@
       });
       window.history.replaceState(null, "", url);
     };
-    form.addEventListener("submit", function (ev) { ev.preventDefault(); apply(); });
-    q.addEventListener("input", apply);
-    vendor.addEventListener("change", apply);
-    kind.addEventListener("change", apply);
-    var submit = form.querySelector("button[type=submit]");
-    if (submit) submit.hidden = true;
+    // A page the server already filtered lacks the other rows: keep filtering through the server.
+    var partial = count && rows.length < Number(count.dataset.total);
+    if (!partial) {
+      form.addEventListener("submit", function (ev) { ev.preventDefault(); apply(); });
+      q.addEventListener("input", apply);
+      vendor.addEventListener("change", apply);
+      kind.addEventListener("change", apply);
+      var submit = form.querySelector("button[type=submit]");
+      if (submit) submit.hidden = true;
+    }
 
     var seg = document.getElementById("currency");
     if (seg) {

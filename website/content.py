@@ -8,6 +8,7 @@ modification time), so a request costs a dictionary lookup.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ def plain_text(markup: str) -> str:
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", markup))).strip()
 
 
+@functools.lru_cache(maxsize=2048)
 def highlight(code: str, lang: str) -> Markup:
     """Highlight ``code`` the same way the Markdown pages do."""
     try:
