@@ -78,6 +78,32 @@ def media(media_server, fake_media):
 
 
 @pytest.fixture(scope="session")
+def key(media_server) -> str:
+    """A well-funded account; tests compare its wallet before and after."""
+    return media_server.account(credits=100_000_000)
+
+
+@pytest.fixture
+def fresh(media, key):
+    """(key, wallet before the test); nothing may be reserved at the start."""
+    before = media.wallet(key)
+    assert before[1] == 0
+    return key, before
+
+
+@pytest.fixture(scope="session")
+def poor_key(media_server) -> str:
+    """An account with 1,000 credits: too little for any media call here."""
+    return media_server.account(credits=1000)
+
+
+@pytest.fixture(scope="session")
+def other_key(media_server) -> str:
+    """A second org."""
+    return media_server.account(credits=10_000_000)
+
+
+@pytest.fixture(scope="session")
 def card(media_server) -> dict[str, dict[str, Any]]:
     """The rate card as the running server publishes it (operator prices applied)."""
     rows = requests.get(media_server.base_url + "/api/pricing", timeout=10).json()["models"]

@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import requests
 
 from tests.gateway.media.conftest import ceil_credits, post, price
 
 SECONDS = 8
-
-
-@pytest.fixture(scope="module")
-def key(media_server):
-    return media_server.account(credits=100_000_000)
-
-
-@pytest.fixture
-def fresh(media, key):
-    before = media.wallet(key)
-    assert before[1] == 0
-    return key, before
 
 
 def per_second(card) -> int:
@@ -67,7 +54,7 @@ def test_task_runs_to_completion_and_bills_seconds_rendered(media, fresh, fake_m
     assert media.wallet(key) == (bal - hold, 0)
 
 
-def test_out_task_id_is_idempotent_per_org(media, fresh, fake_media):
+def test_out_task_id_is_idempotent_per_org(media, fresh, fake_media, other_key):
     key, (bal, _) = fresh
     a = submit(media, key, "q", out_task_id="clip-001")
     b = submit(media, key, "q", out_task_id="clip-001")
@@ -81,7 +68,7 @@ def test_out_task_id_is_idempotent_per_org(media, fresh, fake_media):
     assert c.headers["x-bytespike-cost-credits"] == "0"
     by_out = post(media, key, "/v1/tasks/query", {"out_task_id": "clip-001"}).json()
     assert by_out["task_id"] == a.json()["task_id"]
-    other = media.account(credits=10_000_000)
+    other = other_key
     d = submit(media, other, "q", out_task_id="clip-001")  # another org's namespace
     assert d.status_code == 200 and d.json()["task_id"] != a.json()["task_id"]
     for k, t in ((key, a), (other, d)):
@@ -125,10 +112,10 @@ def test_failed_task_is_free(media, fresh):
     assert row["cost_credits"] == 0 and not row["billed"] and row["status"] == 502
 
 
-def test_other_orgs_task_is_not_found(media, fresh):
+def test_other_orgs_task_is_not_found(media, fresh, other_key):
     key, (bal, _) = fresh
     task = submit(media, key, "q").json()
-    stranger = media.account(credits=1_000_000)
+    stranger = other_key
     for r in (query(media, stranger, task["task_id"]),
               post(media, stranger, f"/v1/tasks/cancel/{task['task_id']}", {}),
               requests.get(f"{media.base_url}/v1/tasks/stream/{task['task_id']}",
@@ -170,9 +157,9 @@ def test_task_outliving_its_hold_is_still_billed_once(media, fresh, card):
     assert media.wallet(key) == (bal - hold, 0)
 
 
-def test_submit_refusals_are_free(media, fresh, fake_media):
+def test_submit_refusals_are_free(media, fresh, fake_media, poor_key):
     key, (bal, _) = fresh
-    poor = media.account(credits=1000)
+    poor, poor_before = poor_key, media.wallet(poor_key)
     r = submit(media, poor, "q")
     assert r.status_code == 402 and r.json()["error"]["code"] == "insufficient_balance"
     r = post(media, key, "/v1/tasks/submit", {"model": "veo-3-1", "params": {"prompt": "x"}})
@@ -185,7 +172,7 @@ def test_submit_refusals_are_free(media, fresh, fake_media):
     assert r.status_code == 404 and r.json()["error"]["code"] == "task_not_found"
     assert fake_media.requests_to("/v1/videos") and all(
         "fail=500" in s.json["prompt"] for s in fake_media.requests_to("/v1/videos"))
-    assert media.wallet(key) == (bal, 0) and media.wallet(poor) == (1000, 0)
+    assert media.wallet(key) == (bal, 0) and media.wallet(poor) == poor_before
 
 
 def test_poll_tasks_command_finishes_tasks_and_calls_back(media, fresh, fake_media, card):
