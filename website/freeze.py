@@ -74,6 +74,10 @@ HEADERS_FILE = """\
   Cache-Control: public, max-age=300, must-revalidate
 /zh/*
   Cache-Control: public, max-age=300, must-revalidate
+/sitemap.xml
+  Cache-Control: public, max-age=3600
+/robots.txt
+  Cache-Control: public, max-age=3600
 /assets/*
   Cache-Control: public, max-age=31536000, immutable
 /*
@@ -82,14 +86,13 @@ HEADERS_FILE = """\
 """
 
 
-def frozen_urls(app: Flask) -> Iterator[str]:
-    """Yield every URL of the static site: both languages, every page, every asset."""
+def page_urls(app: Flask) -> Iterator[str]:
+    """Yield every public HTML page of the site, in both languages."""
     from core import ratecard
 
     from . import content
     from .i18n import LANGS
 
-    yield "/"
     model_ids = [m.id for m in ratecard.get_card(app).models]
     for lang in LANGS:
         yield url_for("marketing.home", lang=lang)
@@ -98,12 +101,23 @@ def frozen_urls(app: Flask) -> Iterator[str]:
         for model_id in model_ids:
             yield url_for("pricing.model", lang=lang, model_id=model_id)
         yield url_for("docs.index", lang=lang)
-        yield url_for("docs.search_index", lang=lang)
         for page in content.pages(lang, "docs"):
             yield url_for("docs.page", lang=lang, slug=page.slug)
         yield url_for("blog.index", lang=lang)
         for post in content.pages(lang, "blog"):
             yield url_for("blog.post", lang=lang, slug=post.slug)
+
+
+def frozen_urls(app: Flask) -> Iterator[str]:
+    """Yield every URL of the static site: pages, search indexes, sitemap, every asset."""
+    from .i18n import LANGS
+
+    yield "/"
+    yield from page_urls(app)
+    for lang in LANGS:
+        yield url_for("docs.search_index", lang=lang)
+    yield url_for("marketing.sitemap")
+    yield url_for("marketing.robots")
     static = Path(app.static_folder or "static")
     for path in sorted(static.rglob("*")):
         if path.is_file() and not path.name.startswith("."):

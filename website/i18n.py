@@ -114,6 +114,11 @@ def absolute(path: str) -> str:
     return urljoin(base.rstrip("/") + "/", path.lstrip("/"))
 
 
+def canonical_url() -> str:
+    """Return this page's absolute URL (the language's own; ``/`` points at the English home)."""
+    return absolute(switch_url(current_lang()))
+
+
 def alternates() -> list[tuple[str, str]]:
     """Return ``(hreflang, absolute url)`` pairs for this page, x-default being English."""
     pairs = [(HTML_LANG[lang], absolute(switch_url(lang))) for lang in LANGS]
@@ -148,5 +153,6 @@ def _template_globals() -> dict[str, Any]:
         "LANG_NAMES": LANG_NAMES,
         "switch_url": switch_url,
         "alternates": alternates,
+        "canonical_url": canonical_url,
         "format_date": format_date,
     }

@@ -31,6 +31,24 @@ def root():  # type: ignore[no-untyped-def]
     return response
 
 
+@bp.get("/sitemap.xml")
+def sitemap():  # type: ignore[no-untyped-def]
+    """List every public page for search engines."""
+    from .freeze import page_urls
+
+    urls = [i18n.absolute(u) for u in page_urls(current_app._get_current_object())]  # type: ignore[attr-defined]
+    body = render_template("sitemap.xml", urls=urls)
+    return current_app.response_class(body, mimetype="application/xml")
+
+
+@bp.get("/robots.txt")
+def robots():  # type: ignore[no-untyped-def]
+    """Allow the public pages; point at the sitemap; keep crawlers out of the console and API."""
+    lines = ["User-agent: *", "Disallow: /api/", "Disallow: /v1/", "Disallow: /en/console/",
+             "Disallow: /zh/console/", "", f"Sitemap: {i18n.absolute(url_for('marketing.sitemap'))}", ""]
+    return current_app.response_class("\n".join(lines), mimetype="text/plain")
+
+
 @bp.get("/<lang>/")
 def home():  # type: ignore[no-untyped-def]
     """Render the marketing home in the URL's language."""

@@ -58,6 +58,17 @@ def test_freeze_writes_every_page_in_both_languages(frozen):
         assert [p["url"] for p in index["pages"]] == [f"/{lang}/docs/{s}/" for s in shipped(app, lang, "docs")]
 
 
+def test_frozen_sitemap_lists_every_page_once(frozen):
+    out, app, _ = frozen
+    public = app.config["BYTESPIKE_PUBLIC_URL"].rstrip("/")
+    locs = re.findall(r"<loc>([^<]+)</loc>", (out / "sitemap.xml").read_text())
+    pages = {public + "/" + str(p.relative_to(out).parent).strip(".") for p in out.rglob("index.html")}
+    pages = {u.rstrip("/") + "/" for u in pages}
+    assert len(locs) == len(set(locs))
+    assert set(locs) == pages - {public + "/"}
+    assert f"Sitemap: {public}/sitemap.xml" in (out / "robots.txt").read_text()
+
+
 def test_freeze_leaves_out_live_pages(frozen):
     out, _, _ = frozen
     for lang in ("en", "zh"):
@@ -143,7 +154,7 @@ def test_frozen_pages_fetch_nothing_from_other_hosts(frozen):
     out, _, _ = frozen
     for page in out.rglob("*.html"):
         # hreflang alternates name this site's own public URL; nothing else may point off-site.
-        html = re.sub(r'<link rel="alternate"[^>]*>', "", page.read_text())
+        html = re.sub(r'<link rel="(?:alternate|canonical)"[^>]*>', "", page.read_text())
         assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', html), page
 
 

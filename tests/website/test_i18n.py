@@ -50,6 +50,7 @@ def test_pages_declare_html_lang_and_alternates(site, path):
         assert re.search(rf'hreflang="en" href="[^"]*{re.escape(en)}"', html)
         assert re.search(rf'hreflang="zh-Hans" href="[^"]*{re.escape(zh)}"', html)
         assert re.search(rf'hreflang="x-default" href="[^"]*{re.escape(en)}"', html)
+        assert re.search(rf'<link rel="canonical" href="http[^"]*{re.escape(url)}">', html)
 
 
 @pytest.mark.parametrize("path", ["/{l}/", "/{l}/pricing/", "/{l}/models/", "/{l}/models/bytespike-echo/",
