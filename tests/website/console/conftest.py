@@ -51,9 +51,15 @@ def signup(app, email: str, lang: str = "en", **extra: str) -> Person:  # type: 
     return Person(client, email, lang, token)
 
 
+@pytest.fixture(scope="session")
+def console_instance(tmp_path_factory) -> str:
+    """One instance folder per run: the sandbox's RSA keys are generated once."""
+    return str(tmp_path_factory.mktemp("console-instance"))
+
+
 @pytest.fixture
-def console_app(tmp_path):
+def console_app(tmp_path, console_instance):
     app = make_app(f"sqlite:///{tmp_path / 'console.db'}")
-    app.instance_path = str(tmp_path / "instance")
+    app.instance_path = console_instance
     yield app
     app.extensions["bytespike_db"].dispose()

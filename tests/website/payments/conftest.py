@@ -149,10 +149,16 @@ def served(pg_url: str, pay_keys: Keys, fakes: Fakes):
     app.extensions["bytespike_db"].dispose()
 
 
+@pytest.fixture(scope="session")
+def sandbox_instance(tmp_path_factory) -> str:
+    """One instance folder per run: the simulator's RSA keys are generated once, not per test."""
+    return str(tmp_path_factory.mktemp("instance"))
+
+
 @pytest.fixture
-def sandbox_app(tmp_path):
+def sandbox_app(tmp_path, sandbox_instance):
     """The app with no provider credentials: the sandbox simulator stands in (SQLite)."""
     app = make_app(f"sqlite:///{tmp_path / 'pay.db'}")
-    app.instance_path = str(tmp_path / "instance")
+    app.instance_path = sandbox_instance
     yield app
     app.extensions["bytespike_db"].dispose()

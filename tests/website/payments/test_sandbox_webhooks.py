@@ -67,6 +67,7 @@ def test_sandbox_order_is_paid_through_the_real_notify_route(sandbox_app, method
         assert any(r.startswith("paid") for r in reasons) and any("replay" in r for r in reasons)
     keys = sorted(p.name for p in (Path(sandbox_app.instance_path) / "sandbox").iterdir())
     assert keys == ["alipay_app.pem", "alipay_platform.pem", "apiv3_key", "wechat_merchant.pem", "wechat_platform.pem"]
+    assert oct((Path(sandbox_app.instance_path) / "sandbox" / "apiv3_key").stat().st_mode & 0o777) == "0o600"
 
 
 def test_sandbox_notification_forged_with_another_key_is_refused(sandbox_app):
