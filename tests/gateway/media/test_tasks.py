@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -184,6 +185,28 @@ def test_poll_tasks_command_finishes_tasks_and_calls_back(media, fresh, fake_med
     assert fake_media.callbacks[0]["credits_used"] == hold and media.wallet(key) == (bal - hold, 0)
     assert query(media, key, task["task_id"]).json()["status"] == "completed"
     assert len(fake_media.callbacks) == 1
+
+
+def test_concurrent_queries_finish_a_task_once(media, fresh, fake_media, card):
+    key, (bal, _) = fresh
+    task = submit(media, key, "c", callback_url=fake_media.root + "/callback").json()
+    with ThreadPoolExecutor(6) as pool:
+        outs = list(pool.map(lambda _: query(media, key, task["task_id"]).json(), range(6)))
+    hold = SECONDS * per_second(card)
+    assert {(o["status"], o["credits_used"]) for o in outs} == {("completed", hold)}
+    assert media.wallet(key) == (bal - hold, 0)
+    assert len(fake_media.callbacks) == 1
+
+
+def test_concurrent_submits_with_one_out_task_id_make_one_task(media, fresh, fake_media):
+    key, (bal, _) = fresh
+    with ThreadPoolExecutor(5) as pool:
+        outs = list(pool.map(lambda _: submit(media, key, "q", out_task_id="race-1"), range(5)))
+    assert {r.status_code for r in outs} == {200}
+    assert len({r.json()["task_id"] for r in outs}) == 1
+    assert len(fake_media.requests_to("/v1/videos")) == 1
+    post(media, key, f"/v1/tasks/cancel/{outs[0].json()['task_id']}", {})
+    assert media.wallet(key) == (bal, 0)
 
 
 def test_ledger_verifies_clean_after_tasks(media):
