@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -16,7 +16,7 @@ from .models.base import new_id, utcnow
 from .models.ledger import Wallet
 from .ratecard import get_card
 
-_k, _o, _w, _m, _u = ApiKey.__table__, Org.__table__, Wallet.__table__, Membership.__table__, User.__table__
+_k, _o, _w, _m, _u = (cast(sa.Table, t.__table__) for t in (ApiKey, Org, Wallet, Membership, User))
 
 DEMO_EMAIL = "demo@bytespike.local"
 DEMO_CREDITS = 1_000_000  # $1.00 of free credits; the demo model itself costs nothing
@@ -52,15 +52,15 @@ def create_account(email: str, credits: int = 0, *, org_name: str | None = None,
         uid = conn.execute(sa.select(_u.c.id).where(_u.c.email == email)).scalar()
         if uid is None:
             uid = conn.execute(_u.insert().values(email=email, password_hash=password_hash, locale="en",
-                                                  is_operator=False, created_at=now)).inserted_primary_key[0]
+                                                  is_operator=False, created_at=now)).inserted_primary_key[0]  # type: ignore[index]
         org_id = conn.execute(_o.insert().values(
             name=org_name or email.split("@")[0], tier=tier, preset=preset, models=None, created_at=now,
-        )).inserted_primary_key[0]
+        )).inserted_primary_key[0]  # type: ignore[index]
         conn.execute(_w.insert().values(org_id=org_id, balance_credits=0, reserved_credits=0))
         mid = conn.execute(_m.insert().values(
             org_id=org_id, user_id=uid, role="owner", spent_credits=0, reserved_credits=0,
             month_spent_credits=0, created_at=now,
-        )).inserted_primary_key[0]
+        )).inserted_primary_key[0]  # type: ignore[index]
         key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name=key_name)
     if credits:
         ledger.credit(org_id, "admin_credit", credits, f"opening:{org_id}", "opening credit")
@@ -70,8 +70,9 @@ def create_account(email: str, credits: int = 0, *, org_name: str | None = None,
 def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, parent_id: str | None, kind: str,
                 name: str, **controls: Any) -> NewKey:
     raw = generate_key()
-    row = {
-        "id": new_id("key"), "org_id": org_id, "member_id": member_id, "parent_id": parent_id, "kind": kind,
+    key_id = new_id("key")
+    row: dict[str, Any] = {
+        "id": key_id, "org_id": org_id, "member_id": member_id, "parent_id": parent_id, "kind": kind,
         "name": name[:200], "key_hash": hash_key(raw), "prefix": display_prefix(raw), "spent_credits": 0,
         "reserved_credits": 0, "created_at": utcnow(),
         **{f: controls.get(f) for f in ("quota_credits", "models", "rate_limit_5h", "rate_limit_1d", "rate_limit_7d",
@@ -79,7 +80,7 @@ def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, pare
     }
     conn.execute(_k.insert().values(**row))
     public = {k: v for k, v in row.items() if k != "key_hash"}
-    return NewKey(row["id"], raw, public)
+    return NewKey(key_id, raw, public)
 
 
 def _int_or_none(v: Any, field: str, minimum: int = 0) -> int | None:

@@ -17,7 +17,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -33,8 +33,8 @@ from .models.ledger import KeySpendHour, LedgerEntry, Reservation, Wallet
 from .models.usage import UsageLog
 from .money import usd_str
 
-_w, _e, _r = Wallet.__table__, LedgerEntry.__table__, Reservation.__table__
-_k, _m, _u, _h = ApiKey.__table__, Membership.__table__, UsageLog.__table__, KeySpendHour.__table__
+_w, _e, _r, _k, _m, _u, _h = (cast(sa.Table, t.__table__) for t in (
+    Wallet, LedgerEntry, Reservation, ApiKey, Membership, UsageLog, KeySpendHour))
 
 CREDIT_KINDS = ("topup", "bonus", "subscription_renew", "refund", "admin_credit", "admin_debit", "payment_refund")
 EXPIRE_EVERY_S = 60.0

@@ -123,7 +123,7 @@ def _card_from_row(row: Mapping[str, Any], n: int) -> ModelCard:
             raise ValueError(f"{where}: missing {req}")
     if row["kind"] not in KINDS:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}")
-    prices = {k: _dec(row, k, where) for k in PRICE_FIELDS}
+    prices: dict[str, Any] = {k: _dec(row, k, where) for k in PRICE_FIELDS}
     return ModelCard(
         id=row["id"], vendor=row["vendor"], kind=row["kind"], display_name=row["display_name"],
         family=row["family"], context_window=row.get("context_window"),
@@ -152,7 +152,7 @@ def build_card(channels: list[core_channels.ChannelConfig], path: Path = CARD_FI
     for ch in channels:
         for model, prices in ch.prices.items():
             known = base.resolve(model) or merged.get(model)
-            fields = {k: v for k, v in prices.items() if k in PRICE_FIELDS}
+            fields: dict[str, Any] = {k: v for k, v in prices.items() if k in PRICE_FIELDS}
             if known is None:
                 merged[model] = _channel_only(ch, model, fields)
             elif known.status != "demo":
@@ -160,7 +160,7 @@ def build_card(channels: list[core_channels.ChannelConfig], path: Path = CARD_FI
     return RateCard(merged.values(), presets)
 
 
-def _channel_only(ch: core_channels.ChannelConfig, model: str, fields: dict[str, Decimal]) -> ModelCard:
+def _channel_only(ch: core_channels.ChannelConfig, model: str, fields: dict[str, Any]) -> ModelCard:
     kind = "image" if "per_image" in fields else "video" if "per_second" in fields else "chat"
     return ModelCard(id=model, vendor=ch.name, kind=kind, display_name=model, family=model.split("-")[0],
                      protocols=(ch.protocol,), source=f"channel {ch.name}", status="live", **fields)
