@@ -52,7 +52,8 @@ class Database:
                 pool_size=int(os.environ.get("BYTESPIKE_DB_POOL_SIZE", "20")),
                 max_overflow=int(os.environ.get("BYTESPIKE_DB_MAX_OVERFLOW", "40")),
                 pool_timeout=30,
-                pool_pre_ping=True,
+                # No pre-ping: it costs a round trip per checkout on the hot path;
+                # pool_recycle and per-request error handling cover server restarts.
                 pool_recycle=1800,
             )
         engine = create_engine(self.url, **kw)
