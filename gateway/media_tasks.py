@@ -279,11 +279,12 @@ def _unix(value: dt.datetime | None) -> int | None:
 def render(task: Mapping[str, Any], *, base_url: str) -> dict[str, Any]:
     """The public task object."""
     final = task["state"] in FINAL
-    result = None
+    result, output = None, None
     if task["state"] == "completed":
         info = dict(task.get("result") or {})
         info.pop("upstream_id", None)
-        result = {"urls": [f"{base_url.rstrip('/')}/v1/tasks/{task['id']}/content"], **info}
+        url = f"{base_url.rstrip('/')}/v1/tasks/{task['id']}/content"
+        result, output = {"urls": [url], **info}, [{"type": "video", "url": url}]
     error = None
     if task["state"] in ("failed", "cancelled"):
         error = {"code": "task_" + task["state"], "message": task.get("error") or task["state"]}
@@ -292,7 +293,7 @@ def render(task: Mapping[str, Any], *, base_url: str) -> dict[str, Any]:
         "progress": task["progress"], "out_task_id": task["out_task_id"],
         "estimated_credits": task["estimated_credits"], "credits_used": task["credits_used"] if final else None,
         "seconds": task["seconds_total"], "seconds_rendered": task["seconds_rendered"] if final else None,
-        "result": result, "error": error, "callback_url": task["callback_url"],
+        "output": output, "result": result, "error": error, "callback_url": task["callback_url"],
         "created_at": _unix(task["created_at"]), "updated_at": _unix(task["updated_at"]),
         "finished_at": _unix(task.get("finished_at")),
     }

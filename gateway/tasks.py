@@ -57,6 +57,15 @@ def _seconds(params: dict[str, Any]) -> int:
     return n
 
 
+def upstream_params(params: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """The body for OpenAI's video API: a ``duration`` becomes its ``seconds`` (a string there)."""
+    if "seconds" in params or "duration" not in params:
+        return dict(params)
+    out = {k: v for k, v in params.items() if k != "duration"}
+    out["seconds"] = str(seconds)
+    return out
+
+
 def _submit_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
     params, out_id, callback = body.get("params", {}), body.get("out_task_id"), body.get("callback_url")
     if not isinstance(params, dict):
@@ -102,7 +111,8 @@ def submit() -> Response:
             return _replay(call, out_id or "", digest) or pipeline.fail(call, GatewayError("task conflict"))
         call.hold = ledger.reserve(p, call.request_id, call.estimate)
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        reply = media_upstream.send(call, card, Outbound(path="videos", json=params), deadline=deadline)
+        reply = media_upstream.send(call, card, Outbound(path="videos", json=upstream_params(params, seconds)),
+                                    deadline=deadline)
         data = reply.json()
         media_tasks.submitted(task_id, data, reply, call.provider)
         task = media_tasks.get(task_id) or {}

@@ -44,6 +44,7 @@ def test_task_runs_to_completion_and_bills_seconds_rendered(media, fresh, fake_m
     final = done.json()
     assert final["status"] == "completed" and final["credits_used"] == hold and final["seconds_rendered"] == 8
     assert final["result"]["urls"][0].endswith(f"/v1/tasks/{task['task_id']}/content")
+    assert final["output"] == [{"type": "video", "url": final["result"]["urls"][0]}]
     assert done.headers["x-bytespike-cost-credits"] == "0"  # the query itself is free
     assert media.wallet(key) == (bal - hold, 0)
     row = media.usage(r.headers["x-bytespike-request-id"])
@@ -90,9 +91,12 @@ def test_cancel_before_rendering_is_free(media, fresh, fake_media):
     assert again["status"] == "cancelled" and media.wallet(key) == (bal, 0)
 
 
-def test_cancel_after_rendering_started_bills_seconds_rendered(media, fresh, card):
+def test_cancel_after_rendering_started_bills_seconds_rendered(media, fresh, fake_media, card):
     key, (bal, _) = fresh
-    task = submit(media, key, "r25").json()
+    params = {"prompt": "rain [fake script=r25]", "duration": SECONDS}  # the docs' spelling of seconds
+    task = post(media, key, "/v1/tasks/submit", {"model": "sora-2", "params": params}).json()
+    assert task["estimated_credits"] == SECONDS * per_second(card)
+    assert fake_media.requests_to("/v1/videos")[0].json["seconds"] == str(SECONDS)
     assert query(media, key, task["task_id"]).json()["status"] == "running"
     out = post(media, key, f"/v1/tasks/cancel/{task['task_id']}", {}).json()
     rendered = SECONDS * 25 // 100
