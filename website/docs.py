@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, jsonify, render_template, url_for
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
 from . import content
@@ -27,11 +27,32 @@ def sidebar(pages: list[content.Page]) -> list[tuple[str, list[content.Page]]]:
     return [(str(SECTION_TITLES[s]), groups[s]) for s in content.SECTIONS if s in groups]
 
 
+def search(pages: list[content.Page], query: str) -> list[content.Page]:
+    """Return the pages containing every term of ``query``, best first (the script's own ranking)."""
+    terms = query.lower().split()
+    scored = []
+    for page in pages:
+        fields = (page.title.lower(), " ".join(page.headings).lower(), page.summary.lower(), page.text.lower())
+        score = 0
+        for term in terms:
+            hit = sum(weight for weight, field in zip((10, 5, 3, 1), fields, strict=True) if term in field)
+            if not hit:
+                break
+            score += hit
+        else:
+            if terms:
+                scored.append((-score, page.order, page))
+    return [page for _, _, page in sorted(scored, key=lambda t: (t[0], t[1]))]
+
+
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
-    """List the docs by section."""
+    """List the docs by section; with ``?q=`` (a search without JavaScript), the matching pages."""
     pages = content.pages(current_lang(), "docs")
-    return render_template("docs/index.html", groups=sidebar(pages), active_page="docs")
+    query = request.args.get("q", "").strip()[:100]
+    results = search(pages, query) if query else None
+    return render_template("docs/index.html", groups=sidebar(pages), query=query, results=results,
+                           active_page="docs")
 
 
 @bp.get("/<slug>/")

@@ -100,3 +100,14 @@ def test_shipped_docs_have_a_chinese_twin_for_every_english_page(site_app):
             en = {p.slug for p in content.pages("en", kind)}
             zh = {p.slug for p in content.pages("zh", kind)}
             assert en and en == zh, (kind, sorted(en ^ zh))
+
+
+def test_docs_search_works_without_javascript(fixture_site):
+    html = fixture_site.get("/en/docs/?q=credit").get_data(as_text=True)
+    results = html[html.index('id="results"'): html.index("</section>")]
+    assert 'href="/en/docs/concepts-one/"' in results and "start-here" not in results
+    assert 'value="credit"' in html
+    html = fixture_site.get("/en/docs/?q=zzzz-nothing").get_data(as_text=True)
+    assert "No pages match." in html
+    zh = fixture_site.get("/zh/docs/?q=安装").get_data(as_text=True)
+    assert 'href="/zh/docs/start-here/"' in zh[zh.index('id="results"'):]
