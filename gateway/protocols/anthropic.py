@@ -222,6 +222,14 @@ def _structured_output(req: ChatRequest) -> dict[str, Any] | None:
     return None
 
 
+def _thinking_lost(messages: list[dict[str, Any]]) -> bool:
+    """Whether the last assistant turn calls tools but does not open with a thinking block."""
+    last = next((m for m in reversed(messages) if m["role"] == "assistant"), None)
+    blocks = last["content"] if last is not None else []
+    calls = any(b.get("type") == "tool_use" for b in blocks)
+    return calls and blocks[0].get("type") not in ("thinking", "redacted_thinking")
+
+
 def render_request(
     req: ChatRequest,
     *,
@@ -244,8 +252,11 @@ def render_request(
         if req.tool_choice is not None:
             out["tool_choice"] = _render_tool_choice(req.tool_choice)
     forced = out.get("tool_choice", {}).get("type") in ("any", "tool")
-    # Anthropic refuses thinking while a tool is forced; the forced call is what the caller asked for.
-    if req.thinking is not None and not (forced and req.thinking.mode != "disabled"):
+    # Anthropic refuses thinking while a tool is forced (the forced call is what the caller asked for),
+    # and when the last assistant turn calls tools without its signed thinking, which another protocol's
+    # history cannot carry: then this turn goes without thinking.
+    off = forced or (req.source != "anthropic" and _thinking_lost(out["messages"]))
+    if req.thinking is not None and not (off and req.thinking.mode != "disabled"):
         thinking = _render_thinking(req.thinking, max_tokens)
         if thinking is not None:
             out["thinking"] = thinking
