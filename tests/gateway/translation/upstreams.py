@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.gateway.fakes import WIRES as FAULTS
 from tests.gateway.fakes import Seen, pieces, sse
+from tests.gateway.translation.rules import camel, error_body, refusal
 
 MARKER = re.compile(rb"\[scn ([a-z0-9_]+)\]")
 GEMINI_SIGNATURE = "Z2VtaW5pLXNpZ25hdHVyZS0x"
@@ -277,16 +278,6 @@ def gem_events(model: str, script: Script, rid: str) -> list[bytes]:
 MODELS = {"anthropic": "claude-sonnet-4-6", "openai": "gpt-5-4", "gemini": "gemini-3-1-pro"}
 
 
-def camel(value: Any) -> Any:
-    """Google reads snake_case and lowerCamelCase alike (google-genai sends the former): compare in one."""
-    if isinstance(value, list):
-        return [camel(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): v if k in ("args", "response") else camel(v)
-            for k, v in value.items()}
-
-
 def sent(tgw, upstream: str, tag: str, marker: str = "") -> dict[str, Any]:
     """The body of the one request this test's ``tag`` (and ``marker``) sent to ``upstream``."""
     found = [s for s in tgw.fakes[upstream].find(tag) if marker in json.dumps(s.body)]
@@ -363,6 +354,9 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or url.path.rsplit("/", 1)[-1].split(":")[0]
         stream = bool(body.get("stream")) or url.path.endswith(":streamGenerateContent")
         rid = fake.next_id()
+        problem = refusal(vendor, body)
+        if problem is not None:
+            return self._json(error_body(vendor, problem), status=400)
         if not stream:
             make = {"anthropic": ant_message, "openai": oai_message, "gemini": gem_message}[vendor]
             return self._json(make(model, script, rid))
@@ -374,9 +368,9 @@ class _Handler(BaseHTTPRequestHandler):
             events = gem_events(model, script, rid)
         self._stream(events, script)
 
-    def _json(self, obj: Any) -> None:
+    def _json(self, obj: Any, status: int = 200) -> None:
         data = json.dumps(obj).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
