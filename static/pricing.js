@@ -62,7 +62,7 @@
   }
 
   // --- calculator -------------------------------------------------------------
-  var out = document.getElementById("calc-out");
+  var out = document.getElementById("calc-result");
   if (!out) return;
   var MILLION = BigInt(1000000);
   var select = document.getElementById("calc-model");

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,10 @@ def test_browser_pricing_badges_currency_and_calculator(live, browser):
     credits = p_in + p_out
     assert browser.find_element(By.ID, "calc-credits").text == f"{credits:,}"
     assert browser.find_element(By.ID, "calc-usd").text == f"${credits // 10**6:,}.{credits % 10**6:06d}"
+    # CNY at the page's rate, exactly: credits x rate, in yuan to four places (rounded half up).
+    rate = Decimal(browser.find_element(By.ID, "calc-result").get_attribute("data-rate"))
+    yuan = (Decimal(credits) * rate / 10**6).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    assert browser.find_element(By.ID, "calc-cny").text == f"¥{yuan:,}"
     click(browser, browser.find_element(By.CSS_SELECTOR, "#currency button[data-cur=cny]"))
     first_price = browser.find_element(By.CSS_SELECTOR, "#rates tbody tr:not([hidden]) td:nth-child(3)")
     assert first_price.text.startswith("¥") and "$" not in first_price.text

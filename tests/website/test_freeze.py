@@ -158,3 +158,15 @@ def test_frozen_pages_fetch_nothing_from_other_hosts(frozen):
         assert not re.search(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//', html), page
 
 
+
+
+def test_frozen_pages_have_unique_ids_and_one_h1(frozen):
+    out, _, _ = frozen
+    for page in out.rglob("*.html"):
+        html = page.read_text()
+        ids = re.findall(r'\sid="([^"]+)"', html)
+        assert len(ids) == len(set(ids)), (page, sorted({i for i in ids if ids.count(i) > 1}))
+        assert html.count("<h1") == 1, page
+        assert '<main id="main">' in html and "<header" in html and "<footer" in html
+        for img in re.findall(r"<img [^>]*>", html):
+            assert " alt=" in img and " width=" in img and " height=" in img, (page, img)
