@@ -9,7 +9,10 @@ import os
 
 bind = os.environ.get("BYTESPIKE_BIND", "127.0.0.1:8000")
 worker_class = "gevent"
-workers = int(os.environ.get("BYTESPIKE_WORKERS", min(4, multiprocessing.cpu_count())))
+# SQLite serialises writers and its lock wait blocks a whole gevent worker, so one process
+# serves it (OPERATIONS.md: "One process: SQLite"); PostgreSQL gets a worker per core, up to 4.
+_sqlite = os.environ.get("BYTESPIKE_DATABASE_URL", "sqlite").startswith("sqlite")
+workers = int(os.environ.get("BYTESPIKE_WORKERS", 1 if _sqlite else min(4, multiprocessing.cpu_count())))
 # One gevent worker multiplexes its connections; a long stream is one idle greenlet.
 worker_connections = int(os.environ.get("BYTESPIKE_WORKER_CONNECTIONS", "10000"))
 # gevent workers heartbeat from their own loop, so this bounds a stuck loop, not a long stream.

@@ -81,7 +81,16 @@ def instance(workdir: Path) -> tuple[dict[str, str], str]:
     out = subprocess.run([*flask, "create-account", "--email", f"bench-{uuid.uuid4().hex[:6]}@example.com",
                           "--credits", "1000000000000", "--tier", "enterprise"],
                          cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
-    return env, out.strip().splitlines()[-1]
+    key = out.strip().splitlines()[-1]
+    # The hold test keeps 1,000 calls of one account in flight: lift that org's concurrency cap
+    # (the operator's per-org override) so the tier's cap does not answer 429.
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(env["BYTESPIKE_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE orgs SET concurrency_cap = 100000"))
+    engine.dispose()
+    return env, key
 
 
 def compare(py: str, env: dict[str, str], key: str, args: argparse.Namespace) -> None:
@@ -107,12 +116,14 @@ def compare(py: str, env: dict[str, str], key: str, args: argparse.Namespace) ->
 
 
 def hold(py: str, env: dict[str, str], key: str, streams: int) -> None:
+    os.makedirs("/tmp/bench-logs", exist_ok=True)
     """Keep ``streams`` streams open at once (20 chunks, 0.5 s apart) through one 2-worker server."""
     up = subprocess.Popen([py, str(BENCH / "fake_upstream.py"), "--port", str(PORT_UP)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open("/tmp/bench-logs/gw-hold.log", "wb")  # noqa: SIM115 - the server's lifetime
     gw = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-w", "2", "-b",
                            f"127.0.0.1:{PORT_HOLD}", "app:create_app()"], cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(3)
         cmd = [py, str(BENCH / "loadgen.py"), "--base-url", f"http://127.0.0.1:{PORT_HOLD}", "--protocol",
