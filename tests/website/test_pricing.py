@@ -136,3 +136,31 @@ def test_model_page_shows_facts_and_a_call_per_protocol(site):
 
 def test_unknown_model_page_is_404(site):
     assert site.get("/en/models/not-a-model/").status_code == 404
+
+
+def test_model_cards_never_show_a_missing_price(site):
+    for lang in ("en", "zh"):
+        html = site.get(f"/{lang}/models/").get_data(as_text=True)
+        assert "None" not in html
+    api = site.get("/api/pricing").get_json()["models"]
+    for model in api:
+        assert "None" not in site.get(f"/en/models/{model['id']}/").get_data(as_text=True), model["id"]
+
+
+@pytest.mark.parametrize(("tokens", "text"), [(1_048_576, "1M"), (2_000_000, "2M"), (1_500_000, "1.5M"),
+                                               (200_000, "200K"), (131_072, "131K"), (512, "512")])
+def test_compact_tokens(tokens, text):
+    from website.pricing import compact_tokens
+
+    assert compact_tokens(tokens) == text
+
+
+def test_to_cny_rounds_half_up_at_the_right_place(site_app):
+    from website.pricing import to_cny
+
+    with site_app.test_request_context():
+        assert to_cny("3.00") == "21.60"
+        assert to_cny("0.003") == "0.0216"
+        assert to_cny("0.00") == "0.00"
+        assert to_cny("0.125") == "0.9000"
+        assert to_cny(None) is None
