@@ -24,8 +24,14 @@ KIND_LABELS = {
 STATUS_LABELS = {"live": _l("Live channel"), "scaffold": _l("Scaffold estimate"), "demo": _l("Demo")}
 CAPABILITY_LABELS = {
     "tools": _l("Tool use"), "vision": _l("Vision"), "thinking": _l("Extended thinking"),
-    "cache": _l("Prompt caching"), "search": _l("Web search"), "json": _l("JSON output"),
-    "demo": _l("Demo"), "audio": _l("Audio"), "streaming": _l("Streaming"),
+    "cache": _l("Prompt caching"), "search": _l("Web search"), "web_search": _l("Web search"),
+    "json": _l("JSON output"), "demo": _l("Demo"), "audio": _l("Audio input"), "streaming": _l("Streaming"),
+    "embedding": _l("Embeddings"), "rerank": _l("Reranking"), "image_generation": _l("Image generation"),
+    "image_edit": _l("Image editing"), "video_generation": _l("Video generation"),
+    "tts": _l("Text to speech"), "stt": _l("Speech to text"),
+}
+PROTOCOL_LABELS = {
+    "anthropic": "Anthropic Messages", "openai": "OpenAI", "gemini": "Gemini", "tasks": _l("Async tasks"),
 }
 VENDOR_NAMES = {
     "anthropic": "Anthropic", "openai": "OpenAI", "google": "Google", "deepseek": "DeepSeek",
@@ -124,6 +130,7 @@ def filter_rows(all_rows: list[Row], q: str, vendor: str, kind: str) -> list[Row
 def _template_helpers() -> dict[str, Any]:
     return {
         "KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS, "CAPABILITY_LABELS": CAPABILITY_LABELS,
+        "PROTOCOL_LABELS": PROTOCOL_LABELS,
         "to_cny": to_cny, "vendor_name": vendor_name, "cny_rate": cny_rate(), "compact_tokens": compact_tokens,
     }
 

@@ -164,3 +164,11 @@ def test_to_cny_rounds_half_up_at_the_right_place(site_app):
         assert to_cny("0.00") == "0.00"
         assert to_cny("0.125") == "0.9000"
         assert to_cny(None) is None
+
+
+def test_every_capability_and_protocol_on_the_card_has_a_label(site):
+    from website.pricing import CAPABILITY_LABELS, PROTOCOL_LABELS
+
+    api = site.get("/api/pricing").get_json()["models"]
+    assert {c for m in api for c in m["capabilities"]} <= set(CAPABILITY_LABELS)
+    assert {p for m in api for p in m["protocols"]} <= set(PROTOCOL_LABELS)
