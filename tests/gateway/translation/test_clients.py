@@ -13,41 +13,14 @@ import json
 from typing import Any
 
 import pytest
-import requests
 
 from tests.gateway.translation.callers import CALLERS
+from tests.gateway.translation.raw import events, native_body, post
 from tests.gateway.translation.upstreams import CALLS, MODELS, TEXT, THOUGHT, camel, sent
 
 pytestmark = pytest.mark.timeout(60)
 UPSTREAMS = list(MODELS)
 HISTORY_SIGNATURE = "EuYBCkQIBRgCIkDhistory-signature-0002"
-
-
-def post(tgw, key: str, caller: str, model: str, body: dict[str, Any], headers: dict[str, str] | None = None,
-         query: str = "") -> requests.Response:
-    """POST a raw body in ``caller``'s protocol and return the (streamed) answer."""
-    path = {"anthropic": "/v1/messages", "openai": "/v1/chat/completions", "responses": "/v1/responses",
-            "gemini": f"/v1beta/models/{model}:streamGenerateContent"}[caller]
-    auth = {"anthropic": {"x-api-key": key, "anthropic-version": "2023-06-01"},
-            "gemini": {"x-goog-api-key": key}}.get(caller, {"authorization": f"Bearer {key}"})
-    url = tgw.base_url + path + (query or ("?alt=sse" if caller == "gemini" else ""))
-    return requests.post(url, json=body, headers={**auth, **(headers or {})}, stream=True, timeout=30)
-
-
-def events(resp: requests.Response) -> list[tuple[str | None, Any]]:
-    """Split an event stream into (event name, JSON data or the raw text)."""
-    out = []
-    for block in resp.content.decode().replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        if data:
-            text = "\n".join(data)
-            out.append((name, text if text == "[DONE]" else json.loads(text)))
-    return out
 
 
 # --- Claude Code ---------------------------------------------------------------------------------
@@ -242,17 +215,6 @@ def test_openai_caller_cache_control_reaches_anthropic_untouched(tgw, tkey, tag)
 
 
 # --- an upstream failing mid-stream ------------------------------------------------------------------
-
-
-def native_body(caller: str, model: str, text: str) -> dict[str, Any]:
-    if caller == "anthropic":
-        return {"model": model, "max_tokens": 256, "stream": True, "messages": [{"role": "user", "content": text}]}
-    if caller == "openai":
-        return {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": text}]}
-    if caller == "responses":
-        return {"model": model, "stream": True, "input": text}
-    return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
 
 
 def assert_error_end(caller: str, evs: list[tuple[str | None, Any]]) -> None:
