@@ -192,11 +192,12 @@ def test_browser_mobile_layout(live, browser):
                             {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
     try:
         for lang in ("en", "zh"):
-            for path in ("/{l}/", "/{l}/pricing/", f"/{{l}}/docs/{twin_slug(app, 'docs')}/"):
+            for name, path in (("home", "/{l}/"), ("pricing", "/{l}/pricing/"),
+                               ("docs", f"/{{l}}/docs/{twin_slug(app, 'docs')}/")):
                 url = path.format(l=lang)
                 browser.get(base + url)
                 width = browser.execute_script("return document.documentElement.scrollWidth")
                 assert width <= 390, f"horizontal overflow on {url}: {width}px"
-            shot(browser, f"home-mobile-{lang}")
+                shot(browser, f"mobile-{name}-{lang}")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
