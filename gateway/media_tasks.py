@@ -120,14 +120,14 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def upstream_call(task: Mapping[str, Any], method: str, path: str) -> media_upstream.Reply:
+def upstream_call(task: Mapping[str, Any], method: str, path: str, *, stream: bool = False) -> media_upstream.Reply:
     """One call about this task's job, on the channel and key that took it."""
     from flask import current_app
 
     from gateway.routing import get_router
 
     target = media_upstream.target_for(task["channel"], task["key_index"], task["upstream_model"] or "")
-    out = Outbound(method=method, path=path, set_model=False)
+    out = Outbound(method=method, path=path, set_model=False, stream=stream)
     return media_upstream.attempt(None, get_router(current_app), _card(task), target, out,
                                   deadline=time.perf_counter() + POLL_TIMEOUT_S)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import requests
 
@@ -36,6 +36,7 @@ class Outbound:
     form: list[tuple[str, str]] | None = None
     files: list[tuple[str, tuple[str, bytes, str]]] | None = None
     set_model: bool = True
+    stream: bool = False  # hand back the body as it arrives (large files) instead of reading it whole
 
     def for_model(self, upstream_model: str) -> dict[str, Any]:
         """The keyword arguments of ``requests`` for this target's model name."""
@@ -63,6 +64,8 @@ class Reply:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    chunks: Iterator[bytes] | None = None  # a streamed body (``Outbound.stream``); close() when done
+    close: Callable[[], None] | None = None
 
     def json(self) -> dict[str, Any]:
         """Parse the body as a JSON object (502 when the upstream sent something else)."""
@@ -130,7 +133,9 @@ def _exchange(target: Target, out: Outbound, timeout: tuple[float, float]) -> Re
     kw = out.for_model(target.upstream_model)
     headers = {"user-agent": USER_AGENT, "authorization": f"Bearer {target.api_key}", **kw.pop("headers", {})}
     try:
-        resp = http_session().request(out.method, url, headers=headers, timeout=timeout, **kw)
+        resp = http_session().request(out.method, url, headers=headers, timeout=timeout, stream=out.stream, **kw)
+        if out.stream and resp.status_code < 300:
+            return Reply(target, resp.status_code, resp.headers, b"", resp.iter_content(65536), resp.close)
         body = resp.content
     except requests.Timeout:
         raise UpstreamTimeout("upstream did not answer in time") from None

@@ -224,12 +224,22 @@ def content(task_id: str) -> Response:
         task = _find(call, task_id)
         if task["state"] != "completed":
             raise InvalidRequest(f"task '{task_id}' is {task['state']}, not completed", param="task_id")
-        reply = media_tasks.upstream_call(task, "GET", f"videos/{task['upstream_id']}/content")
+        reply = media_tasks.upstream_call(task, "GET", f"videos/{task['upstream_id']}/content", stream=True)
         hdrs = pipeline.headers(call, cost=0)
+        if reply.headers.get("content-length"):
+            hdrs["content-length"] = reply.headers["content-length"]
         ctype = reply.headers.get("content-type") or "video/mp4"
-        return Response(reply.body, status=200, headers=hdrs, content_type=ctype)
+        return Response(_relay(reply), status=200, headers=hdrs, content_type=ctype)
 
     return _free(run)
+
+
+def _relay(reply: media_upstream.Reply) -> Iterator[bytes]:
+    try:
+        yield from reply.chunks or ()
+    finally:
+        if reply.close is not None:
+            reply.close()
 
 
 @bp.cli.command("poll-tasks")

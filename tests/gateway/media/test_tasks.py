@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.gateway.media.conftest import ceil_credits, post, price
+from tests.gateway.media.fake_media import MP4
 
 SECONDS = 8
 
@@ -51,7 +52,7 @@ def test_task_runs_to_completion_and_bills_seconds_rendered(media, fresh, fake_m
     assert row["cost_credits"] == hold and row["billed"] and row["output_tokens"] == 8 and row["protocol"] == "tasks"
 
     video = requests.get(final["result"]["urls"][0], headers={"authorization": f"Bearer {key}"}, timeout=10)
-    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    assert video.status_code == 200 and video.headers["content-type"] == "video/mp4" and video.content == MP4
     assert query(media, key, task["task_id"]).json() == final  # final stays final, billed once
     assert media.wallet(key) == (bal - hold, 0)
 
