@@ -46,6 +46,7 @@ class Page:
     html: Markup
     text: str
     headings: tuple[str, ...] = field(default=())
+    sections: tuple[tuple[str, str], ...] = field(default=())  # (anchor id, text) of each h2
 
     @property
     def title(self) -> str:
@@ -105,12 +106,24 @@ def split_front_matter(source: str) -> tuple[dict[str, str], str]:
     return {}, source
 
 
-def render_markdown(body: str) -> tuple[Markup, tuple[str, ...]]:
-    """Render Markdown to HTML; return it with the page's h2/h3 heading texts."""
+def render_markdown(body: str) -> tuple[Markup, tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """Render Markdown to HTML; return it with its heading texts and its h2 anchors."""
     md = markdown.Markdown(extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS)
     rendered = md.convert(body)
-    headings = tuple(_flatten_toc(getattr(md, "toc_tokens", [])))
-    return Markup(rendered), headings
+    tokens = getattr(md, "toc_tokens", [])
+    headings = tuple(_flatten_toc(tokens))
+    sections = tuple(_h2(tokens))
+    return Markup(rendered), headings, sections
+
+
+def _h2(tokens: list[dict]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for token in tokens:
+        if token.get("level") == 2:
+            out.append((token["id"], html.unescape(_TAG.sub("", token.get("name", "")))))
+        else:  # a page that starts at h1 keeps its h2s one level down
+            out.extend(_h2(token.get("children", [])))
+    return out
 
 
 def _flatten_toc(tokens: list[dict]) -> list[str]:
@@ -150,8 +163,8 @@ def load_page(path: Path, lang: str, kind: str) -> Page:
     page = _cache.get(key)
     if page is None:
         meta, body = split_front_matter(path.read_text(encoding="utf-8"))
-        rendered, headings = render_markdown(body)
-        page = Page(path.stem, lang, kind, meta, rendered, plain_text(rendered), headings)
+        rendered, headings, sections = render_markdown(body)
+        page = Page(path.stem, lang, kind, meta, rendered, plain_text(rendered), headings, sections)
         _cache[key] = page
     return page
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from website.content import split_front_matter
 
@@ -111,3 +112,18 @@ def test_docs_search_works_without_javascript(fixture_site):
     assert "No pages match." in html
     zh = fixture_site.get("/zh/docs/?q=安装").get_data(as_text=True)
     assert 'href="/zh/docs/start-here/"' in zh[zh.index('id="results"'):]
+
+
+def test_long_docs_pages_list_their_sections(fixture_site, site_app):
+    from website import content
+
+    short = fixture_site.get("/en/docs/start-here/").get_data(as_text=True)
+    assert 'class="on-page"' not in short  # two sections: no list needed
+    with site_app.test_request_context():
+        long_page = next(p for p in content.pages("en", "docs") if len(p.sections) >= 3)
+    html = site_app.test_client().get(f"/en/docs/{long_page.slug}/").get_data(as_text=True)
+    nav = html[html.index('class="on-page"'):]
+    anchors = re.findall(r'<a href="#([^"]+)">', nav[: nav.index("</nav>")])
+    assert len(anchors) >= 3
+    for anchor in anchors:
+        assert f'<h2 id="{anchor}">' in html
