@@ -142,7 +142,7 @@ def prepare(tmp: Path, channels: Path) -> tuple[dict[str, str], str]:
 
     cli("init-db")
     key = cli("create-account", "--email", f"bench-{uuid.uuid4().hex[:6]}@example.com",
-              "--credits", "10000000000").strip().splitlines()[-1].strip()
+              "--credits", "10000000000", "--tier", "enterprise").strip().splitlines()[-1].strip()
     return env, key
 
 
@@ -179,27 +179,27 @@ def stop_gateway(proc: subprocess.Popen, prefix: str) -> None:
         r.delete(k)
 
 
-def load(base: str, key: str, n: int, concurrency: int) -> tuple[list[float], int]:
-    """Send n chat calls from `concurrency` threads (closed loop); return latencies (s) and failures."""
+def load(base: str, key: str, n: int, concurrency: int) -> tuple[list[float], dict[str, int]]:
+    """Send n chat calls from `concurrency` threads (closed loop); return latencies (s) and failures by kind."""
     lat: list[float] = []
-    failures = 0
+    failures: dict[str, int] = {}
     lock = threading.Lock()
     body = {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "ping"}]}
     per = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
 
     def worker(count: int) -> None:
-        nonlocal failures
         s = requests.Session()
         for _ in range(count):
             t0 = time.perf_counter()
             try:
-                ok = s.post(base + "/v1/chat/completions", json=body, timeout=60,
-                            headers={"Authorization": f"Bearer {key}"}).status_code == 200
-            except requests.RequestException:
-                ok = False
+                code = str(s.post(base + "/v1/chat/completions", json=body, timeout=60,
+                                  headers={"Authorization": f"Bearer {key}"}).status_code)
+            except requests.RequestException as exc:
+                code = type(exc).__name__
             with lock:
                 lat.append(time.perf_counter() - t0)
-                failures += not ok
+                if code != "200":
+                    failures[code] = failures.get(code, 0) + 1
         s.close()  # no idle keep-alive left to slow the gateway's shutdown
 
     threads = [threading.Thread(target=worker, args=(c,)) for c in per]
@@ -238,9 +238,13 @@ def run(health: bool, ups: list[Upstream], base_env: dict[str, str], key: str, t
 def summary(health: bool, runs: list[dict]) -> dict:
     lat = [x for r in runs for x in r["lat"]]
     calls = sum(r["steady"] + r["flaky"] for r in runs)
+    errors: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["failures"].items():
+            errors[k] = errors.get(k, 0) + v
     return {
         "routing_health": health, "requests": len(lat),
-        "success_rate": round(1 - sum(r["failures"] for r in runs) / len(lat), 4),
+        "success_rate": round(1 - sum(errors.values()) / len(lat), 4), "errors": errors,
         "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90), "p99_ms": pct(lat, 99), "max_ms": round(max(lat) * 1000, 1),
         "attempts_per_request": round(calls / len(lat), 3),
         "flaky_share": round(sum(r["flaky"] for r in runs) / max(calls, 1), 3),
