@@ -126,13 +126,17 @@ def hold(py: str, env: dict[str, str], key: str, streams: int) -> None:
                           stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(3)
+        # Open loop: streams/10 new streams a second, each ~10 s long, so ``streams`` are open at
+        # once after the first ten seconds and stay so for the next fifteen (a herd of
+        # simultaneous starts would measure the start-up burst instead).
+        rate = streams / 10
         cmd = [py, str(BENCH / "loadgen.py"), "--base-url", f"http://127.0.0.1:{PORT_HOLD}", "--protocol",
-               "openai", "--stream", "-c", str(streams), "-n", str(streams), "--warmup", "0",
-               "--duration", "60", "--timeout", "60", "--model", "gpt-5-4", "--key", key,
-               "--fake", "chunks=20 gap=500", "--label", f"hold-{streams}"]
+               "openai", "--stream", "-c", str(int(streams * 1.5)), "--rate", str(rate),
+               "-n", str(int(rate * 25)), "--warmup", "0", "--duration", "40", "--timeout", "60",
+               "--model", "gpt-5-4", "--key", key, "--fake", "chunks=20 gap=500", "--label", f"hold-{streams}"]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout.strip()
         res = json.loads(out.splitlines()[-1])
-        print(f"\n# hold test: {streams} concurrent streams of ~10 s through 2 gevent workers")
+        print(f"\n# hold test: {rate:.0f} new streams/s of ~10 s each (~{streams} open at once) through 2 gevent workers")
         print(f"ok streams/s {res['rps']}, latency p50 {res['lat_ms']['p50']} ms, "
               f"ttfb p99 {res['ttfb_ms']['p99']} ms, errors {res['errors']} {res.get('error_kinds', {})}")
     finally:

@@ -17,6 +17,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any
 
+import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -324,6 +325,10 @@ def handle(caller: str, *, path_model: str | None = None, path_stream: bool | No
         call.served = opened.card
     except GatewayError as err:
         return fail(call, err)
+    except sqlalchemy.exc.TimeoutError:  # every pooled database connection busy: shed load, retryable
+        log.warning("database pool exhausted in %s", call.request_id)
+        return fail(call, GatewayError("the gateway is busy; retry shortly (not charged)", status=503,
+                                       code="overloaded", retry_after=1))
     except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
         log.exception("internal error in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
