@@ -163,9 +163,13 @@ def test_task_outliving_its_hold_is_still_billed_once(media, fresh, card):
     assert media.wallet(key) == (bal - hold, 0)
 
 
-def test_submit_refusals_are_free(media, fresh, fake_media, poor_key):
+def test_submit_refusals_are_free(media, fresh, fake_media, poor_key, card):
     key, (bal, _) = fresh
     poor, poor_before = poor_key, media.wallet(poor_key)
+    dry = post(media, key, "/v1/tasks/submit", {"model": "sora2", "params": {"prompt": "x", "seconds": 4}},
+               **{"x-bytespike-dry-run": "1"})
+    assert dry.status_code == 200 and dry.json()["estimated_credits"] == 4 * per_second(card)
+    assert fake_media.seen == []
     r = submit(media, poor, "q")
     assert r.status_code == 402 and r.json()["error"]["code"] == "insufficient_balance"
     r = post(media, key, "/v1/tasks/submit", {"model": "veo-3-1", "params": {"prompt": "x"}})
