@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 PROTOCOLS = ("anthropic", "openai", "gemini")
-PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second")
+PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars", "per_search")
 
 
 class ChannelFileError(ValueError):
