@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_INVITE_ONLY": "0",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
+    # The labelled payment simulator stands in while no provider is configured; "0" turns it off.
+    "BYTESPIKE_PAYMENTS_SANDBOX": "1",
+    "BYTESPIKE_ALIPAY_SELLER_ID": None,
     # "0" turns off health-steered routing and circuit breakers (plain priority/weight): for comparisons.
     "BYTESPIKE_ROUTING_HEALTH": "1",
     # The model the public playground calls (free demo model unless the operator picks a cheap one).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 from flask import Flask, current_app
@@ -30,7 +29,7 @@ def configured(app: Flask, name: str) -> bool:
 
 def sandbox_allowed(app: Flask) -> bool:
     """The simulator stands in unless the operator switched it off (BYTESPIKE_PAYMENTS_SANDBOX=0)."""
-    value = app.config.get("BYTESPIKE_PAYMENTS_SANDBOX", os.environ.get("BYTESPIKE_PAYMENTS_SANDBOX", "1"))
+    value = app.config.get("BYTESPIKE_PAYMENTS_SANDBOX", "1")
     return str(value).lower() not in ("0", "false", "no", "off")
 
 
@@ -85,7 +84,7 @@ def _real(app: Flask, name: str) -> Provider:
             notify_url=_notify_url(app, "alipay"),
             return_url=c["BYTESPIKE_PUBLIC_URL"].rstrip("/") + "/en/console/billing",
             # Optional: when set, a notification's seller_id must match it.
-            seller_id=c.get("BYTESPIKE_ALIPAY_SELLER_ID") or os.environ.get("BYTESPIKE_ALIPAY_SELLER_ID") or None,
+            seller_id=c.get("BYTESPIKE_ALIPAY_SELLER_ID") or None,
         ), http_transport())
     return WeChatPay(WeChatPayConfig(
         mchid=c["BYTESPIKE_WECHATPAY_MCHID"],
