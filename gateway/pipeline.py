@@ -298,6 +298,13 @@ def settle(call: Call, usage: Usage, cost: int) -> int:
         release_admission(call)
 
 
+def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
+    """The upstream's usage, or an estimate when it reported none (some compatible vendors never do)."""
+    if usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
+        return usage
+    return Usage(input_tokens=call.input_tokens, output_tokens=max(delivered_tokens, 1))
+
+
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:
     try:
         ledger.release(call.hold, record(call, status=status, usage=usage, error=error))
@@ -342,13 +349,15 @@ def handle(caller: str, *, path_model: str | None = None, path_stream: bool | No
 def complete_response(call: Call, opened: Any) -> Response:
     """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
     resp = opened.response
-    cost = call.cost_of(resp.usage)
+    text = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
+    usage = billable(call, resp.usage, (text + 3) // 4)
+    cost = call.cost_of(usage)
     try:
         if opened.passthrough:
             body: Any = opened.body
         else:
             body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
-        charged = settle(call, resp.usage, cost)
+        charged = settle(call, usage, cost)
     except GatewayError as err:
         return fail(call, err)
     except Exception:  # noqa: BLE001
