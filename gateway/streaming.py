@@ -15,7 +15,7 @@ from typing import Any
 from flask import Response, stream_with_context
 
 from gateway.canonical import StreamError, Usage
-from gateway.pipeline import Call, headers, log, release, settle
+from gateway.pipeline import Call, billable, headers, log, release, settle
 
 
 def stream_response(call: Call, opened: Any, deadline: float) -> Response:
@@ -105,6 +105,7 @@ def _close_stream(call: Call, rel: Any, outcome: str, reason: str) -> None:
     try:
         usage = rel.usage or Usage()
         if outcome == "done":
+            usage = billable(call, usage, rel.delivered_tokens)
             settle(call, usage, call.cost_of(usage))
         elif outcome == "abandoned":
             # The work was done up to here: bill what was delivered, within the hold.
