@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import requests
@@ -46,3 +47,13 @@ def native_body(caller: str, model: str, text: str, stream: bool = True) -> dict
     if caller == "responses":
         return {"model": model, "stream": stream, "input": text}
     return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
+
+
+def usage_row(tgw, resp: requests.Response, wait_s: float = 3.0) -> dict[str, Any] | None:
+    """The call's usage row; a stream settles as it closes, so give that a moment to land."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        row = tgw.usage(resp.headers["x-bytespike-request-id"])
+        if row is not None or time.monotonic() > deadline:
+            return row
+        time.sleep(0.05)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.gateway.conftest import PRICES
 from tests.gateway.translation.callers import CALLERS
-from tests.gateway.translation.raw import events, native_body, post
+from tests.gateway.translation.raw import events, native_body, post, usage_row
 from tests.gateway.translation.upstreams import MODELS, SCRIPTS, TEXT, usage_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,7 +47,7 @@ def test_usage_row_and_cost_per_pair(tgw, tkey, tag, caller, upstream, stream):
     price = {k: Decimal(v) for k, v in PRICES[model].items()}
     cost = math.ceil(u.inp * price["input"] + u.cache_write * price["cache_write"]
                      + u.cache_read * price["cache_read"] + u.out * price["output"])
-    row = tgw.usage(resp.headers["x-bytespike-request-id"])
+    row = usage_row(tgw, resp)
     assert row is not None and row["billed"] and row["protocol"] == caller and row["stream"] == stream
     assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["output_tokens"]) == (
         u.inp, u.cache_read, u.cache_write, u.out)
@@ -57,3 +57,15 @@ def test_usage_row_and_cost_per_pair(tgw, tkey, tag, caller, upstream, stream):
     else:
         assert int(resp.headers["x-bytespike-cost-credits"]) == cost
         json.loads(resp.content)  # a whole JSON body, not a stream
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["create", "stream"])
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_upstream_without_usage_is_still_billed(tgw, tkey, tag, caller, stream):
+    """Some OpenAI-compatible vendors ignore stream_options or send no usage: bill an estimate, never nothing."""
+    model = MODELS["openai"]
+    resp = post(tgw, tkey, caller, model, native_body(caller, model, f"[scn nousage] {tag}", stream), stream=stream)
+    assert resp.status_code == 200, resp.text[:300]
+    row = usage_row(tgw, resp)
+    assert row is not None and row["billed"]
+    assert row["input_tokens"] > 0 and row["output_tokens"] > 0 and row["cost_credits"] > 0

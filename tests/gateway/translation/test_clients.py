@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.translation.callers import CALLERS
-from tests.gateway.translation.raw import events, native_body, post
+from tests.gateway.translation.raw import events, native_body, post, usage_row
 from tests.gateway.translation.upstreams import CALLS, MODELS, TEXT, THOUGHT, camel, sent
 
 pytestmark = pytest.mark.timeout(60)
@@ -188,7 +188,7 @@ def test_openai_stream_without_stream_options_is_billed_and_shows_no_usage(tgw, 
     assert chunks[-1] == "[DONE]"
     assert all(c.get("usage") is None for c in chunks[:-1])
     assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks[:-1] if c["choices"]) == TEXT
-    row = tgw.usage(resp.headers["x-bytespike-request-id"])
+    row = usage_row(tgw, resp)
     assert row is not None and row["billed"] and row["cost_credits"] > 0
     assert (row["output_tokens"], row["cache_read_tokens"]) == (9, 6)
     if upstream == "openai":
@@ -242,7 +242,7 @@ def test_midstream_upstream_error_is_a_protocol_error_and_free(tgw, tkey, tag, c
     evs = events(resp)
     assert "Sunny" in json.dumps([d for _, d in evs])  # the first piece got through before the failure
     assert_error_end(caller, evs)
-    row = tgw.usage(resp.headers["x-bytespike-request-id"])
+    row = usage_row(tgw, resp)
     assert row is not None and not row["billed"] and row["cost_credits"] == 0 and row["error"]
     assert tgw.wallet(tkey) == before
 

@@ -50,6 +50,7 @@ class Script:
     blocks: tuple[Block, ...]
     stop: str = "end_turn"  # canonical stop reason
     midfail: bool = False  # a vendor error event after the first text piece
+    no_usage: bool = False  # an OpenAI-compatible vendor that reports no usage at all
 
 
 TEXT = "Sunny and mild in Paris today."
@@ -73,6 +74,7 @@ SCRIPTS: dict[str, Script] = {
     ),
     "after": Script((Block("text", "It is 18C and sunny; the time is 14:00."),)),
     "midfail": Script((Block("text", TEXT),), midfail=True),
+    "nousage": Script((Block("text", TEXT),), no_usage=True),
     # A call to the first tool the request declares, by the name the upstream was given.
     "echotool": Script((Block("tool", name="", args={"path": "/src/app.py"}),), stop="tool_use"),
     "maxed": Script((Block("text", "Sunny and"),), stop="max_tokens"),
@@ -182,10 +184,11 @@ def oai_message(model: str, script: Script, rid: str) -> dict[str, Any]:
     return {"id": "chatcmpl-" + rid, "object": "chat.completion", "created": 1763800000, "model": model,
             "system_fingerprint": "fp_scn", "service_tier": "default",
             "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": FINISH[script.stop]}],
-            "usage": _oai_usage(usage_for("openai", script))}
+            **({} if script.no_usage else {"usage": _oai_usage(usage_for("openai", script))})}
 
 
 def oai_events(model: str, script: Script, rid: str, include_usage: bool) -> list[bytes]:
+    include_usage = include_usage and not script.no_usage
     base = {"id": "chatcmpl-" + rid, "object": "chat.completion.chunk", "created": 1763800000, "model": model,
             "system_fingerprint": "fp_scn", "service_tier": "default"}
 
