@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import accounts, ledger, ratecard
+from . import accounts, ledger, migrate, ratecard
 from . import channels as core_channels
 from . import db as core_db
-from .models import Base, Channel
+from .models import Channel
 from .models.base import utcnow
 
 
@@ -25,9 +25,9 @@ def init_app(app: Flask) -> None:
 @click.command("init-db")
 @with_appcontext
 def init_db_command() -> None:
-    """Create the schema, mirror the channels file into the database; safe to run again."""
+    """Create or migrate the schema, mirror the channels file into the database; safe to run again."""
     engine = core_db.get_db().engine
-    Base.metadata.create_all(engine)
+    migrate.upgrade(engine)
     chans = core_channels.load(current_app.config.get("BYTESPIKE_CHANNELS_FILE"))
     mirror_channels(engine, chans)
     card = ratecard.get_card(current_app)  # a malformed card or channels file fails here, not at the first call

@@ -6,9 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
+FIRST_REVISION = "0001"
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -20,8 +21,16 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; a no-op when it is already there."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema to ``revision``; a no-op when it is already there.
+
+    A database whose tables were created straight from the models (no
+    ``alembic_version`` yet) is taken to be at the first revision.
+    """
+    cfg = alembic_config(engine)
+    tables = set(inspect(engine).get_table_names())
+    if "alembic_version" not in tables and "orgs" in tables:
+        command.stamp(cfg, FIRST_REVISION)
+    command.upgrade(cfg, revision)
 
 
 def revision(engine: Engine, message: str) -> None:
