@@ -27,7 +27,8 @@ def busy_gateway(request, fake_vendors, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"busy-{request.param}")
     db_url = create_pg_database() if request.param == "postgresql" else f"sqlite:///{tmp / 'b.db'}"
     channels = tmp / "channels.toml"
-    channels.write_text(channels_toml(fake_vendors))
+    # A generous read timeout: a crowded test machine must not break the long stream below.
+    channels.write_text(channels_toml(fake_vendors, timeout_s=15.0))
     env = server_env(db_url, channels, f"bstest:{uuid.uuid4().hex[:8]}:")
     port = free_port()
     gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", fake_vendors)
