@@ -214,9 +214,10 @@ def _render_assistant(msg: Message) -> dict[str, Any] | None:
         if isinstance(p, ToolCallPart)
     ]
     text = text_of(msg.parts)
-    # Replayed reasoning (DeepSeek-style) only when it was never another vendor's signed state.
+    # Replayed reasoning (DeepSeek-style) only when it was never another vendor's signed state;
+    # Gemini's thought text is readable (its signature is never sent).
     reasoning = "".join(
-        p.text for p in msg.parts if isinstance(p, ThinkingPart) and p.origin in (None, "openai")
+        p.text for p in msg.parts if isinstance(p, ThinkingPart) and p.origin in (None, "openai", "gemini")
     )
     if not calls and not text and not reasoning:
         return None
