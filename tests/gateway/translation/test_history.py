@@ -37,13 +37,7 @@ def test_anthropic_signature_in_history_is_stripped_for_other_vendors(tgw, tkey,
     assert '"signature"' not in text
 
 
-GEMINI_THOUGHTS_NOT_REPLAYED = pytest.mark.xfail(strict=True, reason=(
-    "a Gemini caller's thought parts parse with origin 'gemini'; openai_chat_messages._render_assistant "
-    "replays reasoning_content only from origin None/'openai' parts"))
-
-
-@pytest.mark.parametrize("caller", [pytest.param(c, marks=GEMINI_THOUGHTS_NOT_REPLAYED) if c == "gemini" else c
-                                    for c in CALLERS])
+@pytest.mark.parametrize("caller", list(CALLERS))
 def test_reasoning_is_replayed_to_an_openai_compatible_upstream_on_tool_turns(tgw, tkey, tag, caller):
     c = CALLERS[caller](tgw.base_url, tkey)
     user = User(f"[scn thinktools] {tag} weather and time?")
