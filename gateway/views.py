@@ -35,6 +35,8 @@ def responses() -> Response:
 
 
 @bp.post("/v1beta/models/<path:target>")
+# google-genai 3.x calls {base_url}/v1/models/... unless told api_version="v1beta": serve both.
+@bp.post("/v1/models/<path:target>")
 def gemini(target: str) -> Response:
     from gateway import pipeline
 
