@@ -290,10 +290,8 @@ def test_codex_namespaced_call_round_trip(tgw, tkey, tag, upstream):
 # --- the google-genai client as it comes ----------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "google-genai 3.x calls {base_url}/v1/models/{model}:generateContent unless api_version='v1beta' is set; "
-    "the gateway serves the Gemini surface only under /v1beta (gateway/views.py), so the default client gets 404"))
 def test_google_genai_default_client_reaches_the_gateway(tgw, tkey, tag):
+    """google-genai 3.x calls {base_url}/v1/models/{model}:generateContent unless api_version='v1beta' is set."""
     from google import genai
     from google.genai import types as gt
 
