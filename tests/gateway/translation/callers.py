@@ -252,7 +252,7 @@ class GeminiCaller(Caller):
     name = "gemini"
 
     def __init__(self, base_url: str, key: str) -> None:
-        # The gateway serves the Gemini surface under /v1beta (google-genai 3.x defaults to /v1).
+        # The documented base path (/v1beta); the default client (/v1) has its own test.
         self.client = genai.Client(api_key=key, http_options=gt.HttpOptions(base_url=base_url, api_version="v1beta"))
 
     @staticmethod

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from tests.gateway.translation.callers import CALLERS, Results, User
-from tests.gateway.translation.upstreams import ANT_SIGNATURE, CALLS, MODELS, TEXT, THOUGHT, sent
+from tests.gateway.translation.upstreams import ANT_SIGNATURE, CALLS, MODELS, REDACTED, TEXT, THOUGHT, sent
 
 pytestmark = pytest.mark.timeout(60)
 HISTORY_SIGNATURE = "EuYBCkQIBRgCIkDhistory-signature-0002"
@@ -68,3 +68,18 @@ def test_thinking_tool_loop_through_anthropic(tgw, tkey, tag, caller):
         assert got["thinking"]["type"] == "enabled"
     else:  # the signature is lost on the way through these protocols: no thinking this turn
         assert head["type"] == "tool_use" and "thinking" not in got
+
+
+def test_redacted_thinking_returns_to_anthropic_through_a_responses_client(tgw, tkey, tag):
+    """Codex keeps reasoning items (store=false) and sends them back: Anthropic must get its blocks intact."""
+    c = CALLERS["responses"](tgw.base_url, tkey)
+    user = User(f"[scn redacted] {tag} weather and time?")
+    first = c.call(MODELS["anthropic"], [user], stream=True, tools=True, thinking=True)
+    states = [i.get("encrypted_content") for i in first.replay if i["type"] == "reasoning"]
+    assert states == ["bsk1.anthropic." + ANT_SIGNATURE, "bsk1.anthropic-redacted." + REDACTED]
+    results = Results(tuple((i, n, f"ok {n} [scn after]") for i, n, _ in first.calls))
+    c.call(MODELS["anthropic"], [user, first, results], stream=False, tools=True, thinking=True)
+    head = sent(tgw, "anthropic", tag, "[scn after]")["messages"][1]["content"][:3]
+    assert head[:2] == [{"type": "thinking", "thinking": THOUGHT, "signature": ANT_SIGNATURE},
+                        {"type": "redacted_thinking", "data": REDACTED}]
+    assert head[2]["type"] == "tool_use"

@@ -56,6 +56,7 @@ class Script:
 TEXT = "Sunny and mild in Paris today."
 THOUGHT = "The user wants Paris weather; answer briefly."
 ANT_SIGNATURE = "EqQBCkYIBxgCKkBsig-anthropic-0001"
+REDACTED = "RW5jcnlwdGVkLXRoaW5raW5nLWJsb2I="  # Anthropic's redacted_thinking data (others have none)
 CALLS = (
     ("get_weather", {"city": "Paris"}),
     ("get_time", {"tz": "Europe/Paris"}),
@@ -71,6 +72,10 @@ SCRIPTS: dict[str, Script] = {
     ),
     "thinktools": Script(
         (Block("thinking", THOUGHT),) + tuple(Block("tool", name=n, args=a) for n, a in CALLS), stop="tool_use",
+    ),
+    "redacted": Script(
+        (Block("thinking", THOUGHT), Block("redacted")) + tuple(Block("tool", name=n, args=a) for n, a in CALLS),
+        stop="tool_use",
     ),
     "after": Script((Block("text", "It is 18C and sunny; the time is 14:00."),)),
     "midfail": Script((Block("text", TEXT),), midfail=True),
@@ -115,6 +120,8 @@ def _ant_blocks(script: Script) -> list[dict[str, Any]]:
             out.append({"type": "thinking", "thinking": b.text, "signature": ANT_SIGNATURE})
         elif b.kind == "text":
             out.append({"type": "text", "text": b.text})
+        elif b.kind == "redacted":
+            out.append({"type": "redacted_thinking", "data": REDACTED})
         else:
             out.append({"type": "tool_use", "id": next(calls), "name": b.name, "input": b.args})
     return out
@@ -138,14 +145,14 @@ def ant_events(model: str, script: Script, rid: str) -> list[bytes]:
 
         kind = block["type"]
         empty = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "text": {"type": "text", "text": ""}}.get(kind, {**block, "input": {}})
+                 "text": {"type": "text", "text": ""}, "redacted_thinking": block}.get(kind, {**block, "input": {}})
         ev.append(sse({"type": "content_block_start", "index": i, "content_block": empty}, "content_block_start"))
         if kind == "thinking":
             ev += [delta({"type": "thinking_delta", "thinking": p}) for p in pieces(block["thinking"], 3)]
             ev.append(delta({"type": "signature_delta", "signature": block["signature"]}))
         elif kind == "text":
             ev += [delta({"type": "text_delta", "text": p}) for p in pieces(block["text"], 0)]
-        else:
+        elif kind == "tool_use":
             args = json.dumps(block["input"])
             ev += [delta({"type": "input_json_delta", "partial_json": args[:7]}),
                    delta({"type": "input_json_delta", "partial_json": args[7:]})]
@@ -178,7 +185,7 @@ def oai_message(model: str, script: Script, rid: str) -> dict[str, Any]:
             msg["reasoning_content"] = b.text
         elif b.kind == "text":
             msg["content"] = b.text
-        else:
+        elif b.kind == "tool":
             msg.setdefault("tool_calls", []).append(
                 {"id": next(calls), "type": "function", "function": {"name": b.name, "arguments": json.dumps(b.args)}})
     return {"id": "chatcmpl-" + rid, "object": "chat.completion", "created": 1763800000, "model": model,
@@ -206,7 +213,7 @@ def oai_events(model: str, script: Script, rid: str, include_usage: bool) -> lis
             ev += [mk({"reasoning_content": p}) for p in pieces(b.text, 3)]
         elif b.kind == "text":
             ev += [mk({"content": p}) for p in pieces(b.text, 0)]
-        else:
+        elif b.kind == "tool":
             args = json.dumps(b.args)
             ev.append(mk({"tool_calls": [{"index": k, "id": next(calls), "type": "function",
                                           "function": {"name": b.name, "arguments": ""}}]}))
@@ -240,7 +247,7 @@ def _gem_parts(script: Script) -> list[dict[str, Any]]:
             parts.append({"text": b.text, "thought": True})
         elif b.kind == "text":
             parts.append({"text": b.text})
-        else:
+        elif b.kind == "tool":
             part: dict[str, Any] = {"functionCall": {"name": b.name, "args": b.args}}
             if not signed:  # Gemini 3 signs the first call of a turn
                 part["thoughtSignature"] = GEMINI_SIGNATURE
