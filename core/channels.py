@@ -68,7 +68,7 @@ def load(path: str | Path | None) -> list[ChannelConfig]:
 
 def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
     def fail(fld: str, why: str) -> ChannelFileError:
-        return ChannelFileError(f"{path}:{_line_of(text, fld.split('.')[0], i)}: channels[{i}].{fld}: {why}")
+        return ChannelFileError(f"{path}:{_line_of(text, fld, i)}: channels[{i}].{fld}: {why}")
 
     if not isinstance(entry, dict):
         raise ChannelFileError(f"{path}: channels[{i}] must be a table")
@@ -88,18 +88,18 @@ def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
     models = entry["models"]
     if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
         raise fail("models", "must be a non-empty array of model ids")
-    ints = {}
+    ints: dict[str, int] = {}
     for fld, default in (("priority", 0), ("weight", 1)):
         v = entry.get(fld, default)
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise fail(fld, "must be a non-negative integer")
         ints[fld] = v
-    timeouts = {}
-    for fld, default in (("timeout_s", 600.0), ("connect_timeout_s", 10.0)):
-        v = entry.get(fld, default)
-        if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
+    timeouts: dict[str, float] = {}
+    for fld, fallback in (("timeout_s", 600.0), ("connect_timeout_s", 10.0)):
+        t = entry.get(fld, fallback)
+        if not isinstance(t, int | float) or isinstance(t, bool) or t <= 0:
             raise fail(fld, "must be a positive number of seconds")
-        timeouts[fld] = float(v)
+        timeouts[fld] = float(t)
     model_map = entry.get("model_map", {})
     if not isinstance(model_map, dict) or not all(isinstance(v, str) for v in model_map.values()):
         raise fail("model_map", "must map model ids to upstream model names (strings)")
@@ -129,22 +129,36 @@ def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
         models=tuple(models),
         model_map=dict(model_map),
         prices=prices,
-        **ints,
-        **timeouts,
+        priority=ints["priority"],
+        weight=ints["weight"],
+        timeout_s=timeouts["timeout_s"],
+        connect_timeout_s=timeouts["connect_timeout_s"],
     )
 
 
 def _line_of(text: str, fld: str, index: int) -> int:
-    """Best-effort line number of ``fld`` inside the index-th [[channels]] table."""
+    """Best-effort line number of ``fld`` (e.g. ``weight``, ``prices.m.output``) in the index-th channel."""
     lines = text.splitlines()
     starts = [n for n, line in enumerate(lines) if line.strip() == "[[channels]]"]
     if index >= len(starts):
         return 1
-    end = starts[index + 1] if index + 1 < len(starts) else len(lines)
-    for n in range(starts[index], end):
+    lo, hi = starts[index], starts[index + 1] if index + 1 < len(starts) else len(lines)
+    parts = fld.split(".")
+    if len(parts) > 1:  # a sub-table: find its header, then the key inside it
+        for n in range(lo, hi):
+            header = lines[n].strip().replace('"', "").replace("'", "")
+            if header == f"[channels.{parts[0]}.{parts[1]}]" or (header == f"[channels.{parts[0]}]" and len(parts) == 2):
+                key = parts[2] if len(parts) > 2 else parts[1]
+                return _key_line(lines, n + 1, hi, key) or n + 1
+    return _key_line(lines, lo, hi, parts[0]) or lo + 1
+
+
+def _key_line(lines: list[str], lo: int, hi: int, key: str) -> int | None:
+    """The 1-based line of ``key = ...`` in the table starting at ``lo``, or of a ``[channels.key...]`` header."""
+    for n in range(lo, hi):
         stripped = lines[n].strip()
-        if stripped.startswith(fld) and (stripped[len(fld):].lstrip().startswith("=") or stripped.startswith(f"[channels.{fld}")):
+        if stripped.startswith(f"[channels.{key}"):
             return n + 1
-        if stripped.startswith(f"[channels.{fld}"):
+        if "=" in stripped and stripped.split("=", 1)[0].strip().strip("\"'") == key:
             return n + 1
-    return starts[index] + 1
+    return None
