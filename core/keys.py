@@ -13,7 +13,8 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -55,6 +56,9 @@ class Principal:
     role: str | None = None
     concurrency_cap: int = 5
     org_name: str = ""
+    # This call's latest figures (key and wallet totals, window deltas), filled by limits.admit and the
+    # ledger so the quota envelope needs no query of its own; never shared between calls.
+    live: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     @property
     def has_windows(self) -> bool:

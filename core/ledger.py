@@ -1,14 +1,14 @@
 """The wallet ledger: reserve before a call, settle or release after it, credit top-ups.
 
-Every operation is one transaction on one connection, written with
-SQLAlchemy Core. Reservations are atomic conditional UPDATEs (``... WHERE
-balance - reserved >= :r``; the row count says whether it fitted), which
-serialise correctly on PostgreSQL and SQLite alike without ``FOR UPDATE``.
-Rows are always locked in one order (key, member, wallet) so that concurrent
-reserves and settles on PostgreSQL never deadlock. Settle and release are gated by flipping the reservation from ``open``, so a
-second settle or release of the same request is a no-op; the unique
-(wallet, kind, ref) on ledger entries backs that up and makes credits
-idempotent per payment reference.
+Reserve, settle and release are one statement on PostgreSQL and one short
+write transaction on SQLite (``core.ledger_sql``): conditional writes that
+hold only when the key is live and within quota, the member within quotas
+and the wallet's spendable balance covers the hold. Rows are always locked
+in one order (reservation, key, member, wallet) so that concurrent reserves
+and settles never deadlock. Settle and release are gated by flipping the
+reservation from ``open``, so a second settle or release of the same request
+is a no-op; the unique (wallet, kind, ref) on ledger entries backs that up
+and makes credits idempotent per payment reference.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from . import db as core_db
+from . import ledger_sql as sql
 from .errors import AuthError, InsufficientBalance, QuotaExceeded
 from .keys import Principal
 from .models.accounts import ApiKey, Membership
@@ -51,6 +52,8 @@ class Hold:
     member_id: int | None
     amount: int
     track_spend: bool = True  # keep hourly spend for the key's rolling windows
+    # The principal's live figures (see keys.Principal.live): refreshed by settle/release for the envelope.
+    live: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -84,104 +87,97 @@ def _month(now: dt.datetime) -> str:
     return now.strftime("%Y-%m")
 
 
-# --- statements: built once, so a call pays only for execution ---------------------
-
-_b = sa.bindparam
-_MONTH_SPENT = sa.case((_m.c.month == _b("b_month"), _m.c.month_spent_credits), else_=0)
-_KEY_RESERVE = (
-    _k.update()
-    .where(_k.c.id == _b("b_key"), _k.c.revoked_at.is_(None),
-           sa.or_(_k.c.expires_at.is_(None), _k.c.expires_at > _b("b_now")),
-           sa.or_(_k.c.quota_credits.is_(None),
-                  _k.c.spent_credits + _k.c.reserved_credits + _b("b_amt") <= _k.c.quota_credits))
-    .values(reserved_credits=_k.c.reserved_credits + _b("b_amt"))
-)
-_MEMBER_RESERVE = (
-    _m.update()
-    .where(_m.c.id == _b("b_member"),
-           sa.or_(_m.c.quota_credits.is_(None),
-                  _m.c.spent_credits + _m.c.reserved_credits + _b("b_amt") <= _m.c.quota_credits),
-           sa.or_(_m.c.monthly_quota_credits.is_(None),
-                  _MONTH_SPENT + _m.c.reserved_credits + _b("b_amt") <= _m.c.monthly_quota_credits))
-    .values(reserved_credits=_m.c.reserved_credits + _b("b_amt"))
-)
-_WALLET_RESERVE = (
-    _w.update()
-    .where(_w.c.id == _b("b_wallet"), _w.c.balance_credits - _w.c.reserved_credits >= _b("b_amt"))
-    .values(reserved_credits=_w.c.reserved_credits + _b("b_amt"))
-)
-_KEY_STATE = sa.select(_k.c.revoked_at, _k.c.expires_at, _k.c.quota_credits, _k.c.spent_credits,
-                       _k.c.reserved_credits).where(_k.c.id == _b("b_key"))
-_GATE = _r.update().where(_r.c.request_id == _b("b_rid"), _r.c.state == "open").values(state=_b("b_state"))
-_KEY_CLOSE = _k.update().where(_k.c.id == _b("b_key")).values(
-    spent_credits=_k.c.spent_credits + _b("b_charged"), reserved_credits=_k.c.reserved_credits - _b("b_amt"),
-    last_used_at=_b("b_now"))
-_MEMBER_CLOSE = _m.update().where(_m.c.id == _b("b_member")).values(
-    spent_credits=_m.c.spent_credits + _b("b_charged"), reserved_credits=_m.c.reserved_credits - _b("b_amt"),
-    month_spent_credits=sa.case((_m.c.month == _b("b_month"), _m.c.month_spent_credits + _b("b_charged")),
-                                else_=_b("b_charged")),
-    month=_b("b_month"))
-_WALLET_CLOSE = _w.update().where(_w.c.id == _b("b_wallet")).values(
-    balance_credits=_w.c.balance_credits - _b("b_charged"), reserved_credits=_w.c.reserved_credits - _b("b_amt"))
-_R_INSERT, _E_INSERT = _r.insert(), _e.insert()
-_UPSERTS: dict[str, tuple[Any, Any]] = {}
-
-
-def _upserts(conn: sa.Connection) -> tuple[Any, Any]:
-    """The dialect's (usage insert-or-ignore, hourly spend add) statements."""
-    name = conn.dialect.name
-    if name not in _UPSERTS:
-        mod = pg_dialect if name == "postgresql" else sqlite_dialect
-        usage = mod.insert(_u).on_conflict_do_nothing(index_elements=[_u.c.id])
-        hour = mod.insert(_h)
-        hour = hour.on_conflict_do_update(index_elements=[_h.c.api_key_id, _h.c.hour],
-                                          set_={"credits": _h.c.credits + hour.excluded.credits})
-        _UPSERTS[name] = (usage, hour)
-    return _UPSERTS[name]
-
-
 # --- reserve ------------------------------------------------------------------
 
 
 def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
-    """Hold ``credits`` on the wallet, the key's quota and the member's quotas, or refuse (402)."""
+    """Hold ``credits`` on the wallet, the key's quota and the member's quotas, or refuse (402).
+
+    A revoked or expired key is refused here too (AuthError, 401), so a
+    reservation can never be made on a key that is no longer live.
+    """
     if credits < 0:
         raise ValueError("a reservation cannot be negative")
     now = utcnow()
-    params = {"b_key": principal.key_id, "b_member": principal.member_id, "b_wallet": principal.wallet_id,
-              "b_amt": credits, "b_now": now, "b_month": _month(now)}
-    with _engine().begin() as conn:
-        if conn.execute(_KEY_RESERVE, params).rowcount != 1:
-            _refuse_key(conn, params, credits, now)
-        if principal.member_id is not None and conn.execute(_MEMBER_RESERVE, params).rowcount != 1:
-            raise QuotaExceeded(f"Member quota exceeded: this call needs up to {credits} credits (quota_exceeded).")
-        if conn.execute(_WALLET_RESERVE, params).rowcount != 1:
-            raise InsufficientBalance(
-                f"Insufficient balance: this call needs up to {credits} credits (${usd_str(credits)}) "
-                "beyond what is already reserved; top up to continue."
-            )
-        conn.execute(_R_INSERT, {
-            "request_id": request_id, "wallet_id": principal.wallet_id, "api_key_id": principal.key_id,
-            "member_id": principal.member_id, "amount_credits": credits, "state": "open", "created_at": now,
-            "expires_at": now + dt.timedelta(seconds=_deadline_s() + 60),
-        })
-        conn.execute(_E_INSERT, {
-            "wallet_id": principal.wallet_id, "kind": "reserve", "amount_credits": 0, "reserved_delta": credits,
-            "ref": request_id, "api_key_id": principal.key_id, "memo": "", "created_at": now,
-        })
+    params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
+              "amt": credits, "now": now, "month": _month(now), "rid": request_id,
+              "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
+    engine = _engine()
+    if engine.dialect.name == "postgresql":
+        verdict, key_row, wallet_row = _reserve_pg(engine, params)
+    else:
+        verdict, key_row, wallet_row = _reserve_lite(engine, params)
+    live = getattr(principal, "live", None)
+    if live is not None:
+        _remember(live, key_row, wallet_row)
+    if verdict != "ok":
+        _refuse(verdict, credits, key_row)
+    if live is not None:
+        live["win_delta"] = live.get("win_delta", 0) + credits
     _maybe_expire()
     return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
-                credits, principal.has_windows)
+                credits, principal.has_windows, live)
 
 
-def _refuse_key(conn: sa.Connection, params: dict[str, Any], credits: int, now: dt.datetime) -> None:
-    row = conn.execute(_KEY_STATE, params).first()
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+def _reserve_pg(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple | None, tuple | None]:
+    """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
+    with sql.autocommit(engine) as conn:
+        row = conn.exec_driver_sql(sql.PG_RESERVE, params).first()
+    if row is None:  # the key (or its wallet) is gone
+        return "auth", None, None
+    verdict, ks, kr, kq, wb, wr = row
+    add = params["amt"] if verdict == "ok" else 0
+    return verdict, (ks, kr + add, kq), (wb, wr + add)
+
+
+def _reserve_lite(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple | None, tuple | None]:
+    """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
+    p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
+    with sql.lite_transaction(engine) as cur:
+        key_row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
+        if key_row is None:
+            state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
+            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
+            if state is None or not state[3]:
+                return "auth", None, None
+            return "key_quota", tuple(state[:3]), wallet_row
+        if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
+            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
+            return "member_quota", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
+        wallet_row = cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone()
+        if wallet_row is None:
+            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
+            return "balance", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
+        cur.execute(sql.LITE_RES_INSERT, p)
+        cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
+        cur.commit = True
+    return "ok", key_row, wallet_row
+
+
+def _remember(live: dict[str, Any], key_row: tuple | None, wallet_row: tuple | None) -> None:
+    """Keep the key's (spent, reserved, quota) and the wallet's (balance, reserved) for the quota envelope."""
+    if key_row is not None and wallet_row is not None:
+        live["key"], live["wallet"] = key_row, wallet_row
+    else:
+        live.pop("key", None)
+        live.pop("wallet", None)
+
+
+def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
+    if verdict == "auth" or key_row is None:
         raise AuthError("This API key has been revoked or has expired.")
-    left = max(0, row.quota_credits - row.spent_credits - row.reserved_credits)
-    raise QuotaExceeded(
-        f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
-        f"{row.quota_credits} lifetime credits left (quota_exceeded)."
+    if verdict == "key_quota":
+        spent, held, quota = key_row
+        left = max(0, quota - spent - held)
+        raise QuotaExceeded(
+            f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
+            f"{quota} lifetime credits left (quota_exceeded)."
+        )
+    if verdict == "member_quota":
+        raise QuotaExceeded(f"Member quota exceeded: this call needs up to {credits} credits (quota_exceeded).")
+    raise InsufficientBalance(
+        f"Insufficient balance: this call needs up to {credits} credits (${usd_str(credits)}) "
+        "beyond what is already reserved; top up to continue."
     )
 
 
@@ -200,30 +196,51 @@ def release(hold: Hold, record: UsageRecord) -> None:
 
 
 def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> bool:
+    """Flip the reservation from open, then move key, member and wallet, the entry, the hour and the usage row."""
     now = utcnow()
-    params = {"b_rid": hold.request_id, "b_state": "settled" if kind == "settle" else "released",
-              "b_key": hold.api_key_id, "b_member": hold.member_id, "b_wallet": hold.wallet_id,
-              "b_amt": hold.amount, "b_charged": charged, "b_now": now, "b_month": _month(now)}
-    with _engine().begin() as conn:
-        if conn.execute(_GATE, params).rowcount != 1:
-            return False  # settled, released or expired already: nothing to do
-        if hold.api_key_id is not None:
-            conn.execute(_KEY_CLOSE, params)
-        if hold.member_id is not None:
-            conn.execute(_MEMBER_CLOSE, params)
-        conn.execute(_WALLET_CLOSE, params)
-        conn.execute(_E_INSERT, {
-            "wallet_id": hold.wallet_id, "kind": kind, "amount_credits": -charged, "reserved_delta": -hold.amount,
-            "ref": hold.request_id, "api_key_id": hold.api_key_id, "memo": record.model if record else "",
-            "created_at": now,
-        })
-        usage_stmt, hour_stmt = _upserts(conn)
-        if charged and hold.track_spend and hold.api_key_id is not None:
-            hour = now.replace(minute=0, second=0, microsecond=0)
-            conn.execute(hour_stmt, {"api_key_id": hold.api_key_id, "hour": hour, "credits": charged})
-        if record is not None:
-            conn.execute(usage_stmt, _usage_values(record, now, cost=charged, billed=kind == "settle"))
-    return True
+    params: dict[str, Any] = {
+        "rid": hold.request_id, "state": "settled" if kind == "settle" else "released", "kind": kind,
+        "key": hold.api_key_id, "member": hold.member_id, "wallet": hold.wallet_id, "amt": hold.amount,
+        "charged": charged, "now": now, "month": _month(now), "memo": record.model if record else "",
+        "hour": now.replace(minute=0, second=0, microsecond=0),
+    }
+    with_hour = bool(charged and hold.track_spend and hold.api_key_id is not None)
+    engine = _engine()
+    sqlite = engine.dialect.name != "postgresql"
+    if record is not None:
+        params.update(sql.usage_params(_usage_values(record, now, cost=charged, billed=kind == "settle"),
+                                       sqlite=sqlite))
+    if sqlite:
+        done, key_row, wallet_row = _close_lite(engine, params, with_hour, record is not None)
+    else:
+        with sql.autocommit(engine) as conn:
+            n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, record is not None)], params).one()
+        done, key_row, wallet_row = bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
+    live = hold.live
+    if live is not None:
+        _remember(live, key_row if done else None, wallet_row if done else None)
+        if done:
+            live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
+    return done
+
+
+def _close_lite(engine: sa.Engine, params: dict[str, Any], with_hour: bool,
+                with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+    p = {**params, "now": sql.lite_time(params["now"]), "hour": sql.lite_time(params["hour"])}
+    with sql.lite_transaction(engine) as cur:
+        if cur.execute(sql.LITE_GATE, p).rowcount != 1:
+            return False, None, None  # settled, released or expired already: nothing to do
+        key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
+        if p["member"] is not None:
+            cur.execute(sql.LITE_MEMBER_CLOSE, p)
+        wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
+        cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
+        if with_hour:
+            cur.execute(sql.LITE_HOUR, p)
+        if with_usage:
+            cur.execute(sql.LITE_USAGE, p)
+        cur.commit = True
+    return True, key_row, wallet_row
 
 
 def _usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
@@ -242,7 +259,9 @@ def _usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool
 def log_call(record: UsageRecord) -> None:
     """Write the usage row of a call refused before any reservation (free, not billed)."""
     with _engine().begin() as conn:
-        conn.execute(_upserts(conn)[0], _usage_values(record, utcnow(), cost=0, billed=False))
+        mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
+        stmt = mod.insert(_u).on_conflict_do_nothing(index_elements=[_u.c.id])
+        conn.execute(stmt, _usage_values(record, utcnow(), cost=0, billed=False))
 
 
 # --- expiry ---------------------------------------------------------------------

@@ -1,0 +1,220 @@
+"""The hot statements of the ledger, written per dialect and sent as driver SQL.
+
+PostgreSQL: a reservation and a settlement are each ONE statement (one round
+trip, autocommit), built from data-modifying CTEs, so row locks live for the
+length of one statement. ``reserve`` first locks the key, the member and the
+wallet (``FOR NO KEY UPDATE``, which leaves foreign-key checks of other
+writers unblocked) in that order, each lock gated on the previous one by a
+one-time filter, then judges every condition on the locked rows and writes
+only when all held. ``close`` flips the reservation from ``open`` first and
+chains the key, member and wallet updates behind it in the same order, so
+the two never deadlock with each other or with ``credit``.
+
+SQLite: the write lock serialises writers, so each operation is a short
+``BEGIN IMMEDIATE`` transaction of conditional UPDATEs with RETURNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+
+_USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
+               "stream", "status", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
+               "estimated_credits", "cost_credits", "billed", "latency_ms", "overhead_ms", "fallback_from", "error")
+_USAGE_PG_TYPES = {"created_at": "timestamp", "org_id": "integer", "member_id": "integer", "stream": "boolean",
+                   "status": "integer", "billed": "boolean", "estimated_credits": "bigint", "cost_credits": "bigint",
+                   "input_tokens": "integer", "output_tokens": "integer", "cache_write_tokens": "integer",
+                   "cache_read_tokens": "integer", "latency_ms": "integer", "overhead_ms": "integer"}
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+PG_RESERVE = """
+WITH kl AS MATERIALIZED (
+  SELECT spent_credits, reserved_credits, quota_credits,
+         (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s::timestamp)) AS live
+  FROM api_keys WHERE id = %(key)s::varchar FOR NO KEY UPDATE
+), ml AS MATERIALIZED (
+  SELECT (quota_credits IS NULL OR spent_credits + reserved_credits + %(amt)s::bigint <= quota_credits)
+     AND (monthly_quota_credits IS NULL
+          OR (CASE WHEN month = %(month)s::varchar THEN month_spent_credits ELSE 0 END)
+             + reserved_credits + %(amt)s::bigint <= monthly_quota_credits) AS ok
+  FROM memberships WHERE id = %(member)s::integer AND (SELECT count(*) FROM kl) >= 0 FOR NO KEY UPDATE
+), wl AS MATERIALIZED (
+  SELECT balance_credits, reserved_credits FROM wallets
+  WHERE id = %(wallet)s::integer AND (SELECT count(*) FROM ml) >= 0 FOR NO KEY UPDATE
+), d AS MATERIALIZED (
+  SELECT CASE WHEN NOT kl.live THEN 'auth'
+              WHEN kl.quota_credits IS NOT NULL
+                   AND kl.spent_credits + kl.reserved_credits + %(amt)s::bigint > kl.quota_credits THEN 'key_quota'
+              WHEN %(member)s::integer IS NOT NULL AND NOT coalesce((SELECT ok FROM ml), false) THEN 'member_quota'
+              WHEN wl.balance_credits - wl.reserved_credits < %(amt)s::bigint THEN 'balance'
+              ELSE 'ok' END AS verdict,
+         kl.spent_credits AS ks, kl.reserved_credits AS kr, kl.quota_credits AS kq,
+         wl.balance_credits AS wb, wl.reserved_credits AS wr
+  FROM kl CROSS JOIN wl
+), ku AS (
+  UPDATE api_keys SET reserved_credits = reserved_credits + %(amt)s::bigint
+  WHERE id = %(key)s::varchar AND (SELECT verdict FROM d) = 'ok'
+), mu AS (
+  UPDATE memberships SET reserved_credits = reserved_credits + %(amt)s::bigint
+  WHERE id = %(member)s::integer AND (SELECT verdict FROM d) = 'ok'
+), wu AS (
+  UPDATE wallets SET reserved_credits = reserved_credits + %(amt)s::bigint
+  WHERE id = %(wallet)s::integer AND (SELECT verdict FROM d) = 'ok'
+), ri AS (
+  INSERT INTO reservations (request_id, wallet_id, api_key_id, member_id, amount_credits, state, created_at, expires_at)
+  SELECT %(rid)s::varchar, %(wallet)s::integer, %(key)s::varchar, %(member)s::integer, %(amt)s::bigint, 'open',
+         %(now)s::timestamp, %(exp)s::timestamp
+  WHERE (SELECT verdict FROM d) = 'ok'
+), ei AS (
+  INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)
+  SELECT %(wallet)s::integer, 'reserve', 0, %(amt)s::bigint, %(rid)s::varchar, %(key)s::varchar, '', %(now)s::timestamp
+  WHERE (SELECT verdict FROM d) = 'ok'
+)
+SELECT verdict, ks, kr, kq, wb, wr FROM d
+"""
+
+_PG_CLOSE_HEAD = """
+WITH g AS (
+  UPDATE reservations SET state = %(state)s::varchar WHERE request_id = %(rid)s::varchar AND state = 'open' RETURNING 1
+), ku AS (
+  UPDATE api_keys SET spent_credits = spent_credits + %(charged)s::bigint,
+         reserved_credits = reserved_credits - %(amt)s::bigint, last_used_at = %(now)s::timestamp
+  WHERE id = %(key)s::varchar AND EXISTS (SELECT 1 FROM g)
+  RETURNING spent_credits, reserved_credits, quota_credits
+), mu AS (
+  UPDATE memberships SET spent_credits = spent_credits + %(charged)s::bigint,
+         reserved_credits = reserved_credits - %(amt)s::bigint,
+         month_spent_credits = CASE WHEN month = %(month)s::varchar THEN month_spent_credits + %(charged)s::bigint
+                                    ELSE %(charged)s::bigint END,
+         month = %(month)s::varchar
+  WHERE id = %(member)s::integer AND EXISTS (SELECT 1 FROM g) AND (SELECT count(*) FROM ku) >= 0
+  RETURNING 1
+), wu AS (
+  UPDATE wallets SET balance_credits = balance_credits - %(charged)s::bigint,
+         reserved_credits = reserved_credits - %(amt)s::bigint
+  WHERE id = %(wallet)s::integer AND EXISTS (SELECT 1 FROM g) AND (SELECT count(*) FROM mu) >= 0
+  RETURNING balance_credits, reserved_credits
+), ei AS (
+  INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)
+  SELECT %(wallet)s::integer, %(kind)s::varchar, -%(charged)s::bigint, -%(amt)s::bigint, %(rid)s::varchar,
+         %(key)s::varchar, %(memo)s::varchar, %(now)s::timestamp
+  WHERE EXISTS (SELECT 1 FROM g)
+)"""
+
+_PG_HOUR = """, hu AS (
+  INSERT INTO key_spend_hours (api_key_id, hour, credits)
+  SELECT %(key)s::varchar, %(hour)s::timestamp, %(charged)s::bigint WHERE EXISTS (SELECT 1 FROM g)
+  ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits
+)"""
+
+_PG_USAGE = ", ui AS (\n  INSERT INTO usage_log ({cols})\n  SELECT {vals} WHERE EXISTS (SELECT 1 FROM g)\n" \
+    "  ON CONFLICT (id) DO NOTHING\n)".format(
+        cols=", ".join(_USAGE_COLS),
+        vals=", ".join(f"%(u_{c})s::{_USAGE_PG_TYPES.get(c, 'varchar')}" for c in _USAGE_COLS))
+
+_PG_CLOSE_TAIL = """
+SELECT (SELECT count(*) FROM g), w.balance_credits, w.reserved_credits, k.spent_credits, k.reserved_credits,
+       k.quota_credits
+FROM (SELECT 1) AS one LEFT JOIN wu AS w ON true LEFT JOIN ku AS k ON true
+"""
+
+PG_CLOSE = {(hour, usage): _PG_CLOSE_HEAD + (_PG_HOUR if hour else "") + (_PG_USAGE if usage else "") + _PG_CLOSE_TAIL
+            for hour in (False, True) for usage in (False, True)}
+
+# --- SQLite ------------------------------------------------------------------------------------
+
+LITE_KEY_RESERVE = (
+    "UPDATE api_keys SET reserved_credits = reserved_credits + :amt WHERE id = :key AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > :now)"
+    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"
+    " RETURNING spent_credits, reserved_credits, quota_credits")
+LITE_KEY_STATE = ("SELECT spent_credits, reserved_credits, quota_credits,"
+                  " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now) FROM api_keys WHERE id = :key")
+LITE_MEMBER_RESERVE = (
+    "UPDATE memberships SET reserved_credits = reserved_credits + :amt WHERE id = :member"
+    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"
+    " AND (monthly_quota_credits IS NULL OR (CASE WHEN month = :month THEN month_spent_credits ELSE 0 END)"
+    " + reserved_credits + :amt <= monthly_quota_credits)")
+LITE_WALLET_RESERVE = (
+    "UPDATE wallets SET reserved_credits = reserved_credits + :amt"
+    " WHERE id = :wallet AND balance_credits - reserved_credits >= :amt"
+    " RETURNING balance_credits, reserved_credits")
+LITE_WALLET_STATE = "SELECT balance_credits, reserved_credits FROM wallets WHERE id = :wallet"
+LITE_RES_INSERT = (
+    "INSERT INTO reservations (request_id, wallet_id, api_key_id, member_id, amount_credits, state, created_at,"
+    " expires_at) VALUES (:rid, :wallet, :key, :member, :amt, 'open', :now, :exp)")
+LITE_ENTRY_INSERT = (
+    "INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)"
+    " VALUES (:wallet, :kind, :delta, :rdelta, :rid, :key, :memo, :now)")
+LITE_GATE = "UPDATE reservations SET state = :state WHERE request_id = :rid AND state = 'open'"
+LITE_KEY_CLOSE = (
+    "UPDATE api_keys SET spent_credits = spent_credits + :charged, reserved_credits = reserved_credits - :amt,"
+    " last_used_at = :now WHERE id = :key RETURNING spent_credits, reserved_credits, quota_credits")
+LITE_MEMBER_CLOSE = (
+    "UPDATE memberships SET spent_credits = spent_credits + :charged, reserved_credits = reserved_credits - :amt,"
+    " month_spent_credits = CASE WHEN month = :month THEN month_spent_credits + :charged ELSE :charged END,"
+    " month = :month WHERE id = :member")
+LITE_WALLET_CLOSE = (
+    "UPDATE wallets SET balance_credits = balance_credits - :charged, reserved_credits = reserved_credits - :amt"
+    " WHERE id = :wallet RETURNING balance_credits, reserved_credits")
+LITE_HOUR = (
+    "INSERT INTO key_spend_hours (api_key_id, hour, credits) VALUES (:key, :hour, :charged)"
+    " ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits")
+LITE_USAGE = "INSERT INTO usage_log ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING".format(
+    ", ".join(_USAGE_COLS), ", ".join(f":u_{c}" for c in _USAGE_COLS))
+
+
+def lite_time(t: dt.datetime) -> str:
+    """A naive UTC datetime as SQLAlchemy stores it in SQLite (always with microseconds)."""
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}"
+
+
+def usage_params(values: dict[str, Any], *, sqlite: bool) -> dict[str, Any]:
+    """The usage row's values as ``u_``-prefixed parameters (SQLite: times as text, booleans as 0/1)."""
+    out = {f"u_{k}": v for k, v in values.items()}
+    if sqlite:
+        out["u_created_at"] = lite_time(values["created_at"])
+        out["u_stream"], out["u_billed"] = int(values["stream"]), int(values["billed"])
+    return out
+
+
+def autocommit(engine: sa.Engine) -> sa.Connection:
+    """A PostgreSQL connection in autocommit: a single statement is its own transaction, no BEGIN/COMMIT trips."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+class LiteCursor:
+    """A driver cursor in a write transaction; set ``commit`` to keep what it wrote."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.commit = False
+
+    def execute(self, statement: str, params: dict[str, Any]) -> Any:
+        return self.cursor.execute(statement, params)
+
+
+@contextlib.contextmanager
+def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:
+    """``BEGIN IMMEDIATE`` on a pooled driver connection: commit if the body set ``commit``, else roll back.
+
+    The driver is used directly: these few statements run on every call, and
+    going through the engine's execution layer cost more than SQLite itself.
+    """
+    raw = engine.raw_connection()
+    try:
+        cur = LiteCursor(raw.cursor())
+        cur.execute("BEGIN IMMEDIATE", {})
+        yield cur
+        if cur.commit:
+            raw.commit()
+        else:
+            raw.rollback()
+    finally:
+        raw.close()  # back to the pool, which rolls back anything still open
