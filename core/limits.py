@@ -218,7 +218,7 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
             )
     retry = max(1, 60 - int(now % 60))
     if principal.rpm is not None:
-        ok, _ = backend.window_add(f"rpm:{principal.key_id}", 1, principal.rpm, now)
+        ok, rpm_used = backend.window_add(f"rpm:{principal.key_id}", 1, principal.rpm, now)
         if not ok:
             raise RateLimited(f"rpm exceeded: this key allows {principal.rpm} requests per minute", retry_after=retry)
     if principal.tpm is not None:
@@ -231,6 +231,12 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
             f"concurrency_limit: {principal.concurrency_cap} requests already in flight for this account "
             f"({principal.tier} tier)", retry_after=1,
         )
+    live = principal.live
+    live["win_delta"] = 0  # reservations and settlements from here on move the windows' use
+    if principal.has_windows:
+        live["windows"] = windows
+    if principal.rpm is not None:
+        live["rpm_used"] = rpm_used
     return Admission(principal, windows, backend, token)
 
 
@@ -282,23 +288,47 @@ _ENVELOPE_SQL = (
 
 
 def envelope_headers(principal: Principal) -> dict[str, str]:
-    """The quota envelope of API.md §3 for this key, as response headers."""
-    with read_connection() as conn:
-        row = conn.execute(_ENVELOPE_SQL, {"b_key": principal.key_id, "b_wallet": principal.wallet_id}).first()
-    spendable = max(0, int(row.balance_credits - row.reserved_credits)) if row else 0
+    """The quota envelope of API.md §3 for this key, as response headers.
+
+    Built from the figures this call's admission, reservation and settlement
+    already returned (``principal.live``); the database is read only for what
+    no earlier step of the call saw (a dry run, a call refused before it
+    reserved).
+    """
+    live = getattr(principal, "live", None) or {}
+    wallet, key = live.get("wallet"), live.get("key")
+    if wallet is None or key is None:
+        with read_connection() as conn:
+            row = conn.execute(_ENVELOPE_SQL, {"b_key": principal.key_id, "b_wallet": principal.wallet_id}).first()
+        wallet = (row.balance_credits, row.reserved_credits) if row is not None else (0, 0)
+        key = (row.spent_credits, row.kr, row.quota_credits) if row is not None else (0, 0, None)
+    spendable = max(0, int(wallet[0] - wallet[1]))
     headers = {"X-Org-Quota-Remaining-Credits": str(spendable)}
-    if row is not None and row.quota_credits is not None:
-        headers["X-Quota-Remaining-Credits"] = str(max(0, row.quota_credits - row.spent_credits - row.kr))
+    if key[2] is not None:
+        headers["X-Quota-Remaining-Credits"] = str(max(0, key[2] - key[0] - key[1]))
     now = time.time()
-    windows = spend_windows(principal) if principal.has_windows else []
+    windows = _live_windows(principal, live)
     if windows:
         w = min(windows, key=lambda w: (w.remaining / w.limit if w.limit else 0, w.remaining))
         limit, remaining, reset = w.limit, w.remaining, w.reset_at
     elif principal.rpm is not None:
-        _, used = counters().window_add(f"rpm:{principal.key_id}", 0, principal.rpm, now)
+        used = live.get("rpm_used")
+        if used is None:
+            _, used = counters().window_add(f"rpm:{principal.key_id}", 0, principal.rpm, now)
         limit, remaining, reset = principal.rpm, max(0, principal.rpm - used), (int(now // 60) + 1) * 60
     else:
         limit, remaining, reset = spendable, spendable, int(math.ceil(now)) + 60
     headers.update({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
                     "X-RateLimit-Reset": str(reset)})
     return headers
+
+
+def _live_windows(principal: Principal, live: dict[str, Any]) -> list[Window]:
+    """The spend windows as admitted, moved by this call's own reservation and settlement since."""
+    if not principal.has_windows:
+        return []
+    cached = live.get("windows")
+    if cached is None:
+        return spend_windows(principal)
+    delta = int(live.get("win_delta", 0))
+    return [Window(w.name, w.limit, max(0, w.used + delta), w.reset_at) for w in cached]
