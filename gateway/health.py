@@ -108,6 +108,10 @@ class RollingWindow:
         self.slot_s = span_s / slots
         self.slots = slots
         self._slots: deque[tuple[int, Tally]] = deque()
+        # Routing reads the total several times per request: keep it until a call is added
+        # or the window moves on to the next slot.
+        self._total: Tally | None = None
+        self._total_idx = 0
 
     def add(self, outcome: str, latency_ms: float) -> None:
         idx = int(self.clock() // self.slot_s)
@@ -115,16 +119,23 @@ class RollingWindow:
             self._slots.append((idx, Tally()))
             self._trim(idx)
         self._slots[-1][1].add(outcome, latency_ms)
+        self._total = None
 
     def total(self) -> Tally:
-        self._trim(int(self.clock() // self.slot_s))
+        """Return the sum over the window (shared between readers until the next change: do not modify)."""
+        idx = int(self.clock() // self.slot_s)
+        if self._total is not None and self._total_idx == idx:
+            return self._total
+        self._trim(idx)
         out = Tally()
         for _, t in self._slots:
             out.merge(t)
+        self._total, self._total_idx = out, idx
         return out
 
     def clear(self) -> None:
         self._slots.clear()
+        self._total = None
 
     def _trim(self, idx: int) -> None:
         while self._slots and self._slots[0][0] <= idx - self.slots:
