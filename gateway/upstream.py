@@ -24,8 +24,16 @@ from gateway import providers
 from gateway.canonical import ChatResponse
 from gateway.routing import Router, Target
 
-# Reading a body can fail below requests' own exception types.
+# Reading a body can fail below requests' own exception types (chat calls use urllib3 directly).
 READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Tell a timeout from other transport failures, as requests did: a refused connection is not one."""
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.ReadTimeoutError)):
+        return True
+    return isinstance(exc, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError)
 
 
 @dataclass
@@ -132,9 +140,9 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
               passthrough: bool, timeout: tuple[float, float]) -> Opened:
     try:
         reply = provider.send(prepared, timeout=timeout)
-    except requests.Timeout:
-        raise UpstreamTimeout("upstream did not answer in time") from None
-    except READ_ERRORS:
+    except READ_ERRORS as exc:
+        if timed_out(exc):
+            raise UpstreamTimeout("upstream did not answer in time") from None
         raise UpstreamError("upstream unreachable") from None
     if reply.status >= 300:
         try:
@@ -156,14 +164,10 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
         else:
             opened.body = reply.read()
             opened.response = provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools)
-    except requests.Timeout:
+    except READ_ERRORS as exc:
         reply.close()
-        raise UpstreamTimeout("upstream did not answer in time") from None
-    except urllib3.exceptions.ReadTimeoutError:
-        reply.close()
-        raise UpstreamTimeout("upstream did not answer in time") from None
-    except READ_ERRORS:
-        reply.close()
+        if timed_out(exc):
+            raise UpstreamTimeout("upstream did not answer in time") from None
         raise UpstreamError("upstream connection broke before the answer") from None
     except ValueError:
         raise UpstreamError("upstream sent an unreadable answer") from None

@@ -5,8 +5,10 @@ A provider knows a vendor's URL layout and auth headers, and which wire codec
 or the caller's protocol: the pipeline decides passthrough or translation and
 reads the answer through the codec.
 
-HTTP goes through one pooled ``requests.Session`` per process (rebuilt after
-a fork), with explicit (connect, read) timeouts on every call.
+Chat calls go straight through one urllib3 pool per process (rebuilt after a
+fork), with explicit (connect, read) timeouts on every call: requests' session
+layer (settings merging, cookies, hooks) cost more CPU per call than the rest
+of the hop. ``http_session`` stays for the media endpoints.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from types import ModuleType
 from typing import Any, Iterator, Mapping
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from core.channels import ChannelConfig
@@ -26,9 +29,16 @@ from core.channels import ChannelConfig
 # Client headers that may travel to an upstream of the caller's own protocol.
 # Everything else (hop-by-hop, encoding, x-stainless-*, the caller's key) stays here.
 FORWARDED_HEADERS = ("anthropic-beta",)
+USER_AGENT = "bytespike-gateway/1"
+# A whole answer may come compressed; an event stream must not (it would sit in a decoder's buffer).
+JSON_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
+                "accept-encoding": "gzip, deflate", "accept": "*/*"}
+STREAM_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
+                  "accept-encoding": "identity", "accept": "text/event-stream"}
 
 _session_lock = threading.Lock()
 _session: tuple[int, requests.Session] | None = None
+_pool: tuple[int, urllib3.PoolManager] | None = None
 
 
 def http_session() -> requests.Session:
@@ -50,6 +60,25 @@ def http_session() -> requests.Session:
         return _session[1]
 
 
+def http_pool() -> urllib3.PoolManager:
+    """Return this process's upstream connection pool (a forked worker builds its own)."""
+    global _pool
+    pid = os.getpid()
+    held = _pool
+    if held is not None and held[0] == pid:
+        return held[1]
+    with _session_lock:
+        if _pool is None or _pool[0] != pid:
+            import certifi
+
+            # Enough pooled connections per upstream host for many concurrent streams; the same
+            # CA bundle requests used; no retries or redirects (the router decides what happens next).
+            pool = urllib3.PoolManager(num_pools=16, maxsize=1024, block=False, retries=False,
+                                       ca_certs=certifi.where())
+            _pool = (pid, pool)
+        return _pool[1]
+
+
 @dataclass(frozen=True)
 class Prepared:
     """One upstream call, ready to send. ``headers`` hold a secret: never log them."""
@@ -68,29 +97,36 @@ class Prepared:
 class UpstreamReply:
     """The upstream's answer: status, headers, and the body read incrementally."""
 
-    def __init__(self, resp: requests.Response) -> None:
+    def __init__(self, resp: urllib3.BaseHTTPResponse) -> None:
         self._resp = resp
-        self.status: int = resp.status_code
+        self.status: int = resp.status
         self.headers = resp.headers
+        self._done = False
 
     def read(self) -> bytes:
-        """Read the whole body (non-stream answers and error bodies)."""
+        """Read the whole body, decompressed (non-stream answers and error bodies)."""
         try:
-            return self._resp.content
+            data = self._resp.read(decode_content=True)
+            self._done = True
+            return data
         finally:
-            self._resp.close()
+            self.close()
 
     def chunks(self, size: int = 65536) -> Iterator[bytes]:
         """Yield body bytes as they arrive: ``read1`` returns whatever one socket read gives."""
-        raw = self._resp.raw
+        read1 = self._resp.read1
         while True:
-            data = raw.read1(size)
+            data = read1(size, decode_content=False)
             if not data:
+                self._done = True
                 return
             yield data
 
     def close(self) -> None:
-        self._resp.close()
+        """Give the connection back to the pool, or drop it if the body was left unread."""
+        if not self._done:
+            self._resp.close()
+        self._resp.release_conn()
 
     @property
     def retry_after(self) -> float | None:
@@ -134,22 +170,21 @@ class Provider:
         body: bytes | None = None,
     ) -> Prepared:
         """Build the call; ``forward`` holds caller headers allowed through (same protocol only)."""
-        headers = {"content-type": "application/json", "user-agent": "bytespike-gateway/1"}
-        if stream:
-            # A compressed event stream would sit in a decoder's buffer instead of flowing.
-            headers["accept-encoding"] = "identity"
-            headers["accept"] = "text/event-stream"
-        for name, value in (forward or {}).items():
-            if name in FORWARDED_HEADERS and value:
-                headers[name] = value
+        headers = dict(STREAM_HEADERS if stream else JSON_HEADERS)
+        if forward:
+            for name, value in forward.items():
+                if name in FORWARDED_HEADERS and value:
+                    headers[name] = value
         headers.update(self.auth_headers(api_key, version))
         data = body if body is not None else dumps(payload)
         return Prepared(self.url(channel, upstream_model, stream), headers, data, stream, payload)
 
     def send(self, prepared: Prepared, *, timeout: tuple[float, float]) -> UpstreamReply:
-        """POST the call; raises requests exceptions on connect/read failure."""
-        resp = http_session().post(
-            prepared.url, data=prepared.body, headers=prepared.headers, stream=True, timeout=timeout
+        """POST the call; raises urllib3 exceptions on connect/read failure (``gateway.upstream`` maps them)."""
+        resp = http_pool().urlopen(
+            "POST", prepared.url, body=prepared.body, headers=prepared.headers,
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            retries=False, redirect=False, preload_content=False, decode_content=False,
         )
         return UpstreamReply(resp)
 
