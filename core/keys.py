@@ -1,8 +1,9 @@
 """API keys: minting, hashing and authenticating a caller into a ``Principal``.
 
 Only the SHA-256 of a key is stored. ``authenticate`` runs on every gateway
-call, so it is one indexed SELECT through SQLAlchemy Core on one connection;
-nothing is cached, so a revocation is effective on the very next call.
+call, so it is one indexed SELECT (key, org, wallet, member) compiled once and
+sent through the driver; nothing is cached, so a revocation is effective on
+the very next call (and ``ledger.reserve`` re-checks it under the row lock).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,8 +112,7 @@ def authenticate(raw_key: str, remote_ip: str) -> Principal:
     if not raw_key or not raw_key.startswith(KEY_PREFIX):
         raise AuthError("Invalid API key: missing or malformed (keys start with sk-byts-).")
     digest = hash_key(raw_key)
-    with read_connection() as conn:
-        row = conn.execute(_AUTH_SQL, {"h": digest}).first()
+    row = _fetch_key(digest)
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise AuthError("Invalid API key.")
     now = utcnow()
@@ -123,7 +125,37 @@ def authenticate(raw_key: str, remote_ip: str) -> Principal:
     return _principal(row)
 
 
-def _principal(row: sa.Row) -> Principal:
+_AUTH_COLS = tuple(c.key for c in _AUTH_SQL.selected_columns)
+_AUTH_TEXT: dict[str, str] = {}
+
+
+def _fetch_key(digest: str) -> Any:
+    """The key's row with its org, wallet and member, read through the driver (this runs on every call)."""
+    with read_connection() as conn:
+        name = conn.dialect.name
+        text = _AUTH_TEXT.get(name)
+        if text is None:
+            text = _AUTH_TEXT[name] = str(_AUTH_SQL.compile(dialect=conn.dialect))
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(text, (digest,) if name == "sqlite" else {"h": digest})
+            values = cur.fetchone()
+        finally:
+            cur.close()
+    if values is None:
+        return None
+    row = dict(zip(_AUTH_COLS, values, strict=True))
+    if name == "sqlite":  # the driver returns JSON and times as text
+        for col in ("models", "org_models", "ip_allow", "ip_deny"):
+            if isinstance(row[col], str):
+                row[col] = json.loads(row[col])
+        for col in ("expires_at", "revoked_at"):
+            if isinstance(row[col], str):
+                row[col] = dt.datetime.fromisoformat(row[col])
+    return SimpleNamespace(**row)
+
+
+def _principal(row: Any) -> Principal:
     models = row.models if row.models is not None else row.org_models
     if models is None:  # the org follows its preset as the card defines it now
         from .ratecard import get_card
