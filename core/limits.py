@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import sys
 import threading
 import time
 import uuid
@@ -79,6 +80,37 @@ redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[5])))
 return 1
 """
 
+_ADMIT_LUA = """
+local w = tonumber(ARGV[1])
+local function est(cur, prev)
+  return tonumber(redis.call('GET', prev) or '0') * w + tonumber(redis.call('GET', cur) or '0')
+end
+local rpm_limit, tpm_amount, tpm_limit = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local rpm_est = 0
+if rpm_limit >= 0 then
+  rpm_est = est(KEYS[1], KEYS[2])
+  if rpm_est > 0 and rpm_est + 1 > rpm_limit then return {1, math.floor(rpm_est)} end
+end
+if tpm_limit >= 0 then
+  local e = est(KEYS[3], KEYS[4])
+  if e > 0 and e + tpm_amount > tpm_limit then return {2, math.floor(e)} end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', ARGV[5])
+if redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[7]) then return {3, math.floor(rpm_est)} end
+redis.call('ZADD', KEYS[5], ARGV[6], ARGV[8])
+redis.call('EXPIRE', KEYS[5], math.ceil(tonumber(ARGV[9])))
+if rpm_limit >= 0 then
+  redis.call('INCRBY', KEYS[1], 1)
+  redis.call('EXPIRE', KEYS[1], 180)
+end
+if tpm_limit >= 0 then
+  redis.call('INCRBY', KEYS[3], tpm_amount)
+  redis.call('EXPIRE', KEYS[3], 180)
+end
+return {0, math.floor(rpm_est + 1)}
+"""
+ADMIT_OK, ADMIT_RPM, ADMIT_TPM, ADMIT_CONC = 0, 1, 2, 3
+
 
 class RedisCounters:
     """Shared counters in Redis; while Redis cannot be reached, this process's own counters stand in.
@@ -97,6 +129,27 @@ class RedisCounters:
         self._errors = (redis.RedisError, OSError)
         self._window = self.r.register_script(_WINDOW_LUA)
         self._slot = self.r.register_script(_SLOT_LUA)
+        self._admit = self.r.register_script(_ADMIT_LUA)
+
+    def admit_all(self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, org: str, token: str,
+                  cap: int, now: float) -> tuple[int, int]:
+        """rpm, tpm and the in-flight slot in one round trip; nothing is counted unless all three allow it.
+
+        Returns (verdict, requests this minute including this one): ADMIT_OK or the limit that refused.
+        """
+        minute = int(now // 60)
+        weight = 1.0 - (now % 60) / 60.0
+        p = self.prefix
+        keys = [f"{p}rpm:{key_id}:{minute}", f"{p}rpm:{key_id}:{minute - 1}", f"{p}tpm:{key_id}:{minute}",
+                f"{p}tpm:{key_id}:{minute - 1}", f"{p}conc:{org}"]
+        args = [repr(weight), -1 if rpm is None else rpm, tokens, -1 if tpm is None else tpm,
+                now, now + self.slot_ttl_s, cap, token, self.slot_ttl_s]
+        try:
+            verdict, used = self._admit(keys=keys, args=args)
+        except self._errors:
+            log.warning("redis unavailable: admission falls back to this process")
+            return self.fallback.admit_all(key_id, rpm, tpm, tokens, org, token, cap, now)
+        return int(verdict), int(used)
 
     def window_add(self, name: str, amount: int, limit: int, now: float) -> tuple[bool, int]:
         minute = int(now // 60)
@@ -130,9 +183,33 @@ class LocalCounters:
 
     def __init__(self, slot_ttl_s: float = SLOT_TTL_S) -> None:
         self.slot_ttl_s = slot_ttl_s
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.windows: dict[str, int] = {}
         self.slots: dict[str, dict[str, float]] = {}
+
+    def admit_all(self, key_id: str, rpm: int | None, tpm: int | None, tokens: int, org: str, token: str,
+                  cap: int, now: float) -> tuple[int, int]:
+        """The same all-or-nothing admission as ``RedisCounters.admit_all``, in this process."""
+        minute = int(now // 60)
+        weight = 1.0 - (now % 60) / 60.0
+
+        def est(name: str) -> float:
+            return self.windows.get(f"{name}:{minute - 1}", 0) * weight + self.windows.get(f"{name}:{minute}", 0)
+
+        with self.lock:
+            rpm_est = est(f"rpm:{key_id}") if rpm is not None else 0.0
+            if rpm is not None and rpm_est > 0 and rpm_est + 1 > rpm:
+                return ADMIT_RPM, int(rpm_est)
+            tpm_est = est(f"tpm:{key_id}") if tpm is not None else 0.0
+            if tpm is not None and tpm_est > 0 and tpm_est + tokens > tpm:
+                return ADMIT_TPM, int(tpm_est)
+            if not self.slot_take(f"conc:{org}", token, cap, now):
+                return ADMIT_CONC, int(rpm_est)
+            if rpm is not None:  # already judged above: count without a limit
+                self.window_add(f"rpm:{key_id}", 1, sys.maxsize, now)
+            if tpm is not None:
+                self.window_add(f"tpm:{key_id}", tokens, sys.maxsize, now)
+            return ADMIT_OK, int(rpm_est + 1)
 
     def window_add(self, name: str, amount: int, limit: int, now: float) -> tuple[bool, int]:
         minute = int(now // 60)
@@ -217,16 +294,14 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
                 retry_after=max(1, w.reset_at - int(now)),
             )
     retry = max(1, 60 - int(now % 60))
-    if principal.rpm is not None:
-        ok, rpm_used = backend.window_add(f"rpm:{principal.key_id}", 1, principal.rpm, now)
-        if not ok:
-            raise RateLimited(f"rpm exceeded: this key allows {principal.rpm} requests per minute", retry_after=retry)
-    if principal.tpm is not None:
-        ok, _ = backend.window_add(f"tpm:{principal.key_id}", max(1, estimated_tokens), principal.tpm, now)
-        if not ok:
-            raise RateLimited(f"tpm exceeded: this key allows {principal.tpm} tokens per minute", retry_after=retry)
     token = uuid.uuid4().hex
-    if not backend.slot_take(f"conc:{principal.org_id}", token, principal.concurrency_cap, now):
+    verdict, rpm_used = backend.admit_all(principal.key_id, principal.rpm, principal.tpm, max(1, estimated_tokens),
+                                          str(principal.org_id), token, principal.concurrency_cap, now)
+    if verdict == ADMIT_RPM:
+        raise RateLimited(f"rpm exceeded: this key allows {principal.rpm} requests per minute", retry_after=retry)
+    if verdict == ADMIT_TPM:
+        raise RateLimited(f"tpm exceeded: this key allows {principal.tpm} tokens per minute", retry_after=retry)
+    if verdict == ADMIT_CONC:
         raise ConcurrencyLimited(
             f"concurrency_limit: {principal.concurrency_cap} requests already in flight for this account "
             f"({principal.tier} tier)", retry_after=1,
