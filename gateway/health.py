@@ -119,7 +119,10 @@ class RollingWindow:
             self._slots.append((idx, Tally()))
             self._trim(idx)
         self._slots[-1][1].add(outcome, latency_ms)
-        self._total = None
+        if self._total is not None and self._total_idx == idx:
+            self._total.add(outcome, latency_ms)  # the same slots: the sum moves by this one call
+        else:
+            self._total = None
 
     def total(self) -> Tally:
         """Return the sum over the window (shared between readers until the next change: do not modify)."""

@@ -38,8 +38,14 @@ ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
 DEFAULT_MAX_OUTPUT = 8192
 
 
+_CODECS: dict[str, ModuleType] = {}
+
+
 def codec_for(caller: str) -> ModuleType:
-    return import_module(f"gateway.protocols.{CALLER_CODECS[caller]}")
+    codec = _CODECS.get(caller)
+    if codec is None:
+        codec = _CODECS[caller] = import_module(f"gateway.protocols.{CALLER_CODECS[caller]}")
+    return codec
 
 
 @dataclass

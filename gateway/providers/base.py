@@ -143,9 +143,13 @@ class Provider:
     wire: str = ""  # the protocol spoken on the wire: anthropic | openai | gemini
     codec_module: str = ""  # gateway.protocols.<name> for that wire format
 
+    _codec: ModuleType | None = None
+
     @property
     def codec(self) -> ModuleType:
-        return import_module(f"gateway.protocols.{self.codec_module}")
+        if self._codec is None:
+            self._codec = import_module(f"gateway.protocols.{self.codec_module}")
+        return self._codec
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         """Name the vendor behind a channel, for x-bytespike-provider and the usage log."""

@@ -6,6 +6,7 @@ class: the row names the vendor (for the provider header and the usage log).
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from core.channels import ChannelConfig
@@ -41,14 +42,19 @@ class OpenAIProvider(Provider):
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         """The vendor by host; a self-hosted or unknown endpoint is named after the model's vendor."""
-        host = (urlsplit(channel.base_url).hostname or "").lower()
-        for suffix, name in VENDORS.items():
-            if host == suffix or host.endswith("." + suffix):
-                return name
-        return default or channel.name
+        return _host_vendor(channel.base_url) or default or channel.name
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:
         return f"{channel.base_url}/chat/completions"
 
     def auth_headers(self, api_key: str, version: str | None) -> dict[str, str]:
         return {"authorization": f"Bearer {api_key}"}
+
+
+@functools.lru_cache(maxsize=256)
+def _host_vendor(base_url: str) -> str:
+    host = (urlsplit(base_url).hostname or "").lower()
+    for suffix, name in VENDORS.items():
+        if host == suffix or host.endswith("." + suffix):
+            return name
+    return ""
