@@ -143,3 +143,12 @@ def _cell(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value  # a spreadsheet must not run a cell as a formula
     return value
+
+
+@bp.get("/status/")
+@login_required
+def status():  # type: ignore[no-untyped-def]
+    # The very document /api/status serves (Router.status() folds it with gateway.status.build_status).
+    from gateway.routing import get_router
+
+    return render_template("console/status.html", doc=get_router(current_app).status(), active="status")
