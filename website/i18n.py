@@ -26,7 +26,7 @@ HTML_LANG = {"en": "en", "zh": "zh-Hans"}
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel and the ``<lang>`` URL processors to ``app``."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANG)
-    # translations/console is room G's catalog; Flask-Babel merges both directories.
+    # translations/console is the console's own catalog; Flask-Babel merges both directories.
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations/console")
     Babel(app, locale_selector=locale_selector)
     app.url_value_preprocessor(_pull_lang)

@@ -1,7 +1,7 @@
 """Media fixtures: the fake media upstream, and the app under gunicorn with channels pointing at it.
 
 The server helpers (gunicorn, env, accounts, wallet and usage readers) are the
-gateway room's, from ``tests.gateway.conftest``; only the channels file differs.
+gateway tests', from ``tests.gateway.conftest``; only the channels file differs.
 """
 
 from __future__ import annotations
