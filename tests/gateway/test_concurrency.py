@@ -92,6 +92,8 @@ def test_worker_killed_mid_call_leaves_a_hold_that_expiry_releases(busy_gateway)
     workers = subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
     for pid in workers:  # only this test's gunicorn workers: the master starts fresh ones
         os.kill(int(pid), signal.SIGKILL)
+    for pid in workers:  # closing the client before the kill lands would let the worker settle
+        _wait_dead(int(pid))
     r.close()
     assert gw.wallet(key)[1] > 0  # nobody settled: the worker died
     gw.cli("expire-reservations", "--older-than", "0")
@@ -104,3 +106,17 @@ def test_worker_killed_mid_call_leaves_a_hold_that_expiry_releases(busy_gateway)
                 break
         except requests.RequestException:
             time.sleep(0.2)
+
+
+def _wait_dead(pid: int, timeout: float = 10.0) -> None:
+    """Wait until ``pid`` is gone or a zombie: SIGKILL is delivered asynchronously."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split(")")[-1].split()[0] == "Z":
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"worker {pid} did not die")
