@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -26,7 +25,6 @@ from .base import (
     Provider,
     ProviderError,
     TradeState,
-    Transport,
     fen_to_yuan,
 )
 from .keys import rsa_sha256_sign, rsa_sha256_verify
@@ -96,18 +94,7 @@ def yuan_to_fen(value: str | None) -> int | None:
 class Alipay(Provider):
     name = "alipay"
 
-    def __init__(
-        self,
-        cfg: AlipayConfig,
-        transport: Transport,
-        *,
-        sandbox: bool = False,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.cfg = cfg
-        self.transport = transport
-        self.sandbox = sandbox
-        self.clock = clock
+    cfg: AlipayConfig
 
     def signed_params(self, method: str, biz: Mapping[str, Any], **extra: str) -> dict[str, str]:
         """The common parameters plus ``biz_content``, signed with RSA2."""

@@ -9,9 +9,10 @@ through ``check_transition``.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from core.money import cny_to_credits
 
@@ -104,6 +105,19 @@ class Provider(abc.ABC):
 
     name: str  # "alipay" | "wechatpay"
     sandbox: bool = False
+
+    def __init__(
+        self,
+        cfg: Any,
+        transport: Transport,
+        *,
+        sandbox: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.transport = transport
+        self.sandbox = sandbox
+        self.clock = clock
 
     @abc.abstractmethod
     def create(self, order: OrderRef) -> Created:

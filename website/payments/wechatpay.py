@@ -14,16 +14,15 @@ import datetime as dt
 import json
 import secrets
 import string
-import time
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 from urllib.parse import quote
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .base import Created, NotifyRejected, OrderRef, Provider, ProviderError, TradeState, Transport
+from .base import Created, NotifyRejected, OrderRef, Provider, ProviderError, TradeState
 from .keys import rsa_sha256_sign, rsa_sha256_verify
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
@@ -137,18 +136,7 @@ def trade_state(tx: Mapping[str, Any], notify_id: str | None = None) -> TradeSta
 class WeChatPay(Provider):
     name = "wechatpay"
 
-    def __init__(
-        self,
-        cfg: WeChatPayConfig,
-        transport: Transport,
-        *,
-        sandbox: bool = False,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.cfg = cfg
-        self.transport = transport
-        self.sandbox = sandbox
-        self.clock = clock
+    cfg: WeChatPayConfig
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         """Send one signed request; verify and decode the answer."""
