@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import ModuleType
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 import requests
 import urllib3
@@ -37,28 +37,44 @@ JSON_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
 STREAM_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
                   "accept-encoding": "identity", "accept": "text/event-stream"}
 
-_session_lock = threading.Lock()
-_session: tuple[int, requests.Session] | None = None
-_pool: tuple[int, urllib3.PoolManager] | None = None
+T = TypeVar("T")
+
+
+def _build_session() -> requests.Session:
+    s = requests.Session()
+    # Enough pooled connections per upstream host for many concurrent streams.
+    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=1024, max_retries=0)
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    s.trust_env = False  # no proxy or netrc surprises; keys go only where configured
+    return s
+
+
+class _PerProcess(Generic[T]):
+    """One object per process, built on first use (a forked worker builds its own)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._held: tuple[int, T] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        pid = os.getpid()
+        held = self._held
+        if held is not None and held[0] == pid:
+            return held[1]
+        with self._lock:
+            if self._held is None or self._held[0] != pid:
+                self._held = (pid, self._build())
+            return self._held[1]
+
+
+_session = _PerProcess(_build_session)
 
 
 def http_session() -> requests.Session:
-    """Return this process's pooled session (a forked worker builds its own)."""
-    global _session
-    pid = os.getpid()
-    held = _session
-    if held is not None and held[0] == pid:
-        return held[1]
-    with _session_lock:
-        if _session is None or _session[0] != pid:
-            s = requests.Session()
-            # Enough pooled connections per upstream host for many concurrent streams.
-            adapter = HTTPAdapter(pool_connections=16, pool_maxsize=1024, max_retries=0)
-            s.mount("http://", adapter)
-            s.mount("https://", adapter)
-            s.trust_env = False  # no proxy or netrc surprises; keys go only where configured
-            _session = (pid, s)
-        return _session[1]
+    """Return this process's pooled session (used by the media endpoints)."""
+    return _session.get()
 
 
 class _OneWrite:
@@ -106,24 +122,23 @@ class _TLSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _TLSConn
 
 
+def _build_pool() -> urllib3.PoolManager:
+    import certifi
+
+    # Enough pooled connections per upstream host for many concurrent streams; the same
+    # CA bundle requests used; no retries or redirects (the router decides what happens next).
+    pool = urllib3.PoolManager(num_pools=16, maxsize=1024, block=False, retries=False,
+                               ca_certs=certifi.where())
+    pool.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+    return pool
+
+
+_pool = _PerProcess(_build_pool)
+
+
 def http_pool() -> urllib3.PoolManager:
     """Return this process's upstream connection pool (a forked worker builds its own)."""
-    global _pool
-    pid = os.getpid()
-    held = _pool
-    if held is not None and held[0] == pid:
-        return held[1]
-    with _session_lock:
-        if _pool is None or _pool[0] != pid:
-            import certifi
-
-            # Enough pooled connections per upstream host for many concurrent streams; the same
-            # CA bundle requests used; no retries or redirects (the router decides what happens next).
-            pool = urllib3.PoolManager(num_pools=16, maxsize=1024, block=False, retries=False,
-                                       ca_certs=certifi.where())
-            pool.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
-            _pool = (pid, pool)
-        return _pool[1]
+    return _pool.get()
 
 
 @dataclass(frozen=True)
