@@ -41,6 +41,13 @@ def busy_gateway(request, fake_vendors, tmp_path_factory):
         drop_pg_database(db_url)
 
 
+@pytest.fixture(autouse=True)
+def _default_fakes(fake_vendors):
+    """The fake vendors are shared by the session: start from their default behaviour."""
+    for fake in fake_vendors.values():
+        fake.reset()
+
+
 def _call(gw: Gateway, key: str) -> requests.Response:
     # Output of exactly max_tokens: the real cost is the output part of the reservation.
     body = {"model": "claude-sonnet-4-6", "max_tokens": MAX_TOKENS,
