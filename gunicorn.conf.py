@@ -42,3 +42,10 @@ def post_fork(server, worker):
     db = extensions.get("bytespike_db")
     if db is not None:
         db.dispose()
+
+
+def worker_exit(server, worker):
+    """Write the settlements this worker still holds before it goes (core/ledger_behind.py)."""
+    from core import ledger_behind
+
+    ledger_behind.flush()

@@ -190,6 +190,29 @@ def settle(hold: Hold, cost_credits: int, record: UsageRecord) -> int:
     return charged if _close(hold, "settle", charged, record) else 0
 
 
+def settle_behind(hold: Hold, cost_credits: int, record: UsageRecord, delay_s: float | None) -> int:
+    """Charge ``min(cost, hold)`` like :func:`settle`, written behind the answer (``core.ledger_behind``).
+
+    Returns the credits charged. ``delay_s`` None settles in line instead.
+    The principal's live figures (the quota envelope) move as the close will move them.
+    """
+    if delay_s is None:
+        return settle(hold, cost_credits, record)
+    from . import ledger_behind
+
+    charged = max(0, min(int(cost_credits), hold.amount))
+    ledger_behind.submit(_engine(), (hold, "settle", charged, record), delay_s)
+    live = hold.live
+    if live is not None:
+        key, wallet = live.get("key"), live.get("wallet")
+        if key is not None:
+            live["key"] = (key[0] + charged, key[1] - hold.amount, key[2])
+        if wallet is not None:
+            live["wallet"] = (wallet[0] - charged, wallet[1] - hold.amount)
+        live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
+    return charged
+
+
 def release(hold: Hold, record: UsageRecord) -> None:
     """Close the hold free of charge (the call failed or was refused)."""
     _close(hold, "release", 0, record)
@@ -197,7 +220,42 @@ def release(hold: Hold, record: UsageRecord) -> None:
 
 def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> bool:
     """Flip the reservation from open, then move key, member and wallet, the entry, the hour and the usage row."""
+    return close_many(_engine(), [(hold, kind, charged, record)])[0]
+
+
+Close = tuple[Hold, str, int, "UsageRecord | None"]
+
+
+def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
+    """Apply several closes: one write transaction on SQLite, one statement each on PostgreSQL.
+
+    Returns, per close, whether it flipped its reservation (False: settled,
+    released or expired already). On SQLite an error rolls back the whole batch.
+    """
     now = utcnow()
+    sqlite = engine.dialect.name != "postgresql"
+    prepared = [_close_params(c, now, sqlite) for c in closes]
+    if sqlite:
+        with sql.lite_transaction(engine) as cur:
+            results = [_close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
+            cur.commit = True
+    else:
+        results = []
+        with sql.autocommit(engine) as conn:
+            for p, with_hour, with_usage in prepared:
+                n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).one()
+                results.append((bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)))
+    for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
+        live = hold.live
+        if live is not None:
+            _remember(live, key_row if done else None, wallet_row if done else None)
+            if done:
+                live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
+    return [done for done, _k, _w in results]
+
+
+def _close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[str, Any], bool, bool]:
+    hold, kind, charged, record = close
     params: dict[str, Any] = {
         "rid": hold.request_id, "state": "settled" if kind == "settle" else "released", "kind": kind,
         "key": hold.api_key_id, "member": hold.member_id, "wallet": hold.wallet_id, "amt": hold.amount,
@@ -205,41 +263,27 @@ def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> b
         "hour": now.replace(minute=0, second=0, microsecond=0),
     }
     with_hour = bool(charged and hold.track_spend and hold.api_key_id is not None)
-    engine = _engine()
-    sqlite = engine.dialect.name != "postgresql"
     if record is not None:
         params.update(sql.usage_params(_usage_values(record, now, cost=charged, billed=kind == "settle"),
                                        sqlite=sqlite))
     if sqlite:
-        done, key_row, wallet_row = _close_lite(engine, params, with_hour, record is not None)
-    else:
-        with sql.autocommit(engine) as conn:
-            n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, record is not None)], params).one()
-        done, key_row, wallet_row = bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
-    live = hold.live
-    if live is not None:
-        _remember(live, key_row if done else None, wallet_row if done else None)
-        if done:
-            live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
-    return done
+        params["now"], params["hour"] = sql.lite_time(params["now"]), sql.lite_time(params["hour"])
+    return params, with_hour, record is not None
 
 
-def _close_lite(engine: sa.Engine, params: dict[str, Any], with_hour: bool,
+def _close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool,
                 with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
-    p = {**params, "now": sql.lite_time(params["now"]), "hour": sql.lite_time(params["hour"])}
-    with sql.lite_transaction(engine) as cur:
-        if cur.execute(sql.LITE_GATE, p).rowcount != 1:
-            return False, None, None  # settled, released or expired already: nothing to do
-        key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
-        if p["member"] is not None:
-            cur.execute(sql.LITE_MEMBER_CLOSE, p)
-        wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
-        cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
-        if with_hour:
-            cur.execute(sql.LITE_HOUR, p)
-        if with_usage:
-            cur.execute(sql.LITE_USAGE, p)
-        cur.commit = True
+    if cur.execute(sql.LITE_GATE, p).rowcount != 1:
+        return False, None, None  # settled, released or expired already: nothing to do
+    key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
+    if p["member"] is not None:
+        cur.execute(sql.LITE_MEMBER_CLOSE, p)
+    wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
+    cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
+    if with_hour:
+        cur.execute(sql.LITE_HOUR, p)
+    if with_usage:
+        cur.execute(sql.LITE_USAGE, p)
     return True, key_row, wallet_row
 
 

@@ -299,7 +299,8 @@ def release_admission(call: Call) -> None:
 def settle(call: Call, usage: Usage, cost: int) -> int:
     """Charge the call (never above the hold) with its usage row; returns credits charged."""
     try:
-        return ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
+        delay = current_app.config.get("SETTLE_BATCH_S")
+        return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
     finally:
         release_admission(call)
 

@@ -66,7 +66,7 @@ def test_parallel_calls_never_overdraw_the_wallet(busy_gateway):
 
     def watch() -> None:
         while not stop.is_set():
-            lowest[0] = min(lowest[0], gw.wallet(key)[0])
+            lowest[0] = min(lowest[0], gw.wallet(key, settled=False)[0])
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -95,14 +95,14 @@ def test_worker_killed_mid_call_leaves_a_hold_that_expiry_releases(busy_gateway)
             "messages": [{"role": "user", "content": "hi [fake gap=1 chunks=20]"}]}
     r = requests.post(gw.base_url + "/v1/messages", json=body, headers={"x-api-key": key}, stream=True, timeout=30)
     next(r.iter_content(None))
-    assert gw.wallet(key)[1] > 0  # the hold is open while the stream runs
+    assert gw.wallet(key, settled=False)[1] > 0  # the hold is open while the stream runs
     workers = subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
     for pid in workers:  # only this test's gunicorn workers: the master starts fresh ones
         os.kill(int(pid), signal.SIGKILL)
     for pid in workers:  # closing the client before the kill lands would let the worker settle
         _wait_dead(int(pid))
     r.close()
-    assert gw.wallet(key)[1] > 0  # nobody settled: the worker died
+    assert gw.wallet(key, settled=False)[1] > 0  # nobody settled: the worker died
     gw.cli("expire-reservations", "--older-than", "0")
     assert gw.wallet(key) == (before, 0)
     gw.cli("verify-ledger")
