@@ -9,7 +9,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from . import db as core_db
-from . import ledger
+from . import keys, ledger
 from .keys import display_prefix, generate_key, hash_key, validate_cidrs
 from .models.accounts import PRESETS, TIERS, ApiKey, Membership, Org, User
 from .models.base import new_id, utcnow
@@ -139,10 +139,11 @@ def revoke_key(org_id: int, key_id: str) -> bool:
     now = utcnow()
     with core_db.get_db().engine.begin() as conn:
         hit = conn.execute(_k.update().where(_k.c.id == key_id, _k.c.org_id == org_id)
-                           .values(revoked_at=sa.func.coalesce(_k.c.revoked_at, now)))
+                           .values(revoked_at=sa.func.coalesce(_k.c.revoked_at, now), **keys.version_bump()))
         if hit.rowcount != 1:
             return False
-        conn.execute(_k.update().where(_k.c.parent_id == key_id, _k.c.revoked_at.is_(None)).values(revoked_at=now))
+        conn.execute(_k.update().where(_k.c.parent_id == key_id, _k.c.revoked_at.is_(None))
+                     .values(revoked_at=now, **keys.version_bump()))
     return True
 
 

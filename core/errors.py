@@ -95,6 +95,12 @@ class AuthError(GatewayError):
     code = "invalid_api_key"
 
 
+class StalePrincipal(AuthError):
+    """The key changed since the caller's copy was read: read it again and judge the call afresh."""
+
+    code = "stale_key"
+
+
 class InsufficientBalance(GatewayError):
     status = 402
     code = "insufficient_balance"

@@ -1,9 +1,16 @@
 """API keys: minting, hashing and authenticating a caller into a ``Principal``.
 
-Only the SHA-256 of a key is stored. ``authenticate`` runs on every gateway
-call, so it is one indexed SELECT (key, org, wallet, member) compiled once and
-sent through the driver; nothing is cached, so a revocation is effective on
-the very next call (and ``ledger.reserve`` re-checks it under the row lock).
+Only the SHA-256 of a key is stored. ``authenticate`` is one indexed SELECT
+(key, org, wallet, member) compiled once and sent through the driver.
+
+The chat gateway calls ``authenticate_cached``: the same row, kept per process
+for a few minutes. It is never trusted on its own: the row carries the key's
+``auth_version``, which every change to the key, its org or its member moves
+(the ``before_flush`` hook below, and the few bulk UPDATEs that name it), and
+``ledger.reserve`` refuses, under the row lock, a principal whose version is
+no longer the key's (``StalePrincipal``). The caller then reads the key afresh
+and judges the call again, so a revocation, a new IP rule or a narrowed model
+list binds the very next call, on every worker.
 """
 
 from __future__ import annotations
@@ -15,14 +22,18 @@ import hmac
 import ipaddress
 import json
 import secrets
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from . import db as core_db
-from .errors import AuthError, ModelNotInGroup, PermissionDenied
+from .errors import AuthError, ModelNotInGroup, PermissionDenied, StalePrincipal  # noqa: F401 - re-exported
 from .models.accounts import ApiKey, Membership, Org, User
 from .models.base import utcnow
 from .models.ledger import Wallet
@@ -59,6 +70,8 @@ class Principal:
     role: str | None = None
     concurrency_cap: int = 5
     org_name: str = ""
+    # The key's auth_version when this principal came from the cache; ledger.reserve checks it.
+    version: int | None = None
     # This call's latest figures (key and wallet totals, window deltas), filled by limits.admit and the
     # ledger so the quota envelope needs no query of its own; never shared between calls.
     live: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
@@ -85,7 +98,7 @@ _AUTH_SQL = (
     sa.select(
         _k.c.id, _k.c.key_hash, _k.c.org_id, _k.c.member_id, _k.c.parent_id, _k.c.kind, _k.c.name,
         _k.c.quota_credits, _k.c.models, _k.c.rpm, _k.c.tpm, _k.c.rate_limit_5h, _k.c.rate_limit_1d,
-        _k.c.rate_limit_7d, _k.c.ip_allow, _k.c.ip_deny, _k.c.expires_at, _k.c.revoked_at,
+        _k.c.rate_limit_7d, _k.c.ip_allow, _k.c.ip_deny, _k.c.expires_at, _k.c.revoked_at, _k.c.auth_version,
         _o.c.name.label("org_name"), _o.c.tier, _o.c.preset, _o.c.models.label("org_models"),
         _o.c.concurrency_cap, _w.c.id.label("wallet_id"), _m.c.role, _u.c.email,
     )
@@ -109,20 +122,95 @@ def read_connection() -> sa.Connection:
 
 def authenticate(raw_key: str, remote_ip: str) -> Principal:
     """Turn a raw key into a Principal; AuthError (401) or PermissionDenied (403, IP rules)."""
+    digest = _digest(raw_key)
+    return _judge(_fetch_key(digest), digest, remote_ip)
+
+
+CACHE_TTL_S = 300.0
+CACHE_MAX = 20_000
+_cache: OrderedDict[tuple[int, str], tuple[float, Any]] = OrderedDict()
+
+
+def authenticate_cached(raw_key: str, remote_ip: str) -> Principal:
+    """``authenticate`` from this process's copy of the key's row; the principal carries the row's version.
+
+    Only a live key is kept. A copy is trusted to admit, never to refuse: a refusal
+    (revoked, expired, IP rules) is judged again on a fresh read.
+    """
+    digest = _digest(raw_key)
+    slot = (id(core_db.get_db().engine), digest)
+    now = time.monotonic()
+    hit = _cache.get(slot)
+    if hit is not None and hit[0] > now:
+        try:
+            return _judge(hit[1], digest, remote_ip, version=int(hit[1].auth_version or 0))
+        except (AuthError, PermissionDenied):
+            pass
+    row = _fetch_key(digest)
+    _cache.pop(slot, None)
+    if row is not None and row.revoked_at is None:
+        _cache[slot] = (now + CACHE_TTL_S, row)
+        if len(_cache) > CACHE_MAX:
+            _cache.popitem(last=False)
+    return _judge(row, digest, remote_ip, version=int(row.auth_version or 0) if row is not None else None)
+
+
+def is_current(principal: Principal) -> bool:
+    """Whether the key still has the version ``principal`` was judged on (one indexed read)."""
+    with read_connection() as conn:
+        version = conn.execute(sa.select(_k.c.auth_version).where(_k.c.id == principal.key_id)).scalar()
+    return version is not None and int(version) == principal.version
+
+
+def forget(raw_key: str) -> None:
+    """Drop this process's copy of a key (its version moved)."""
+    digest = hash_key(raw_key)
+    for slot in [s for s in _cache if s[1] == digest]:
+        _cache.pop(slot, None)
+
+
+def _digest(raw_key: str) -> str:
     if not raw_key or not raw_key.startswith(KEY_PREFIX):
         raise AuthError("Invalid API key: missing or malformed (keys start with sk-byts-).")
-    digest = hash_key(raw_key)
-    row = _fetch_key(digest)
+    return hash_key(raw_key)
+
+
+def _judge(row: Any, digest: str, remote_ip: str, version: int | None = None) -> Principal:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise AuthError("Invalid API key.")
-    now = utcnow()
     if row.revoked_at is not None:
         raise AuthError("This API key has been revoked.")
-    if row.expires_at is not None and row.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= utcnow():
         raise AuthError("This API key has expired.")
     if row.ip_allow or row.ip_deny:
         check_ip(remote_ip, row.ip_allow, row.ip_deny)
-    return _principal(row)
+    return _principal(row, version)
+
+
+@event.listens_for(Session, "before_flush")
+def _move_versions(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Every ORM change to a key, an org or a membership moves the versions of the keys it governs."""
+    orgs: set[int] = set()
+    members: set[int] = set()
+    for obj in list(session.dirty) + list(session.deleted):
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        if isinstance(obj, ApiKey) and obj not in session.deleted:
+            obj.auth_version = (obj.auth_version or 0) + 1
+        elif isinstance(obj, Org) and obj.id is not None:
+            orgs.add(obj.id)
+        elif isinstance(obj, Membership) and obj.id is not None:
+            members.add(obj.id)
+    bump = {"auth_version": _k.c.auth_version + 1}
+    if orgs:
+        session.execute(_k.update().where(_k.c.org_id.in_(orgs)).values(bump))
+    if members:
+        session.execute(_k.update().where(_k.c.member_id.in_(members)).values(bump))
+
+
+def version_bump() -> dict[str, Any]:
+    """The values to add to a bulk UPDATE of api_keys that changes what the keys may do."""
+    return {"auth_version": _k.c.auth_version + 1}
 
 
 _AUTH_COLS = tuple(c.key for c in _AUTH_SQL.selected_columns)
@@ -155,7 +243,7 @@ def _fetch_key(digest: str) -> Any:
     return SimpleNamespace(**row)
 
 
-def _principal(row: Any) -> Principal:
+def _principal(row: Any, version: int | None = None) -> Principal:
     models = row.models if row.models is not None else row.org_models
     if models is None:  # the org follows its preset as the card defines it now
         from .ratecard import get_card
@@ -169,6 +257,7 @@ def _principal(row: Any) -> Principal:
         rate_limit_1d=row.rate_limit_1d, rate_limit_7d=row.rate_limit_7d, expires_at=row.expires_at,
         email=row.email, parent_id=row.parent_id, preset=row.preset, role=row.role,
         concurrency_cap=row.concurrency_cap or TIER_CONCURRENCY.get(row.tier, 5), org_name=row.org_name,
+        version=version,
     )
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import db as core_db
 from . import ledger_sql as sql
-from .errors import AuthError, InsufficientBalance, QuotaExceeded
+from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
 from .models.accounts import ApiKey, Membership
 from .models.base import utcnow
@@ -101,6 +101,7 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     now = utcnow()
     params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
               "amt": credits, "now": now, "month": _month(now), "rid": request_id,
+              "ver": getattr(principal, "version", None),
               "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
     engine = _engine()
     if engine.dialect.name == "postgresql":
@@ -138,7 +139,11 @@ def _reserve_lite(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple
         if key_row is None:
             state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
             wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            if state is None or not state[3]:
+            if state is None:
+                return "auth", None, None
+            if not state[4]:
+                return "stale", None, None
+            if not state[3]:
                 return "auth", None, None
             return "key_quota", tuple(state[:3]), wallet_row
         if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
@@ -164,6 +169,8 @@ def _remember(live: dict[str, Any], key_row: tuple | None, wallet_row: tuple | N
 
 
 def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
+    if verdict == "stale":
+        raise StalePrincipal("This API key changed while the call was admitted; read it again.")
     if verdict == "auth" or key_row is None:
         raise AuthError("This API key has been revoked or has expired.")
     if verdict == "key_quota":

@@ -36,7 +36,8 @@ _USAGE_PG_TYPES = {"created_at": "timestamp", "org_id": "integer", "member_id": 
 PG_RESERVE = """
 WITH kl AS MATERIALIZED (
   SELECT spent_credits, reserved_credits, quota_credits,
-         (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s::timestamp)) AS live
+         (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s::timestamp)) AS live,
+         (%(ver)s::integer IS NULL OR auth_version = %(ver)s::integer) AS fresh
   FROM api_keys WHERE id = %(key)s::varchar FOR NO KEY UPDATE
 ), ml AS MATERIALIZED (
   SELECT (quota_credits IS NULL OR spent_credits + reserved_credits + %(amt)s::bigint <= quota_credits)
@@ -48,7 +49,8 @@ WITH kl AS MATERIALIZED (
   SELECT balance_credits, reserved_credits FROM wallets
   WHERE id = %(wallet)s::integer AND (SELECT count(*) FROM ml) >= 0 FOR NO KEY UPDATE
 ), d AS MATERIALIZED (
-  SELECT CASE WHEN NOT kl.live THEN 'auth'
+  SELECT CASE WHEN NOT kl.fresh THEN 'stale'
+              WHEN NOT kl.live THEN 'auth'
               WHEN kl.quota_credits IS NOT NULL
                    AND kl.spent_credits + kl.reserved_credits + %(amt)s::bigint > kl.quota_credits THEN 'key_quota'
               WHEN %(member)s::integer IS NOT NULL AND NOT coalesce((SELECT ok FROM ml), false) THEN 'member_quota'
@@ -131,11 +133,12 @@ PG_CLOSE = {(hour, usage): _PG_CLOSE_HEAD + (_PG_HOUR if hour else "") + (_PG_US
 
 LITE_KEY_RESERVE = (
     "UPDATE api_keys SET reserved_credits = reserved_credits + :amt WHERE id = :key AND revoked_at IS NULL"
-    " AND (expires_at IS NULL OR expires_at > :now)"
+    " AND (expires_at IS NULL OR expires_at > :now) AND (:ver IS NULL OR auth_version = :ver)"
     " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"
     " RETURNING spent_credits, reserved_credits, quota_credits")
 LITE_KEY_STATE = ("SELECT spent_credits, reserved_credits, quota_credits,"
-                  " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now) FROM api_keys WHERE id = :key")
+                  " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now),"
+                  " :ver IS NULL OR auth_version = :ver FROM api_keys WHERE id = :key")
 LITE_MEMBER_RESERVE = (
     "UPDATE memberships SET reserved_credits = reserved_credits + :amt WHERE id = :member"
     " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"

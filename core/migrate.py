@@ -24,12 +24,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; a no-op when it is already there.
 
     A database whose tables were created straight from the models (no
-    ``alembic_version`` yet) is taken to be at the first revision.
+    ``alembic_version`` yet) is stamped with the revision its tables match.
     """
     cfg = alembic_config(engine)
-    tables = set(inspect(engine).get_table_names())
+    insp = inspect(engine)
+    tables = set(insp.get_table_names())
     if "alembic_version" not in tables and "orgs" in tables:
-        command.stamp(cfg, FIRST_REVISION)
+        columns = {c["name"] for c in insp.get_columns("api_keys")}
+        command.stamp(cfg, "0002" if "auth_version" in columns else FIRST_REVISION)
     command.upgrade(cfg, revision)
 
 

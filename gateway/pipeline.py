@@ -22,7 +22,17 @@ from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from core import keys, ledger, limits, ratecard
-from core.errors import AuthError, GatewayError, InvalidRequest, ModelNotFound, NoChannel, TooLarge
+from core.errors import (
+    AuthError,
+    GatewayError,
+    InsufficientBalance,
+    InvalidRequest,
+    ModelNotFound,
+    NoChannel,
+    QuotaExceeded,
+    StalePrincipal,
+    TooLarge,
+)
 from core.models import new_id
 from core.money import usd_str
 from gateway import auth
@@ -113,11 +123,12 @@ def read_json(call: Call) -> dict[str, Any]:
     return raw
 
 
-def authenticate(call: Call) -> None:
+def authenticate(call: Call, *, cached: bool = False) -> None:
     key = auth.extract_key(request, gemini=call.caller == "gemini")
     if not key:
         raise AuthError("missing API key: send x-api-key or Authorization: Bearer")
-    call.principal = keys.authenticate(key, auth.client_ip(request))
+    check = keys.authenticate_cached if cached else keys.authenticate
+    call.principal = check(key, auth.client_ip(request))
 
 
 def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
@@ -179,11 +190,37 @@ def estimate(call: Call) -> None:
 
 
 def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:
-    """Run every check before the upstream; returns a response for a dry run."""
-    authenticate(call)
+    """Run every check before the upstream; returns a response for a dry run.
+
+    The key comes from this process's cache (``keys.authenticate_cached``). If it changed
+    meanwhile, the reservation says so (StalePrincipal); a refusal made on the cached copy
+    stands only if the key's version is still the copy's. Otherwise the call is judged
+    again on a fresh read of the key.
+    """
+    authenticate(call, cached=True)
     parse(call, path_model=path_model, path_stream=path_stream)
-    resolve_models(call)
     call.input_tokens = ratecard.estimate_input_tokens(call.body)
+    for attempt in range(3):
+        try:
+            return _judge(call)
+        except (InsufficientBalance, QuotaExceeded):
+            raise  # judged under the row locks on the stored figures
+        except GatewayError as err:
+            release_admission(call)
+            p = call.principal
+            if p is None or p.version is None or attempt == 2:
+                raise
+            if not isinstance(err, StalePrincipal) and keys.is_current(p):
+                raise  # the cached copy was right: the refusal stands
+            keys.forget(auth.extract_key(request, gemini=call.caller == "gemini") or "")
+            # Read the key again (caching the new row); a third try reads it without a version at all.
+            authenticate(call, cached=attempt == 0)
+    raise AssertionError("unreachable")
+
+
+def _judge(call: Call) -> Response | None:
+    """Models, limits, the estimate and the reservation for the current principal."""
+    resolve_models(call)
     call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
     estimate(call)
     if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):

@@ -86,6 +86,9 @@ class ApiKey(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moves on every change to what a call may do with this key (its own controls, its org's or its
+    # member's): a gateway's cached copy of the key is checked against it by the reservation.
+    auth_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class InviteCode(Base):

@@ -220,3 +220,32 @@ def test_ledger_reserve_sweeps_stale_reservations_once_a_minute(dapp, make_accou
     (row,) = rows(r, r.c.request_id == "req_crashed")
     assert row.state == "released"
     assert ledger.verify_ledger() == []
+
+
+def test_ledger_reserve_refuses_a_principal_whose_key_changed(dapp, make_account):
+    from core import keys
+    from core.errors import StalePrincipal
+    from core.models.accounts import ApiKey, Org
+
+    org, raw, _ = make_account(10_000)
+    cached = keys.authenticate_cached(raw, "127.0.0.1")
+    assert cached.version == 0
+    s = core_db.get_db().get_session()
+    key = s.get(ApiKey, cached.key_id)
+    key.rpm = 10  # any change to what the key may do moves its version
+    s.commit()
+    with pytest.raises(StalePrincipal):
+        ledger.reserve(cached, "req_stale", 100)
+    assert ledger.balance(org) == (10_000, 0)
+    keys.forget(raw)
+    fresh = keys.authenticate_cached(raw, "127.0.0.1")
+    assert fresh.version == 1 and fresh.rpm == 10
+    ledger.release(ledger.reserve(fresh, "req_fresh", 100), rec(fresh, "req_fresh"))
+    s.get(Org, org).tier = "pro"  # so does a change to the key's org
+    s.commit()
+    with pytest.raises(StalePrincipal):
+        ledger.reserve(fresh, "req_stale2", 100)
+    assert keys.authenticate(raw, "127.0.0.1").version is None  # an uncached read is never stale
+    ledger.release(ledger.reserve(keys.authenticate(raw, "127.0.0.1"), "req_plain", 100), rec(fresh, "req_plain"))
+    assert ledger.verify_ledger() == []
+    s.close()

@@ -28,6 +28,22 @@ def test_migrations_adopt_a_schema_created_from_models(db_url):
         migrate.upgrade(engine)
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
-        assert version == migrate.FIRST_REVISION
+        assert version == "0002"  # the revision its tables match, then upgraded to head
+    finally:
+        engine.dispose()
+
+
+def test_migrations_carry_a_first_revision_database_to_head(db_url):
+    engine = sa.create_engine(db_url)
+    try:
+        migrate.upgrade(engine, migrate.FIRST_REVISION)
+        with engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO orgs (name, tier, preset, created_at) "
+                                 "VALUES ('o', 'free', 'global', '2026-01-01 00:00:00')"))
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+            ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+            assert compare_metadata(ctx, Base.metadata) == []
     finally:
         engine.dispose()

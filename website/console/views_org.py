@@ -121,7 +121,8 @@ def remove_member(member_id: int):  # type: ignore[no-untyped-def]
     s = core_db.session()
     # Their keys stop working with them; the key rows stay for the usage log.
     s.execute(update(ApiKey).where(ApiKey.member_id == target.id)
-              .values(revoked_at=func.coalesce(ApiKey.revoked_at, utcnow()), member_id=None))
+              .values(revoked_at=func.coalesce(ApiKey.revoked_at, utcnow()), member_id=None,
+                      auth_version=ApiKey.auth_version + 1))
     s.delete(target)
     s.commit()
     return redirect(url_for("console.members"))
