@@ -94,7 +94,8 @@ def test_worker_killed_mid_call_leaves_a_hold_that_expiry_releases(busy_gateway)
     body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "stream": True,
             "messages": [{"role": "user", "content": "hi [fake gap=1 chunks=20]"}]}
     r = requests.post(gw.base_url + "/v1/messages", json=body, headers={"x-api-key": key}, stream=True, timeout=30)
-    next(r.iter_content(None))
+    chunks = r.iter_content(None)  # kept: a dropped iterator would close the connection
+    next(chunks)
     assert gw.wallet(key, settled=False)[1] > 0  # the hold is open while the stream runs
     workers = subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True, text=True).stdout.split()
     for pid in workers:  # only this test's gunicorn workers: the master starts fresh ones
