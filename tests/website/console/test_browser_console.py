@@ -96,8 +96,11 @@ def test_console_signup_key_call_usage_topup(live, browser, lang):
     reply = client.chat.completions.create(model="bytespike-echo", messages=[{"role": "user", "content": f"hello {lang}"}])
     assert reply.choices[0].message.content == f"hello {lang}"
 
-    browser.get(f"{live}/{lang}/console/usage")
-    rows = wait.until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "#usage-table tr[data-request-id]")))
+    def usage_rows(driver):  # the call's row is written just behind its answer: reload until it is there
+        driver.get(f"{live}/{lang}/console/usage")
+        return driver.find_elements(By.CSS_SELECTOR, "#usage-table tr[data-request-id]")
+
+    rows = WebDriverWait(browser, 15, poll_frequency=0.2).until(usage_rows)
     assert len(rows) == 1 and "bytespike-echo" in rows[0].text
     _shot(browser, lang, "4-usage")
 
