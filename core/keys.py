@@ -33,7 +33,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from . import db as core_db
-from .errors import AuthError, ModelNotInGroup, PermissionDenied, StalePrincipal  # noqa: F401 - re-exported
+from .errors import AuthError, ModelNotInGroup, PermissionDenied
 from .models.accounts import ApiKey, Membership, Org, User
 from .models.base import utcnow
 from .models.ledger import Wallet
@@ -138,7 +138,7 @@ def authenticate_cached(raw_key: str, remote_ip: str) -> Principal:
     (revoked, expired, IP rules) is judged again on a fresh read.
     """
     digest = _digest(raw_key)
-    slot = (id(core_db.get_db().engine), digest)
+    slot = _slot(digest)
     now = time.monotonic()
     hit = _cache.get(slot)
     if hit is not None and hit[0] > now:
@@ -164,9 +164,12 @@ def is_current(principal: Principal) -> bool:
 
 def forget(raw_key: str) -> None:
     """Drop this process's copy of a key (its version moved)."""
-    digest = hash_key(raw_key)
-    for slot in [s for s in _cache if s[1] == digest]:
-        _cache.pop(slot, None)
+    _cache.pop(_slot(hash_key(raw_key)), None)
+
+
+def _slot(digest: str) -> tuple[int, str]:
+    """A key's place in the cache: per database, so two apps in one process never share a row."""
+    return id(core_db.get_db().engine), digest
 
 
 def _digest(raw_key: str) -> str:
@@ -201,11 +204,10 @@ def _move_versions(session: Session, _ctx: Any, _instances: Any) -> None:
             orgs.add(obj.id)
         elif isinstance(obj, Membership) and obj.id is not None:
             members.add(obj.id)
-    bump = {"auth_version": _k.c.auth_version + 1}
     if orgs:
-        session.execute(_k.update().where(_k.c.org_id.in_(orgs)).values(bump))
+        session.execute(_k.update().where(_k.c.org_id.in_(orgs)).values(version_bump()))
     if members:
-        session.execute(_k.update().where(_k.c.member_id.in_(members)).values(bump))
+        session.execute(_k.update().where(_k.c.member_id.in_(members)).values(version_bump()))
 
 
 def version_bump() -> dict[str, Any]:

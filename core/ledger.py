@@ -193,8 +193,13 @@ def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
 
 def settle(hold: Hold, cost_credits: int, record: UsageRecord) -> int:
     """Charge ``min(cost, hold)`` and close the hold; return the credits charged (0 if already closed)."""
-    charged = max(0, min(int(cost_credits), hold.amount))
+    charged = _charge(hold, cost_credits)
     return charged if _close(hold, "settle", charged, record) else 0
+
+
+def _charge(hold: Hold, cost_credits: int) -> int:
+    """What a settlement takes: the cost, never below zero nor above the hold."""
+    return max(0, min(int(cost_credits), hold.amount))
 
 
 def settle_behind(hold: Hold, cost_credits: int, record: UsageRecord, delay_s: float | None) -> int:
@@ -207,7 +212,7 @@ def settle_behind(hold: Hold, cost_credits: int, record: UsageRecord, delay_s: f
         return settle(hold, cost_credits, record)
     from . import ledger_behind
 
-    charged = max(0, min(int(cost_credits), hold.amount))
+    charged = _charge(hold, cost_credits)
     ledger_behind.submit(_engine(), (hold, "settle", charged, record), delay_s)
     live = hold.live
     if live is not None:

@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select, update
 
 from core import db as core_db
+from core import keys
 from core.models import ApiKey, Membership, Org, OrgInvite, User, utcnow
 from core.money import usd_str
 
@@ -121,8 +122,7 @@ def remove_member(member_id: int):  # type: ignore[no-untyped-def]
     s = core_db.session()
     # Their keys stop working with them; the key rows stay for the usage log.
     s.execute(update(ApiKey).where(ApiKey.member_id == target.id)
-              .values(revoked_at=func.coalesce(ApiKey.revoked_at, utcnow()), member_id=None,
-                      auth_version=ApiKey.auth_version + 1))
+              .values(revoked_at=func.coalesce(ApiKey.revoked_at, utcnow()), member_id=None, **keys.version_bump()))
     s.delete(target)
     s.commit()
     return redirect(url_for("console.members"))
