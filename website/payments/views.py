@@ -96,7 +96,7 @@ def create_topup():  # type: ignore[no-untyped-def]
     try:
         order = service.create_order(org_id, user_id, amount_cny, method, plan)
     except service.OrderInvalid as exc:
-        raise InvalidRequest(str(exc), param=exc.param) from exc
+        raise InvalidRequest(str(exc), param=exc.param, code=exc.code) from exc
     except ProviderError as exc:
         raise GatewayError(f"the payment provider did not open the order: {exc}", status=502,
                            code="payment_provider_error") from exc

@@ -32,10 +32,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """The whole app (no payment credentials: the sandbox stands in), werkzeug-threaded on a free port."""
+    """The whole app with the payment sandbox switched on (opt-in), werkzeug-threaded on a free port."""
     tmp = tmp_path_factory.mktemp("console-browser")
     port = free_port()
-    app = make_app(f"sqlite:///{tmp / 'console.db'}", BYTESPIKE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    app = make_app(f"sqlite:///{tmp / 'console.db'}", BYTESPIKE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                   BYTESPIKE_PAYMENTS_SANDBOX="1")
     app.instance_path = str(tmp / "instance")
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
