@@ -14,6 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -68,7 +69,8 @@ def _balance(driver) -> int:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_console_signup_key_call_usage_topup(live, browser, lang):
-    wait = WebDriverWait(browser, 15)
+    # The order page reloads itself once paid: an element read mid-reload is stale, not missing.
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
     browser.delete_all_cookies()
     browser.get(f"{live}/{lang}/console/")
     wait.until(EC.presence_of_element_located((By.NAME, "email")))
