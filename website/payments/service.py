@@ -172,6 +172,9 @@ def handle_notification(name: str, headers: Mapping[str, str], body: bytes) -> t
     if order is None or order.provider != name:
         record(None, name, "notify", False, f"unknown order {state.out_trade_no[:64]!r}")
         return provider.nack()
+    if order.sandbox != provider.sandbox:  # the simulator never pays a real order, nor a real provider a sandbox one
+        record(order.id, name, "notify", False, "sandbox and real provider mixed up; refused")
+        return provider.nack()
     problem = _mismatch(order, state, provider)
     if problem:
         record(order.id, name, "notify", False, problem)

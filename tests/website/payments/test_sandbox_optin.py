@@ -150,3 +150,23 @@ def test_simulate_refused_once_the_sandbox_is_off(tmp_path, sandbox_instance):
     on.config["PAYMENTS_SANDBOX"] = False  # the operator turned it off; the old order cannot be "paid" now
     assert person.post(order_path + "/simulate").status_code == 404
     on.extensions["bytespike_db"].dispose()
+
+
+def test_simulator_never_pays_a_real_order(alipay_only, tmp_path, sandbox_instance):
+    """A real Alipay order, then Alipay's credentials removed and the sandbox on: a simulated notice is refused."""
+    from core import db as core_db
+    from core.models import Order
+    from website.payments import sandbox as sb
+
+    real = alipay_only("0")
+    key = _key(real, "real-order@example.com")
+    order = _topup(real, key, "alipay").get_json()
+    url = real.config["BYTESPIKE_DATABASE_URL"]
+    demo = make_app(url, BYTESPIKE_PAYMENTS_SANDBOX="1")
+    demo.instance_path = sandbox_instance
+    with demo.app_context():
+        sb._upsert(order["out_trade_no"], "alipay", 5000, "WAIT_BUYER_PAY")
+        status = sb.simulate_payment(demo, order["out_trade_no"])
+        assert status == 200  # Alipay's protocol: the route answers 200 with "fail" in the body
+        assert core_db.session().get(Order, order["order_id"]).status == "pending"
+    demo.extensions["bytespike_db"].dispose()
