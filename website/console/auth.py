@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from flask import abort, current_app, request, session
+from flask import abort, current_app, g, request, session
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy import select
 
@@ -194,9 +194,12 @@ def current_org_id() -> int:
 
 
 def current_actor() -> roles.Actor:
-    """The signed-in person as the role table sees them, in the org this session works in."""
-    m = current_membership()
-    return roles.Actor(org_id=m.org_id, role=m.role, member_id=m.id)
+    """The signed-in person as the role table sees them, in the org this session works in (once per request)."""
+    actor = g.get("console_actor")
+    if actor is None:
+        m = current_membership()
+        actor = g.console_actor = roles.Actor(org_id=m.org_id, role=m.role, member_id=m.id)
+    return actor
 
 
 def authorize_route() -> None:
