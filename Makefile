@@ -25,7 +25,8 @@ browser:
 run: setup
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app demo-account
-	$(BIN)/gunicorn --bind 127.0.0.1:8000 'app:create_app()'
+	@echo "Demo: BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} (1: the labelled payment simulator is on; every console page says so)"
+	BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} $(BIN)/gunicorn --bind 127.0.0.1:8000 'app:create_app()'
 
 test: setup browser
 	$(BIN)/python -m pytest

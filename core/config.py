@@ -39,8 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_INVITE_ONLY": "0",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
-    # The labelled payment simulator stands in while no provider is configured; "0" turns it off.
-    "BYTESPIKE_PAYMENTS_SANDBOX": "1",
+    # "1" turns on the labelled payment simulator (method `sandbox`): it mints spendable credits, so never by default.
+    "BYTESPIKE_PAYMENTS_SANDBOX": "0",
     "BYTESPIKE_ALIPAY_SELLER_ID": None,
     # "0" turns off health-steered routing and circuit breakers (plain priority/weight): for comparisons.
     "BYTESPIKE_ROUTING_HEALTH": "1",
@@ -74,10 +74,21 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["REQUEST_DEADLINE_S"] = float(cfg["BYTESPIKE_REQUEST_DEADLINE_S"])
     cfg["SETTLE_BATCH_S"] = _batch_s(cfg["BYTESPIKE_SETTLE_BATCH_MS"])
     cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
+    cfg["PAYMENTS_SANDBOX"] = _switch("BYTESPIKE_PAYMENTS_SANDBOX", cfg["BYTESPIKE_PAYMENTS_SANDBOX"])
     if not cfg["BYTESPIKE_SECRET_KEY"]:
         cfg["BYTESPIKE_SECRET_KEY"] = _instance_secret()
     cfg["SECRET_KEY"] = cfg["BYTESPIKE_SECRET_KEY"]
     return cfg
+
+
+def _switch(name: str, value: Any) -> bool:
+    """Read an on/off setting; anything but a plain yes or no stops start-up rather than guess."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "", "none"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0: {value!r}")
 
 
 def _batch_s(value: Any) -> float | None:

@@ -8,14 +8,14 @@ import re
 import secrets
 import threading
 import time
-from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
-from flask import abort, current_app, request, session
+from flask import abort, current_app, g, request, session
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy import select
 
 from core import db as core_db
+from core import roles
 from core.models import Membership, User
 
 login_manager = LoginManager()
@@ -193,19 +193,36 @@ def current_org_id() -> int:
     return current_membership().org_id
 
 
-def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Allow the view only to members of the current org holding one of ``roles``."""
+def current_actor() -> roles.Actor:
+    """The signed-in person as the role table sees them, in the org this session works in (once per request)."""
+    actor = g.get("console_actor")
+    if actor is None:
+        m = current_membership()
+        actor = g.console_actor = roles.Actor(org_id=m.org_id, role=m.role, member_id=m.id)
+    return actor
 
-    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            if current_membership().role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
 
-        return inner
+def authorize_route() -> None:
+    """Judge the route's action by the role table (403); the same table as the account API's."""
+    try:
+        action = roles.route_action(request.endpoint)
+    except roles.NoRule:
+        abort(403)
+    if action is None or not current_user.is_authenticated:
+        return  # public pages; login_required sends the anonymous to the log-in page
+    if not roles.allowed(current_actor(), action):
+        abort(403)
 
-    return wrap
+
+def can(action: str) -> bool:
+    """Whether the signed-in person may take ``action`` (an ``Action`` value) here: for hiding what they cannot use."""
+    return current_user.is_authenticated and roles.allowed(current_actor(), roles.Action(action))
+
+
+def can_open(endpoint: str) -> bool:
+    """Whether the signed-in person may open the console route ``endpoint`` (the navigation shows only those)."""
+    action = roles.ROUTES.get(endpoint)
+    return action is None or can(action)
 
 
 def org_choices() -> list[tuple[int, str, bool]]:
