@@ -19,7 +19,7 @@ def _manages_apps(member: Membership) -> bool:
 
 
 def _page(member: Membership, *, new_app: service.NewApp | None = None, error: str | None = None,
-          status: int = 200):  # type: ignore[no-untyped-def]
+          status: int = 200) -> tuple[str, int]:
     apps = service.org_apps(member.org_id) if _manages_apps(member) else []
     return render_template("console/oauth/apps.html", connections=service.connections(member), apps=apps,
                            manages=_manages_apps(member), new_app=new_app, error=error, form=request.form,
