@@ -16,7 +16,7 @@ from flask_login import current_user, login_required
 from core import accounts
 from core import db as core_db
 from core.models import Org
-from website.console.auth import check_csrf, memberships
+from website.console.auth import check_csrf, current_membership, memberships
 from website.console.views_keys import sub_key_controls
 from website.i18n import negotiate
 
@@ -114,7 +114,9 @@ def authorize():  # type: ignore[no-untyped-def]
     ), 400 if error else 200
 
 
-def _org_options() -> list[tuple[int, str, str]]:
-    """(org id, name, role) for each org the signed-in person belongs to."""
+def _org_options() -> list[tuple[int, str, bool]]:
+    """(org id, name, chosen) for each org the signed-in person belongs to; the console's current org first chosen."""
     s = core_db.session()
-    return [(m.org_id, (s.get(Org, m.org_id) or Org(name="?")).name, m.role) for m in memberships()]
+    chosen = int(request.form.get("org_id") or 0) if (request.form.get("org_id") or "").isdigit() else None
+    chosen = chosen or current_membership().org_id
+    return [(m.org_id, (s.get(Org, m.org_id) or Org(name="?")).name, m.org_id == chosen) for m in memberships()]

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import db as core_db
-from core.models import ApiKey, OAuthCode, OAuthConnection
+from core.models import ApiKey, Membership, OAuthCode, OAuthConnection, User
 
 from .conftest import LOOPBACK, authorize_query, consent, exchange, pkce, redirect_params, register, signup
 
@@ -224,3 +224,26 @@ def test_oauth_apps_registered_and_revoked_in_the_console(console_app):
     assert owner.post(f"/apps/connections/{conn_id}/revoke").status_code == 302
     assert _echo(console_app, token["access_token"]).status_code == 401
     assert "revoked" in owner.get("/apps").text
+
+
+def test_oauth_members_connect_apps_but_only_owners_and_admins_register_them(console_app):
+    owner = signup(console_app, "team-owner@example.com")
+    member = signup(console_app, "team-member@example.com")
+    org_id = owner.org_id(console_app)
+    with console_app.app_context():
+        s = core_db.session()
+        uid = s.scalars(sa.select(User.id).where(User.email == member.email)).one()
+        s.add(Membership(org_id=org_id, user_id=uid, role="member"))
+        s.commit()
+    assert member.post("/org/switch", {"org_id": str(org_id)}).status_code == 302
+    page = member.get("/apps")
+    assert page.status_code == 200 and "register-app-form" not in page.text
+    assert member.post("/apps", {"name": "Mine", "redirect_uris": LOOPBACK}).status_code == 403
+    client_id = register(console_app, LOOPBACK)[-1]
+    query = authorize_query(client_id, "http://127.0.0.1:5000/callback", pkce()[1])
+    assert f'<option value="{org_id}" selected>' in member.get(f"/oauth/authorize?{query}").text  # the current org
+    params = redirect_params(member.post(f"/oauth/authorize?{query}", {"decision": "allow", "org_id": str(org_id)}))
+    assert params["code"]
+    other = signup(console_app, "stranger@example.com")
+    resp = other.post(f"/oauth/authorize?{query}", {"decision": "allow", "org_id": str(org_id)})
+    assert resp.status_code == 400 and "Location" not in resp.headers  # not an org this person belongs to
