@@ -23,7 +23,7 @@ class OAuthClient(Base):
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)  # sha256 hex; shown once
     org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"), default=None, index=True)  # None: operator's
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 
@@ -35,7 +35,7 @@ class OAuthCode(Base):
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id"), index=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("memberships.id", ondelete="CASCADE"))  # leaves with them
     redirect_uri: Mapped[str] = mapped_column(String(2000))
     scope: Mapped[str] = mapped_column(String(200), default="")
     code_challenge: Mapped[str | None] = mapped_column(String(128), default=None)
@@ -57,6 +57,7 @@ class OAuthConnection(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id"), index=True)
     key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.id"), unique=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("memberships.id"))
+    # Who connected it; None once they leave the org (their keys are revoked as they go).
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("memberships.id", ondelete="SET NULL"), default=None)
     scope: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

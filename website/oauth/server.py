@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    AuthorizationCodeMixin,
+    ClientMixin,
+    InvalidGrantError,
+    InvalidRequestError,
+    grants,
+)
 from authlib.oauth2.rfc7636 import CodeChallenge
 from flask import Flask, current_app
 
@@ -123,7 +129,10 @@ class CodeGrant(grants.AuthorizationCodeGrant):
 def _mint_token(grant_type: str, client: Client, user: Code, scope: str, expires_in: int | None = None,
                 include_refresh_token: bool = False) -> dict[str, Any]:
     """The access token is a ByteSpike sub-key, minted with the limits the user chose; shown once."""
-    key = service.connect(user.row, client.row)
+    try:
+        key = service.connect(user.row, client.row)
+    except (LookupError, PermissionError, ValueError) as exc:  # the grant no longer holds (member gone, model retired)
+        raise InvalidGrantError(description=str(exc)) from exc
     token: dict[str, Any] = {"token_type": "Bearer", "access_token": key.raw, "scope": scope, "key_id": key.id}
     if key.row.get("expires_at") is not None:
         token["expires_at"] = key.row["expires_at"].replace(microsecond=0).isoformat() + "Z"

@@ -29,7 +29,7 @@ def upgrade() -> None:
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('revoked_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_oauth_clients_created_by_users')),
+    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_oauth_clients_created_by_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], name=op.f('fk_oauth_clients_org_id_orgs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_clients'))
     )
@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('key_id', sa.String(length=40), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['oauth_clients.id'], name=op.f('fk_oauth_codes_client_id_oauth_clients')),
-    sa.ForeignKeyConstraint(['member_id'], ['memberships.id'], name=op.f('fk_oauth_codes_member_id_memberships')),
+    sa.ForeignKeyConstraint(['member_id'], ['memberships.id'], name=op.f('fk_oauth_codes_member_id_memberships'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('code_hash', name=op.f('pk_oauth_codes'))
     )
     with op.batch_alter_table('oauth_codes', schema=None) as batch_op:
@@ -61,12 +61,12 @@ def upgrade() -> None:
     sa.Column('client_id', sa.String(length=48), nullable=False),
     sa.Column('key_id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.Integer(), nullable=False),
-    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
     sa.Column('scope', sa.String(length=200), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['oauth_clients.id'], name=op.f('fk_oauth_connections_client_id_oauth_clients')),
     sa.ForeignKeyConstraint(['key_id'], ['api_keys.id'], name=op.f('fk_oauth_connections_key_id_api_keys')),
-    sa.ForeignKeyConstraint(['member_id'], ['memberships.id'], name=op.f('fk_oauth_connections_member_id_memberships')),
+    sa.ForeignKeyConstraint(['member_id'], ['memberships.id'], name=op.f('fk_oauth_connections_member_id_memberships'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], name=op.f('fk_oauth_connections_org_id_orgs')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_oauth_connections')),
     sa.UniqueConstraint('key_id', name=op.f('uq_oauth_connections_key_id'))

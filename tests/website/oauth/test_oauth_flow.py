@@ -247,3 +247,26 @@ def test_oauth_members_connect_apps_but_only_owners_and_admins_register_them(con
     other = signup(console_app, "stranger@example.com")
     resp = other.post(f"/oauth/authorize?{query}", {"decision": "allow", "org_id": str(org_id)})
     assert resp.status_code == 400 and "Location" not in resp.headers  # not an org this person belongs to
+
+
+def test_oauth_member_who_leaves_takes_codes_and_app_keys_along(console_app):
+    owner = signup(console_app, "org-owner@example.com")
+    member = signup(console_app, "leaver@example.com")
+    org_id = owner.org_id(console_app)
+    with console_app.app_context():
+        s = core_db.session()
+        uid = s.scalars(sa.select(User.id).where(User.email == member.email)).one()
+        s.add(Membership(org_id=org_id, user_id=uid, role="member"))
+        s.commit()
+        member_id = s.scalars(sa.select(Membership.id).where(Membership.user_id == uid,
+                                                             Membership.org_id == org_id)).one()
+    member.post("/org/switch", {"org_id": str(org_id)})
+    client_id, verifier, params = _connected(console_app, member, org_id=str(org_id))
+    key = exchange(console_app, params["code"], verifier, "http://127.0.0.1:49152/callback", client_id).json
+    verifier2, challenge2 = pkce()
+    pending = redirect_params(consent(member, authorize_query(client_id, LOOPBACK, challenge2), org_id=str(org_id)))
+    assert owner.post(f"/members/{member_id}/remove").status_code == 302
+    assert _echo(console_app, key["access_token"]).status_code == 401
+    late = exchange(console_app, pending["code"], verifier2, LOOPBACK, client_id)
+    assert late.status_code == 400 and late.json["error"] == "invalid_grant"
+    assert "Desk Agent" in owner.get("/apps").text  # the connection stays listed, its key revoked
