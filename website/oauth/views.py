@@ -18,7 +18,7 @@ from core import db as core_db
 from core.models import Org
 from website.console.auth import check_csrf, current_membership, memberships
 from website.console.views_keys import sub_key_controls
-from website.i18n import negotiate
+from website.i18n import LANGS, negotiate, set_twins
 
 from . import service
 from .server import Consent, server
@@ -107,6 +107,8 @@ def authorize():  # type: ignore[no-untyped-def]
         except ValueError as exc:
             error = str(exc)
     app = grant.client.row
+    query = request.query_string.decode("latin-1")
+    set_twins({lang: f"/{lang}/console/oauth/authorize?{query}" for lang in LANGS})  # switching language keeps the request
     return render_template(
         "console/oauth/consent.html", app=app, redirect_uri=grant.redirect_uri,
         scopes=grant.request.scope.split(), orgs=_org_options(), error=error, form=request.form,

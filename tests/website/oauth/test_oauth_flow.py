@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import logging
 
 import pytest
@@ -181,6 +182,7 @@ def test_oauth_anonymous_visitor_logs_in_first_and_comes_back(console_app):
     person = signup(console_app, "zh@example.com", lang="zh")
     page = person.get(f"/oauth/authorize?{query}")
     assert "想要一个 ByteSpike 密钥" in page.text and "允许" in page.text
+    assert html.escape(f"/en/console/oauth/authorize?{query}") in page.text  # the language switch keeps the request
     anon = console_app.test_client().get(f"/en/console/oauth/authorize?{query}")
     assert anon.status_code == 302 and "/en/console/login" in anon.headers["Location"]
 
