@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -62,6 +62,18 @@ def token():  # type: ignore[no-untyped-def]
     resp = server().create_token_response()
     resp.headers["Access-Control-Allow-Origin"] = "*"  # a browser app may exchange its own code (PKCE binds it)
     return resp
+
+
+@api.get("/.well-known/oauth-authorization-server")
+def metadata():  # type: ignore[no-untyped-def]
+    """What a client needs to know, in RFC 8414's shape."""
+    base = str(current_app.config.get("BYTESPIKE_PUBLIC_URL") or request.host_url).rstrip("/")
+    return {
+        "issuer": base, "authorization_endpoint": f"{base}/oauth/authorize", "token_endpoint": f"{base}/oauth/token",
+        "response_types_supported": ["code"], "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"], "scopes_supported": list(service.SCOPES),
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+    }
 
 
 def _oauth_error(err: OAuth2Error):  # type: ignore[no-untyped-def]

@@ -272,3 +272,9 @@ def test_oauth_member_who_leaves_takes_codes_and_app_keys_along(console_app):
     late = exchange(console_app, pending["code"], verifier2, LOOPBACK, client_id)
     assert late.status_code == 400 and late.json["error"] == "invalid_grant"
     assert "Desk Agent" in owner.get("/apps").text  # the connection stays listed, its key revoked
+
+
+def test_oauth_metadata_names_the_endpoints_and_s256(console_app):
+    meta = console_app.test_client().get("/.well-known/oauth-authorization-server").json
+    assert meta["authorization_endpoint"].endswith("/oauth/authorize") and meta["token_endpoint"].endswith("/oauth/token")
+    assert meta["code_challenge_methods_supported"] == ["S256"] and meta["scopes_supported"] == ["inference"]
