@@ -28,9 +28,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     import gateway
     import website
+    from website import oauth as website_oauth
 
     gateway.register(app)
     website.register(app)
+    website_oauth.init_app(app)
     _health(app)
     return app
 
