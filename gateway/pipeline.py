@@ -336,6 +336,7 @@ def release_admission(call: Call) -> None:
 
 def settle(call: Call, usage: Usage, cost: int) -> int:
     """Charge the call (never above the hold) with its usage row; returns credits charged."""
+    limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
         delay = current_app.config.get("SETTLE_BATCH_S")
         return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
