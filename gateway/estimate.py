@@ -27,9 +27,9 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
-from gateway.canonical import ChatRequest, ImagePart, Part, RawPart, ToolResultPart
+from gateway.canonical import ChatRequest, ImagePart, RawPart, TextPart, ToolResultPart
 
 DEFAULT_MAX_OUTPUT = 8192
 MAX_CHOICES = 128
@@ -64,8 +64,7 @@ OTHER = MediaCost(image=16_384, page=16_384 + 3000, pages_cap=600)
 _OPENAI_MULTIPLIER = (("nano", 246), ("mini", 162))
 
 
-@dataclass(frozen=True)
-class Scan:
+class Scan(NamedTuple):
     """What one pass over the request's parts found; priced per candidate model by ``input_tokens``."""
 
     text_bytes: int  # the body's bytes less the media payloads priced below
@@ -78,39 +77,40 @@ class Scan:
 
 def scan(req: ChatRequest, body_len: int) -> Scan:
     """Walk the request's parts once: media payloads out of the byte count, media counted by kind."""
-    text = body_len
-    images = pages = docs = opaque = 0
+    media: list[Any] = []
     for msg in req.messages:
-        for part in _flat(msg.parts):
-            if isinstance(part, ImagePart):
-                images += 1
-                text -= len(part.data or "")
-            elif isinstance(part, RawPart):
-                kind, data = _media_of(part)
-                if kind == "image":
-                    images += 1
-                elif kind == "pdf":
-                    n = pdf_pages(data) if data else None
-                    if n is None:
-                        docs += 1
-                    else:
-                        pages += n
-                    text -= len(data or "")
-                elif kind == "doc":
-                    docs += 1
-                elif kind == "media":
-                    opaque += 1
+        for part in msg.parts:
+            kind = type(part)
+            if kind is TextPart:
+                continue  # the common case: already in the byte count
+            if kind is ToolResultPart:
+                media.extend(p for p in part.content if type(p) is ImagePart)  # type: ignore[union-attr]
+            elif kind is ImagePart or kind is RawPart:
+                media.append(part)
     tools = bool(req.tools) or bool(req.extras.get("tools"))
+    if not media:
+        return Scan(body_len, 0, 0, 0, 0, tools)
+    text, images, pages, docs, opaque = body_len, 0, 0, 0, 0
+    for part in media:
+        if type(part) is ImagePart:
+            images += 1
+            text -= len(part.data or "")
+            continue
+        what, data = _media_of(part)
+        if what == "image":
+            images += 1
+        elif what == "pdf":
+            n = pdf_pages(data) if data else None
+            if n is None:
+                docs += 1
+            else:
+                pages += n
+            text -= len(data or "")
+        elif what == "doc":
+            docs += 1
+        elif what == "media":
+            opaque += 1
     return Scan(max(0, text), images, pages, docs, opaque, tools)
-
-
-def _flat(parts: tuple[Part, ...]) -> list[Any]:
-    out: list[Any] = []
-    for p in parts:
-        out.append(p)
-        if isinstance(p, ToolResultPart):
-            out.extend(p.content)
-    return out
 
 
 def input_tokens(found: Scan, card: Any) -> int:
@@ -151,7 +151,8 @@ def output_tokens(req: ChatRequest, raw: Mapping[str, Any] | None, card: Any) ->
 
 def choices(raw: Mapping[str, Any] | None) -> int:
     """How many answers the request asks for: OpenAI ``n`` / ``best_of``, Gemini ``candidateCount``."""
-    if not raw:
+    if not raw or ("n" not in raw and "best_of" not in raw and "generationConfig" not in raw
+                   and "generation_config" not in raw):
         return 1
     found = [raw.get("n"), raw.get("best_of")]
     gen = raw.get("generationConfig") or raw.get("generation_config")
