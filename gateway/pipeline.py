@@ -348,7 +348,7 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     """The upstream's usage, or an estimate when it reported none (some compatible vendors never do)."""
     if usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
         return usage
-    return Usage(input_tokens=call.input_tokens, output_tokens=max(delivered_tokens, 1))
+    return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
 
 
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:
