@@ -238,10 +238,12 @@ BLOB_TOKENS = 1600  # an image block is billed at most about this many tokens by
 
 
 def estimate_input_tokens(body: bytes) -> int:
-    """Estimate input tokens from a request body without a tokenizer: about one per 3 bytes.
+    """Guess a typical input token count from a request body: about one per 3 bytes.
 
     Base64 blobs (images, files) count as a fixed allowance each instead of by
-    size, so a photo does not reserve the price of a novel.
+    size. A likely figure, not a bound: it answers ``count_tokens`` and stands in
+    for the usage of an upstream that reports none; reservations use the upper
+    bound of ``gateway.estimate``.
     """
     blobs = 0
     size = len(body)

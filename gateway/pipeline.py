@@ -36,6 +36,7 @@ from core.errors import (
 from core.models import new_id
 from core.money import usd_str
 from gateway import auth
+from gateway import estimate as estimator
 from gateway.canonical import ChatRequest, Usage
 
 log = logging.getLogger("bytespike.gateway")
@@ -45,7 +46,6 @@ CALLER_CODECS = {"anthropic": "anthropic", "openai": "openai_chat", "responses":
 # The upstream wire a caller protocol passes through to unchanged (Responses always translates).
 PASSTHROUGH_WIRE = {"anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}
 ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
-DEFAULT_MAX_OUTPUT = 8192
 
 
 _CODECS: dict[str, ModuleType] = {}
@@ -178,14 +178,16 @@ def resolve_models(call: Call) -> None:
 
 
 def estimate(call: Call) -> None:
-    """Upper-bound cost: input estimate plus max output, at the dearest candidate's price."""
+    """Upper-bound cost (``gateway.estimate``): input and every answer, at the dearest candidate's price."""
     assert call.req is not None
     est = 0
+    found = estimator.scan(call.req, len(call.body))
     for card in call.cards:
-        max_out = call.req.max_tokens or card.max_output_tokens or DEFAULT_MAX_OUTPUT
-        est = max(est, ratecard.estimate_credits(card, call.input_tokens, max_out))
+        tokens = estimator.input_tokens(found, card)
+        out = estimator.output_tokens(call.req, call.raw, card)
+        est = max(est, ratecard.estimate_credits(card, tokens, out))
         if card is call.cards[0]:
-            call.max_output = max_out
+            call.input_tokens, call.max_output = tokens, estimator.max_output(call.req, card)
     call.estimate = est
 
 
@@ -199,7 +201,6 @@ def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None
     """
     authenticate(call, cached=True)
     parse(call, path_model=path_model, path_stream=path_stream)
-    call.input_tokens = ratecard.estimate_input_tokens(call.body)
     for attempt in range(3):
         try:
             return _judge(call)
@@ -221,8 +222,8 @@ def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None
 def _judge(call: Call) -> Response | None:
     """Models, limits, the estimate and the reservation for the current principal."""
     resolve_models(call)
-    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
     estimate(call)
+    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
     if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):
         body = {"estimated_credits": call.estimate, "model": call.cards[0].id, "input_tokens": call.input_tokens}
         return json_response(body, 200, headers(call, cost=0))
@@ -335,6 +336,7 @@ def release_admission(call: Call) -> None:
 
 def settle(call: Call, usage: Usage, cost: int) -> int:
     """Charge the call (never above the hold) with its usage row; returns credits charged."""
+    limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
         delay = current_app.config.get("SETTLE_BATCH_S")
         return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
@@ -346,7 +348,7 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     """The upstream's usage, or an estimate when it reported none (some compatible vendors never do)."""
     if usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
         return usage
-    return Usage(input_tokens=call.input_tokens, output_tokens=max(delivered_tokens, 1))
+    return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
 
 
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:

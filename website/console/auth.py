@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
 import time
 from typing import Any
 
+import redis
 from flask import abort, current_app, g, request, session
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from core import db as core_db
 from core import roles
 from core.models import Membership, User
 
+log = logging.getLogger(__name__)
 login_manager = LoginManager()
 login_manager.login_view = "console.login"
 CSRF_FIELD = "csrf_token"
@@ -115,12 +118,30 @@ def token_hash(token: str) -> str:
 # --- login throttling ---------------------------------------------------------------------------
 
 
+# Take one attempt in the (IP, e-mail) sliding window, atomically: drop attempts past the window,
+# refuse when MAX are already in it, else count this one. Judge and count are one step, so parallel
+# requests can never all pass a check made before any of them was counted.
+_TAKE_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
 class LoginThrottle:
-    """Failures per (IP, e-mail) in a sliding window: Redis when configured, else this process."""
+    """Log-in attempts per (IP, e-mail) in a sliding window: Redis when configured, else this process.
+
+    ``take`` counts an attempt before the password is checked; a successful log-in clears the
+    count, so only failures stay in the window and at most ``MAX_FAILURES`` passwords are ever
+    checked in it, however many requests arrive at once.
+    """
 
     def __init__(self) -> None:
         self._local: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
 
     def _key(self, ip: str, email: str) -> str:
         digest = hashlib.sha256(f"{ip}|{email.lower()}".encode()).hexdigest()[:32]
@@ -130,37 +151,38 @@ class LoginThrottle:
         url = current_app.config.get("BYTESPIKE_REDIS_URL")
         if not url:
             return None
-        import redis
+        script = self._scripts.get(url)
+        if script is None:
+            script = self._scripts[url] = redis.Redis.from_url(url, socket_timeout=2).register_script(_TAKE_LUA)
+        return script
 
-        return redis.Redis.from_url(url, socket_timeout=2)
-
-    def blocked(self, ip: str, email: str) -> bool:
+    def take(self, ip: str, email: str) -> bool:
+        """Count one log-in attempt; False (refuse, check nothing) when the window is full."""
         key, now = self._key(ip, email), time.time()
-        r = self._redis()
-        if r is not None:
-            r.zremrangebyscore(key, 0, now - FAILURE_WINDOW_S)
-            return int(r.zcard(key)) >= MAX_FAILURES
+        script = self._redis()
+        if script is not None:
+            member = f"{now}:{secrets.token_hex(4)}"
+            try:
+                return bool(script(keys=[key], args=[now - FAILURE_WINDOW_S, now, MAX_FAILURES, member,
+                                                     FAILURE_WINDOW_S]))
+            except (redis.RedisError, OSError):
+                log.warning("redis unavailable: log-in attempts are counted in this process")
         with self._lock:
             hits = [t for t in self._local.get(key, []) if t > now - FAILURE_WINDOW_S]
-            self._local[key] = hits
-            return len(hits) >= MAX_FAILURES
-
-    def fail(self, ip: str, email: str) -> None:
-        key, now = self._key(ip, email), time.time()
-        r = self._redis()
-        if r is not None:
-            r.zadd(key, {f"{now}:{secrets.token_hex(4)}": now})
-            r.expire(key, FAILURE_WINDOW_S)
-            return
-        with self._lock:
-            self._local.setdefault(key, []).append(now)
+            if len(hits) >= MAX_FAILURES:
+                self._local[key] = hits
+                return False
+            self._local[key] = [*hits, now]
+            return True
 
     def clear(self, ip: str, email: str) -> None:
         key = self._key(ip, email)
-        r = self._redis()
-        if r is not None:
-            r.delete(key)
-            return
+        script = self._redis()
+        if script is not None:
+            try:
+                script.registered_client.delete(key)
+            except (redis.RedisError, OSError):
+                log.warning("redis unavailable: a log-in count could not be cleared")
         with self._lock:
             self._local.pop(key, None)
 

@@ -100,12 +100,11 @@ def login():  # type: ignore[no-untyped-def]
     email = (request.form.get("email") or "").strip().lower()
     password = request.form.get("password") or ""
     ip = request.remote_addr or ""
-    if throttle.blocked(ip, email):
+    if not throttle.take(ip, email):  # counted before the check: parallel guesses cannot all pass
         return render_template("console/error.html", code=429,
                                message=_("Too many failed log-ins. Wait 15 minutes and try again.")), 429
     user = core_db.session().scalar(select(User).where(User.email == email))
     if not check_password(user, password):
-        throttle.fail(ip, email)
         return render_template("console/login.html", email=email, error=_("Wrong e-mail or password.")), 401
     assert user is not None
     throttle.clear(ip, email)
