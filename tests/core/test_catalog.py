@@ -126,3 +126,16 @@ def test_channels_parse_records_each_model_line(tmp_path):
     text = chan('[\n  "a",\n  "b",\n]')
     (ch,) = parse(tmp_path / "c.toml", text)
     assert ch.lines == {"a": 7, "b": 8} and ch.where("b") == f"{tmp_path / 'c.toml'}:8: channels[0].models"
+
+
+def test_catalog_the_issue_operators_file_serves_every_listed_model(tmp_path):
+    listed = ["gpt-4o", "gemini-2.5-pro", "claude-opus-4-1", "gpt-4o-mini", "deepseek-reasoner", "claude-3-7-sonnet"]
+    cat = build(tmp_path, chan("[" + ", ".join(f'"{m}"' for m in listed) + "]"))
+    (ch,) = cat.channels
+    assert ch.models == ("gpt-4o", "gemini-2-5-pro", "claude-opus-4-1", "gpt-4o-mini", "deepseek-reasoner",
+                         "claude-3-7-sonnet")
+    assert ch.upstream_model("gemini-2-5-pro") == "gemini-2.5-pro"
+    for name in listed:
+        row = cat.resolve(name)
+        assert row.id in ch.models and row.status in ("scaffold", "legacy"), name
+    assert cat.resolve("gpt-5-4").id not in ch.models and cat.resolve("gpt-4o").input == Decimal("2.50")
