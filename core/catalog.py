@@ -84,7 +84,7 @@ def build(channels: Iterable[ChannelConfig], card_file: Path = CARD_FILE, versio
 
 def _served_row(base: RateCard, known: ModelCard | None, ch: ChannelConfig, name: str, sid: str,
                 prices: dict[str, Decimal] | None) -> ModelCard:
-    fields = {k: v for k, v in (prices or {}).items() if k in PRICE_FIELDS}
+    fields: dict[str, Any] = {k: v for k, v in (prices or {}).items() if k in PRICE_FIELDS}
     if known is None:
         alias_of = base.resolve(name)
         if alias_of is not None:  # a retired name or a dated snapshot: its own row at the aliased row's price

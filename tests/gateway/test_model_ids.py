@@ -68,7 +68,7 @@ def test_model_ids_routing_models_pricing_pages_and_billing_agree(served):
             assert row.status == "live" and priced[sid]["input"] == "0.70", name
         page = client.get(f"/en/models/{sid}/")
         assert page.status_code == 200, name
-        assert f"<code>{sid}</code>" in page.text
+        assert f"<code>{sid}</code>" in page.text and f'class="badge badge-{row.status}"' in page.text, name
         if row.input is not None:
             assert f"${priced[sid]['input']}" in page.text, name
         if row.kind != "chat":
