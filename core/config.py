@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     # A served call's settlement is written behind its answer, batched over this many milliseconds
     # ("off": written before the answer goes out). The hold covers the charge meanwhile.
     "BYTESPIKE_SETTLE_BATCH_MS": "10",
+    # How often (seconds) a worker looks at the channels file's mtime to pick up a changed file.
+    "BYTESPIKE_CHANNELS_CHECK_S": "2",
 }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 
-from core import accounts, keys, ledger, ratecard, roles
+from core import accounts, catalog, keys, ledger, ratecard, roles
 from core import db as core_db
 from core.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from core.keys import Principal
@@ -169,7 +169,7 @@ def me_usage() -> Response:
     if until:
         cond.append(_u.c.created_at < until)
     if request.args.get("model"):
-        card = ratecard.get_card().resolve(request.args["model"])
+        card = catalog.get_card().resolve(request.args["model"])
         cond.append(_u.c.model == (card.id if card else request.args["model"]))
     if request.args.get("api_key"):
         cond.append(_u.c.api_key_id == request.args["api_key"])
@@ -288,9 +288,10 @@ def revoke_key(key_id: str) -> Response:
 
 
 def _pricing_body() -> tuple[bytes, str]:
+    served = catalog.current()
     cached = current_app.extensions.get("bytespike_pricing")
-    if cached is None:
-        card = ratecard.get_card()
+    if cached is None or cached[0] != served.version:  # rebuilt when the channels file is reloaded
+        card = served.card
         stamps = [ratecard.CARD_FILE.stat().st_mtime]
         chan = current_app.config.get("BYTESPIKE_CHANNELS_FILE")
         if chan:
@@ -307,9 +308,9 @@ def _pricing_body() -> tuple[bytes, str]:
             "updated_at": updated, "models": [ratecard.public_row(m) for m in card.models],
         }
         data = json.dumps(body, ensure_ascii=False).encode()
-        cached = (data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
+        cached = (served.version, data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
         current_app.extensions["bytespike_pricing"] = cached
-    return cached
+    return cached[1], cached[2]
 
 
 @bp.route("/api/pricing", methods=["GET", "HEAD", "OPTIONS"], provide_automatic_options=False)

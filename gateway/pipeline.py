@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import keys, ledger, limits, ratecard
+from core import catalog, keys, ledger, limits, ratecard
 from core.errors import (
     AuthError,
     GatewayError,
@@ -154,7 +154,7 @@ def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> No
 def resolve_models(call: Call) -> None:
     """The asked model and any fallbacks, on the rate card; 404 names an unknown model."""
     assert call.req is not None
-    card = ratecard.get_card().resolve(call.req.model)
+    card = catalog.get_card().resolve(call.req.model)
     if card is None:
         raise ModelNotFound(f"model '{call.req.model}' not found", param="model")
     if card.kind != "chat":
@@ -162,7 +162,7 @@ def resolve_models(call: Call) -> None:
     keys.check_model(call.principal, card.id)
     call.cards = [card]
     for name in (request.headers.get("x-bytespike-fallback") or "").split(","):
-        alt = ratecard.get_card().resolve(name.strip()) if name.strip() else None
+        alt = catalog.get_card().resolve(name.strip()) if name.strip() else None
         if alt is None or alt.kind != "chat" or any(c.id == alt.id for c in call.cards):
             continue
         try:

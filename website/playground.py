@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from core import ratecard
+from core import catalog, ratecard
 
 bp = Blueprint("playground", __name__, url_prefix="/<lang>/playground")
 
@@ -114,7 +114,7 @@ def call_gateway(model_id: str, prompt: str) -> dict[str, Any]:
     from gateway.routing import get_router
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    card = ratecard.get_card(app).resolve(model_id)
+    card = catalog.get_card(app).resolve(model_id)
     if card is None:
         raise RunFailed(f"unknown model {model_id}")
     req = anthropic.parse_request({
