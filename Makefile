@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: run test setup lint typecheck bench freeze translations browser
+.PHONY: run test setup lint typecheck bench fuzz freeze translations browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,3 +40,7 @@ freeze: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Hostile bodies on every JSON surface of a served app on PostgreSQL: 0 answers >= 500 expected.
+fuzz: setup
+	$(BIN)/python bench/fuzz.py

@@ -14,13 +14,14 @@ from core import catalog as core_catalog
 from core import cli as core_cli
 from core import config as core_config
 from core import db as core_db
+from core.safejson import SafeJSONProvider
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="website/templates")
     app.config.update(core_config.load(config))
     app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # Anthropic accepts 32 MB bodies
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = SafeJSONProvider(app)  # bounded depth and numbers, valid Unicode; keys kept in order
     # The channels file merged into the rate card, read once here: a malformed file stops start-up,
     # naming file, line and field; a running server reloads it when it changes.
     core_catalog.init_app(app)

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # Not in the public contract; operator knobs with safe defaults.
     "BYTESPIKE_REQUEST_DEADLINE_S": "600",
     "BYTESPIKE_INVITE_ONLY": "0",
+    # How many reverse proxies (nginx, a CDN) stand in front and set X-Forwarded-*: 0 trusts none.
+    "BYTESPIKE_TRUSTED_PROXIES": "0",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
     # "1" turns on the labelled payment simulator (method `sandbox`): it mints spendable credits, so never by default.
@@ -77,6 +79,7 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["SETTLE_BATCH_S"] = _batch_s(cfg["BYTESPIKE_SETTLE_BATCH_MS"])
     cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
     cfg["PAYMENTS_SANDBOX"] = _switch("BYTESPIKE_PAYMENTS_SANDBOX", cfg["BYTESPIKE_PAYMENTS_SANDBOX"])
+    cfg["TRUSTED_PROXIES"] = _hops(cfg["BYTESPIKE_TRUSTED_PROXIES"])
     if not cfg["BYTESPIKE_SECRET_KEY"]:
         cfg["BYTESPIKE_SECRET_KEY"] = _instance_secret()
     cfg["SECRET_KEY"] = cfg["BYTESPIKE_SECRET_KEY"]
@@ -104,6 +107,13 @@ def _batch_s(value: Any) -> float | None:
     if not 0 <= ms <= 1000:
         raise ConfigError(f"BYTESPIKE_SETTLE_BATCH_MS must be between 0 and 1000 (or 'off'): {value!r}")
     return ms / 1000
+
+
+def _hops(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > 5:
+        raise ConfigError(f"BYTESPIKE_TRUSTED_PROXIES must be a whole number of proxy hops, 0 to 5: {value!r}")
+    return int(text)
 
 
 def _instance_secret() -> str:

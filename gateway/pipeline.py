@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import catalog, keys, ledger, limits, ratecard
+from core import catalog, keys, ledger, limits, ratecard, safejson
 from core.errors import (
     AuthError,
     GatewayError,
@@ -46,6 +46,7 @@ CALLER_CODECS = {"anthropic": "anthropic", "openai": "openai_chat", "responses":
 # The upstream wire a caller protocol passes through to unchanged (Responses always translates).
 PASSTHROUGH_WIRE = {"anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}
 ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
+MAX_TOKENS_LIMIT = 2**31 - 1  # far above any model's output; keeps every reservation within a bigint
 
 
 _CODECS: dict[str, ModuleType] = {}
@@ -115,9 +116,9 @@ def read_json(call: Call) -> dict[str, Any]:
     if len(call.body) > MAX_BODY:
         raise TooLarge("request body exceeds the 32 MB limit")
     try:
-        raw = json.loads(call.body)
-    except ValueError:
-        raise InvalidRequest("request body is not valid JSON") from None
+        raw = safejson.loads(call.body)
+    except safejson.BadJSON as exc:
+        raise InvalidRequest(f"request body: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("request body must be a JSON object")
     return raw
@@ -144,6 +145,8 @@ def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> No
         req = replace(req, model=path_model, stream=bool(path_stream))
     else:
         req = call.codec.parse_request(call.raw, version=call.version)
+    if req.max_tokens is not None and req.max_tokens > MAX_TOKENS_LIMIT:
+        raise InvalidRequest(f"max_tokens: {req.max_tokens} is above {MAX_TOKENS_LIMIT}", param="max_tokens")
     call.req = req
     if call.caller == "openai":
         opts = call.raw.get("stream_options")
@@ -255,7 +258,13 @@ def headers(call: Call, *, cost: int | None) -> dict[str, str]:
 
 
 def json_response(body: Any, status: int, hdrs: dict[str, str]) -> Response:
-    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    if isinstance(body, bytes):
+        data = body
+    else:
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate from upstream: escape it rather than fail the answer
+            data = json.dumps(body).encode()
     return Response(data, status=status, headers=hdrs, mimetype="application/json")
 
 
@@ -301,15 +310,27 @@ def _model_name(call: Call) -> str:
         return call.served.id
     if call.cards:
         return call.cards[0].id
-    return str(call.req.model if call.req else "")[:120]
+    return printable(str(call.req.model if call.req else ""), 120)
 
 
 def _error_note(call: Call, error: str | None) -> str | None:
     if error:
-        return error[:500]
+        return printable(error, 500)
     if call.fallback_reason:
-        return f"fallback: {call.fallback_reason}"[:500]
+        return printable(f"fallback: {call.fallback_reason}", 500)
     return None
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` and safe for any database: no NUL, valid UTF-8."""
+    text = text[:limit]
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def fail(call: Call, err: GatewayError) -> Response:

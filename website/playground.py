@@ -159,7 +159,7 @@ def index():  # type: ignore[no-untyped-def]
 def run():  # type: ignore[no-untyped-def]
     """Answer one prompt as JSON, or refuse with 429 once today's free runs are used."""
     payload = request.get_json(silent=True) if request.is_json else None
-    prompt = (payload or {}).get("prompt")
+    prompt = payload.get("prompt") if isinstance(payload, dict) else None
     if not isinstance(prompt, str) or not prompt.strip():
         return jsonify(error=_("Type a prompt first."), runs_left=None), 400
     if len(prompt) > MAX_PROMPT_CHARS:

@@ -11,6 +11,8 @@ from core.models import Base
 HEAD = ScriptDirectory.from_config(migrate.alembic_config(sa.create_engine("sqlite://"))).get_current_head()
 
 
+
+
 def test_migrations_upgrade_matches_models(db_url):
     engine = sa.create_engine(db_url)
     try:

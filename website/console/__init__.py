@@ -12,10 +12,6 @@ def init_app(app: Flask) -> None:
     from .blueprint import bp
     from .charts import usd_display
 
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    # Behind HTTPS the session cookie never travels in clear text.
-    app.config.setdefault("SESSION_COOKIE_SECURE", str(app.config.get("BYTESPIKE_PUBLIC_URL", "")).startswith("https://"))
     login_manager.init_app(app)
     app.register_blueprint(bp)
     app.jinja_env.globals["csrf_token"] = csrf_token

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis
 from flask import abort, current_app, g, request, session
@@ -36,14 +37,56 @@ class ConsoleUser(UserMixin):
         self.id = str(user.id)
         self.email = user.email
         self.locale = user.locale
+        self.session_version = int(user.session_version or 0)
+
+    def get_id(self) -> str:
+        """What the session cookie stores: the user and the session version it was signed in under."""
+        return f"{self.id}:{self.session_version}"
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> ConsoleUser | None:
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> ConsoleUser | None:
+    uid, _, version = session_id.partition(":")
+    if not uid.isdigit() or not version.isdigit():
+        return None  # a cookie from before session versions, or forged: sign in again
+    user = core_db.session().get(User, int(uid))
+    if user is None or int(user.session_version or 0) != int(version):
+        return None  # logged out (or password changed) since this session began
+    return ConsoleUser(user)
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session of ``user`` signed in so far (the caller commits)."""
+    user.session_version = int(user.session_version or 0) + 1
+
+
+# --- redirects ------------------------------------------------------------------------------
+
+_UNSAFE_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (never an open redirect).
+
+    Accepts only ``/`` followed by a non-slash: no scheme, no host (``//``,
+    ``/\\``), no control characters, spaces or backslashes in the text as
+    given; the path is judged again after percent-decoding (browsers and
+    proxies may undo it), the query string only as given.
+    """
+    if not target or _UNSAFE_NEXT.search(target):
         return None
-    user = core_db.session().get(User, int(user_id))
-    return ConsoleUser(user) if user else None
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    for _ in range(3):
+        if not path.startswith("/") or path.startswith("//") or _UNSAFE_NEXT.search(path):
+            return None
+        parts = urlsplit(path)
+        if parts.scheme or parts.netloc:
+            return None
+        decoded = unquote(path)
+        if decoded == path:
+            return target
+        path = decoded
+    return None  # encoded three deep: no honest link looks like that
 
 
 # --- CSRF ---------------------------------------------------------------------------------
