@@ -6,6 +6,8 @@ callers are programs, and a content policy means nothing to them.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -14,6 +16,19 @@ API_PREFIXES = ("/v1/", "/v1beta/", "/api/", "/payments/")
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
        "frame-ancestors 'none'")
+
+
+def csp_allowing_form_target(url: str) -> str:
+    """The page policy, with ``url``'s origin added to ``form-action``.
+
+    A browser applies ``form-action`` to the redirects that follow a form's
+    submission too: a consent page whose form answers with a redirect to the
+    app's own address must name that address.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in url for c in " ;,'\"\r\n"):
+        return CSP
+    return CSP.replace("form-action 'self'", f"form-action 'self' {parts.scheme}://{parts.netloc}")
 
 
 def init_app(app: Flask) -> None:

@@ -168,3 +168,11 @@ def test_trusted_proxies_setting_is_validated():
 
     with pytest.raises(config.ConfigError, match="BYTESPIKE_TRUSTED_PROXIES"):
         config.load({"BYTESPIKE_TRUSTED_PROXIES": "many"}, environ={})
+
+
+def test_consent_page_policy_names_only_the_apps_origin():
+    from website.security import CSP, csp_allowing_form_target
+
+    assert "form-action 'self' http://127.0.0.1:53682;" in csp_allowing_form_target("http://127.0.0.1:53682/cb?x=1")
+    for bad in ("javascript:alert(1)", "http://a.example; script-src *", "ftp://x.example/", "/relative"):
+        assert csp_allowing_form_target(bad) == CSP

@@ -19,6 +19,7 @@ from core.models import Org
 from website.console.auth import check_csrf, current_membership, memberships
 from website.console.views_keys import sub_key_controls
 from website.i18n import LANGS, negotiate, set_twins
+from website.security import csp_allowing_form_target
 
 from . import service
 from .server import Consent, server
@@ -121,11 +122,13 @@ def authorize():  # type: ignore[no-untyped-def]
     app = grant.client.row
     query = request.query_string.decode("latin-1")
     set_twins({lang: f"/{lang}/console/oauth/authorize?{query}" for lang in LANGS})  # switching language keeps the request
-    return render_template(
+    page = render_template(
         "console/oauth/consent.html", app=app, redirect_uri=grant.redirect_uri,
         scopes=grant.request.scope.split(), orgs=_org_options(), error=error, form=request.form,
         action=request.full_path, active=None,
-    ), 400 if error else 200
+    )
+    # The answer to this form is a redirect to the app: the page's policy must let the form go there.
+    return page, 400 if error else 200, {"Content-Security-Policy": csp_allowing_form_target(grant.redirect_uri)}
 
 
 def _org_options() -> list[tuple[int, str, bool]]:
