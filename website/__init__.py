@@ -12,6 +12,7 @@ def register(app: Flask) -> None:
     i18n.init_app(app)
     freeze.init_app(app)
     app.jinja_env.globals["highlight"] = content.highlight
+    app.jinja_env.filters["fill"] = content.fill
     from . import blog, docs, marketing, playground, pricing
     from .console import init_app as init_console
     from .payments import init_app as init_payments
