@@ -23,6 +23,9 @@ from werkzeug.serving import make_server
 
 from tests.conftest import free_port, make_app
 
+# About half a minute on an idle 2-core machine; the margin is for a machine shared with other jobs.
+pytestmark = pytest.mark.timeout(480)
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots" / "sweep"
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
