@@ -216,6 +216,7 @@ def test_every_page_fits_and_speaks_its_language(live, browser):
     started = time.monotonic()
     # The console refuses frames: each page once, measured at both widths, the screenshots taken.
     shots = {tpl.format(l=lang): f"{name}-{lang}" for name, tpl in SHOT_PAGES.items() for lang in ("en", "zh")}
+    shots.update({f"/{lang}/console/billing/orders/{app.config['_sweep_order']}": f"order-{lang}" for lang in ("en", "zh")})
     try:
         for path in console + [p for p in shots if p not in console]:
             for width in WIDTHS:
