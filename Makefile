@@ -13,9 +13,10 @@ $(STAMP): requirements.txt | $(BIN)/python
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+# Two catalogs, each compiled on its own: the site's (translations/) and the console's (translations/console/).
 setup: $(STAMP)
-	$(BIN)/pybabel compile -q -d translations 2>/dev/null || true
-	@if [ -d translations/console ]; then $(BIN)/pybabel compile -q -d translations/console 2>/dev/null || true; fi
+	$(BIN)/pybabel -q compile -d translations
+	$(BIN)/pybabel -q compile -d translations/console
 
 # Headless Chromium and its driver for the page tests (Debian packages).
 browser:
@@ -34,6 +35,7 @@ test: setup browser
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m website.catalog_lint
 
 freeze: setup
 	$(BIN)/flask --app app freeze

@@ -158,17 +158,26 @@ def master_key_of(email: str) -> str | None:
         ).scalar()
 
 
-def ensure_demo_account() -> tuple[int, NewKey]:
-    """Make sure the demo account exists (with its free credits) and mint a fresh demo key for it."""
+def ensure_demo_account(password_hash: str | None = None) -> tuple[int, NewKey]:
+    """Make sure the demo account exists (with its free credits) and mint a fresh demo key for it.
+
+    The demo keys minted before are revoked, so only the key printed last works; ``password_hash``
+    (when given) becomes the demo user's console password.
+    """
     with core_db.get_db().engine.connect() as conn:
         org_id = conn.execute(
             sa.select(_m.c.org_id).join(_u, _u.c.id == _m.c.user_id)
             .where(_u.c.email == DEMO_EMAIL, _m.c.role == "owner").order_by(_m.c.id).limit(1)
         ).scalar()
     if org_id is None:
-        org_id, key = create_account(DEMO_EMAIL, DEMO_CREDITS, org_name="ByteSpike demo", key_name="demo")
+        org_id, key = create_account(DEMO_EMAIL, DEMO_CREDITS, org_name="ByteSpike demo", key_name="demo",
+                                     password_hash=password_hash)
         return org_id, key
     with core_db.get_db().engine.begin() as conn:
         mid = conn.execute(sa.select(_m.c.id).where(_m.c.org_id == org_id, _m.c.role == "owner")).scalar()
+        conn.execute(_k.update().where(_k.c.org_id == org_id, _k.c.name == "demo", _k.c.revoked_at.is_(None))
+                     .values(revoked_at=utcnow(), **keys.version_bump()))
+        if password_hash is not None:
+            conn.execute(_u.update().where(_u.c.email == DEMO_EMAIL).values(password_hash=password_hash))
         key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name="demo")
     return int(org_id), key

@@ -135,13 +135,21 @@ def expire_reservations_command(older_than: float | None) -> None:
 @click.command("demo-account")
 @with_appcontext
 def demo_account_command() -> None:
-    """Ensure the demo account exists and print a fresh key for it."""
-    org_id, key = accounts.ensure_demo_account()
+    """Ensure the demo account exists; print a console login and a fresh key (the older demo keys stop)."""
+    import secrets
+
+    from werkzeug.security import generate_password_hash
+
+    password = f"demo-{secrets.token_urlsafe(9)}-7!"  # a number and a symbol, as the console asks
+    org_id, key = accounts.ensure_demo_account(generate_password_hash(password, method="scrypt"))
     spendable = ledger.balance(org_id)
     click.echo("")
     click.echo("ByteSpike demo account ready (model 'bytespike-echo' answers offline, free of charge).")
     click.echo(f"Balance: {spendable[0]} credits. Try it:")
     click.echo("  curl http://127.0.0.1:8000/v1/messages -H 'x-api-key: <key>' -H 'content-type: application/json' \\")
     click.echo("    -d '{\"model\":\"bytespike-echo\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'")
+    public = str(current_app.config.get("BYTESPIKE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+    click.echo(f"Console: {public}/en/console/login  e-mail {accounts.DEMO_EMAIL}  password {password}")
+    click.echo("(a new password and key on every run; the previous demo key no longer works)")
     click.echo("Demo API key (shown once):")
     click.echo(key.raw)

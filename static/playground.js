@@ -14,6 +14,8 @@
     if (left === null || left === undefined) return;
     runs.firstElementChild.textContent = fill(runs.dataset.template, { n: left });
     button.disabled = left <= 0;
+    // After the last run, say why the button went grey.
+    if (left <= 0 && !notice.textContent) notice.textContent = notice.dataset.usedUp;
   }
 
   form.addEventListener("submit", function (ev) {

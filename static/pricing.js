@@ -34,6 +34,10 @@
         if (kv[1]) url.searchParams.set(kv[0], kv[1]); else url.searchParams.delete(kv[0]);
       });
       window.history.replaceState(null, "", url);
+      // The language links keep the filters, like the address bar.
+      Array.prototype.forEach.call(document.querySelectorAll("a.lang-switch, .lang-footer a"), function (a) {
+        a.search = url.search;
+      });
     };
     // A page the server already filtered lacks the other rows: keep filtering through the server.
     var partial = count && rows.length < Number(count.dataset.total);
@@ -88,6 +92,10 @@
     var s = q.toString().padStart(places + 1, "0");
     return group(s.slice(0, s.length - places)) + "." + s.slice(s.length - places);
   }
+  function money(s) {
+    // The site's one money rule: at least two decimals, trailing zeros past the second dropped.
+    return s.replace(/(\.\d{2}\d*?)0+$/, "$1");
+  }
   function rateScaled() {
     // "7.20" -> [720n, 2]
     var parts = (out.dataset.rate || "0").split(".");
@@ -106,8 +114,8 @@
     var credits = perCall * calls;
     var rs = rateScaled();
     document.getElementById("calc-credits").textContent = group(credits.toString());
-    document.getElementById("calc-usd").textContent = "$" + fixed(credits, 6, 6);
-    document.getElementById("calc-cny").textContent = "¥" + fixed(credits * rs[0], 6 + rs[1], 4);
+    document.getElementById("calc-usd").textContent = "$" + money(fixed(credits, 6, 6));
+    document.getElementById("calc-cny").textContent = "¥" + money(fixed(credits * rs[0], 6 + rs[1], 4));
   }
   ["calc-model", "calc-in", "calc-out", "calc-cr", "calc-n"].forEach(function (id) {
     document.getElementById(id).addEventListener("input", compute);

@@ -7,12 +7,13 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Bind i18n and assets, then every site blueprint, the console and payments."""
-    from . import content, freeze, i18n, security
+    from . import content, freeze, i18n, numbers, security
 
     security.init_app(app)
     i18n.init_app(app)
     freeze.init_app(app)
     app.jinja_env.globals["highlight"] = content.highlight
+    app.jinja_env.filters["fill"] = content.fill
     from . import blog, docs, marketing, playground, pricing
     from .console import init_app as init_console
     from .payments import init_app as init_payments
@@ -21,6 +22,10 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     init_console(app)
     init_payments(app)
+    numbers.init_app(app)  # after the console: its ``usd`` filter gives way to the one money rule
+    from .console import present
+
+    present.init_app(app)
     app.register_error_handler(404, _not_found)
 
 
@@ -28,8 +33,11 @@ def _not_found(error):  # type: ignore[no-untyped-def]
     """Show the site's 404 page on site paths; API paths keep their own error shapes."""
     from flask import render_template, request
 
+    from . import i18n
     from .freeze import LIVE_PREFIXES
 
     if request.path.startswith(LIVE_PREFIXES) and not request.path.startswith(("/en/", "/zh/")):
         return error
+    if request.path.startswith("/zh/"):
+        i18n.set_lang("zh")
     return render_template("404.html"), 404

@@ -25,7 +25,7 @@ from pygments.util import ClassNotFound
 from core.config import ROOT
 
 KINDS = ("blog", "docs")
-SECTIONS = ("getting-started", "concepts", "api-reference", "guides", "reference")
+SECTIONS = ("getting-started", "concepts", "api-reference", "guides", "reference", "self-hosting")
 _EXTENSIONS = ["fenced_code", "tables", "toc", "codehilite", "sane_lists"]
 _EXTENSION_CONFIGS = {
     "toc": {"permalink": "#", "permalink_class": "headerlink", "permalink_title": ""},
@@ -147,6 +147,26 @@ def highlight(code: str, lang: str) -> Markup:
     except ClassNotFound:
         lexer = TextLexer()
     return Markup(_pygments_highlight(code.strip("\n") + "\n", lexer, HtmlFormatter(cssclass="codehilite")))
+
+
+# Customer-facing pages write the hosted service's address as this placeholder and the model
+# count as %MODEL_COUNT%; both are filled in when the page is served (BYTESPIKE_PUBLIC_URL, the card).
+PUBLIC_URL_PLACEHOLDER = "https://bytespike.example"
+MODEL_COUNT_PLACEHOLDER = "%MODEL_COUNT%"
+
+
+def fill(markup: str) -> Markup:
+    """Put this deployment's public URL and the rate card's model count into a rendered page."""
+    from core import ratecard
+
+    text = str(Markup.escape(markup))  # plain text (a summary) is escaped; rendered HTML is kept
+    if PUBLIC_URL_PLACEHOLDER in text:
+        public = str(current_app.config.get("BYTESPIKE_PUBLIC_URL") or PUBLIC_URL_PLACEHOLDER).rstrip("/")
+        text = text.replace(PUBLIC_URL_PLACEHOLDER, public)
+    if MODEL_COUNT_PLACEHOLDER in text:
+        count = len(ratecard.get_card(current_app._get_current_object()).models)  # type: ignore[attr-defined]
+        text = text.replace(MODEL_COUNT_PLACEHOLDER, str(count))
+    return Markup(text)
 
 
 def content_root() -> Path:

@@ -16,6 +16,7 @@ SECTION_TITLES = {
     "api-reference": _l("API reference"),
     "guides": _l("Guides"),
     "reference": _l("Reference"),
+    "self-hosting": _l("Self-hosting"),
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask_babel import gettext as _
+
 Example = tuple[str, str, str]  # (tab label, highlight language, code)
 
 
@@ -42,23 +44,23 @@ def model_examples(row: dict[str, Any], base: str) -> list[Example]:
     if kind == "chat":
         return chat_examples(model, base)
     if kind == "embedding":
-        return [("Embeddings", "bash", _curl(
+        return [(_("Embeddings"), "bash", _curl(
             base, "/v1/embeddings", {"model": model, "input": ["one key", "every model"]}))]
     if kind == "rerank":
-        return [("Rerank", "bash", _curl(base, "/v1/rerank", {
+        return [(_("Rerank"), "bash", _curl(base, "/v1/rerank", {
             "model": model, "query": "refund policy",
             "documents": ["Failed calls are free.", "Prices are public."]}))]
     if kind == "image":
-        return [("Images", "bash", _curl(base, "/v1/images/generations", {
+        return [(_("Images"), "bash", _curl(base, "/v1/images/generations", {
             "model": model, "prompt": "A lighthouse at dawn, watercolour", "n": 1}))]
     if kind == "video":
-        return [("Tasks", "bash", _curl(base, "/v1/tasks/submit", {
+        return [(_("Tasks"), "bash", _curl(base, "/v1/tasks/submit", {
             "model": model, "params": {"prompt": "Waves on a pebble beach", "duration": 5},
             "out_task_id": "my-job-0001"}))]
     if row.get("per_million_chars") is not None:
         speech = _curl(base, "/v1/audio/speech", {"model": model, "input": "Hello from ByteSpike.", "voice": "alloy"})
-        return [("Speech", "bash", speech + " \\\n  --output hello.mp3")]
-    return [("Transcription", "bash", (
+        return [(_("Speech"), "bash", speech + " \\\n  --output hello.mp3")]
+    return [(_("Transcription"), "bash", (
         f"curl {base}/v1/audio/transcriptions \\\n"
         '  -H "Authorization: Bearer $BYTESPIKE_API_KEY" \\\n'
         f"  -F model={model} \\\n  -F file=@meeting.mp3"))]

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from flask import Flask, abort, current_app, has_request_context, request, url_for
-from flask_babel import Babel, format_date, refresh
+from flask_babel import Babel, Domain, format_date, refresh
 
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
@@ -21,19 +21,33 @@ DEFAULT_LANG = "en"
 _ZH_TAGS = ("zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-tw", "zh-hk", "zh-hant")
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 HTML_LANG = {"en": "en", "zh": "zh-Hans"}
+# Blueprints whose pages read the console's catalog (translations/console) over the site's.
+CONSOLE_BLUEPRINTS = frozenset({"console", "payments"})
 
 
 def init_app(app: Flask) -> None:
     """Bind Flask-Babel and the ``<lang>`` URL processors to ``app``."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LANG)
-    # translations/console is the console's own catalog; Flask-Babel merges both directories.
-    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations;translations/console")
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     Babel(app, locale_selector=locale_selector)
+    # Two catalogs, never merged into one: the site's pages read translations/ only; the console's
+    # pages read translations/console first and the site's for the shared layout (header, footer).
+    root = app.root_path
+    site = Domain(translation_directories=[f"{root}/translations"])
+    console = Domain(translation_directories=[f"{root}/translations", f"{root}/translations/console"])
+    app.extensions["bytespike_domains"] = {"site": site, "console": console}
     app.url_value_preprocessor(_pull_lang)
     # Frozen-Flask sends every page through one app context: drop Babel's cached locale per request.
     app.before_request(refresh)
+    app.before_request(_pick_domain)
     app.url_defaults(_push_lang)
     app.context_processor(_template_globals)
+
+
+def _pick_domain() -> None:
+    """Point gettext at the console's catalog on console pages, at the site's everywhere else."""
+    domains = current_app.extensions["bytespike_domains"]
+    domains["console" if request.blueprint in CONSOLE_BLUEPRINTS else "site"].as_default()
 
 
 def current_lang() -> str:
@@ -92,8 +106,18 @@ def set_twins(urls: dict[str, str]) -> None:
     _state()["twins"] = urls
 
 
-def switch_url(lang: str) -> str:
-    """Return this same page's URL in ``lang`` (the home page when there is no equivalent)."""
+def switch_url(lang: str, keep_query: bool = True) -> str:
+    """Return this same page's URL in ``lang`` (the home page when there is no equivalent).
+
+    The query string comes along (``?q=claude`` stays on the other language's page), except
+    for canonical and hreflang links, which name the page itself.
+    """
+    url = _twin_url(lang)
+    query = request.query_string.decode("utf-8", "replace") if keep_query and has_request_context() else ""
+    return f"{url}?{query}" if query else url
+
+
+def _twin_url(lang: str) -> str:
     twins = _state().get("twins")
     if twins and lang in twins:
         return twins[lang]
@@ -116,13 +140,13 @@ def absolute(path: str) -> str:
 
 def canonical_url() -> str:
     """Return this page's absolute URL (the language's own; ``/`` points at the English home)."""
-    return absolute(switch_url(current_lang()))
+    return absolute(switch_url(current_lang(), keep_query=False))
 
 
 def alternates() -> list[tuple[str, str]]:
     """Return ``(hreflang, absolute url)`` pairs for this page, x-default being English."""
-    pairs = [(HTML_LANG[lang], absolute(switch_url(lang))) for lang in LANGS]
-    pairs.append(("x-default", absolute(switch_url(DEFAULT_LANG))))
+    pairs = [(HTML_LANG[lang], absolute(switch_url(lang, keep_query=False))) for lang in LANGS]
+    pairs.append(("x-default", absolute(switch_url(DEFAULT_LANG, keep_query=False))))
     return pairs
 
 

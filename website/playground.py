@@ -107,6 +107,10 @@ class RunFailed(Exception):
     """The gateway could not answer; the run is not counted."""
 
 
+class NoChannel(RunFailed):
+    """No channel serves the model: trying again cannot help."""
+
+
 def call_gateway(model_id: str, prompt: str) -> dict[str, Any]:
     """Send one prompt through the gateway's router and provider; return text, usage and cost."""
     from gateway import providers
@@ -116,12 +120,15 @@ def call_gateway(model_id: str, prompt: str) -> dict[str, Any]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     card = catalog.get_card(app).resolve(model_id)
     if card is None:
-        raise RunFailed(f"unknown model {model_id}")
+        raise NoChannel(f"unknown model {model_id}")
     req = anthropic.parse_request({
         "model": card.id, "max_tokens": MAX_OUTPUT_TOKENS,
         "messages": [{"role": "user", "content": prompt}],
     })
-    for target in get_router(app).targets(card.id, session=None):
+    targets = list(get_router(app).targets(card.id, session=None))
+    if not targets:
+        raise NoChannel(f"no channel configured for {card.id}")
+    for target in targets:
         provider = providers.get(target.channel.protocol)
         body = provider.codec.render_request(req, upstream_model=target.upstream_model, stream=False)
         prepared = provider.prepare(target.channel, target.api_key, target.upstream_model, body, stream=False)
@@ -148,7 +155,7 @@ def index():  # type: ignore[no-untyped-def]
     """Render the playground with today's runs left."""
     left = max(0, FREE_RUNS - counter().used(client_ip()))
     response = current_app.make_response(render_template(
-        "playground.html", runs_left=left, free_runs=FREE_RUNS, model=playground_model(),
+        "playground.html", runs_left=left, free_runs=FREE_RUNS, model=playground_model(), demo=DEFAULT_MODEL,
         active_page="playground",
     ))
     response.cache_control.no_store = True
@@ -171,6 +178,10 @@ def run():  # type: ignore[no-untyped-def]
         return jsonify(error=message, runs_left=0), 429
     try:
         result = call_gateway(playground_model(), prompt.strip())
+    except NoChannel:
+        counter().give_back(ip)
+        return jsonify(error=_("No channel serves this model yet, so the playground cannot call it. "
+                               "This run was not counted."), runs_left=left + 1), 503
     except Exception:  # noqa: BLE001 - any failure is free: give the run back, show a clean message
         current_app.logger.exception("playground run failed")
         counter().give_back(ip)

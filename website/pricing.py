@@ -34,12 +34,15 @@ CAPABILITY_LABELS = {
 PROTOCOL_LABELS = {
     "anthropic": "Anthropic Messages", "openai": "OpenAI", "gemini": "Gemini", "tasks": _l("Async tasks"),
 }
-VENDOR_NAMES = {
+# Vendors known in China by a Chinese name get one on the Chinese pages; brands stay as written.
+VENDOR_NAMES: dict[str, Any] = {
     "anthropic": "Anthropic", "openai": "OpenAI", "google": "Google", "deepseek": "DeepSeek",
-    "moonshot": "Moonshot", "zhipu": "Zhipu", "minimax": "MiniMax", "alibaba": "Alibaba",
-    "bytedance": "ByteDance", "bytespike": "ByteSpike", "xai": "xAI", "mistral": "Mistral",
-    "cohere": "Cohere", "jina": "Jina", "baai": "BAAI", "kuaishou": "Kuaishou", "qwen": "Qwen",
+    "moonshot": _l("Moonshot"), "zhipu": _l("Zhipu"), "minimax": "MiniMax", "alibaba": _l("Alibaba"),
+    "bytedance": _l("ByteDance"), "bytespike": "ByteSpike", "xai": "xAI", "mistral": "Mistral",
+    "cohere": "Cohere", "jina": "Jina", "baai": _l("BAAI"), "kuaishou": _l("Kuaishou"), "qwen": _l("Qwen"),
 }
+# Display-name suffixes the rate card writes in English.
+NAME_SUFFIXES = {"(legacy)": _l("(legacy)"), "(demo, free)": _l("(demo, free)")}
 TOKEN_FIELDS = ("input", "cache_write", "cache_read", "output")
 MICRO = Decimal(1_000_000)
 
@@ -61,6 +64,15 @@ class Row:
         return vendor_name(self.data["vendor"])
 
     @property
+    def display_name(self) -> str:
+        """The card's name, its "(legacy)" / "(demo, free)" note in the page's language."""
+        name = str(self.data.get("display_name") or self.data["id"])
+        for suffix, label in NAME_SUFFIXES.items():
+            if name.endswith(" " + suffix):
+                return f"{name[: -len(suffix) - 1]} {label}"
+        return name
+
+    @property
     def token_priced(self) -> bool:
         return any(self.data.get(f) is not None for f in TOKEN_FIELDS)
 
@@ -73,7 +85,7 @@ class Row:
     def unit_price(self) -> tuple[str, str] | None:
         """Return the non-token price and its unit label (per image, per second, per 1M characters)."""
         for field, unit in (("per_image", _l("per image")), ("per_second", _l("per second")),
-                            ("per_million_chars", _l("per 1M characters"))):
+                            ("per_million_chars", _l("per 1M characters")), ("per_search", _l("per search unit"))):
             if self.data.get(field) is not None:
                 return self.data[field], str(unit)
         return None
@@ -89,7 +101,7 @@ def compact_tokens(n: int) -> str:
 
 def vendor_name(vendor: str) -> str:
     """Return a vendor's display name."""
-    return VENDOR_NAMES.get(vendor, vendor.replace("-", " ").title())
+    return str(VENDOR_NAMES.get(vendor, vendor.replace("-", " ").title()))
 
 
 def rows() -> list[Row]:

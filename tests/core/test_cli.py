@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from core import db as core_db
 from core import keys, ledger
+from core.errors import AuthError
 from core.models.channels import Channel
 from core.models.ledger import Reservation, Wallet
 
@@ -103,10 +105,20 @@ def test_cli_demo_account_is_idempotent_and_keys_work(dapp):
     assert "bytespike-echo" in first.output and "demo" in first.output.lower()
     k1, k2 = last_line(first), last_line(second)
     assert KEY.match(k1) and KEY.match(k2) and k1 != k2
-    p1, p2 = keys.authenticate(k1, "127.0.0.1"), keys.authenticate(k2, "127.0.0.1")
-    assert p1.org_id == p2.org_id
+    # Only the key printed last works: each run revokes the demo keys before it.
+    with pytest.raises(AuthError):
+        keys.authenticate(k1, "127.0.0.1")
+    p1 = p2 = keys.authenticate(k2, "127.0.0.1")
     keys.check_model(p1, "bytespike-echo")
     assert ledger.balance(p1.org_id)[0] == 1_000_000  # the free credits are granted once
+    # The printed e-mail and password open the console.
+    login = re.search(r"e-mail (\S+)  password (\S+)", second.output)
+    assert login and "password" not in first.output.split("Demo API key")[1]
+    client = dapp.test_client()
+    page = client.get("/en/console/login").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = client.post("/en/console/login", data={"csrf_token": token, "email": login[1], "password": login[2]})
+    assert r.status_code == 302 and "/console/dashboard" in r.headers["Location"]
     hold = ledger.reserve(p2, "req_demo", 0)
     assert ledger.settle(hold, 0, ledger.UsageRecord("req_demo", p2.org_id, p2.key_id, p2.member_id,
                                                      "bytespike-echo", "bytespike", "bytespike-echo", "anthropic",

@@ -63,6 +63,11 @@ def twin_slug(app, kind: str) -> str:
     return both[0]
 
 
+def money(text: str) -> str:
+    """The site's money rule: at least two decimals, zeros past the second dropped ($0.06, ¥1,296.00)."""
+    return re.sub(r"(\.\d{2}\d*?)0+$", r"\1", text)
+
+
 def shot(driver, name: str) -> None:
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
@@ -126,11 +131,11 @@ def test_browser_pricing_badges_currency_and_calculator(live, browser):
         element.send_keys(value)
     credits = p_in + p_out
     assert browser.find_element(By.ID, "calc-credits").text == f"{credits:,}"
-    assert browser.find_element(By.ID, "calc-usd").text == f"${credits // 10**6:,}.{credits % 10**6:06d}"
+    assert browser.find_element(By.ID, "calc-usd").text == money(f"${credits // 10**6:,}.{credits % 10**6:06d}")
     # CNY at the page's rate, exactly: credits x rate, in yuan to four places (rounded half up).
     rate = Decimal(browser.find_element(By.ID, "calc-result").get_attribute("data-rate"))
     yuan = (Decimal(credits) * rate / 10**6).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-    assert browser.find_element(By.ID, "calc-cny").text == f"¥{yuan:,}"
+    assert browser.find_element(By.ID, "calc-cny").text == money(f"¥{yuan:,}")
     click(browser, browser.find_element(By.CSS_SELECTOR, "#currency button[data-cur=cny]"))
     first_price = browser.find_element(By.CSS_SELECTOR, "#rates tbody tr:not([hidden]) td:nth-child(3)")
     assert first_price.text.startswith("¥") and "$" not in first_price.text

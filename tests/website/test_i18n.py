@@ -100,3 +100,14 @@ def test_urls_inside_a_page_stay_in_its_language(site):
     tags = [t for t in re.findall(r"<a [^>]*>", html) if "hreflang" not in t]
     internal = [m for t in tags for m in re.findall(r'href="(/(?:en|zh)/[^"]*)"', t)]
     assert internal and all(u.startswith("/zh/") for u in internal)
+
+
+def test_language_switch_keeps_the_query_string_but_canonical_does_not(site):
+    html = site.get("/en/pricing/?q=claude&vendor=anthropic").get_data(as_text=True)
+    assert 'class="lang-switch" href="/zh/pricing/?q=claude&amp;vendor=anthropic"' in html
+    assert 'rel="canonical" href="http://127.0.0.1:8000/en/pricing/"' in html
+
+
+def test_chinese_404_is_chinese(site):
+    r = site.get("/zh/nope/")
+    assert r.status_code == 404 and 'lang="zh-Hans"' in r.text and "This page does not exist" not in r.text

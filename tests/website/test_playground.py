@@ -55,7 +55,7 @@ def test_playground_failed_call_is_not_counted(tmp_path):
     app = make_app(f"sqlite:///{tmp_path / 'p.db'}", BYTESPIKE_PLAYGROUND_MODEL="no-such-model")
     client = app.test_client()
     resp = run(client)
-    assert resp.status_code == 502
+    assert resp.status_code == 503  # an unknown model has no channel: said so, not "try again"
     assert resp.get_json()["runs_left"] == 3
     app.extensions["bytespike_db"].dispose()
 
@@ -81,3 +81,23 @@ def test_playground_limit_is_shared_across_workers_through_redis(redis_apps):
 
     keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(redis_apps[0].config["BYTESPIKE_REDIS_PREFIX"] + "*"))
     assert len(keys) == 1 and int(redis.Redis.from_url(REDIS_URL).get(keys[0])) == 3
+
+
+def test_a_model_without_a_channel_says_so_and_keeps_the_run(tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'p.db'}", BYTESPIKE_PLAYGROUND_MODEL="claude-sonnet-4-6")
+    client = app.test_client()
+    r = client.post("/en/playground/run", json={"prompt": "hi"})
+    assert r.status_code == 503
+    body = r.get_json()
+    assert "No channel serves this model" in body["error"] and "try again" not in body["error"]
+    assert body["runs_left"] == 3
+    zh = client.post("/zh/playground/run", json={"prompt": "hi"}).get_json()
+    assert "渠道" in zh["error"]
+    app.extensions["bytespike_db"].dispose()
+
+
+def test_the_demo_says_what_it_is(site):
+    html = site.get("/en/playground/").text
+    assert "echoing your prompt back" in html and "data-used-up=" in html

@@ -9,7 +9,7 @@ import pytest
 
 ROW = re.compile(r'<tr data-id="([^"]+)" data-v="([^"]+)" data-k="([^"]+)" data-s="([^"]+)"([^>]*)>(.*?)</tr>', re.S)
 CELL = re.compile(r"<td>(.*?)</td>", re.S)
-USD = re.compile(r"<span>\$([0-9.]+)</span><small>¥([0-9.]+)</small>")
+USD = re.compile(r'<span class="price-usd">\$([0-9.,]+)</span><small class="price-cny">¥([0-9.,]+)</small>')
 BADGES = {"en": {"live": "Live channel", "scaffold": "Scaffold estimate", "legacy": "Legacy", "demo": "Demo"},
           "zh": {"live": "实时渠道", "scaffold": "预估价格", "legacy": "旧版", "demo": "演示"}}
 
@@ -22,7 +22,9 @@ def page_rows(html: str) -> list[dict]:
         prices = []
         for cell in cells[2:7]:
             match = USD.search(cell)
-            prices.append((match.group(1), match.group(2)) if match else None)
+            # The page writes money by the site's one rule ($3.00, ¥0.72, ¥1,296.00): compare values.
+            prices.append((Decimal(match.group(1).replace(",", "")), Decimal(match.group(2).replace(",", "")))
+                          if match else None)
         badge = re.search(r'<span class="badge badge-(\w+)">([^<]+)</span>', body)
         link = re.search(r'<a href="([^"]+)">', body).group(1)
         micro = re.search(r'data-m="(\d+) (\d+) (\d+)"', attrs)
@@ -47,12 +49,13 @@ def test_pricing_page_matches_api_row_for_row(site, lang):
     for row, model in zip(rows, api["models"], strict=True):
         assert (row["vendor"], row["kind"], row["status"]) == (model["vendor"], model["kind"], model["status"])
         token = [model[k] for k in ("input", "cache_write", "cache_read", "output")]
-        assert [p[0] if p else None for p in row["prices"][:4]] == token, model["id"]
-        other = model["per_image"] or model["per_second"] or model.get("per_million_chars")
-        assert (row["prices"][4][0] if row["prices"][4] else None) == other
+        assert [p[0] if p else None for p in row["prices"][:4]] == [None if t is None else Decimal(t) for t in token]
+        other = (model["per_image"] or model["per_second"] or model.get("per_million_chars")
+                 or model.get("per_search"))
+        assert (row["prices"][4][0] if row["prices"][4] else None) == (None if other is None else Decimal(other))
         for price in row["prices"]:
             if price:
-                assert price[1] == cny(price[0], api["cny_per_usd"])
+                assert price[1] == Decimal(cny(str(price[0]), api["cny_per_usd"]))
         assert row["badge"] == (model["status"], BADGES[lang][model["status"]])
         assert row["link"] == f"/{lang}/models/{model['id']}/"
         assert row["context"] == ("{:,}".format(model["context_window"]) if model["context_window"] else "—")
@@ -92,7 +95,7 @@ def test_cny_rate_comes_from_config(tmp_path):
     for row in page_rows(html):
         for price in row["prices"]:
             if price:
-                assert price[1] == cny(price[0], "7.00")
+                assert price[1] == Decimal(cny(str(price[0]), "7.00"))
     app.extensions["bytespike_db"].dispose()
 
 
@@ -127,7 +130,7 @@ def test_model_page_shows_facts_and_a_call_per_protocol(site):
     html = site.get(f"/en/models/{chat['id']}/").get_data(as_text=True)
     for path in ("/v1/messages", "/v1/chat/completions", "/v1/responses", f"/v1beta/models/{chat['id']}:generateContent"):
         assert path in html
-    assert f"${chat['input']}" in html and f"${chat['output']}" in html
+    assert f"${Decimal(chat['input']):,.2f}" in html and f"${Decimal(chat['output']):,.2f}" in html
     assert "{:,}".format(chat["context_window"]) in html
     for alias in chat.get("aliases", []):
         assert alias in html

@@ -9,11 +9,11 @@ import string
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from core import accounts
 from core import db as core_db
-from core.models import InviteCode, PasswordReset, User, utcnow
+from core.models import ApiKey, InviteCode, PasswordReset, User, utcnow
 from website.i18n import current_lang
 
 from .auth import (
@@ -62,9 +62,11 @@ def signup():  # type: ignore[no-untyped-def]
         return render_template("console/signup.html", invite_only=invite_only, email=email, error=error), 400
     lang = current_lang()
     preset = "china" if lang == "zh" else "global"
-    accounts.create_account(email, org_name=email.split("@")[0], preset=preset,
-                            password_hash=hash_password(password), key_name="console")
+    _org, unseen = accounts.create_account(email, org_name=email.split("@")[0], preset=preset,
+                                           password_hash=hash_password(password), key_name="console")
     s = core_db.session()
+    # No key the customer never saw: the first one is made on the keys page, where it is shown once.
+    s.execute(delete(ApiKey).where(ApiKey.id == unseen.id))
     user = s.scalar(select(User).where(User.email == email))
     assert user is not None
     user.locale = lang

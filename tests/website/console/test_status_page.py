@@ -79,7 +79,7 @@ def test_status_page_shows_the_api_status_figures(console_app, traffic, lang):
 
     text = unescape(html)
     if lang == "zh":
-        for heading in ("<h1>服务状态</h1>", "<h2>模型</h2>", "<h2>渠道</h2>", "可用率", "p95 延迟", "所有服务运行正常", "闭合(正常转发)"):
+        for heading in ("<h1>服务状态</h1>", "<h2>模型</h2>", "<h2>渠道</h2>", "可用率", "p95 延迟", "所有服务运行正常", "闭合（正常转发）"):
             assert heading in text
         assert "Service status" not in text and "Availability" not in text
     else:
@@ -94,11 +94,14 @@ def test_console_catalog_translates_every_console_string(tmp_path):
                    cwd=ROOT, check=True, capture_output=True)
     with pot.open("rb") as fh:
         ids = [m.id for m in read_po(fh) if m.id]
+    with pot.open("rb") as fh:
+        keyed = [(m.context, m.id) for m in read_po(fh) if m.id]
     with PO.open("rb") as fh:
         po = read_po(fh, locale="zh")
     with PO.with_suffix(".mo").open("rb") as fh:
         mo = read_mo(fh)
     assert "Service status" in ids
-    assert [i for i in ids if i not in po or not po[i].string] == []
+    assert [(c, i) for c, i in keyed if po.get(i, context=c) is None or not po.get(i, context=c).string] == []
     assert [m.id for m in po if m.id and m.fuzzy] == []
-    assert [m.id for m in po if m.id and (m.id not in mo or mo[m.id].string != m.string)] == []
+    assert [m.id for m in po if m.id and (mo.get(m.id, context=m.context) is None
+                                          or mo.get(m.id, context=m.context).string != m.string)] == []
