@@ -12,6 +12,10 @@
     var el = ev.target;
     if (el.hasAttribute && el.hasAttribute("data-autosubmit") && el.form) { el.form.submit(); }
   });
+  // On a phone the console's tabs scroll sideways: bring the current one into view.
+  var current = document.querySelector(".console-nav [aria-current=page]");
+  var tabs = current && current.closest("ul");
+  if (tabs && tabs.scrollWidth > tabs.clientWidth) { tabs.scrollLeft = current.offsetLeft - tabs.offsetLeft - 16; }
   // An order page waits for the payment provider: reload once the order leaves "pending".
   var order = document.querySelector("[data-poll-order]");
   if (order) {
