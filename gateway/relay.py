@@ -37,9 +37,9 @@ CostFn = Callable[[Usage], int]
 class PassthroughRelay:
     """Same protocol in and out: raw bytes, plus the cost on the final usage event."""
 
-    def __init__(self, codec: ModuleType, *, include_usage: bool, cost_fn: CostFn) -> None:
+    def __init__(self, codec: ModuleType, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
         self._decoder = sse.SSEDecoder()
-        self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn)
+        self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn, secrets=secrets)
         self._events = 0
 
     def feed(self, chunk: bytes) -> bytes:
@@ -89,10 +89,12 @@ class TranslateRelay:
         include_usage: bool,
         cost_fn: CostFn,
         tools: Iterable[Tool] = (),
+        secrets: Iterable[str] = (),
     ) -> None:
         self._decoder = sse.SSEDecoder()
-        # The declared tools let the parser map names the upstream was sent cut short back to the caller's.
-        self._parser = upstream.StreamParser(tools=tools)
+        # The declared tools let the parser map names the upstream was sent cut short back to the caller's;
+        # ``secrets`` (the channel's keys) never reach the caller in an upstream's error message.
+        self._parser = upstream.StreamParser(tools=tools, secrets=secrets)
         self._renderer = caller.StreamRenderer(
             model=model, message_id=message_id, created=created, include_usage=include_usage
         )

@@ -149,7 +149,7 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
             body = reply.read()
         except READ_ERRORS:
             body = b""
-        err = provider.codec.parse_error(reply.status, body)
+        err = provider.codec.parse_error(reply.status, body, secrets=target.channel.api_keys)
         if getattr(err, "upstream_status", None) is None:
             err.upstream_status = reply.status
         err.retry_after_s = reply.retry_after  # type: ignore[attr-defined]

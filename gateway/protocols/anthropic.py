@@ -22,6 +22,7 @@ from gateway.canonical import (
     ToolChoice,
 )
 from gateway.protocols import common as c
+from gateway.protocols import upstream_error
 from gateway.protocols.anthropic_blocks import (
     cache_of,
     parse_block,
@@ -342,6 +343,6 @@ def render_stream_error(err: GatewayError) -> bytes:
     return error_frame(err)
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
+def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
     """Map an Anthropic upstream's error answer; the message never carries a key."""
-    return c.upstream_error(status, body)
+    return upstream_error.from_body(status, body, secrets=secrets)

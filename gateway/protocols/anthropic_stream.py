@@ -28,34 +28,11 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import common as c
-
-KIND_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 502,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
+from gateway.protocols import upstream_error
 
 
 def _frame(name: str, payload: Mapping[str, Any]) -> bytes:
     return sse.encode(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), event=name)
-
-
-def stream_error(payload: Mapping[str, Any]) -> StreamError:
-    """Read an in-stream ``error`` event; the message is stripped of anything key-like."""
-    err = payload.get("error")
-    err = err if isinstance(err, Mapping) else {}
-    kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
-    message = err.get("message") if isinstance(err.get("message"), str) else "upstream stream failed"
-    return StreamError(
-        kind=str(kind), message=c.redact(str(message))[:500], status=KIND_STATUS.get(str(kind), 502)
-    )
 
 
 def error_frame(err: StreamError | GatewayError) -> bytes:
@@ -178,7 +155,8 @@ class StreamRenderer:
 class StreamParser:
     """Read an Anthropic upstream's SSE events as canonical events."""
 
-    def __init__(self, *, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, *, tools: Iterable[Tool] = (), secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(secrets)
         self.usage = Usage()
         self._stop_reason: str | None = None
         self._done = False
@@ -243,7 +221,7 @@ class StreamParser:
             self._done = True
             return [MessageStop()]
         if kind == "error":
-            return self._fail(stream_error(p))
+            return self._fail(upstream_error.from_event(p, secrets=self._secrets))
         return []  # ping and events added later
 
 
@@ -289,8 +267,9 @@ def block_delta(index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
 class PassthroughStream:
     """Forward an Anthropic upstream's frames to an Anthropic caller, adding the cost to ``message_delta``."""
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int]) -> None:
+    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
         self._cost_fn = cost_fn
+        self._secrets = tuple(secrets)
         self.usage: Usage | None = None
         self.done = False
         self.error: StreamError | None = None
@@ -302,6 +281,10 @@ class PassthroughStream:
         except ValueError:
             payload = None
         kind = payload.get("type") if isinstance(payload, dict) else event.event
+        if kind == "error":  # upstream wording is cleaned before a caller sees it
+            self.error = upstream_error.from_event(payload if isinstance(payload, dict) else event.data,
+                                                   secrets=self._secrets)
+            return error_frame(self.error)
         if not isinstance(payload, dict):
             return event.raw
         if kind == "message_start" and isinstance(payload.get("message"), Mapping):
@@ -313,8 +296,4 @@ class PassthroughStream:
             return _frame("message_delta", {**payload, "usage": usage})
         elif kind == "message_stop":
             self.done = True
-        elif kind == "error":
-            # Upstream wording is cleaned before a caller sees it.
-            self.error = stream_error(payload)
-            return error_frame(self.error)
         return event.raw

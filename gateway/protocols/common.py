@@ -2,8 +2,7 @@
 
 Field validation that names the bad field, tool-name truncation, the stop
 reason tables, usage conversion, reasoning effort <-> thinking budget,
-``data:`` URIs, and the mapping of an upstream's error body to an
-``UpstreamError`` whose message is safe to show a caller.
+and ``data:`` URIs. Upstream errors are read in ``upstream_error``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from core.errors import InvalidRequest, UpstreamError
+from core.errors import InvalidRequest
 from gateway.canonical import Usage
 
 # --- field validation -------------------------------------------------------
@@ -287,88 +286,3 @@ def parse_data_uri(url: str) -> tuple[str, str] | None:
 def data_uri(media_type: str | None, data: str) -> str:
     """Build a ``data:`` URI for inline image bytes given as base64."""
     return f"data:{media_type or 'image/png'};base64,{data}"
-
-
-# --- upstream errors ---------------------------------------------------------
-
-_SECRETS = (
-    re.compile(r"\bsk-[A-Za-z0-9_*.\-]{4,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
-    re.compile(r"(?i)\bbearer\s+[^\s\"',]+"),
-    re.compile(r"(?i)\b(api[_-]?key|x-api-key|key|token|access_token)([=:]\s*)[^\s&\"',]+"),
-)
-_CONTEXT_HINTS = (
-    "context length",
-    "context_length",
-    "context window",
-    "prompt is too long",
-    "too many tokens",
-)
-
-
-def redact(text: str) -> str:
-    """Remove anything that looks like a credential from an upstream message."""
-    for pattern in _SECRETS:
-        if pattern.groups == 2:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
-        else:
-            text = pattern.sub("[redacted]", text)
-    return text
-
-
-def caller_status(upstream_status: int) -> int:
-    """The status a caller sees for an upstream's error status.
-
-    The caller's own mistakes (400, 413, 422) and throttling (429) keep their
-    status; an upstream's 401/402/403/404 is the gateway's configuration, not
-    the caller's, so it becomes 502 like every other upstream failure, except
-    503 and 529 which tell clients to back off.
-    """
-    if upstream_status in (400, 413, 422, 429, 503, 529):
-        return upstream_status
-    if 400 <= upstream_status < 500 and upstream_status not in (401, 402, 403, 404, 408):
-        return 400
-    return 502
-
-
-def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
-    """Pull (type, message, code) out of an Anthropic, OpenAI or Google error body."""
-    try:
-        doc = json.loads(body.decode("utf-8", "replace")) if body.strip() else None
-    except ValueError:
-        doc = None
-    if not isinstance(doc, Mapping):
-        text = body.decode("utf-8", "replace").strip()
-        return None, (text[:300] or None), None
-    err = doc.get("error", doc)
-    if isinstance(err, str):
-        return None, err, None
-    if not isinstance(err, Mapping):
-        return None, None, None
-    kind = err.get("type") or err.get("status")
-    message = err.get("message") or doc.get("message") or doc.get("detail")
-    code = err.get("code")
-    return (
-        kind if isinstance(kind, str) else None,
-        message if isinstance(message, str) else None,
-        code if isinstance(code, str) else None,
-    )
-
-
-def upstream_error(status: int, body: bytes) -> UpstreamError:
-    """Map an upstream's error answer to an ``UpstreamError`` that is safe to show the caller."""
-    kind, message, code = _error_fields(body)
-    label = kind or code or "error"
-    text = redact(message or "no message")[:500]
-    shown = caller_status(status)
-    msg = f"upstream returned {status} {label}: {text}"
-    if shown == 400 and any(hint in text.lower() for hint in _CONTEXT_HINTS):
-        return _UpstreamContextTooLong(msg, upstream_status=status, status=400)
-    contract = {429: "rate_limit_error"}.get(shown)
-    return UpstreamError(msg, upstream_status=status, status=shown, code=contract)
-
-
-class _UpstreamContextTooLong(UpstreamError):
-    """An upstream's 400 that says the prompt does not fit: the contract's ``context_length_exceeded``."""
-
-    code = "context_length_exceeded"

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 from core.errors import UpstreamError
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
-from gateway.protocols.common import upstream_error
+from gateway.protocols import upstream_error
 from gateway.protocols.gemini_parts import (
     CallIds,
     MakeId,
@@ -101,14 +101,14 @@ def parse_response(
     )
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
+def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
     """Map Google's error body to an ``UpstreamError``: upstream status kept, keys never shown.
 
     Google answers a bad key (``API_KEY_INVALID``) and a billing or region problem
     (``FAILED_PRECONDITION``) with 400: those are the gateway's configuration, not
     the caller's request, so the caller sees 502 and routing sees an auth failure.
     """
-    err = upstream_error(status, body)
+    err = upstream_error.from_body(status, body, secrets=secrets)
     if status == 400 and (b"API_KEY_INVALID" in body or b"FAILED_PRECONDITION" in body):
         return UpstreamError(err.message, upstream_status=401 if b"API_KEY_INVALID" in body else 400, status=502)
     return err

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable, Mapping
 
-from core.errors import ANTHROPIC_KIND
 from gateway.canonical import (
     BlockKind,
     BlockStart,
@@ -35,7 +34,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
-from gateway.protocols.common import caller_status, redact
+from gateway.protocols import upstream_error
 from gateway.protocols.gemini_parts import (
     CallIds,
     MakeId,
@@ -44,6 +43,7 @@ from gateway.protocols.gemini_parts import (
     stop_from_finish,
     usage_from_gemini,
 )
+from gateway.protocols.gemini_stream import error_payload
 from gateway.protocols.wirecheck import dumps
 from gateway.sse import SSEEvent, encode
 
@@ -62,18 +62,6 @@ def _load(event: SSEEvent) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-def stream_error(body: Mapping[str, Any]) -> StreamError:
-    """Read Google's in-stream ``{"error": {...}}``; the message is stripped of anything key-like."""
-    err = body.get("error")
-    err = err if isinstance(err, Mapping) else {}
-    code = err.get("code")
-    message = err.get("message")
-    code = code if isinstance(code, int) else 502
-    message = message if isinstance(message, str) else "upstream stream failed"
-    shown = caller_status(code)
-    return StreamError(kind=ANTHROPIC_KIND.get(shown, "api_error"), message=redact(message)[:500], status=shown)
-
-
 def _candidate(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     candidates = body.get("candidates")
     first = candidates[0] if isinstance(candidates, list) and candidates else None
@@ -88,7 +76,8 @@ def _blocked(body: Mapping[str, Any]) -> bool:
 class StreamParser:
     """Turn a Gemini SSE stream into canonical stream events."""
 
-    def __init__(self, *, make_id: MakeId | None = None, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, *, make_id: MakeId | None = None, tools: Iterable[Tool] = (), secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(secrets)
         # ``tools`` for symmetry with the other parsers: Gemini gets tool names whole.
         self._make_id = make_id
         self._ids: CallIds | None = None
@@ -106,7 +95,7 @@ class StreamParser:
         if body is None:
             return self._fail(StreamError(message="upstream sent a malformed stream chunk"))
         if "error" in body:
-            return self._fail(stream_error(body))
+            return self._fail(upstream_error.from_event(body, secrets=self._secrets))
         out: list[StreamEvent] = []
         if not self._started:
             self._started = True
@@ -189,8 +178,9 @@ class StreamParser:
 class PassthroughStream:
     """Forward a Gemini stream to a Gemini caller unchanged but for the cost on its last chunk."""
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int]) -> None:
+    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
         self._cost_fn = cost_fn
+        self._secrets = tuple(secrets)
         self.usage: Usage | None = None
         self.done = False
         self.error: StreamError | None = None
@@ -199,9 +189,9 @@ class PassthroughStream:
         body = _load(event)
         if body is None or self.done:
             return event.raw
-        if "error" in body:
-            self.error = stream_error(body)
-            return event.raw
+        if "error" in body:  # upstream wording is cleaned before a caller sees it
+            self.error = err = upstream_error.from_event(body, secrets=self._secrets)
+            return encode(dumps(error_payload(err.status, err.message, err.kind)))
         meta = body.get("usageMetadata")
         if isinstance(meta, Mapping):
             self.usage = usage_from_gemini(meta)

@@ -25,6 +25,7 @@ from gateway.canonical import (
     ToolChoice,
 )
 from gateway.protocols import common as c
+from gateway.protocols import upstream_error
 from gateway.protocols.openai_chat_messages import (
     cache_of,
     message_parts,
@@ -297,6 +298,6 @@ def render_stream_error(err: GatewayError) -> bytes:
     return sse.encode(json.dumps(error_body(err), ensure_ascii=False, separators=(",", ":")))
 
 
-def parse_error(status: int, body: bytes) -> UpstreamError:
+def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
     """Map an OpenAI-compatible upstream's error answer; the message never carries a key."""
-    return c.upstream_error(status, body)
+    return upstream_error.from_body(status, body, secrets=secrets)

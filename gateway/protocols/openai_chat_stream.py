@@ -30,6 +30,7 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import common as c
+from gateway.protocols import upstream_error
 
 DONE = "[DONE]"
 
@@ -65,21 +66,6 @@ def error_body(err: GatewayError | StreamError) -> dict[str, Any]:
 
 def _data(payload: Mapping[str, Any]) -> bytes:
     return sse.encode(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-
-
-def stream_error(payload: Mapping[str, Any]) -> StreamError:
-    """Read an in-stream ``{"error": {...}}`` chunk; the message is stripped of anything key-like."""
-    err = payload.get("error")
-    err = err if isinstance(err, Mapping) else {"message": err}
-    message = err.get("message") if isinstance(err.get("message"), str) else "upstream stream failed"
-    label = f"{err.get('type')} {err.get('code')}".lower()
-    if "rate_limit" in label:
-        kind, status = "rate_limit_error", 429
-    elif "overload" in label:
-        kind, status = "overloaded_error", 529
-    else:
-        kind, status = "api_error", 502
-    return StreamError(kind=kind, message=c.redact(str(message))[:500], status=status)
 
 
 class StreamRenderer:
@@ -164,7 +150,8 @@ class StreamRenderer:
 class StreamParser:
     """Read an OpenAI-compatible upstream's chunks as canonical events (``tools`` maps truncated names back)."""
 
-    def __init__(self, *, tools: Iterable[Tool] = ()) -> None:
+    def __init__(self, *, tools: Iterable[Tool] = (), secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(secrets)
         self._names = c.tool_name_map(t.name for t in tools)
         self._id = ""
         self._started = False
@@ -189,7 +176,7 @@ class StreamParser:
         if not isinstance(chunk, dict):
             return self._fail(StreamError(message="upstream sent a malformed stream chunk"))
         if chunk.get("error") is not None:
-            return self._fail(stream_error(chunk))
+            return self._fail(upstream_error.from_event(chunk, secrets=self._secrets))
         try:
             return self._chunk(chunk)
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -293,7 +280,8 @@ class StreamParser:
 class PassthroughStream:
     """Forward an OpenAI-compatible upstream's chunks, costing the usage chunk or hiding it."""
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int]) -> None:
+    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(secrets)
         self.include_usage = include_usage
         self._cost_fn = cost_fn
         self.usage: Usage | None = None
@@ -313,7 +301,8 @@ class PassthroughStream:
         if not isinstance(chunk, dict):
             return event.raw
         if chunk.get("error") is not None:
-            self.error = stream_error(chunk)  # upstream wording is cleaned before a caller sees it
+            # Upstream wording is cleaned before a caller sees it.
+            self.error = upstream_error.from_event(chunk, secrets=self._secrets)
             return _data(error_body(self.error))
         choices = chunk["choices"] if isinstance(chunk.get("choices"), list) else []
         if any(isinstance(ch, Mapping) and ch.get("finish_reason") for ch in choices):

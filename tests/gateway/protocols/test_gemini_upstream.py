@@ -304,13 +304,26 @@ def test_passthrough_adds_cost_to_last_chunk_only() -> None:
     assert stream.usage == Usage(input_tokens=16, output_tokens=75, cache_read_tokens=64, reasoning_tokens=45)
 
 
-def test_passthrough_sees_error_and_early_end() -> None:
-    for name, done, failed in (("error_midstream.sse", False, True), ("early_end.sse", False, False)):
-        data = (FIXTURES / name).read_bytes()
-        stream = gemini.PassthroughStream(include_usage=True, cost_fn=lambda u: 1)
-        decoder = SSEDecoder()
-        assert b"".join(stream.feed(ev) for ev in decoder.feed(data) + decoder.flush()) == data
-        assert stream.done is done and (stream.error is not None) is failed
+def test_passthrough_forwards_an_early_end_unchanged() -> None:
+    data = (FIXTURES / "early_end.sse").read_bytes()
+    stream = gemini.PassthroughStream(include_usage=True, cost_fn=lambda u: 1)
+    decoder = SSEDecoder()
+    assert b"".join(stream.feed(ev) for ev in decoder.feed(data) + decoder.flush()) == data
+    assert not stream.done and stream.error is None
+
+
+def test_passthrough_error_chunk_is_rewritten_without_the_key() -> None:
+    data = (FIXTURES / "error_midstream.sse").read_bytes()
+    stream = gemini.PassthroughStream(include_usage=True, cost_fn=lambda u: 1)
+    decoder = SSEDecoder()
+    events = decoder.feed(data) + decoder.flush()
+    out = [stream.feed(ev) for ev in events]
+    assert out[0] == events[0].raw  # content before the error goes through unchanged
+    assert b"AIza" not in out[1] and b"key=[redacted]" in out[1]
+    error = json.loads(out[1].decode().removeprefix("data: "))["error"]
+    assert error["code"] == 503 and error["status"] == "UNAVAILABLE"
+    assert error["message"].startswith("overloaded_error: The model is overloaded.")
+    assert not stream.done and stream.error is not None and stream.error.status == 503
 
 
 def test_passthrough_request_drops_only_the_model() -> None:
