@@ -33,6 +33,19 @@ from gateway.protocols.anthropic_blocks import (
     with_cache,
 )
 from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer, error_frame
+from gateway.protocols.fields import (
+    as_list,
+    as_obj,
+    as_str,
+    extras_of,
+    invalid,
+    opt_bool,
+    opt_int,
+    opt_num,
+    opt_obj,
+    opt_str,
+    req_str,
+)
 
 __all__ = [
     "PassthroughStream",
@@ -64,19 +77,19 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
     """Split declared tools into custom tools and Anthropic server tools (kept raw)."""
     tools: list[Tool] = []
     server: list[Any] = []
-    for i, item in enumerate(c.as_list(value or [], "tools")):
+    for i, item in enumerate(as_list(value or [], "tools")):
         field = f"tools[{i}]"
-        spec = c.as_obj(item, field)
+        spec = as_obj(item, field)
         if spec.get("type") not in CUSTOM_TOOL_TYPES:
             server.append(dict(spec))
             continue
-        schema = c.opt_obj(spec, "input_schema", f"{field}.input_schema")
+        schema = opt_obj(spec.get("input_schema"), f"{field}.input_schema")
         tools.append(
             Tool(
-                name=c.req_str(spec, "name", f"{field}.name"),
-                description=c.opt_str(spec, "description", f"{field}.description"),
+                name=req_str(spec.get("name"), f"{field}.name"),
+                description=opt_str(spec.get("description"), f"{field}.description"),
                 parameters=dict(schema) if schema is not None else {"type": "object", "properties": {}},
-                strict=c.opt_bool(spec, "strict", f"{field}.strict"),
+                strict=opt_bool(spec.get("strict"), f"{field}.strict"),
                 cache_control=cache_of(spec),
             )
         )
@@ -86,28 +99,28 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
 def _parse_tool_choice(value: Any) -> ToolChoice | None:
     if value is None:
         return None
-    spec = c.as_obj(value, "tool_choice")
+    spec = as_obj(value, "tool_choice")
     mode = spec.get("type")
     if mode not in ("auto", "any", "tool", "none"):
-        raise c.invalid("tool_choice.type", "must be one of auto, any, tool, none")
-    name = c.req_str(spec, "name", "tool_choice.name") if mode == "tool" else None
-    disable = c.opt_bool(spec, "disable_parallel_tool_use", "tool_choice.disable_parallel_tool_use")
+        raise invalid("tool_choice.type", "must be one of auto, any, tool, none")
+    name = req_str(spec.get("name"), "tool_choice.name") if mode == "tool" else None
+    disable = opt_bool(spec.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use")
     return ToolChoice(mode=mode, name=name, disable_parallel=disable)
 
 
 def _parse_thinking(value: Any) -> Thinking | None:
     if value is None:
         return None
-    spec = c.as_obj(value, "thinking")
+    spec = as_obj(value, "thinking")
     mode = spec.get("type")
     if mode == "enabled":
-        budget = c.opt_int(spec, "budget_tokens", "thinking.budget_tokens")
+        budget = opt_int(spec.get("budget_tokens"), "thinking.budget_tokens", minimum=0)
         if budget is None:
-            raise c.invalid("thinking.budget_tokens", "field required")
+            raise invalid("thinking.budget_tokens", "field required")
         return Thinking(mode="enabled", budget_tokens=budget)
     if mode in ("adaptive", "disabled"):
         return Thinking(mode=mode)
-    raise c.invalid("thinking.type", "must be one of enabled, adaptive, disabled")
+    raise invalid("thinking.type", "must be one of enabled, adaptive, disabled")
 
 
 def _parse_user(metadata: Mapping[str, Any] | None) -> str | None:
@@ -132,31 +145,31 @@ def _response_format(extras: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
     """Read a caller's Messages body; every Anthropic version is accepted, sampling fields included."""
-    body = c.as_obj(body, "body")
-    max_tokens = c.opt_int(body, "max_tokens")
+    body = as_obj(body, "body")
+    max_tokens = opt_int(body.get("max_tokens"), "max_tokens", minimum=0)
     if max_tokens is None:
-        raise c.invalid("max_tokens", "field required")
+        raise invalid("max_tokens", "field required")
     stop = body.get("stop_sequences")
     tools, server_tools = _parse_tools(body.get("tools"))
-    extras = c.extras_of(body, KNOWN_FIELDS)
+    extras = extras_of(body, KNOWN_FIELDS)
     if server_tools:
         extras["tools"] = server_tools
     return ChatRequest(
-        model=c.req_str(body, "model"),
+        model=req_str(body.get("model"), "model"),
         messages=parse_messages(body.get("messages")),
         system=parse_system(body.get("system")),
         max_tokens=max_tokens,
-        temperature=c.opt_num(body, "temperature"),
-        top_p=c.opt_num(body, "top_p"),
-        top_k=c.opt_int(body, "top_k"),
+        temperature=opt_num(body.get("temperature"), "temperature"),
+        top_p=opt_num(body.get("top_p"), "top_p"),
+        top_k=opt_int(body.get("top_k"), "top_k", minimum=0),
         stop=tuple(
-            c.as_str(s, f"stop_sequences[{i}]") for i, s in enumerate(c.as_list(stop or [], "stop_sequences"))
+            as_str(s, f"stop_sequences[{i}]") for i, s in enumerate(as_list(stop or [], "stop_sequences"))
         ),
-        stream=bool(c.opt_bool(body, "stream")),
+        stream=bool(opt_bool(body.get("stream"), "stream")),
         tools=tools,
         tool_choice=_parse_tool_choice(body.get("tool_choice")),
         thinking=_parse_thinking(body.get("thinking")),
-        user=_parse_user(c.opt_obj(body, "metadata")),
+        user=_parse_user(opt_obj(body.get("metadata"), "metadata")),
         response_format=_response_format(extras),
         extras=extras,
         source="anthropic",
@@ -280,7 +293,7 @@ def render_request(
 
 def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream: bool) -> dict[str, Any]:
     """Forward a caller's body unchanged but for the model and the stream flag."""
-    out = dict(c.as_obj(body, "body"))
+    out = dict(as_obj(body, "body"))
     out["model"] = upstream_model
     out["stream"] = stream
     return out
@@ -292,8 +305,8 @@ def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream:
 def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
     """Read an Anthropic upstream's non-stream answer (``tools`` is accepted for symmetry; names are never cut)."""
     try:
-        body = c.as_obj(body, "response")
-        blocks = c.as_list(body.get("content") or [], "content")
+        body = as_obj(body, "response")
+        blocks = as_list(body.get("content") or [], "content")
         parts = tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks))
     except GatewayError as exc:
         raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc

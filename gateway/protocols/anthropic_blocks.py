@@ -20,6 +20,7 @@ from gateway.canonical import (
     ToolResultPart,
 )
 from gateway.protocols import common as c
+from gateway.protocols.fields import as_list, as_obj, invalid, opt_bool, opt_str, req_str
 
 # --- content blocks ------------------------------------------------------------
 
@@ -31,16 +32,16 @@ def cache_of(block: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _image(block: Mapping[str, Any], field: str) -> Part:
-    source = c.as_obj(block.get("source"), f"{field}.source")
+    source = as_obj(block.get("source"), f"{field}.source")
     kind = source.get("type")
     if kind == "base64":
         return ImagePart(
-            media_type=c.req_str(source, "media_type", f"{field}.source.media_type"),
-            data=c.req_str(source, "data", f"{field}.source.data"),
+            media_type=req_str(source.get("media_type"), f"{field}.source.media_type"),
+            data=req_str(source.get("data"), f"{field}.source.data"),
             cache_control=cache_of(block),
         )
     if kind == "url":
-        return ImagePart(url=c.req_str(source, "url", f"{field}.source.url"), cache_control=cache_of(block))
+        return ImagePart(url=req_str(source.get("url"), f"{field}.source.url"), cache_control=cache_of(block))
     return RawPart(origin="anthropic", data=dict(block))  # file ids and future sources
 
 
@@ -50,11 +51,11 @@ def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
     if isinstance(value, str):
         return (TextPart(value),) if value else ()
     out: list[TextPart | ImagePart] = []
-    for i, item in enumerate(c.as_list(value, field)):
-        block = c.as_obj(item, f"{field}[{i}]")
+    for i, item in enumerate(as_list(value, field)):
+        block = as_obj(item, f"{field}[{i}]")
         if block.get("type") == "text":
             out.append(
-                TextPart(c.req_str(block, "text", f"{field}[{i}].text"), cache_control=cache_of(block))
+                TextPart(req_str(block.get("text"), f"{field}[{i}].text"), cache_control=cache_of(block))
             )
         elif block.get("type") == "image":
             image = _image(block, f"{field}[{i}]")
@@ -66,37 +67,37 @@ def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
 
 def parse_block(item: Any, field: str) -> Part:
     """Turn one Anthropic content block into a canonical part."""
-    block = c.as_obj(item, field)
+    block = as_obj(item, field)
     kind = block.get("type")
     if kind == "text":
-        return TextPart(c.req_str(block, "text", f"{field}.text"), cache_control=cache_of(block))
+        return TextPart(req_str(block.get("text"), f"{field}.text"), cache_control=cache_of(block))
     if kind == "image":
         return _image(block, field)
     if kind == "tool_use":
         return ToolCallPart(
-            id=c.req_str(block, "id", f"{field}.id"),
-            name=c.req_str(block, "name", f"{field}.name"),
+            id=req_str(block.get("id"), f"{field}.id"),
+            name=req_str(block.get("name"), f"{field}.name"),
             arguments=c.dump_arguments(block.get("input")),
             cache_control=cache_of(block),
         )
     if kind == "tool_result":
         return ToolResultPart(
-            tool_call_id=c.req_str(block, "tool_use_id", f"{field}.tool_use_id"),
+            tool_call_id=req_str(block.get("tool_use_id"), f"{field}.tool_use_id"),
             content=_result_content(block.get("content"), f"{field}.content"),
-            is_error=bool(c.opt_bool(block, "is_error", f"{field}.is_error")),
+            is_error=bool(opt_bool(block.get("is_error"), f"{field}.is_error")),
             cache_control=cache_of(block),
         )
     if kind == "thinking":
-        signature = c.opt_str(block, "signature", f"{field}.signature") or None
+        signature = opt_str(block.get("signature"), f"{field}.signature") or None
         return ThinkingPart(
-            text=c.opt_str(block, "thinking", f"{field}.thinking") or "",
+            text=opt_str(block.get("thinking"), f"{field}.thinking") or "",
             signature=signature,
             origin="anthropic" if signature else None,
         )
     if kind == "redacted_thinking":
-        return ThinkingPart(redacted=c.req_str(block, "data", f"{field}.data"), origin="anthropic")
+        return ThinkingPart(redacted=req_str(block.get("data"), f"{field}.data"), origin="anthropic")
     if not isinstance(kind, str):
-        raise c.invalid(f"{field}.type", "field required")
+        raise invalid(f"{field}.type", "field required")
     return RawPart(origin="anthropic", data=dict(block))
 
 
@@ -170,21 +171,21 @@ def render_part(part: Part) -> dict[str, Any] | None:
 def parse_messages(value: Any) -> tuple[Message, ...]:
     """Read the ``messages`` list; content may be a string or a list of blocks."""
     if value is None:
-        raise c.invalid("messages", "field required")
+        raise invalid("messages", "field required")
     out: list[Message] = []
-    for i, item in enumerate(c.as_list(value, "messages")):
+    for i, item in enumerate(as_list(value, "messages")):
         field = f"messages[{i}]"
-        msg = c.as_obj(item, field)
+        msg = as_obj(item, field)
         role = msg.get("role")
         if role not in ("user", "assistant"):
-            raise c.invalid(f"{field}.role", "must be 'user' or 'assistant'")
+            raise invalid(f"{field}.role", "must be 'user' or 'assistant'")
         content = msg.get("content")
         if isinstance(content, str):
             parts: tuple[Part, ...] = (TextPart(content),)
         elif content is None:
-            raise c.invalid(f"{field}.content", "field required")
+            raise invalid(f"{field}.content", "field required")
         else:
-            blocks = c.as_list(content, f"{field}.content")
+            blocks = as_list(content, f"{field}.content")
             parts = tuple(parse_block(b, f"{field}.content[{j}]") for j, b in enumerate(blocks))
         out.append(Message(role=role, parts=parts))
     return tuple(out)
@@ -197,9 +198,9 @@ def parse_system(value: Any) -> tuple[TextPart, ...]:
     if isinstance(value, str):
         return (TextPart(value),) if value else ()
     parts = []
-    for i, item in enumerate(c.as_list(value, "system")):
-        block = c.as_obj(item, f"system[{i}]")
-        parts.append(TextPart(c.req_str(block, "text", f"system[{i}].text"), cache_control=cache_of(block)))
+    for i, item in enumerate(as_list(value, "system")):
+        block = as_obj(item, f"system[{i}]")
+        parts.append(TextPart(req_str(block.get("text"), f"system[{i}].text"), cache_control=cache_of(block)))
     return tuple(parts)
 
 

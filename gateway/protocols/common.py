@@ -1,8 +1,8 @@
 """Pure helpers shared by the protocol codecs.
 
-Field validation that names the bad field, tool-name truncation, the stop
-reason tables, usage conversion, reasoning effort <-> thinking budget,
-and ``data:`` URIs. Upstream errors are read in ``upstream_error``.
+Tool-name truncation, the stop reason tables, usage conversion, reasoning
+effort <-> thinking budget, ``data:`` URIs and compact JSON. Field validation
+lives in ``fields``, upstream errors in ``upstream_error``.
 """
 
 from __future__ import annotations
@@ -12,95 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from core.errors import InvalidRequest
 from gateway.canonical import Usage
-
-# --- field validation -------------------------------------------------------
-
-
-def invalid(field: str, problem: str) -> InvalidRequest:
-    """Build the 400 for one bad field: ``"<field>: <problem>"``."""
-    return InvalidRequest(f"{field}: {problem}", param=field)
-
-
-def as_obj(value: Any, field: str) -> Mapping[str, Any]:
-    """Return ``value`` if it is a JSON object, else raise naming ``field``."""
-    if not isinstance(value, Mapping):
-        raise invalid(field, "must be an object")
-    return value
-
-
-def as_list(value: Any, field: str) -> list[Any]:
-    """Return ``value`` if it is a JSON array, else raise naming ``field``."""
-    if not isinstance(value, list):
-        raise invalid(field, "must be a list")
-    return value
-
-
-def as_str(value: Any, field: str) -> str:
-    """Return ``value`` if it is a string, else raise naming ``field``."""
-    if not isinstance(value, str):
-        raise invalid(field, "must be a string")
-    return value
-
-
-def opt_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str | None:
-    """Read an optional string field."""
-    value = body.get(key)
-    return None if value is None else as_str(value, field or key)
-
-
-def req_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str:
-    """Read a required string field (missing or null: "field required")."""
-    if body.get(key) is None:
-        raise invalid(field or key, "field required")
-    return as_str(body[key], field or key)
-
-
-def opt_int(body: Mapping[str, Any], key: str, field: str | None = None, *, minimum: int = 0) -> int | None:
-    """Read an optional integer field at or above ``minimum``."""
-    value = body.get(key)
-    if value is None:
-        return None
-    # JSON has one number type: 1024.0 is fine, 10.5 and true are not.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise invalid(field or key, "must be an integer")
-    if value < minimum:
-        raise invalid(field or key, f"must be >= {minimum}")
-    return int(value)
-
-
-def opt_num(body: Mapping[str, Any], key: str, field: str | None = None) -> float | None:
-    """Read an optional number field."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid(field or key, "must be a number")
-    return float(value)
-
-
-def opt_bool(body: Mapping[str, Any], key: str, field: str | None = None) -> bool | None:
-    """Read an optional boolean field."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise invalid(field or key, "must be a boolean")
-    return value
-
-
-def opt_obj(body: Mapping[str, Any], key: str, field: str | None = None) -> Mapping[str, Any] | None:
-    """Read an optional object field."""
-    value = body.get(key)
-    return None if value is None else as_obj(value, field or key)
-
-
-def extras_of(body: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """Return the top-level fields the codec does not model (kept for a same-protocol upstream)."""
-    skip = set(known)
-    return {k: v for k, v in body.items() if k not in skip}
-
 
 # --- tool names and ids -----------------------------------------------------
 
@@ -286,3 +198,20 @@ def parse_data_uri(url: str) -> tuple[str, str] | None:
 def data_uri(media_type: str | None, data: str) -> str:
     """Build a ``data:`` URI for inline image bytes given as base64."""
     return f"data:{media_type or 'image/png'};base64,{data}"
+
+
+# --- JSON ----------------------------------------------------------------------
+
+
+def dumps(value: Any) -> str:
+    """Serialise compactly, keeping non-ASCII text as is (the wire form every vendor uses)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def loads_object(text: str) -> dict[str, Any] | None:
+    """Parse JSON text that should hold an object; None when it does not."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -27,6 +27,18 @@ from gateway.canonical import (
     Tool,
     ToolChoice,
 )
+from gateway.protocols.common import dumps
+from gateway.protocols.fields import (
+    as_obj,
+    invalid,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_num,
+    opt_str,
+    pick,
+    str_list,
+)
 from gateway.protocols.gemini_parts import (
     STOP_TO_FINISH,
     CallIds,
@@ -43,18 +55,6 @@ from gateway.protocols.gemini_upstream import (
     parse_response,
     passthrough_request,
     render_request,
-)
-from gateway.protocols.wirecheck import (
-    as_map,
-    bad,
-    dumps,
-    opt_bool,
-    opt_int,
-    opt_list,
-    opt_num,
-    opt_str,
-    pick,
-    str_list,
 )
 from gateway.sse import encode
 
@@ -90,11 +90,11 @@ def parse_request(
     make_id: MakeId | None = None,
 ) -> ChatRequest:
     """Parse a ``GenerateContentRequest`` into the canonical request; ids for calls come from ``make_id``."""
-    body = as_map(body, "body")
+    body = as_obj(body, "body")
     # The URL names the model; the pipeline sets it when the body does not.
     name = model or opt_str(body.get("model"), "model") or ""
     ids = CallIds(make_id or (lambda n: f"call_{n}"))
-    gen = as_map(pick(body, "generationConfig", "generation_config") or {}, "generationConfig")
+    gen = as_obj(pick(body, "generationConfig", "generation_config") or {}, "generationConfig")
     tools, builtin = _parse_tools(body.get("tools"))
     extras = _extras(body, gen, builtin)
     return ChatRequest(
@@ -155,13 +155,13 @@ def _snake(key: str) -> str:
 def _parse_contents(value: Any, ids: CallIds) -> tuple[Message, ...]:
     contents = opt_list(value, "contents")
     if not contents:
-        raise bad("contents", "must not be empty")
+        raise invalid("contents", "must not be empty")
     turns: list[tuple[str, list[Part]]] = []
     for i, raw in enumerate(contents):
-        content = as_map(raw, f"contents[{i}]")
+        content = as_obj(raw, f"contents[{i}]")
         role = content.get("role") or "user"
         if role not in ("user", "model", "function"):
-            raise bad(f"contents[{i}].role", "must be user or model")
+            raise invalid(f"contents[{i}].role", "must be user or model")
         canonical = "assistant" if role == "model" else "user"
         parts = parse_parts(content.get("parts") or [], f"contents[{i}].parts", ids)
         if turns and turns[-1][0] == canonical:
@@ -176,10 +176,10 @@ def _parse_system(value: Any) -> tuple[TextPart, ...]:
         return ()
     if isinstance(value, str):
         return (TextPart(value),)
-    content = as_map(value, "systemInstruction")
+    content = as_obj(value, "systemInstruction")
     texts = []
     for i, raw in enumerate(opt_list(content.get("parts"), "systemInstruction.parts")):
-        text = opt_str(as_map(raw, f"systemInstruction.parts[{i}]").get("text"), f"systemInstruction.parts[{i}].text")
+        text = opt_str(as_obj(raw, f"systemInstruction.parts[{i}]").get("text"), f"systemInstruction.parts[{i}].text")
         if text:
             texts.append(TextPart(text))
     return tuple(texts)
@@ -189,10 +189,10 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[dict[str, Any]]]:
     tools: list[Tool] = []
     builtin: list[dict[str, Any]] = []
     for i, raw in enumerate(opt_list(value, "tools")):
-        entry = as_map(raw, f"tools[{i}]")
+        entry = as_obj(raw, f"tools[{i}]")
         decls = pick(entry, "functionDeclarations", "function_declarations")
         for j, decl in enumerate(opt_list(decls, f"tools[{i}].functionDeclarations")):
-            tools.append(_parse_declaration(as_map(decl, f"tools[{i}].functionDeclarations[{j}]"), f"tools[{i}]"))
+            tools.append(_parse_declaration(as_obj(decl, f"tools[{i}].functionDeclarations[{j}]"), f"tools[{i}]"))
         rest = {k: v for k, v in entry.items() if k not in ("functionDeclarations", "function_declarations")}
         if rest:
             # googleSearch, codeExecution, urlContext...: only Gemini can run them.
@@ -203,15 +203,15 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[dict[str, Any]]]:
 def _parse_declaration(decl: Mapping[str, Any], field: str) -> Tool:
     name = opt_str(decl.get("name"), f"{field}.name")
     if not name:
-        raise bad(f"{field}.name", "field required")
+        raise invalid(f"{field}.name", "field required")
     schema = pick(decl, "parametersJsonSchema", "parameters_json_schema")
     if schema is None:
         params = decl.get("parameters")
-        schema = _json_schema(as_map(params, f"{field}.parameters")) if params is not None else None
+        schema = _json_schema(as_obj(params, f"{field}.parameters")) if params is not None else None
     return Tool(
         name=name,
         description=opt_str(decl.get("description"), f"{field}.description"),
-        parameters=as_map(schema, f"{field}.parameters") if schema is not None else {"type": "object", "properties": {}},
+        parameters=as_obj(schema, f"{field}.parameters") if schema is not None else {"type": "object", "properties": {}},
     )
 
 
@@ -241,14 +241,14 @@ def _json_schema(schema: Any) -> Any:
 def _parse_tool_config(value: Any) -> ToolChoice | None:
     if value is None:
         return None
-    cfg = as_map(value, "toolConfig")
+    cfg = as_obj(value, "toolConfig")
     fcc = pick(cfg, "functionCallingConfig", "function_calling_config")
     if fcc is None:
         return None
-    fcc = as_map(fcc, "toolConfig.functionCallingConfig")
+    fcc = as_obj(fcc, "toolConfig.functionCallingConfig")
     mode = opt_str(fcc.get("mode"), "toolConfig.functionCallingConfig.mode") or "AUTO"
     if mode.upper() not in _MODES:
-        raise bad("toolConfig.functionCallingConfig.mode", "must be AUTO, ANY, NONE or VALIDATED")
+        raise invalid("toolConfig.functionCallingConfig.mode", "must be AUTO, ANY, NONE or VALIDATED")
     allowed = str_list(pick(fcc, "allowedFunctionNames", "allowed_function_names"),
                        "toolConfig.functionCallingConfig.allowedFunctionNames")
     canonical = _MODES[mode.upper()]
@@ -260,13 +260,13 @@ def _parse_tool_config(value: Any) -> ToolChoice | None:
 def _parse_thinking(value: Any) -> Thinking | None:
     if value is None:
         return None
-    cfg = as_map(value, "generationConfig.thinkingConfig")
+    cfg = as_obj(value, "generationConfig.thinkingConfig")
     budget = opt_int(pick(cfg, "thinkingBudget", "thinking_budget"), "generationConfig.thinkingConfig.thinkingBudget",
                      minimum=-1)
     level = opt_str(pick(cfg, "thinkingLevel", "thinking_level"), "generationConfig.thinkingConfig.thinkingLevel")
     if level is not None:
         if level.upper() not in _LEVELS and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
-            raise bad("generationConfig.thinkingConfig.thinkingLevel", "must be MINIMAL, LOW, MEDIUM or HIGH")
+            raise invalid("generationConfig.thinkingConfig.thinkingLevel", "must be MINIMAL, LOW, MEDIUM or HIGH")
         return Thinking(mode="enabled", effort=_LEVELS.get(level.upper()))
     if budget == 0:
         return Thinking(mode="disabled")
@@ -280,9 +280,9 @@ def _parse_format(gen: Mapping[str, Any]) -> Mapping[str, Any] | None:
     mime = opt_str(_gen(gen, "responseMimeType"), "generationConfig.responseMimeType")
     schema = _gen(gen, "responseJsonSchema")
     if schema is None and _gen(gen, "responseSchema") is not None:
-        schema = _json_schema(as_map(_gen(gen, "responseSchema"), "generationConfig.responseSchema"))
+        schema = _json_schema(as_obj(_gen(gen, "responseSchema"), "generationConfig.responseSchema"))
     if schema is not None:
-        spec = {"name": "response", "schema": as_map(schema, "generationConfig.responseSchema")}
+        spec = {"name": "response", "schema": as_obj(schema, "generationConfig.responseSchema")}
         return {"type": "json_schema", "json_schema": spec}
     if mime == "application/json":
         return {"type": "json_object"}

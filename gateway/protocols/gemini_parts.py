@@ -28,8 +28,8 @@ from gateway.canonical import (
     ToolResultPart,
     Usage,
 )
-from gateway.protocols.common import count, load_arguments
-from gateway.protocols.wirecheck import as_map, bad, dumps, loads_object, opt_str, pick, req_str
+from gateway.protocols.common import count, dumps, load_arguments, loads_object
+from gateway.protocols.fields import as_obj, invalid, opt_str, pick, req_str
 
 # Google's documented value for a call whose signature was lost (history from another model).
 DUMMY_SIGNATURE = base64.b64encode(b"skip_thought_signature_validator").decode()
@@ -139,10 +139,10 @@ class CallIds:
 def parse_parts(raw_parts: Any, field: str, ids: CallIds) -> list[Part]:
     """Turn a ``Content.parts`` array into canonical parts."""
     if not isinstance(raw_parts, list):
-        raise bad(field, "must be a list")
+        raise invalid(field, "must be a list")
     out: list[Part] = []
     for i, raw in enumerate(raw_parts):
-        out.extend(parse_part(as_map(raw, f"{field}[{i}]"), f"{field}[{i}]", ids))
+        out.extend(parse_part(as_obj(raw, f"{field}[{i}]"), f"{field}[{i}]", ids))
     return out
 
 
@@ -153,13 +153,13 @@ def parse_part(part: Mapping[str, Any], field: str, ids: CallIds) -> list[Part]:
         return [ThinkingPart(text=text or "", signature=signature, origin="gemini")]
     call = pick(part, "functionCall", "function_call")
     if call is not None:
-        return [_parse_call(as_map(call, f"{field}.functionCall"), f"{field}.functionCall", ids, signature)]
+        return [_parse_call(as_obj(call, f"{field}.functionCall"), f"{field}.functionCall", ids, signature)]
     lead: list[Part] = [ThinkingPart(signature=signature, origin="gemini")] if signature else []
     if text is not None:
         return lead + ([TextPart(text)] if text else [])
     result = pick(part, "functionResponse", "function_response")
     if result is not None:
-        return lead + [_parse_result(as_map(result, f"{field}.functionResponse"), f"{field}.functionResponse", ids)]
+        return lead + [_parse_result(as_obj(result, f"{field}.functionResponse"), f"{field}.functionResponse", ids)]
     media = _parse_media(part, field)
     if media is not None:
         return lead + [media]
@@ -179,7 +179,7 @@ def parse_upstream_part(part: Mapping[str, Any], field: str, ids: CallIds) -> li
 def _parse_call(call: Mapping[str, Any], field: str, ids: CallIds, signature: str | None) -> ToolCallPart:
     name = req_str(call.get("name"), f"{field}.name")
     args = call.get("args")
-    arguments = dumps(as_map(args, f"{field}.args")) if args is not None else "{}"
+    arguments = dumps(as_obj(args, f"{field}.args")) if args is not None else "{}"
     call_id = ids.call(name, opt_str(call.get("id"), f"{field}.id"))
     return ToolCallPart(id=call_id, name=name, arguments=arguments, signature=signature)
 
@@ -187,7 +187,7 @@ def _parse_call(call: Mapping[str, Any], field: str, ids: CallIds, signature: st
 def _parse_result(result: Mapping[str, Any], field: str, ids: CallIds) -> ToolResultPart:
     name = req_str(result.get("name"), f"{field}.name")
     response = result.get("response")
-    response = as_map(response, f"{field}.response") if response is not None else {}
+    response = as_obj(response, f"{field}.response") if response is not None else {}
     is_error = set(response) == {"error"}
     value = response.get("error") if is_error else _only_text(response)
     text = value if isinstance(value, str) else dumps(value if is_error else response)
@@ -207,13 +207,13 @@ def _only_text(response: Mapping[str, Any]) -> Any:
 def _parse_media(part: Mapping[str, Any], field: str) -> Part | None:
     inline = pick(part, "inlineData", "inline_data")
     if inline is not None:
-        blob = as_map(inline, f"{field}.inlineData")
+        blob = as_obj(inline, f"{field}.inlineData")
         mime = req_str(pick(blob, "mimeType", "mime_type"), f"{field}.inlineData.mimeType")
         data = req_str(blob.get("data"), f"{field}.inlineData.data")
         return ImagePart(media_type=mime, data=data) if mime.startswith("image/") else RawPart("gemini", dict(part))
     ref = pick(part, "fileData", "file_data")
     if ref is not None:
-        ref = as_map(ref, f"{field}.fileData")
+        ref = as_obj(ref, f"{field}.fileData")
         uri = req_str(pick(ref, "fileUri", "file_uri"), f"{field}.fileData.fileUri")
         ref_mime = opt_str(pick(ref, "mimeType", "mime_type"), f"{field}.fileData.mimeType")
         if ref_mime is None or ref_mime.startswith("image/"):
@@ -311,7 +311,7 @@ def _guess_mime(url: str) -> str:
 def _render_result(part: ToolResultPart, names: Mapping[str, str], *, upstream: bool) -> dict[str, Any]:
     name = part.name or names.get(part.tool_call_id)
     if not name:
-        raise bad("messages", f"tool result '{part.tool_call_id}' answers no earlier tool call")
+        raise invalid("messages", f"tool result '{part.tool_call_id}' answers no earlier tool call")
     text = "".join(p.text for p in part.content if isinstance(p, TextPart))
     obj = loads_object(text)
     if part.is_error:

@@ -28,8 +28,8 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
+from gateway.protocols.common import dumps
 from gateway.protocols.gemini_parts import STOP_TO_FINISH, render_parts, usage_to_gemini
-from gateway.protocols.wirecheck import dumps
 from gateway.sse import encode
 
 

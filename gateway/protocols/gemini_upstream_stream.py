@@ -35,6 +35,7 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import upstream_error
+from gateway.protocols.common import dumps
 from gateway.protocols.gemini_parts import (
     CallIds,
     MakeId,
@@ -44,7 +45,6 @@ from gateway.protocols.gemini_parts import (
     usage_from_gemini,
 )
 from gateway.protocols.gemini_stream import error_payload
-from gateway.protocols.wirecheck import dumps
 from gateway.sse import SSEEvent, encode
 
 

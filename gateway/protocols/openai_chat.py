@@ -26,6 +26,19 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
+from gateway.protocols.fields import (
+    as_list,
+    as_obj,
+    as_str,
+    extras_of,
+    invalid,
+    opt_bool,
+    opt_int,
+    opt_num,
+    opt_obj,
+    opt_str,
+    req_str,
+)
 from gateway.protocols.openai_chat_messages import (
     cache_of,
     message_parts,
@@ -64,18 +77,18 @@ MAX_STOPS = 4
 
 def _parse_tools(value: Any) -> tuple[Tool, ...]:
     tools: list[Tool] = []
-    for i, item in enumerate(c.as_list(value or [], "tools")):
-        spec = c.as_obj(item, f"tools[{i}]")
+    for i, item in enumerate(as_list(value or [], "tools")):
+        spec = as_obj(item, f"tools[{i}]")
         if spec.get("type", "function") != "function":
             continue  # custom and hosted tools have no canonical form: dropped by rule
-        fn = c.as_obj(spec.get("function"), f"tools[{i}].function")
-        params = c.opt_obj(fn, "parameters", f"tools[{i}].function.parameters")
+        fn = as_obj(spec.get("function"), f"tools[{i}].function")
+        params = opt_obj(fn.get("parameters"), f"tools[{i}].function.parameters")
         tools.append(
             Tool(
-                name=c.req_str(fn, "name", f"tools[{i}].function.name"),
-                description=c.opt_str(fn, "description", f"tools[{i}].function.description"),
+                name=req_str(fn.get("name"), f"tools[{i}].function.name"),
+                description=opt_str(fn.get("description"), f"tools[{i}].function.description"),
                 parameters=dict(params) if params is not None else {"type": "object", "properties": {}},
-                strict=c.opt_bool(fn, "strict", f"tools[{i}].function.strict"),
+                strict=opt_bool(fn.get("strict"), f"tools[{i}].function.strict"),
                 cache_control=cache_of(spec) or cache_of(fn),
             )
         )
@@ -89,13 +102,13 @@ def _parse_tool_choice(value: Any, parallel: bool | None) -> ToolChoice | None:
     modes = {"auto": "auto", "required": "any", "none": "none"}
     if isinstance(value, str):
         if value not in modes:
-            raise c.invalid("tool_choice", "must be one of none, auto, required or a function")
+            raise invalid("tool_choice", "must be one of none, auto, required or a function")
         return ToolChoice(mode=modes[value], disable_parallel=disable)  # type: ignore[arg-type]
-    spec = c.as_obj(value, "tool_choice")
+    spec = as_obj(value, "tool_choice")
     if spec.get("type") == "function":
-        fn = c.as_obj(spec.get("function"), "tool_choice.function")
+        fn = as_obj(spec.get("function"), "tool_choice.function")
         return ToolChoice(
-            mode="tool", name=c.req_str(fn, "name", "tool_choice.function.name"), disable_parallel=disable
+            mode="tool", name=req_str(fn.get("name"), "tool_choice.function.name"), disable_parallel=disable
         )
     return ToolChoice(mode="auto", disable_parallel=disable)  # allowed_tools and the like
 
@@ -105,7 +118,7 @@ def _parse_stop(value: Any) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         return (value,)
-    return tuple(c.as_str(s, f"stop[{i}]") for i, s in enumerate(c.as_list(value, "stop")))
+    return tuple(as_str(s, f"stop[{i}]") for i, s in enumerate(as_list(value, "stop")))
 
 
 def _parse_thinking(effort: str | None) -> Thinking | None:
@@ -118,30 +131,30 @@ def _parse_thinking(effort: str | None) -> Thinking | None:
 
 def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
     """Read a caller's Chat Completions body."""
-    body = c.as_obj(body, "body")
-    n = c.opt_int(body, "n", minimum=1)
+    body = as_obj(body, "body")
+    n = opt_int(body.get("n"), "n", minimum=1)
     if n not in (None, 1):
-        raise c.invalid("n", "only 1 is supported")
-    max_tokens = c.opt_int(body, "max_completion_tokens")
+        raise invalid("n", "only 1 is supported")
+    max_tokens = opt_int(body.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
     if max_tokens is None:
-        max_tokens = c.opt_int(body, "max_tokens")
-    c.opt_obj(body, "stream_options")
+        max_tokens = opt_int(body.get("max_tokens"), "max_tokens", minimum=0)
+    opt_obj(body.get("stream_options"), "stream_options")
     system, messages = parse_messages(body.get("messages"))
     return ChatRequest(
-        model=c.req_str(body, "model"),
+        model=req_str(body.get("model"), "model"),
         messages=messages,
         system=system,
         max_tokens=max_tokens,
-        temperature=c.opt_num(body, "temperature"),
-        top_p=c.opt_num(body, "top_p"),
+        temperature=opt_num(body.get("temperature"), "temperature"),
+        top_p=opt_num(body.get("top_p"), "top_p"),
         stop=_parse_stop(body.get("stop")),
-        stream=bool(c.opt_bool(body, "stream")),
+        stream=bool(opt_bool(body.get("stream"), "stream")),
         tools=_parse_tools(body.get("tools")),
-        tool_choice=_parse_tool_choice(body.get("tool_choice"), c.opt_bool(body, "parallel_tool_calls")),
-        thinking=_parse_thinking(c.opt_str(body, "reasoning_effort")),
-        user=c.opt_str(body, "user"),
-        response_format=c.opt_obj(body, "response_format"),
-        extras=c.extras_of(body, KNOWN_FIELDS),
+        tool_choice=_parse_tool_choice(body.get("tool_choice"), opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")),
+        thinking=_parse_thinking(opt_str(body.get("reasoning_effort"), "reasoning_effort")),
+        user=opt_str(body.get("user"), "user"),
+        response_format=opt_obj(body.get("response_format"), "response_format"),
+        extras=extras_of(body, KNOWN_FIELDS),
         source="openai",
     )
 
@@ -216,7 +229,7 @@ def render_request(
 
 def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream: bool) -> dict[str, Any]:
     """Forward a caller's body but for the model, the stream flag and usage in the stream."""
-    out = dict(c.as_obj(body, "body"))
+    out = dict(as_obj(body, "body"))
     out["model"] = upstream_model
     out["stream"] = stream
     if stream:

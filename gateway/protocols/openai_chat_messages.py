@@ -23,6 +23,7 @@ from gateway.canonical import (
     ToolResultPart,
 )
 from gateway.protocols import common as c
+from gateway.protocols.fields import as_list, as_obj, invalid, req_str
 
 TOOL_ERROR_PREFIX = "Error: "
 
@@ -36,18 +37,18 @@ def cache_of(spec: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _parse_part(item: Any, field: str) -> Part:
-    part = c.as_obj(item, field)
+    part = as_obj(item, field)
     kind = part.get("type")
     if kind == "text":
-        return TextPart(c.req_str(part, "text", f"{field}.text"), cache_control=cache_of(part))
+        return TextPart(req_str(part.get("text"), f"{field}.text"), cache_control=cache_of(part))
     if kind == "refusal":
-        return TextPart(c.req_str(part, "refusal", f"{field}.refusal"))
+        return TextPart(req_str(part.get("refusal"), f"{field}.refusal"))
     if kind == "image_url":
         spec = part.get("image_url")
         url = (
             spec
             if isinstance(spec, str)
-            else c.req_str(c.as_obj(spec, f"{field}.image_url"), "url", f"{field}.image_url.url")
+            else req_str(as_obj(spec, f"{field}.image_url").get("url"), f"{field}.image_url.url")
         )
         detail = spec.get("detail") if isinstance(spec, Mapping) else None
         detail = detail if isinstance(detail, str) else None
@@ -58,7 +59,7 @@ def _parse_part(item: Any, field: str) -> Part:
             )
         return ImagePart(url=url, detail=detail, cache_control=cache_of(part))
     if not isinstance(kind, str):
-        raise c.invalid(f"{field}.type", "field required")
+        raise invalid(f"{field}.type", "field required")
     return RawPart(origin="openai", data=dict(part))  # audio, files: OpenAI-only
 
 
@@ -67,7 +68,7 @@ def _parse_content(value: Any, field: str, cache: Mapping[str, Any] | None = Non
         return []
     if isinstance(value, str):
         return [TextPart(value, cache_control=cache)] if value or cache else []
-    parts = [_parse_part(p, f"{field}[{i}]") for i, p in enumerate(c.as_list(value, field))]
+    parts = [_parse_part(p, f"{field}[{i}]") for i, p in enumerate(as_list(value, field))]
     if cache is not None and parts and isinstance(parts[-1], TextPart) and parts[-1].cache_control is None:
         parts[-1] = TextPart(parts[-1].text, cache_control=cache)
     return parts
@@ -75,14 +76,14 @@ def _parse_content(value: Any, field: str, cache: Mapping[str, Any] | None = Non
 
 def _parse_tool_calls(value: Any, field: str) -> list[Part]:
     calls: list[Part] = []
-    for i, item in enumerate(c.as_list(value or [], field)):
-        call = c.as_obj(item, f"{field}[{i}]")
-        fn = c.as_obj(call.get("function"), f"{field}[{i}].function")
+    for i, item in enumerate(as_list(value or [], field)):
+        call = as_obj(item, f"{field}[{i}]")
+        fn = as_obj(call.get("function"), f"{field}[{i}].function")
         args = fn.get("arguments")
         calls.append(
             ToolCallPart(
-                id=c.req_str(call, "id", f"{field}[{i}].id"),
-                name=c.req_str(fn, "name", f"{field}[{i}].function.name"),
+                id=req_str(call.get("id"), f"{field}[{i}].id"),
+                name=req_str(fn.get("name"), f"{field}[{i}].function.name"),
                 arguments=args if isinstance(args, str) else c.dump_arguments(args),
             )
         )
@@ -96,7 +97,7 @@ def _tool_result(msg: Mapping[str, Any], field: str) -> ToolResultPart:
         if isinstance(p, (TextPart, ImagePart))
     ]
     return ToolResultPart(
-        tool_call_id=c.req_str(msg, "tool_call_id", f"{field}.tool_call_id"),
+        tool_call_id=req_str(msg.get("tool_call_id"), f"{field}.tool_call_id"),
         content=tuple(content),
         cache_control=cache_of(msg),
     )
@@ -117,12 +118,12 @@ def _assistant(msg: Mapping[str, Any], field: str) -> list[Part]:
 def parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:
     """Split the ``messages`` list into system text and user/assistant turns."""
     if value is None:
-        raise c.invalid("messages", "field required")
+        raise invalid("messages", "field required")
     system: list[TextPart] = []
     turns: list[Message] = []
-    for i, item in enumerate(c.as_list(value, "messages")):
+    for i, item in enumerate(as_list(value, "messages")):
         field = f"messages[{i}]"
-        msg = c.as_obj(item, field)
+        msg = as_obj(item, field)
         role = msg.get("role")
         if role in ("system", "developer"):
             parts = _parse_content(msg.get("content"), f"{field}.content", cache_of(msg))
@@ -145,7 +146,7 @@ def parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...
             else:
                 turns.append(Message("user", (result,)))
         else:
-            raise c.invalid(f"{field}.role", "must be one of system, developer, user, assistant, tool")
+            raise invalid(f"{field}.role", "must be one of system, developer, user, assistant, tool")
     return tuple(system), tuple(turns)
 
 

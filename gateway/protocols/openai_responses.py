@@ -31,6 +31,8 @@ from gateway.canonical import (
     ToolChoice,
     ToolResultPart,
 )
+from gateway.protocols.common import dumps, parse_data_uri
+from gateway.protocols.fields import as_obj, invalid, opt_bool, opt_int, opt_list, opt_num, opt_str, req_str
 from gateway.protocols.responses_render import (
     NAMESPACE_SEP,
     openai_error_type,
@@ -39,18 +41,6 @@ from gateway.protocols.responses_render import (
     unwrap_reasoning_state,
 )
 from gateway.protocols.responses_stream import StreamRenderer
-from gateway.protocols.wirecheck import (
-    as_map,
-    bad,
-    dumps,
-    opt_bool,
-    opt_int,
-    opt_list,
-    opt_num,
-    opt_str,
-    parse_data_url,
-    req_str,
-)
 
 __all__ = [
     "StreamRenderer",
@@ -68,7 +58,7 @@ _KEPT_EXTRAS = ("include", "prompt_cache_key", "service_tier", "truncation", "me
 
 def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
     """Parse a Responses ``create`` body into the canonical request."""
-    body = as_map(body, "body")
+    body = as_obj(body, "body")
     for key in _STATEFUL:
         if body.get(key) is not None:
             raise InvalidRequest(
@@ -87,7 +77,7 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
     if namespaces:
         extras["namespaces"] = namespaces
     text_cfg = body.get("text")
-    if text_cfg is not None and as_map(text_cfg, "text").get("verbosity") is not None:
+    if text_cfg is not None and as_obj(text_cfg, "text").get("verbosity") is not None:
         extras["verbosity"] = text_cfg["verbosity"]
     user = opt_str(body.get("user"), "user") or opt_str(body.get("safety_identifier"), "safety_identifier")
     return ChatRequest(
@@ -133,7 +123,7 @@ def _parse_input(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]
     turns: list[tuple[str, list[Part]]] = []
     for i, raw in enumerate(opt_list(value, "input")):
         field = f"input[{i}]"
-        item = as_map(raw, field)
+        item = as_obj(raw, field)
         kind = item.get("type") or ("message" if "role" in item else None)
         if kind == "message":
             role = item.get("role")
@@ -141,7 +131,7 @@ def _parse_input(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]
                 system.extend(p for p in _content(item.get("content"), field, role) if isinstance(p, TextPart))
                 continue
             if role not in ("user", "assistant"):
-                raise bad(f"{field}.role", "expected one of user, assistant, system, developer")
+                raise invalid(f"{field}.role", "expected one of user, assistant, system, developer")
             _append(turns, role, _content(item.get("content"), field, role))
         else:
             role, parts = _parse_item(kind, item, field)
@@ -182,7 +172,7 @@ def _parse_item(kind: Any, item: Mapping[str, Any], field: str) -> tuple[str, li
             param=field,
         )
     if not isinstance(kind, str):
-        raise bad(f"{field}.type", "expected an item type")
+        raise invalid(f"{field}.type", "expected an item type")
     # Hosted-tool calls and their outputs: only OpenAI itself could use them; kept raw, dropped elsewhere.
     role = "user" if kind.endswith("_output") else "assistant"
     return role, [RawPart(origin="responses", data=dict(item))]
@@ -192,7 +182,7 @@ def _parse_reasoning_item(item: Mapping[str, Any], field: str) -> ThinkingPart:
     texts = []
     for key in ("summary", "content"):
         for j, raw in enumerate(opt_list(item.get(key), f"{field}.{key}")):
-            texts.append(req_str(as_map(raw, f"{field}.{key}[{j}]").get("text"), f"{field}.{key}[{j}].text"))
+            texts.append(req_str(as_obj(raw, f"{field}.{key}[{j}]").get("text"), f"{field}.{key}[{j}].text"))
     text = "\n\n".join(texts)
     state = opt_str(item.get("encrypted_content"), f"{field}.encrypted_content")
     if state is None:
@@ -211,7 +201,7 @@ def _content(value: Any, field: str, role: str) -> list[Part]:
         return [TextPart(value)]
     parts: list[Part] = []
     for j, raw in enumerate(opt_list(value, f"{field}.content")):
-        parts.append(_content_part(as_map(raw, f"{field}.content[{j}]"), f"{field}.content[{j}]"))
+        parts.append(_content_part(as_obj(raw, f"{field}.content[{j}]"), f"{field}.content[{j}]"))
     return parts
 
 
@@ -227,13 +217,13 @@ def _content_part(part: Mapping[str, Any], field: str) -> Part:
         if url is None:
             # file_id images live in OpenAI's file store: useless to any other vendor.
             return RawPart(origin="responses", data=dict(part))
-        inline = parse_data_url(url)
+        inline = parse_data_uri(url)
         if inline:
             return ImagePart(media_type=inline[0], data=inline[1], detail=detail)
         return ImagePart(url=url, detail=detail)
     if isinstance(kind, str):
         return RawPart(origin="responses", data=dict(part))
-    raise bad(f"{field}.type", "expected a content part type")
+    raise invalid(f"{field}.type", "expected a content part type")
 
 
 def _tool_output(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
@@ -256,13 +246,13 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], dict[str, list[str]]]:
     tools: list[Tool] = []
     namespaces: dict[str, list[str]] = {}
     for i, raw in enumerate(opt_list(value, "tools")):
-        tool = as_map(raw, f"tools[{i}]")
+        tool = as_obj(raw, f"tools[{i}]")
         if tool.get("type") == "function":
             tools.append(_function_tool(tool, f"tools[{i}]"))
         elif tool.get("type") == "namespace":
             ns = req_str(tool.get("name"), f"tools[{i}].name")
             for j, nested_raw in enumerate(opt_list(tool.get("tools"), f"tools[{i}].tools")):
-                nested = as_map(nested_raw, f"tools[{i}].tools[{j}]")
+                nested = as_obj(nested_raw, f"tools[{i}].tools[{j}]")
                 if nested.get("type") != "function":
                     continue
                 fn = _function_tool(nested, f"tools[{i}].tools[{j}]", prefix=ns)
@@ -281,7 +271,7 @@ def _function_tool(tool: Mapping[str, Any], field: str, prefix: str | None = Non
     return Tool(
         name=f"{prefix}{NAMESPACE_SEP}{name}" if prefix else name,
         description=opt_str(tool.get("description"), f"{field}.description"),
-        parameters=as_map(params, f"{field}.parameters"),
+        parameters=as_obj(params, f"{field}.parameters"),
         strict=opt_bool(tool.get("strict"), f"{field}.strict"),
     )
 
@@ -293,9 +283,9 @@ def _parse_tool_choice(value: Any, parallel: Any) -> ToolChoice | None:
     if isinstance(value, str):
         modes = {"auto": "auto", "none": "none", "required": "any"}
         if value not in modes:
-            raise bad("tool_choice", "expected auto, none, required or an object")
+            raise invalid("tool_choice", "expected auto, none, required or an object")
         return ToolChoice(mode=modes[value], disable_parallel=disable)  # type: ignore[arg-type]
-    choice = as_map(value, "tool_choice")
+    choice = as_obj(value, "tool_choice")
     if choice.get("type") == "function":
         name = req_str(choice.get("name"), "tool_choice.name")
         namespace = opt_str(choice.get("namespace"), "tool_choice.namespace")
@@ -312,7 +302,7 @@ def _parse_tool_choice(value: Any, parallel: Any) -> ToolChoice | None:
 def _parse_reasoning(value: Any) -> Thinking | None:
     if value is None:
         return None
-    cfg = as_map(value, "reasoning")
+    cfg = as_obj(value, "reasoning")
     effort = opt_str(cfg.get("effort"), "reasoning.effort")
     summary = opt_str(cfg.get("summary") or cfg.get("generate_summary"), "reasoning.summary")
     if effort == "none":
@@ -321,22 +311,22 @@ def _parse_reasoning(value: Any) -> Thinking | None:
         # Codex sends {"summary": "auto"} even to models that cannot reason: not a request to think.
         return None
     if effort not in _EFFORTS:
-        raise bad("reasoning.effort", "expected none, minimal, low, medium, high or xhigh")
+        raise invalid("reasoning.effort", "expected none, minimal, low, medium, high or xhigh")
     return Thinking(mode="enabled", effort=effort, summary=summary)
 
 
 def _parse_text_format(value: Any) -> Mapping[str, Any] | None:
     if value is None:
         return None
-    fmt = as_map(value, "text").get("format")
+    fmt = as_obj(value, "text").get("format")
     if fmt is None:
         return None
-    fmt = as_map(fmt, "text.format")
+    fmt = as_obj(fmt, "text.format")
     kind = fmt.get("type")
     if kind == "json_schema":
         spec: dict[str, Any] = {
             "name": req_str(fmt.get("name"), "text.format.name"),
-            "schema": as_map(fmt.get("schema"), "text.format.schema"),
+            "schema": as_obj(fmt.get("schema"), "text.format.schema"),
         }
         for key in ("strict", "description"):
             if fmt.get(key) is not None:
@@ -346,5 +336,5 @@ def _parse_text_format(value: Any) -> Mapping[str, Any] | None:
         return {"type": "json_object"}
     if kind == "text":
         return None
-    raise bad("text.format.type", "expected text, json_schema or json_object")
+    raise invalid("text.format.type", "expected text, json_schema or json_object")
 

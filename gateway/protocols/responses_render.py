@@ -27,7 +27,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
-from gateway.protocols.wirecheck import dumps
+from gateway.protocols.common import dumps
 from gateway.sse import encode
 
 __all__ = [

@@ -26,6 +26,7 @@ from gateway.canonical import (
     ToolArgsDelta,
     ToolCallPart,
 )
+from gateway.protocols.common import dumps
 from gateway.protocols.responses_render import (
     event_usage,
     failed_error,
@@ -41,7 +42,6 @@ from gateway.protocols.responses_render import (
     signature_state,
     usage_object,
 )
-from gateway.protocols.wirecheck import dumps
 from gateway.sse import encode
 
 
