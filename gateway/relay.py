@@ -15,7 +15,6 @@ No ledger and no I/O here: the pipeline reads the upstream and settles.
 from __future__ import annotations
 
 from dataclasses import replace
-from types import ModuleType
 from typing import Callable, Iterable
 
 from gateway import sse
@@ -24,12 +23,14 @@ from gateway.canonical import (
     MessageStart,
     MessageStop,
     StreamError,
+    StreamEvent,
     TextDelta,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
     Usage,
 )
+from gateway.protocols.contract import Codec, UpstreamCodec
 
 CostFn = Callable[[Usage], int]
 
@@ -37,7 +38,7 @@ CostFn = Callable[[Usage], int]
 class PassthroughRelay:
     """Same protocol in and out: raw bytes, plus the cost on the final usage event."""
 
-    def __init__(self, codec: ModuleType, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
         self._decoder = sse.SSEDecoder()
         self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn, secrets=secrets)
         self._events = 0
@@ -80,8 +81,8 @@ class TranslateRelay:
 
     def __init__(
         self,
-        upstream: ModuleType,
-        caller: ModuleType,
+        upstream: UpstreamCodec,
+        caller: Codec,
         *,
         model: str,
         message_id: str,
@@ -127,7 +128,7 @@ class TranslateRelay:
             return b""
         return self._emit(err)
 
-    def _emit(self, event: object) -> bytes:
+    def _emit(self, event: StreamEvent) -> bytes:
         if isinstance(event, (TextDelta, ThinkingDelta)):
             self._chars += len(event.text)
         elif isinstance(event, ToolArgsDelta):

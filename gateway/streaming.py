@@ -48,7 +48,7 @@ def make_relay(call: Call, opened: Any) -> Any:
 
 
 def _message_id(call: Call) -> str:
-    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.caller]
+    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.protocol]
     return prefix + call.request_id.removeprefix("req_")
 
 

@@ -27,9 +27,9 @@ from gateway.canonical import (
     ToolCallPart,
 )
 from gateway.protocols.common import dumps
-from gateway.protocols.responses_render import (
+from gateway.protocols.openai_responses.errors import failed_error
+from gateway.protocols.openai_responses.response import (
     event_usage,
-    failed_error,
     final_status,
     function_call_item,
     item_id,

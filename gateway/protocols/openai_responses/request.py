@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.errors import GatewayError, InvalidRequest
+from core.errors import InvalidRequest
 from gateway.canonical import (
     ChatRequest,
     ImagePart,
@@ -33,31 +33,23 @@ from gateway.canonical import (
 )
 from gateway.protocols.common import dumps, parse_data_uri
 from gateway.protocols.fields import as_obj, invalid, opt_bool, opt_int, opt_list, opt_num, opt_str, req_str
-from gateway.protocols.responses_render import (
+from gateway.protocols.openai_responses.response import (
     NAMESPACE_SEP,
-    openai_error_type,
-    render_response,
-    render_stream_error,
     unwrap_reasoning_state,
 )
-from gateway.protocols.responses_stream import StreamRenderer
-
-__all__ = [
-    "StreamRenderer",
-    "parse_request",
-    "render_error",
-    "render_response",
-    "render_stream_error",
-    "tool_namespaces",
-]
 
 _STATEFUL = ("previous_response_id", "conversation")
 _EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
 _KEPT_EXTRAS = ("include", "prompt_cache_key", "service_tier", "truncation", "metadata", "max_tool_calls")
 
 
-def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
-    """Parse a Responses ``create`` body into the canonical request."""
+def parse_request(
+    body: Mapping[str, Any], *, version: str | None = None, model: str | None = None, stream: bool | None = None
+) -> ChatRequest:
+    """Parse a Responses ``create`` body into the canonical request.
+
+    ``model`` and ``stream``, when the URL gives them, stand over the body's.
+    """
     body = as_obj(body, "body")
     for key in _STATEFUL:
         if body.get(key) is not None:
@@ -81,13 +73,13 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
         extras["verbosity"] = text_cfg["verbosity"]
     user = opt_str(body.get("user"), "user") or opt_str(body.get("safety_identifier"), "safety_identifier")
     return ChatRequest(
-        model=req_str(body.get("model"), "model"),
+        model=model or req_str(body.get("model"), "model"),
         messages=messages,
         system=system,
         max_tokens=opt_int(body.get("max_output_tokens"), "max_output_tokens", minimum=1),
         temperature=opt_num(body.get("temperature"), "temperature"),
         top_p=opt_num(body.get("top_p"), "top_p"),
-        stream=bool(opt_bool(body.get("stream"), "stream")),
+        stream=bool(stream if stream is not None else opt_bool(body.get("stream"), "stream")),
         tools=tools,
         tool_choice=_parse_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")),
         thinking=_parse_reasoning(body.get("reasoning")),
@@ -96,12 +88,6 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
         extras=extras,
         source="responses",
     )
-
-
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """Render ``err`` in OpenAI's error envelope."""
-    body = {"message": err.message, "type": openai_error_type(err), "param": err.param, "code": err.code}
-    return err.status, {"error": body}
 
 
 def tool_namespaces(req: ChatRequest) -> dict[str, tuple[str, str]]:

@@ -25,7 +25,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import openai_responses as responses
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "responses"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "responses"
 
 
 def load(name: str) -> dict[str, Any]:

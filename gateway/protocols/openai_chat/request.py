@@ -10,22 +10,15 @@ upstream. Messages live in ``openai_chat_messages``; stream codecs in
 
 from __future__ import annotations
 
-import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from core.errors import GatewayError, UpstreamError
-from gateway import sse
 from gateway.canonical import (
     ChatRequest,
-    ChatResponse,
     Thinking,
-    ThinkingPart,
     Tool,
-    ToolCallPart,
     ToolChoice,
 )
 from gateway.protocols import common as c
-from gateway.protocols import upstream_error
 from gateway.protocols.fields import (
     as_list,
     as_obj,
@@ -39,29 +32,11 @@ from gateway.protocols.fields import (
     opt_str,
     req_str,
 )
-from gateway.protocols.openai_chat_messages import (
+from gateway.protocols.openai_chat.messages import (
     cache_of,
-    message_parts,
     parse_messages,
     render_messages,
-    text_of,
 )
-from gateway.protocols.openai_chat_stream import PassthroughStream, StreamParser, StreamRenderer, error_body
-
-__all__ = [
-    "PassthroughStream",
-    "StreamParser",
-    "StreamRenderer",
-    "include_usage",
-    "parse_error",
-    "parse_request",
-    "parse_response",
-    "passthrough_request",
-    "render_error",
-    "render_request",
-    "render_response",
-    "render_stream_error",
-]
 
 KNOWN_FIELDS = (
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop",
@@ -129,8 +104,13 @@ def _parse_thinking(effort: str | None) -> Thinking | None:
     return Thinking(mode="enabled", effort=effort)
 
 
-def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
-    """Read a caller's Chat Completions body."""
+def parse_request(
+    body: Mapping[str, Any], *, version: str | None = None, model: str | None = None, stream: bool | None = None
+) -> ChatRequest:
+    """Read a caller's Chat Completions body.
+
+    ``model`` and ``stream``, when the URL gives them, stand over the body's.
+    """
     body = as_obj(body, "body")
     n = opt_int(body.get("n"), "n", minimum=1)
     if n not in (None, 1):
@@ -141,14 +121,14 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
     opt_obj(body.get("stream_options"), "stream_options")
     system, messages = parse_messages(body.get("messages"))
     return ChatRequest(
-        model=req_str(body.get("model"), "model"),
+        model=model or req_str(body.get("model"), "model"),
         messages=messages,
         system=system,
         max_tokens=max_tokens,
         temperature=opt_num(body.get("temperature"), "temperature"),
         top_p=opt_num(body.get("top_p"), "top_p"),
         stop=_parse_stop(body.get("stop")),
-        stream=bool(opt_bool(body.get("stream"), "stream")),
+        stream=bool(stream if stream is not None else opt_bool(body.get("stream"), "stream")),
         tools=_parse_tools(body.get("tools")),
         tool_choice=_parse_tool_choice(body.get("tool_choice"), opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")),
         thinking=_parse_thinking(opt_str(body.get("reasoning_effort"), "reasoning_effort")),
@@ -243,74 +223,6 @@ def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream:
 # --- responses -----------------------------------------------------------------------
 
 
-def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
-    """Read an OpenAI-compatible upstream's answer; ``tools`` maps truncated names back."""
-    try:
-        choices = body["choices"]
-        choice = choices[0] if choices else {}
-        resp_id = str(body.get("id") or "")
-        parts = message_parts(choice.get("message") or {}, c.tool_name_map(t.name for t in tools), resp_id)
-        finish = choice.get("finish_reason")
-        model = str(body.get("model") or "")
-    except (KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise UpstreamError("upstream returned a malformed chat completion") from exc
-    had_calls = any(isinstance(p, ToolCallPart) for p in parts)
-    return ChatResponse(
-        id=resp_id,
-        model=model,
-        parts=parts,
-        stop_reason=c.stop_reason(finish if isinstance(finish, str) else "stop", had_tool_calls=had_calls),
-        usage=c.usage_from_openai(body.get("usage")),
-    )
-
-
-def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
-    """Build the ``chat.completion`` answer for a caller."""
-    calls = [
-        {"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments}}
-        for p in resp.parts
-        if isinstance(p, ToolCallPart)
-    ]
-    text = text_of(resp.parts)
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": text if text or not calls else None,
-        "refusal": None,
-    }
-    reasoning = "".join(p.text for p in resp.parts if isinstance(p, ThinkingPart))
-    if reasoning:
-        message["reasoning_content"] = reasoning
-    if calls:
-        message["tool_calls"] = calls
-    choice = {
-        "index": 0,
-        "message": message,
-        "logprobs": None,
-        "finish_reason": c.finish_reason(resp.stop_reason),
-    }
-    return {
-        "id": resp.id,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "usage": c.usage_to_openai(resp.usage),
-    }
-
-
 # --- errors --------------------------------------------------------------------------
 
 
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """Give the status and ``{"error": {...}}`` body an OpenAI SDK expects."""
-    return err.status, error_body(err)
-
-
-def render_stream_error(err: GatewayError) -> bytes:
-    """Frame an error as the last ``data:`` of a stream (no ``[DONE]`` follows)."""
-    return sse.encode(json.dumps(error_body(err), ensure_ascii=False, separators=(",", ":")))
-
-
-def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
-    """Map an OpenAI-compatible upstream's error answer; the message never carries a key."""
-    return upstream_error.from_body(status, body, secrets=secrets)

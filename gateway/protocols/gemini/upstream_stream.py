@@ -36,7 +36,8 @@ from gateway.canonical import (
 )
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
-from gateway.protocols.gemini_parts import (
+from gateway.protocols.gemini.errors import error_payload
+from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
     parse_upstream_part,
@@ -44,7 +45,6 @@ from gateway.protocols.gemini_parts import (
     stop_from_finish,
     usage_from_gemini,
 )
-from gateway.protocols.gemini_stream import error_payload
 from gateway.sse import SSEEvent, encode
 
 

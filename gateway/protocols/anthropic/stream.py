@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable, Mapping
 
-from core.errors import GatewayError
 from gateway import sse
 from gateway.canonical import (
     BlockStart,
@@ -29,17 +28,11 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
+from gateway.protocols.anthropic.errors import error_frame
 
 
 def _frame(name: str, payload: Mapping[str, Any]) -> bytes:
     return sse.encode(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), event=name)
-
-
-def error_frame(err: StreamError | GatewayError) -> bytes:
-    """Frame an ``event: error``; the message starts with the contract code."""
-    code = getattr(err, "code", None) or "upstream_error"
-    message = err.message if err.message.startswith(code) else f"{code}: {err.message}"
-    return _frame("error", {"type": "error", "error": {"type": err.kind, "message": message}})
 
 
 class StreamRenderer:

@@ -10,29 +10,23 @@ Content blocks and turns live in ``anthropic_blocks``; stream codecs in
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
-from core.errors import GatewayError, UpstreamError
 from gateway.canonical import (
     ChatRequest,
-    ChatResponse,
     TextPart,
     Thinking,
     Tool,
     ToolChoice,
 )
 from gateway.protocols import common as c
-from gateway.protocols import upstream_error
-from gateway.protocols.anthropic_blocks import (
+from gateway.protocols.anthropic.blocks import (
     cache_of,
-    parse_block,
     parse_messages,
     parse_system,
-    render_client_part,
     render_messages,
     with_cache,
 )
-from gateway.protocols.anthropic_stream import PassthroughStream, StreamParser, StreamRenderer, error_frame
 from gateway.protocols.fields import (
     as_list,
     as_obj,
@@ -46,20 +40,6 @@ from gateway.protocols.fields import (
     opt_str,
     req_str,
 )
-
-__all__ = [
-    "PassthroughStream",
-    "StreamParser",
-    "StreamRenderer",
-    "parse_error",
-    "parse_request",
-    "parse_response",
-    "passthrough_request",
-    "render_error",
-    "render_request",
-    "render_response",
-    "render_stream_error",
-]
 
 VERSION_WITHOUT_SAMPLING = "2026-10-21"
 DEFAULT_MAX_TOKENS = 4096
@@ -143,8 +123,13 @@ def _response_format(extras: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> ChatRequest:
-    """Read a caller's Messages body; every Anthropic version is accepted, sampling fields included."""
+def parse_request(
+    body: Mapping[str, Any], *, version: str | None = None, model: str | None = None, stream: bool | None = None
+) -> ChatRequest:
+    """Read a caller's Messages body; every Anthropic version is accepted, sampling fields included.
+
+    ``model`` and ``stream``, when the URL gives them, stand over the body's.
+    """
     body = as_obj(body, "body")
     max_tokens = opt_int(body.get("max_tokens"), "max_tokens", minimum=0)
     if max_tokens is None:
@@ -155,7 +140,7 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
     if server_tools:
         extras["tools"] = server_tools
     return ChatRequest(
-        model=req_str(body.get("model"), "model"),
+        model=model or req_str(body.get("model"), "model"),
         messages=parse_messages(body.get("messages")),
         system=parse_system(body.get("system")),
         max_tokens=max_tokens,
@@ -165,7 +150,7 @@ def parse_request(body: Mapping[str, Any], *, version: str | None = None) -> Cha
         stop=tuple(
             as_str(s, f"stop_sequences[{i}]") for i, s in enumerate(as_list(stop or [], "stop_sequences"))
         ),
-        stream=bool(opt_bool(body.get("stream"), "stream")),
+        stream=bool(stream if stream is not None else opt_bool(body.get("stream"), "stream")),
         tools=tools,
         tool_choice=_parse_tool_choice(body.get("tool_choice")),
         thinking=_parse_thinking(body.get("thinking")),
@@ -302,60 +287,6 @@ def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream:
 # --- responses -----------------------------------------------------------------------
 
 
-def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
-    """Read an Anthropic upstream's non-stream answer (``tools`` is accepted for symmetry; names are never cut)."""
-    try:
-        body = as_obj(body, "response")
-        blocks = as_list(body.get("content") or [], "content")
-        parts = tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks))
-    except GatewayError as exc:
-        raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc
-    stop = body.get("stop_reason")
-    seq = body.get("stop_sequence")
-    return ChatResponse(
-        id=str(body.get("id") or ""),
-        model=str(body.get("model") or ""),
-        parts=parts,
-        stop_reason=stop if isinstance(stop, str) else None,
-        stop_sequence=seq if isinstance(seq, str) else None,
-        usage=c.usage_from_anthropic(body.get("usage")),
-    )
-
-
-def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
-    """Build the Messages answer for a caller (``created`` is not part of this shape)."""
-    content = [b for b in (render_client_part(p) for p in resp.parts) if b is not None]
-    return {
-        "id": resp.id,
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": resp.stop_reason,
-        "stop_sequence": resp.stop_sequence,
-        "usage": c.usage_to_anthropic(resp.usage),
-    }
-
-
 # --- errors --------------------------------------------------------------------------
 
 
-def error_body(err: GatewayError) -> dict[str, Any]:
-    """Build the Anthropic error body, naming the contract code in the message."""
-    message = err.message if err.message.startswith(err.code) else f"{err.code}: {err.message}"
-    return {"type": "error", "error": {"type": err.kind, "message": message}}
-
-
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """Give the status and body an Anthropic SDK expects for this error."""
-    return err.status, error_body(err)
-
-
-def render_stream_error(err: GatewayError) -> bytes:
-    """Frame an error as the ``event: error`` an Anthropic SDK raises mid-stream."""
-    return error_frame(err)
-
-
-def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
-    """Map an Anthropic upstream's error answer; the message never carries a key."""
-    return upstream_error.from_body(status, body, secrets=secrets)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable, Iterable, Mapping
 
-from core.errors import GatewayError
 from gateway import sse
 from gateway.canonical import (
     BlockKind,
@@ -31,37 +30,9 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
+from gateway.protocols.openai_chat.errors import error_body
 
 DONE = "[DONE]"
-
-
-def error_type(status: int) -> str:
-    """The OpenAI ``error.type`` for a status."""
-    if status == 401:
-        return "authentication_error"
-    if status == 402:
-        return "insufficient_quota"
-    if status == 403:
-        return "permission_error"
-    if status == 429:
-        return "rate_limit_error"
-    return "server_error" if status >= 500 else "invalid_request_error"
-
-
-def error_body(err: GatewayError | StreamError) -> dict[str, Any]:
-    """Build the OpenAI ``{"error": {...}}`` body for a gateway or in-stream error."""
-    if isinstance(err, StreamError):
-        return {
-            "error": {"message": err.message, "type": error_type(err.status), "param": None, "code": err.kind}
-        }
-    return {
-        "error": {
-            "message": err.message,
-            "type": error_type(err.status),
-            "param": err.param,
-            "code": err.code,
-        }
-    }
 
 
 def _data(payload: Mapping[str, Any]) -> bytes:

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from core.errors import UpstreamError
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
-from gateway.protocols import upstream_error
-from gateway.protocols.gemini_parts import (
+from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
     parse_upstream_part,
@@ -25,16 +23,7 @@ from gateway.protocols.gemini_parts import (
     stop_from_finish,
     usage_from_gemini,
 )
-from gateway.protocols.gemini_upstream_stream import PassthroughStream, StreamParser, default_ids
-
-__all__ = [
-    "PassthroughStream",
-    "StreamParser",
-    "parse_error",
-    "parse_response",
-    "passthrough_request",
-    "render_request",
-]
+from gateway.protocols.gemini.upstream_stream import default_ids
 
 _SCHEMA_KEYS = frozenset({
     "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
@@ -99,19 +88,6 @@ def parse_response(
     return ChatResponse(
         id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls), usage=usage
     )
-
-
-def parse_error(status: int, body: bytes, *, secrets: Iterable[str] = ()) -> UpstreamError:
-    """Map Google's error body to an ``UpstreamError``: upstream status kept, keys never shown.
-
-    Google answers a bad key (``API_KEY_INVALID``) and a billing or region problem
-    (``FAILED_PRECONDITION``) with 400: those are the gateway's configuration, not
-    the caller's request, so the caller sees 502 and routing sees an auth failure.
-    """
-    err = upstream_error.from_body(status, body, secrets=secrets)
-    if status == 400 and (b"API_KEY_INVALID" in body or b"FAILED_PRECONDITION" in body):
-        return UpstreamError(err.message, upstream_status=401 if b"API_KEY_INVALID" in body else 400, status=502)
-    return err
 
 
 # --- request pieces ---------------------------------------------------------------------

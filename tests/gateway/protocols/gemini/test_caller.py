@@ -39,7 +39,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import gemini
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gemini"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 
 
 def load(name: str) -> dict[str, Any]:

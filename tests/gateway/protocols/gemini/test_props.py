@@ -31,7 +31,7 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import gemini
-from gateway.protocols.gemini_parts import DUMMY_SIGNATURE
+from gateway.protocols.gemini.parts import DUMMY_SIGNATURE
 from gateway.sse import SSEDecoder
 
 FAST = settings(max_examples=100, deadline=None)

@@ -34,10 +34,10 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import gemini
-from gateway.protocols.gemini_parts import DUMMY_SIGNATURE
+from gateway.protocols.gemini.parts import DUMMY_SIGNATURE
 from gateway.sse import SSEDecoder
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "gemini"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 STREAMS = sorted(FIXTURES.glob("*.sse"))
 
 

@@ -16,10 +16,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from core.errors import GatewayError
 from gateway.canonical import (
     ChatRequest,
-    ChatResponse,
     Message,
     Part,
     TextPart,
@@ -27,7 +25,6 @@ from gateway.canonical import (
     Tool,
     ToolChoice,
 )
-from gateway.protocols.common import dumps
 from gateway.protocols.fields import (
     as_obj,
     invalid,
@@ -39,38 +36,11 @@ from gateway.protocols.fields import (
     pick,
     str_list,
 )
-from gateway.protocols.gemini_parts import (
-    STOP_TO_FINISH,
+from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
     parse_parts,
-    render_parts,
-    usage_to_gemini,
 )
-from gateway.protocols.gemini_stream import StreamRenderer, error_payload
-from gateway.protocols.gemini_upstream import (
-    PassthroughStream,
-    StreamParser,
-    parse_error,
-    parse_response,
-    passthrough_request,
-    render_request,
-)
-from gateway.sse import encode
-
-__all__ = [
-    "PassthroughStream",
-    "StreamParser",
-    "StreamRenderer",
-    "parse_error",
-    "parse_request",
-    "parse_response",
-    "passthrough_request",
-    "render_error",
-    "render_request",
-    "render_response",
-    "render_stream_error",
-]
 
 _GEN_EXTRAS = (
     "candidateCount", "presencePenalty", "frequencyPenalty", "seed", "responseModalities",
@@ -114,31 +84,6 @@ def parse_request(
         extras=extras,
         source="gemini",
     )
-
-
-def render_response(resp: ChatResponse, *, model: str, created: int, cost_credits: int | None = None) -> dict[str, Any]:
-    """Render a ``GenerateContentResponse`` for a non-stream call."""
-    candidate = {
-        "content": {"role": "model", "parts": render_parts(resp.parts, upstream=False)},
-        "finishReason": STOP_TO_FINISH.get(resp.stop_reason or "end_turn", "STOP"),
-        "index": 0,
-    }
-    return {
-        "candidates": [candidate],
-        "usageMetadata": usage_to_gemini(resp.usage, cost_credits),
-        "modelVersion": model,
-        "responseId": resp.id,
-    }
-
-
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """Render ``err`` in Google's RPC error shape."""
-    return err.status, error_payload(err.status, err.message, err.code)
-
-
-def render_stream_error(err: GatewayError) -> bytes:
-    """Render the in-stream error chunk Google sends: ``data: {"error": {...}}``."""
-    return encode(dumps(error_payload(err.status, err.message, err.code)))
 
 
 # --- request parts --------------------------------------------------------------------

@@ -33,7 +33,7 @@ from gateway.canonical import (
 from gateway.protocols import openai_responses as responses
 from gateway.sse import SSEDecoder
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "responses"
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "responses"
 CREATED = 1763800000
 MESSAGE_ID = "resp_0a1b2c3d"
 

@@ -15,28 +15,16 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from core.errors import GatewayError
 from gateway.canonical import (
     ChatResponse,
     MessageDelta,
     MessageStart,
     Part,
-    StreamError,
     TextPart,
     ThinkingPart,
     ToolCallPart,
     Usage,
 )
-from gateway.protocols.common import dumps
-from gateway.sse import encode
-
-__all__ = [
-    "NAMESPACE_SEP",
-    "openai_error_type",
-    "render_response",
-    "render_stream_error",
-    "unwrap_reasoning_state",
-]
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
 # names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
@@ -48,33 +36,6 @@ _INCOMPLETE = {
     "model_context_window_exceeded": "max_output_tokens",
     "refusal": "content_filter",
 }
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_quota",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-def openai_error_type(err: GatewayError) -> str:
-    """OpenAI's ``error.type`` for the status of ``err``."""
-    return _ERROR_TYPES.get(err.status, "server_error" if err.status >= 500 else "invalid_request_error")
-
-
-def render_stream_error(err: GatewayError) -> bytes:
-    """Render an ``error`` event for a stream that failed before any renderer ran.
-
-    The nested ``error`` object makes the OpenAI SDK raise ``APIError`` with the message.
-    """
-    body = {"message": err.message, "type": openai_error_type(err), "param": err.param, "code": err.code}
-    data = {"type": "error", "sequence_number": 0, "code": err.code, "message": err.message,
-            "param": err.param, "error": body}
-    return encode(dumps(data), "error")
 
 
 # --- opaque reasoning state ----------------------------------------------------
@@ -276,9 +237,4 @@ def event_usage(start: MessageStart | None, delta: MessageDelta | None) -> Usage
     usage = start.usage if start else Usage()
     return usage.merged(delta.usage) if delta and delta.usage else usage
 
-
-def failed_error(err: StreamError) -> dict[str, Any]:
-    """The ``response.error`` object of a failed stream, with one of the SDK's known codes."""
-    code = "rate_limit_exceeded" if err.status == 429 else "server_error"
-    return {"code": code, "message": err.message}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import GOOGLE_STATUS
 from gateway.canonical import (
     BlockStart,
     BlockStop,
@@ -29,20 +28,9 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols.common import dumps
-from gateway.protocols.gemini_parts import STOP_TO_FINISH, render_parts, usage_to_gemini
+from gateway.protocols.gemini.errors import error_payload
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
 from gateway.sse import encode
-
-
-def error_payload(status: int, message: str, code: str | None) -> dict[str, Any]:
-    """Google's RPC error body; the contract's code is named in the message and in ``details``."""
-    shown = message if not code or message.startswith(code) else f"{code}: {message}"
-    google = GOOGLE_STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
-    error: dict[str, Any] = {"code": status, "message": shown, "status": google}
-    if code:
-        error["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": code.upper(), "domain": "bytespike"}
-        ]
-    return {"error": error}
 
 
 class StreamRenderer:
