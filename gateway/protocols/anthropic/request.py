@@ -1,10 +1,9 @@
-"""Anthropic Messages: caller side, upstream side and passthrough.
+"""Anthropic Messages requests: a caller's body parsed, an upstream's rendered or passed through.
 
 Request fields the canonical model does not carry (``context_management``,
 ``output_config``, ``service_tier``, ``container``, server tools, ...) are
 kept in ``ChatRequest.extras`` and sent again only to an Anthropic upstream.
-Content blocks and turns live in ``anthropic_blocks``; stream codecs in
-``anthropic_stream``, re-exported here.
+Content blocks and turns live in ``blocks``.
 """
 
 from __future__ import annotations

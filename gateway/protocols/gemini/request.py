@@ -1,4 +1,4 @@
-"""Google Gemini ``generateContent``: the caller side here, the upstream side in ``gemini_upstream``.
+"""Google Gemini ``generateContent`` requests from a caller (the upstream's side is in ``upstream``).
 
 A google-genai client calls ``/v1beta/models/{model}:generateContent`` (or
 ``:streamGenerateContent?alt=sse``); the model and the stream flag live in the

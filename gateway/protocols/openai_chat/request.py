@@ -1,11 +1,10 @@
-"""OpenAI Chat Completions: caller side, upstream side and passthrough.
+"""OpenAI Chat Completions requests: a caller's body parsed, an upstream's rendered or passed through.
 
 ``system``/``developer`` messages anywhere become the canonical system text;
 runs of ``tool`` messages become one user turn of tool results. Fields the
 canonical model does not carry (``seed``, ``logprobs``, ``n`` = 1, ...) are
 kept in ``ChatRequest.extras`` and sent again only to an OpenAI-compatible
-upstream. Messages live in ``openai_chat_messages``; stream codecs in
-``openai_chat_stream``, re-exported here.
+upstream. Messages live in ``messages``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Every event carries a ``sequence_number`` that starts at 0 and grows by one.
 The sequence always opens with ``response.created`` and ``response.in_progress``
 and ends with ``response.completed`` / ``response.incomplete`` (the full object,
 usage included) or, when the upstream broke, ``error`` then ``response.failed``.
-The item rules are those of ``responses_render`` (see there).
+The item rules are those of ``response`` (see there).
 """
 
 from __future__ import annotations
