@@ -3,9 +3,9 @@
 Two relays share one shape (``feed`` bytes in, bytes out; ``finish`` at EOF;
 ``usage``, ``done``, ``error``, ``delivered_tokens``):
 
-- ``PassthroughRelay``: caller and upstream speak the same protocol; the codec's
-  ``PassthroughStream`` forwards the raw events, adding the cost to the final
-  usage event.
+- ``PassthroughRelay``: caller and upstream speak the same protocol; a
+  ``PassthroughStream`` with the codec's rules forwards the raw events, adding
+  the cost to the final usage event and redacting an error event.
 - ``TranslateRelay``: the upstream's ``StreamParser`` gives canonical events,
   the caller's ``StreamRenderer`` writes them in the caller's protocol.
 
@@ -31,6 +31,7 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols.contract import Codec, UpstreamCodec
+from gateway.protocols.passthrough import PassthroughStream
 
 CostFn = Callable[[Usage], int]
 
@@ -40,7 +41,8 @@ class PassthroughRelay:
 
     def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
         self._decoder = sse.SSEDecoder()
-        self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn, secrets=secrets)
+        self._stream = PassthroughStream(codec.PASSTHROUGH, include_usage=include_usage, cost_fn=cost_fn,
+                                         secrets=secrets)
         self._events = 0
 
     def feed(self, chunk: bytes) -> bytes:

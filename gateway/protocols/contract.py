@@ -10,7 +10,8 @@ in, canonical types or bytes out, no I/O, no ledger.
 - ``UpstreamCodec``: the upstream's side too, for a protocol the gateway also
   speaks to vendors (the Responses API is only ever a caller's). Render the
   upstream request (translated, or the caller's own body passed through), read
-  the answer, the error and the event stream, or pass that stream through.
+  the answer, the error and the event stream, or pass that stream through
+  (one ``passthrough.PassthroughStream`` with the protocol's ``PASSTHROUGH`` rules).
 
 An upstream's error, in any vendor's shape, is read by ``upstream_error``
 (redacted there) and rendered by the caller's codec.
@@ -18,13 +19,12 @@ An upstream's error, in any vendor's shape, is read by ``upstream_error``
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from core.errors import GatewayError, UpstreamError
-from gateway.canonical import ChatRequest, ChatResponse, StreamError, StreamEvent, Tool, Usage
+from gateway.canonical import ChatRequest, ChatResponse, StreamEvent, Tool
+from gateway.protocols.passthrough import PassthroughRules
 from gateway.sse import SSEEvent
-
-CostFn = Callable[[Usage], int]
 
 
 class StreamRenderer(Protocol):
@@ -41,26 +41,12 @@ class StreamParser(Protocol):
     def finish(self) -> list[StreamEvent]: ...
 
 
-class PassthroughStream(Protocol):
-    """An upstream's events forwarded to a caller of the same protocol, priced, errors redacted."""
-
-    usage: Usage | None
-    done: bool
-    error: StreamError | None
-
-    def feed(self, event: SSEEvent) -> bytes: ...
-
-
 class MakeRenderer(Protocol):
     def __call__(self, *, model: str, message_id: str, created: int, include_usage: bool = ...) -> StreamRenderer: ...
 
 
 class MakeParser(Protocol):
     def __call__(self, *, tools: Iterable[Tool] = ..., secrets: Iterable[str] = ...) -> StreamParser: ...
-
-
-class MakePassthrough(Protocol):
-    def __call__(self, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ...) -> PassthroughStream: ...
 
 
 class Codec(Protocol):
@@ -95,4 +81,4 @@ class UpstreamCodec(Codec, Protocol):
     def StreamParser(self) -> MakeParser: ...  # noqa: N802
 
     @property
-    def PassthroughStream(self) -> MakePassthrough: ...  # noqa: N802
+    def PASSTHROUGH(self) -> PassthroughRules: ...  # noqa: N802 - how its stream passes through (``passthrough``)

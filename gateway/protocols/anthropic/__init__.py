@@ -8,10 +8,10 @@ caller's; ``stream``: the SSE events both ways and passthrough; ``errors``.
 from gateway.protocols.anthropic.errors import parse_error, render_error, render_stream_error
 from gateway.protocols.anthropic.request import parse_request, passthrough_request, render_request
 from gateway.protocols.anthropic.response import parse_response, render_response
-from gateway.protocols.anthropic.stream import PassthroughStream, StreamParser, StreamRenderer
+from gateway.protocols.anthropic.stream import PASSTHROUGH, StreamParser, StreamRenderer
 
 __all__ = [
-    "PassthroughStream",
+    "PASSTHROUGH",
     "StreamParser",
     "StreamRenderer",
     "parse_error",

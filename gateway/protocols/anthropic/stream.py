@@ -8,7 +8,7 @@ blocks Anthropic cannot show (another vendor's raw blocks) are left out.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from gateway import sse
 from gateway.canonical import (
@@ -29,6 +29,7 @@ from gateway.canonical import (
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
 from gateway.protocols.anthropic.errors import error_frame
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 
 
 def _frame(name: str, payload: Mapping[str, Any]) -> bytes:
@@ -257,36 +258,24 @@ def block_delta(index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
     return []  # citations_delta and other annotations have no canonical form
 
 
-class PassthroughStream:
-    """Forward an Anthropic upstream's frames to an Anthropic caller, adding the cost to ``message_delta``."""
+def _passthrough_error(event: sse.SSEEvent, payload: dict[str, Any] | None) -> bool:
+    return (payload.get("type") if payload is not None else event.event) == "error"
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
-        self._cost_fn = cost_fn
-        self._secrets = tuple(secrets)
-        self.usage: Usage | None = None
-        self.done = False
-        self.error: StreamError | None = None
 
-    def feed(self, event: sse.SSEEvent) -> bytes:
-        """Return the bytes to forward for one upstream event."""
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            payload = None
-        kind = payload.get("type") if isinstance(payload, dict) else event.event
-        if kind == "error":  # upstream wording is cleaned before a caller sees it
-            self.error = upstream_error.from_event(payload if isinstance(payload, dict) else event.data,
-                                                   secrets=self._secrets)
-            return error_frame(self.error)
-        if not isinstance(payload, dict):
-            return event.raw
-        if kind == "message_start" and isinstance(payload.get("message"), Mapping):
-            self.usage = c.usage_from_anthropic(payload["message"].get("usage"))
-        elif kind == "message_delta":
-            self.usage = (self.usage or Usage()).merged(c.usage_from_anthropic(payload.get("usage")))
-            usage = dict(payload["usage"]) if isinstance(payload.get("usage"), Mapping) else {}
-            usage["cost_credits"] = self._cost_fn(self.usage)
-            return _frame("message_delta", {**payload, "usage": usage})
-        elif kind == "message_stop":
-            self.done = True
-        return event.raw
+def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, payload: dict[str, Any]) -> bytes | None:
+    """Keep the usage; the cost goes on ``message_delta``; ``message_stop`` ends the stream."""
+    kind = payload.get("type")
+    if kind == "message_start" and isinstance(payload.get("message"), Mapping):
+        stream.usage = c.usage_from_anthropic(payload["message"].get("usage"))
+    elif kind == "message_delta":
+        stream.usage = (stream.usage or Usage()).merged(c.usage_from_anthropic(payload.get("usage")))
+        usage = dict(payload["usage"]) if isinstance(payload.get("usage"), Mapping) else {}
+        usage["cost_credits"] = stream.cost()
+        return _frame("message_delta", {**payload, "usage": usage})
+    elif kind == "message_stop":
+        stream.done = True
+    return None
+
+
+# An Anthropic upstream's frames to an Anthropic caller.
+PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=error_frame, step=_passthrough_step)

@@ -12,10 +12,10 @@ from gateway.protocols.gemini.request import parse_request
 from gateway.protocols.gemini.response import render_response
 from gateway.protocols.gemini.stream import StreamRenderer
 from gateway.protocols.gemini.upstream import parse_response, passthrough_request, render_request
-from gateway.protocols.gemini.upstream_stream import PassthroughStream, StreamParser
+from gateway.protocols.gemini.upstream_stream import PASSTHROUGH, StreamParser
 
 __all__ = [
-    "PassthroughStream",
+    "PASSTHROUGH",
     "StreamParser",
     "StreamRenderer",
     "parse_error",

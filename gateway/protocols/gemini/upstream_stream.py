@@ -1,4 +1,4 @@
-"""Gemini upstream streams: into canonical events (``StreamParser``) or forwarded (``PassthroughStream``).
+"""Gemini upstream streams: into canonical events (``StreamParser``) or forwarded (``PASSTHROUGH``).
 
 Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
 split across chunks and are merged into one block while they continue; a
@@ -12,7 +12,7 @@ closes before that broke the stream.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
     BlockKind,
@@ -45,6 +45,7 @@ from gateway.protocols.gemini.parts import (
     stop_from_finish,
     usage_from_gemini,
 )
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 from gateway.sse import SSEEvent, encode
 
 
@@ -175,32 +176,31 @@ class StreamParser:
             out.append(BlockStop(index))
 
 
-class PassthroughStream:
-    """Forward a Gemini stream to a Gemini caller unchanged but for the cost on its last chunk."""
+def _passthrough_error(event: SSEEvent, body: dict[str, Any] | None) -> bool:
+    return body is not None and "error" in body
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
-        self._cost_fn = cost_fn
-        self._secrets = tuple(secrets)
-        self.usage: Usage | None = None
-        self.done = False
-        self.error: StreamError | None = None
 
-    def feed(self, event: SSEEvent) -> bytes:
-        body = _load(event)
-        if body is None or self.done:
-            return event.raw
-        if "error" in body:  # upstream wording is cleaned before a caller sees it
-            self.error = err = upstream_error.from_event(body, secrets=self._secrets)
-            return encode(dumps(error_payload(err.status, err.message, err.kind)))
-        meta = body.get("usageMetadata")
-        if isinstance(meta, Mapping):
-            self.usage = usage_from_gemini(meta)
-        candidate = _candidate(body)
-        finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
-        if not finished:
-            return event.raw
-        self.done = True
-        usage = self.usage or Usage()
-        priced = dict(body)
-        priced["usageMetadata"] = {**(meta if isinstance(meta, Mapping) else {}), "costCredits": self._cost_fn(usage)}
-        return encode(dumps(priced))
+def _passthrough_error_chunk(err: StreamError) -> bytes:
+    return encode(dumps(error_payload(err.status, err.message, err.kind)))
+
+
+def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str, Any]) -> bytes | None:
+    """Keep the running usage; the chunk with the ``finishReason`` carries the cost and ends the stream."""
+    if stream.done:
+        return None
+    meta = body.get("usageMetadata")
+    if isinstance(meta, Mapping):
+        stream.usage = usage_from_gemini(meta)
+    candidate = _candidate(body)
+    finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
+    if not finished:
+        return None
+    stream.done = True
+    priced = dict(body)
+    priced["usageMetadata"] = {**(meta if isinstance(meta, Mapping) else {}), "costCredits": stream.cost()}
+    return encode(dumps(priced))
+
+
+# A Gemini upstream's chunks to a Gemini caller.
+PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
+                               step=_passthrough_step)

@@ -14,10 +14,10 @@ from gateway.protocols.openai_chat.request import (
     render_request,
 )
 from gateway.protocols.openai_chat.response import parse_response, render_response
-from gateway.protocols.openai_chat.stream import PassthroughStream, StreamParser, StreamRenderer
+from gateway.protocols.openai_chat.stream import PASSTHROUGH, StreamParser, StreamRenderer
 
 __all__ = [
-    "PassthroughStream",
+    "PASSTHROUGH",
     "StreamParser",
     "StreamRenderer",
     "include_usage",

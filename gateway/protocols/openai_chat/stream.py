@@ -9,7 +9,7 @@ order they first appear; the finish chunk closes them; the usage chunk (or
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from gateway import sse
 from gateway.canonical import (
@@ -31,6 +31,7 @@ from gateway.canonical import (
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
 from gateway.protocols.openai_chat.errors import error_body
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 
 DONE = "[DONE]"
 
@@ -248,41 +249,29 @@ class StreamParser:
         return events
 
 
-class PassthroughStream:
-    """Forward an OpenAI-compatible upstream's chunks, costing the usage chunk or hiding it."""
+def _passthrough_error(event: sse.SSEEvent, payload: dict[str, Any] | None) -> bool:
+    return payload is not None and payload.get("error") is not None
 
-    def __init__(self, *, include_usage: bool, cost_fn: Callable[[Usage], int], secrets: Iterable[str] = ()) -> None:
-        self._secrets = tuple(secrets)
-        self.include_usage = include_usage
-        self._cost_fn = cost_fn
-        self.usage: Usage | None = None
-        self.done = False
-        self.error: StreamError | None = None
-        self._finished = False
 
-    def feed(self, event: sse.SSEEvent) -> bytes:
-        """Return the bytes to forward for one upstream event."""
-        if event.data.strip() == DONE:
-            self.done = True
-            return event.raw
-        try:
-            chunk = json.loads(event.data)
-        except ValueError:
-            return event.raw
-        if not isinstance(chunk, dict):
-            return event.raw
-        if chunk.get("error") is not None:
-            # Upstream wording is cleaned before a caller sees it.
-            self.error = upstream_error.from_event(chunk, secrets=self._secrets)
-            return _data(error_body(self.error))
-        choices = chunk["choices"] if isinstance(chunk.get("choices"), list) else []
-        if any(isinstance(ch, Mapping) and ch.get("finish_reason") for ch in choices):
-            self._finished = True
-        if not isinstance(chunk.get("usage"), Mapping):
-            return event.raw
-        self.usage = c.usage_from_openai(chunk["usage"])
-        if not choices and self._finished:
-            self.done = True  # the usage chunk after the finish is the real end; [DONE] is a formality
-        if not self.include_usage:
-            return b"" if not choices else event.raw
-        return _data({**chunk, "usage": {**chunk["usage"], "cost_credits": self._cost_fn(self.usage)}})
+def _passthrough_error_chunk(err: StreamError) -> bytes:
+    return _data(error_body(err))
+
+
+def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, chunk: dict[str, Any]) -> bytes | None:
+    """Keep the usage; cost the usage chunk, or hide it from a caller that did not ask for it."""
+    choices = chunk["choices"] if isinstance(chunk.get("choices"), list) else []
+    if any(isinstance(ch, Mapping) and ch.get("finish_reason") for ch in choices):
+        stream.finished = True
+    if not isinstance(chunk.get("usage"), Mapping):
+        return None
+    stream.usage = c.usage_from_openai(chunk["usage"])
+    if not choices and stream.finished:
+        stream.done = True  # the usage chunk after the finish is the real end; [DONE] is a formality
+    if not stream.include_usage:
+        return b"" if not choices else None
+    return _data({**chunk, "usage": {**chunk["usage"], "cost_credits": stream.cost()}})
+
+
+# An OpenAI-compatible upstream's chunks to an OpenAI caller.
+PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
+                               step=_passthrough_step, end_marker=DONE)

@@ -20,6 +20,7 @@ from gateway.canonical import (
     Usage,
 )
 from gateway.protocols import anthropic, openai_chat
+from gateway.protocols.passthrough import PassthroughStream
 from gateway.sse import SSEEvent
 from tests.gateway.protocols.test_sse import (
     FIXTURES,
@@ -203,9 +204,8 @@ def test_renderer_starts_message_when_first_event_is_not_start_and_stops_after_e
 
 def test_passthrough_adds_cost_to_message_delta_only() -> None:
     data = fixture("cache_late")
-    stream = anthropic.PassthroughStream(
-        include_usage=False, cost_fn=lambda u: u.cache_read_tokens + u.output_tokens
-    )
+    stream = PassthroughStream(anthropic.PASSTHROUGH, include_usage=False,
+                               cost_fn=lambda u: u.cache_read_tokens + u.output_tokens)
     out = b"".join(stream.feed(e) for e in decode(data))
     got, want = payloads(out), payloads(data)
     assert got[:-2] == want[:-2] and got[-1] == want[-1]
@@ -218,7 +218,7 @@ def test_passthrough_adds_cost_to_message_delta_only() -> None:
 
 
 def test_passthrough_error_is_cleaned_and_recorded() -> None:
-    stream = anthropic.PassthroughStream(include_usage=True, cost_fn=lambda u: 0)
+    stream = PassthroughStream(anthropic.PASSTHROUGH, include_usage=True, cost_fn=lambda u: 0)
     out = b"".join(stream.feed(e) for e in decode(fixture("error_midstream")))
     assert b"SECRET" not in out and b"event: error" in out
     assert stream.error is not None and stream.error.status == 529 and not stream.done

@@ -35,6 +35,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import gemini
 from gateway.protocols.gemini.parts import DUMMY_SIGNATURE
+from gateway.protocols.passthrough import PassthroughStream
 from gateway.sse import SSEDecoder
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
@@ -291,7 +292,7 @@ def test_render_request_same_protocol_round_trip_keeps_gemini_fields() -> None:
 
 def test_passthrough_adds_cost_to_last_chunk_only() -> None:
     data = (FIXTURES / "tools_parallel.sse").read_bytes()
-    stream = gemini.PassthroughStream(include_usage=False, cost_fn=lambda u: u.output_tokens * 10)
+    stream = PassthroughStream(gemini.PASSTHROUGH, include_usage=False, cost_fn=lambda u: u.output_tokens * 10)
     decoder = SSEDecoder()
     events = decoder.feed(data) + decoder.flush()
     out = [stream.feed(ev) for ev in events]
@@ -306,7 +307,7 @@ def test_passthrough_adds_cost_to_last_chunk_only() -> None:
 
 def test_passthrough_forwards_an_early_end_unchanged() -> None:
     data = (FIXTURES / "early_end.sse").read_bytes()
-    stream = gemini.PassthroughStream(include_usage=True, cost_fn=lambda u: 1)
+    stream = PassthroughStream(gemini.PASSTHROUGH, include_usage=True, cost_fn=lambda u: 1)
     decoder = SSEDecoder()
     assert b"".join(stream.feed(ev) for ev in decoder.feed(data) + decoder.flush()) == data
     assert not stream.done and stream.error is None
@@ -314,7 +315,7 @@ def test_passthrough_forwards_an_early_end_unchanged() -> None:
 
 def test_passthrough_error_chunk_is_rewritten_without_the_key() -> None:
     data = (FIXTURES / "error_midstream.sse").read_bytes()
-    stream = gemini.PassthroughStream(include_usage=True, cost_fn=lambda u: 1)
+    stream = PassthroughStream(gemini.PASSTHROUGH, include_usage=True, cost_fn=lambda u: 1)
     decoder = SSEDecoder()
     events = decoder.feed(data) + decoder.flush()
     out = [stream.feed(ev) for ev in events]

@@ -21,6 +21,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import anthropic, openai_chat
 from gateway.protocols.common import truncate_tool_name
+from gateway.protocols.passthrough import PassthroughStream
 from gateway.sse import SSEEvent, encode
 from tests.gateway.protocols.test_sse import (
     FIXTURES,
@@ -208,7 +209,7 @@ def test_renderer_error_frame_has_no_done() -> None:
 @pytest.mark.parametrize("include_usage", [True, False])
 def test_passthrough_costs_or_hides_usage_chunk(include_usage: bool) -> None:
     data = fixture("cache_late")
-    stream = openai_chat.PassthroughStream(include_usage=include_usage, cost_fn=lambda u: u.input_tokens * 2)
+    stream = PassthroughStream(openai_chat.PASSTHROUGH, include_usage=include_usage, cost_fn=lambda u: u.input_tokens * 2)
     out = b"".join(stream.feed(e) for e in decode(data))
     got, want = chunks(out), chunks(data)
     if include_usage:
@@ -222,7 +223,7 @@ def test_passthrough_costs_or_hides_usage_chunk(include_usage: bool) -> None:
 
 
 def test_passthrough_forwards_other_chunks_byte_for_byte_and_cleans_errors() -> None:
-    stream = openai_chat.PassthroughStream(include_usage=True, cost_fn=lambda u: 0)
+    stream = PassthroughStream(openai_chat.PASSTHROUGH, include_usage=True, cost_fn=lambda u: 0)
     events = decode(fixture("error_midstream"))
     out = [stream.feed(e) for e in events]
     assert out[:2] == [e.raw for e in events[:2]]
