@@ -35,8 +35,8 @@ from core.models import new_id
 from core.money import usd_str
 from gateway import auth
 from gateway.canonical import ChatRequest, Usage
+from gateway.protocols import registry
 from gateway.protocols.contract import Codec
-from gateway.protocols.registry import codec
 
 log = logging.getLogger("bytespike.gateway")
 
@@ -76,7 +76,7 @@ class Call:
     router: Any = None
 
     def __post_init__(self) -> None:
-        self.codec = codec(self.protocol)
+        self.codec = registry.codec(self.protocol)
 
     @property
     def stream(self) -> bool:
