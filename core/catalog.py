@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from . import channels as core_channels
 from .channels import ChannelConfig, ChannelFileError
@@ -189,7 +189,7 @@ def current(app: Any = None) -> Catalog:
             if app.extensions.get(EXT) is None:
                 init_app(app)
             holder = app.extensions[EXT]
-    return holder.get()
+    return cast(Catalog, holder.get())
 
 
 def get_card(app: Any = None) -> RateCard:

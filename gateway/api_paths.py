@@ -47,7 +47,7 @@ def _guard(endpoint: str | None, values: dict[str, Any] | None) -> None:
     if exc is None and rule is not None and not rule.rule.startswith("/<lang>"):
         return  # an API route: it renders its own errors
     caller = caller_for(request.path)
-    call = pipeline.Call(caller=caller, codec=pipeline.codec_for(caller))
+    call = pipeline.Call(caller)
     if isinstance(exc, MethodNotAllowed):
         allowed = sorted(exc.valid_methods or ())
         err = GatewayError(f"method {request.method} is not allowed on {request.path} (allowed: {', '.join(allowed)})",

@@ -50,8 +50,8 @@ class Job:
 
 def new_call(protocol: str) -> pipeline.Call:
     """A pipeline ``Call`` that renders errors in OpenAI's shape and logs ``protocol`` in the usage row."""
-    call = pipeline.Call(caller="openai", codec=pipeline.codec_for("openai"))
-    call.caller = protocol  # only the usage row reads it from here on
+    call = pipeline.Call("openai")
+    call.protocol = protocol  # only the usage row reads it from here on
     return call
 
 

@@ -36,6 +36,7 @@ from core.models.base import utcnow
 from core.models.tasks import AsyncTask
 from gateway import media_upstream
 from gateway.media_upstream import Outbound
+from gateway.protocols.upstream_error import redact
 
 log = logging.getLogger("bytespike.gateway.tasks")
 _t = AsyncTask.__table__
@@ -156,7 +157,7 @@ def apply(task: dict[str, Any], data: Mapping[str, Any], *, base_url: str) -> di
         return finalize(dict(task, seconds_total=total), "completed", total, base_url=base_url, result=result)
     if state in ("failed", "cancelled"):
         err = data.get("error") if isinstance(data.get("error"), Mapping) else {}
-        why = str(err.get("message") or "the upstream reported the job failed")[:250]
+        why = redact(str(err.get("message") or "the upstream reported the job failed"))[:250]
         return finalize(task, "failed", 0, base_url=base_url, error=why)
     if (state, progress, total) != (task["state"], task["progress"], task["seconds_total"]):
         _advance(task["id"], state=state, progress=progress, seconds_total=total)

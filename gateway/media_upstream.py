@@ -142,7 +142,7 @@ def _exchange(target: Target, out: Outbound, timeout: tuple[float, float]) -> Re
     except READ_ERRORS:
         raise UpstreamError("upstream unreachable") from None
     if resp.status_code >= 300:
-        err = openai_chat.parse_error(resp.status_code, body)
+        err = openai_chat.parse_error(resp.status_code, body, secrets=target.channel.api_keys)
         if getattr(err, "upstream_status", None) is None:
             err.upstream_status = resp.status_code
         err.retry_after_s = _retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ def _callable(call: pipeline.Call) -> list[ModelCard]:
 
 def _start() -> pipeline.Call:
     caller = caller_of_models()
-    return pipeline.Call(caller=caller, codec=pipeline.codec_for(caller))
+    return pipeline.Call(caller)
 
 
 @bp.get("/v1/models")
@@ -62,7 +62,7 @@ def list_models() -> Response:
     except GatewayError as err:
         return pipeline.error_response(call, err)
     models = _callable(call)
-    if call.caller == "gemini":
+    if call.protocol == "gemini":
         body: dict[str, Any] = {"models": [gemini_entry(m) for m in models if m.kind == "chat"]}
         return pipeline.json_response(body, 200, pipeline.headers(call, cost=0))
     capability, family = request.args.get("capability"), request.args.get("family")
@@ -82,11 +82,11 @@ def get_model(name: str) -> Response:
         pipeline.authenticate(call)
         name = name.removeprefix("models/")
         card = catalog.get_card().resolve(name)
-        if card is None or card.id not in {m.id for m in _callable(call)} or (call.caller == "gemini" and card.kind != "chat"):
+        if card is None or card.id not in {m.id for m in _callable(call)} or (call.protocol == "gemini" and card.kind != "chat"):
             raise ModelNotFound(f"model '{name}' not found", param="model")
     except GatewayError as err:
         return pipeline.error_response(call, err)
-    body = gemini_entry(card) if call.caller == "gemini" else model_entry(card)
+    body = gemini_entry(card) if call.protocol == "gemini" else model_entry(card)
     return pipeline.json_response(body, 200, pipeline.headers(call, cost=0))
 
 

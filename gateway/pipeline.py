@@ -13,8 +13,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from importlib import import_module
-from types import ModuleType
 from typing import Any
 
 import sqlalchemy.exc
@@ -38,33 +36,22 @@ from core.money import usd_str
 from gateway import auth
 from gateway import estimate as estimator
 from gateway.canonical import ChatRequest, Usage
+from gateway.protocols import registry
+from gateway.protocols.contract import Codec
 
 log = logging.getLogger("bytespike.gateway")
 
 MAX_BODY = 32 * 1024 * 1024
-CALLER_CODECS = {"anthropic": "anthropic", "openai": "openai_chat", "responses": "openai_responses", "gemini": "gemini"}
-# The upstream wire a caller protocol passes through to unchanged (Responses always translates).
-PASSTHROUGH_WIRE = {"anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}
 ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
 MAX_TOKENS_LIMIT = 2**31 - 1  # far above any model's output; keeps every reservation within a bigint
-
-
-_CODECS: dict[str, ModuleType] = {}
-
-
-def codec_for(caller: str) -> ModuleType:
-    codec = _CODECS.get(caller)
-    if codec is None:
-        codec = _CODECS[caller] = import_module(f"gateway.protocols.{CALLER_CODECS[caller]}")
-    return codec
 
 
 @dataclass
 class Call:
     """Everything one request learns on its way through."""
 
-    caller: str
-    codec: ModuleType
+    protocol: str  # the caller's: anthropic | openai | responses | gemini (a media call names its kind)
+    codec: Codec = field(init=False)  # the caller's protocol's codec
     request_id: str = field(default_factory=lambda: new_id("req"))
     started: float = field(default_factory=time.perf_counter)
     upstream_s: float = 0.0
@@ -88,6 +75,9 @@ class Call:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     router: Any = None
+
+    def __post_init__(self) -> None:
+        self.codec = registry.codec(self.protocol)
 
     @property
     def stream(self) -> bool:
@@ -125,7 +115,7 @@ def read_json(call: Call) -> dict[str, Any]:
 
 
 def authenticate(call: Call, *, cached: bool = False) -> None:
-    key = auth.extract_key(request, gemini=call.caller == "gemini")
+    key = auth.extract_key(request, gemini=call.protocol == "gemini")
     if not key:
         raise AuthError("missing API key: send x-api-key or Authorization: Bearer")
     check = keys.authenticate_cached if cached else keys.authenticate
@@ -134,21 +124,20 @@ def authenticate(call: Call, *, cached: bool = False) -> None:
 
 def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
     call.raw = read_json(call)
-    if call.caller == "anthropic":
+    if call.protocol == "anthropic":
         version = request.headers.get("anthropic-version", "").strip()
         call.version = version if version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
         beta = request.headers.get("anthropic-beta")
         if beta:
             call.forward["anthropic-beta"] = beta
+    stream = None if path_model is None else bool(path_stream)
+    req = call.codec.parse_request(call.raw, version=call.version, model=path_model, stream=stream)
     if path_model is not None:  # Gemini: the URL names the model and the method says stream or not
-        req = call.codec.parse_request(call.raw, model=path_model, stream=bool(path_stream))
         req = replace(req, model=path_model, stream=bool(path_stream))
-    else:
-        req = call.codec.parse_request(call.raw, version=call.version)
     if req.max_tokens is not None and req.max_tokens > MAX_TOKENS_LIMIT:
         raise InvalidRequest(f"max_tokens: {req.max_tokens} is above {MAX_TOKENS_LIMIT}", param="max_tokens")
     call.req = req
-    if call.caller == "openai":
+    if call.protocol == "openai":
         opts = call.raw.get("stream_options")
         call.include_usage = bool(isinstance(opts, dict) and opts.get("include_usage"))
     call.session = request.headers.get("x-bytespike-session") or req.user
@@ -216,7 +205,7 @@ def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None
                 raise
             if not isinstance(err, StalePrincipal) and keys.is_current(p):
                 raise  # the cached copy was right: the refusal stands
-            keys.forget(auth.extract_key(request, gemini=call.caller == "gemini") or "")
+            keys.forget(auth.extract_key(request, gemini=call.protocol == "gemini") or "")
             # Read the key again (caching the new row); a third try reads it without a version at all.
             authenticate(call, cached=attempt == 0)
     raise AssertionError("unreachable")
@@ -290,7 +279,7 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
         model=_model_name(call),
         provider=call.provider or None,
         channel=call.channel,
-        protocol=call.caller,
+        protocol=call.protocol,
         stream=call.stream,
         status=status,
         input_tokens=usage.input_tokens,
@@ -382,12 +371,12 @@ def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = 
 # --- the call --------------------------------------------------------------------------------
 
 
-def handle(caller: str, *, path_model: str | None = None, path_stream: bool | None = None) -> Response:
+def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | None = None) -> Response:
     """Serve one chat call in the caller's protocol."""
     from gateway import upstream
     from gateway.routing import get_router
 
-    call = Call(caller=caller, codec=codec_for(caller))
+    call = Call(protocol)
     try:
         early = admit(call, path_model=path_model, path_stream=path_stream)
         if early is not None:

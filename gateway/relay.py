@@ -3,9 +3,9 @@
 Two relays share one shape (``feed`` bytes in, bytes out; ``finish`` at EOF;
 ``usage``, ``done``, ``error``, ``delivered_tokens``):
 
-- ``PassthroughRelay``: caller and upstream speak the same protocol; the codec's
-  ``PassthroughStream`` forwards the raw events, adding the cost to the final
-  usage event.
+- ``PassthroughRelay``: caller and upstream speak the same protocol; a
+  ``PassthroughStream`` with the codec's rules forwards the raw events, adding
+  the cost to the final usage event and redacting an error event.
 - ``TranslateRelay``: the upstream's ``StreamParser`` gives canonical events,
   the caller's ``StreamRenderer`` writes them in the caller's protocol.
 
@@ -15,7 +15,6 @@ No ledger and no I/O here: the pipeline reads the upstream and settles.
 from __future__ import annotations
 
 from dataclasses import replace
-from types import ModuleType
 from typing import Callable, Iterable
 
 from gateway import sse
@@ -24,12 +23,15 @@ from gateway.canonical import (
     MessageStart,
     MessageStop,
     StreamError,
+    StreamEvent,
     TextDelta,
     ThinkingDelta,
     Tool,
     ToolArgsDelta,
     Usage,
 )
+from gateway.protocols.contract import Codec, UpstreamCodec
+from gateway.protocols.passthrough import PassthroughStream
 
 CostFn = Callable[[Usage], int]
 
@@ -37,9 +39,10 @@ CostFn = Callable[[Usage], int]
 class PassthroughRelay:
     """Same protocol in and out: raw bytes, plus the cost on the final usage event."""
 
-    def __init__(self, codec: ModuleType, *, include_usage: bool, cost_fn: CostFn) -> None:
+    def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
         self._decoder = sse.SSEDecoder()
-        self._stream = codec.PassthroughStream(include_usage=include_usage, cost_fn=cost_fn)
+        self._stream = PassthroughStream(codec.PASSTHROUGH, include_usage=include_usage, cost_fn=cost_fn,
+                                         secrets=secrets)
         self._events = 0
 
     def feed(self, chunk: bytes) -> bytes:
@@ -80,8 +83,8 @@ class TranslateRelay:
 
     def __init__(
         self,
-        upstream: ModuleType,
-        caller: ModuleType,
+        upstream: UpstreamCodec,
+        caller: Codec,
         *,
         model: str,
         message_id: str,
@@ -89,10 +92,12 @@ class TranslateRelay:
         include_usage: bool,
         cost_fn: CostFn,
         tools: Iterable[Tool] = (),
+        secrets: Iterable[str] = (),
     ) -> None:
         self._decoder = sse.SSEDecoder()
-        # The declared tools let the parser map names the upstream was sent cut short back to the caller's.
-        self._parser = upstream.StreamParser(tools=tools)
+        # The declared tools let the parser map names the upstream was sent cut short back to the caller's;
+        # ``secrets`` (the channel's keys) never reach the caller in an upstream's error message.
+        self._parser = upstream.StreamParser(tools=tools, secrets=secrets)
         self._renderer = caller.StreamRenderer(
             model=model, message_id=message_id, created=created, include_usage=include_usage
         )
@@ -125,7 +130,7 @@ class TranslateRelay:
             return b""
         return self._emit(err)
 
-    def _emit(self, event: object) -> bytes:
+    def _emit(self, event: StreamEvent) -> bytes:
         if isinstance(event, (TextDelta, ThinkingDelta)):
             self._chars += len(event.text)
         elif isinstance(event, ToolArgsDelta):

@@ -30,8 +30,10 @@ def stream_response(call: Call, opened: Any, deadline: float) -> Response:
 def make_relay(call: Call, opened: Any) -> Any:
     from gateway import relay
 
+    secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
     if opened.passthrough:
-        return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of)
+        return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
+                                      secrets=secrets)
     return relay.TranslateRelay(
         opened.codec,
         call.codec,
@@ -41,11 +43,12 @@ def make_relay(call: Call, opened: Any) -> Any:
         include_usage=call.include_usage,
         cost_fn=call.cost_of,
         tools=call.req.tools if call.req is not None else (),
+        secrets=secrets,
     )
 
 
 def _message_id(call: Call) -> str:
-    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.caller]
+    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.protocol]
     return prefix + call.request_id.removeprefix("req_")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, replace
-from types import ModuleType
 from typing import Any, Iterator
 
 import requests
@@ -22,6 +21,7 @@ import urllib3.exceptions
 from core.errors import GatewayError, NoChannel, UpstreamError, UpstreamTimeout, is_retryable
 from gateway import providers
 from gateway.canonical import ChatResponse
+from gateway.protocols.contract import UpstreamCodec
 from gateway.routing import Router, Target
 
 # Reading a body can fail below requests' own exception types (chat calls use urllib3 directly).
@@ -51,7 +51,7 @@ class Opened:
     rest: Iterator[bytes] | None = None
 
     @property
-    def codec(self) -> ModuleType:
+    def codec(self) -> UpstreamCodec:
         return self.provider.codec
 
     def chunks(self) -> Iterator[bytes]:
@@ -95,12 +95,10 @@ def _describe(err: GatewayError | None) -> str:
 
 
 def build(call: Any, provider: providers.Provider, card: Any, target: Target) -> tuple[Any, bool]:
-    """Render the upstream request: passthrough when the caller speaks the upstream's wire."""
-    from gateway.pipeline import PASSTHROUGH_WIRE
-
+    """Render the upstream request: passthrough when the caller speaks the upstream's protocol."""
     codec = provider.codec
     stream = call.stream
-    if PASSTHROUGH_WIRE.get(call.caller) == provider.wire:
+    if call.protocol == provider.protocol:
         payload = codec.passthrough_request(call.raw, upstream_model=target.upstream_model, stream=stream)
         prepared = provider.prepare(target.channel, target.api_key, target.upstream_model, payload,
                                     stream=stream, version=call.version, forward=call.forward)
@@ -149,7 +147,7 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
             body = reply.read()
         except READ_ERRORS:
             body = b""
-        err = provider.codec.parse_error(reply.status, body)
+        err = provider.codec.parse_error(reply.status, body, secrets=target.channel.api_keys)
         if getattr(err, "upstream_status", None) is None:
             err.upstream_status = reply.status
         err.retry_after_s = reply.retry_after  # type: ignore[attr-defined]

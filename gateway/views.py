@@ -39,7 +39,7 @@ def gemini(target: str) -> Response:
 
     model, _, action = target.rpartition(":")
     if action not in ("generateContent", "streamGenerateContent") or not model:
-        call = pipeline.Call(caller="gemini", codec=pipeline.codec_for("gemini"))
+        call = pipeline.Call("gemini")
         return pipeline.error_response(call, NotFound(f"unknown method '{target}'"))
     return pipeline.handle("gemini", path_model=model, path_stream=action == "streamGenerateContent")
 
@@ -50,7 +50,7 @@ def count_tokens() -> Response:
     from core import catalog, keys, ratecard
     from gateway import pipeline
 
-    call = pipeline.Call(caller="anthropic", codec=pipeline.codec_for("anthropic"))
+    call = pipeline.Call("anthropic")
     try:
         pipeline.authenticate(call)
         raw = pipeline.read_json(call)

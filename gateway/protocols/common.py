@@ -1,9 +1,8 @@
 """Pure helpers shared by the protocol codecs.
 
-Field validation that names the bad field, tool-name truncation, the stop
-reason tables, usage conversion, reasoning effort <-> thinking budget,
-``data:`` URIs, and the mapping of an upstream's error body to an
-``UpstreamError`` whose message is safe to show a caller.
+Tool-name truncation, the stop reason tables, usage conversion, reasoning
+effort <-> thinking budget, ``data:`` URIs and compact JSON. Field validation
+lives in ``fields``, upstream errors in ``upstream_error``.
 """
 
 from __future__ import annotations
@@ -13,95 +12,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from core.errors import InvalidRequest, UpstreamError
 from gateway.canonical import Usage
-
-# --- field validation -------------------------------------------------------
-
-
-def invalid(field: str, problem: str) -> InvalidRequest:
-    """Build the 400 for one bad field: ``"<field>: <problem>"``."""
-    return InvalidRequest(f"{field}: {problem}", param=field)
-
-
-def as_obj(value: Any, field: str) -> Mapping[str, Any]:
-    """Return ``value`` if it is a JSON object, else raise naming ``field``."""
-    if not isinstance(value, Mapping):
-        raise invalid(field, "must be an object")
-    return value
-
-
-def as_list(value: Any, field: str) -> list[Any]:
-    """Return ``value`` if it is a JSON array, else raise naming ``field``."""
-    if not isinstance(value, list):
-        raise invalid(field, "must be a list")
-    return value
-
-
-def as_str(value: Any, field: str) -> str:
-    """Return ``value`` if it is a string, else raise naming ``field``."""
-    if not isinstance(value, str):
-        raise invalid(field, "must be a string")
-    return value
-
-
-def opt_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str | None:
-    """Read an optional string field."""
-    value = body.get(key)
-    return None if value is None else as_str(value, field or key)
-
-
-def req_str(body: Mapping[str, Any], key: str, field: str | None = None) -> str:
-    """Read a required string field (missing or null: "field required")."""
-    if body.get(key) is None:
-        raise invalid(field or key, "field required")
-    return as_str(body[key], field or key)
-
-
-def opt_int(body: Mapping[str, Any], key: str, field: str | None = None, *, minimum: int = 0) -> int | None:
-    """Read an optional integer field at or above ``minimum``."""
-    value = body.get(key)
-    if value is None:
-        return None
-    # JSON has one number type: 1024.0 is fine, 10.5 and true are not.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise invalid(field or key, "must be an integer")
-    if value < minimum:
-        raise invalid(field or key, f"must be >= {minimum}")
-    return int(value)
-
-
-def opt_num(body: Mapping[str, Any], key: str, field: str | None = None) -> float | None:
-    """Read an optional number field."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid(field or key, "must be a number")
-    return float(value)
-
-
-def opt_bool(body: Mapping[str, Any], key: str, field: str | None = None) -> bool | None:
-    """Read an optional boolean field."""
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise invalid(field or key, "must be a boolean")
-    return value
-
-
-def opt_obj(body: Mapping[str, Any], key: str, field: str | None = None) -> Mapping[str, Any] | None:
-    """Read an optional object field."""
-    value = body.get(key)
-    return None if value is None else as_obj(value, field or key)
-
-
-def extras_of(body: Mapping[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """Return the top-level fields the codec does not model (kept for a same-protocol upstream)."""
-    skip = set(known)
-    return {k: v for k, v in body.items() if k not in skip}
-
 
 # --- tool names and ids -----------------------------------------------------
 
@@ -289,86 +200,18 @@ def data_uri(media_type: str | None, data: str) -> str:
     return f"data:{media_type or 'image/png'};base64,{data}"
 
 
-# --- upstream errors ---------------------------------------------------------
-
-_SECRETS = (
-    re.compile(r"\bsk-[A-Za-z0-9_*.\-]{4,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{10,}"),
-    re.compile(r"(?i)\bbearer\s+[^\s\"',]+"),
-    re.compile(r"(?i)\b(api[_-]?key|x-api-key|key|token|access_token)([=:]\s*)[^\s&\"',]+"),
-)
-_CONTEXT_HINTS = (
-    "context length",
-    "context_length",
-    "context window",
-    "prompt is too long",
-    "too many tokens",
-)
+# --- JSON ----------------------------------------------------------------------
 
 
-def redact(text: str) -> str:
-    """Remove anything that looks like a credential from an upstream message."""
-    for pattern in _SECRETS:
-        if pattern.groups == 2:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}[redacted]", text)
-        else:
-            text = pattern.sub("[redacted]", text)
-    return text
+def dumps(value: Any) -> str:
+    """Serialise compactly, keeping non-ASCII text as is (the wire form every vendor uses)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def caller_status(upstream_status: int) -> int:
-    """The status a caller sees for an upstream's error status.
-
-    The caller's own mistakes (400, 413, 422) and throttling (429) keep their
-    status; an upstream's 401/402/403/404 is the gateway's configuration, not
-    the caller's, so it becomes 502 like every other upstream failure, except
-    503 and 529 which tell clients to back off.
-    """
-    if upstream_status in (400, 413, 422, 429, 503, 529):
-        return upstream_status
-    if 400 <= upstream_status < 500 and upstream_status not in (401, 402, 403, 404, 408):
-        return 400
-    return 502
-
-
-def _error_fields(body: bytes) -> tuple[str | None, str | None, str | None]:
-    """Pull (type, message, code) out of an Anthropic, OpenAI or Google error body."""
+def loads_object(text: str) -> dict[str, Any] | None:
+    """Parse JSON text that should hold an object; None when it does not."""
     try:
-        doc = json.loads(body.decode("utf-8", "replace")) if body.strip() else None
+        value = json.loads(text)
     except ValueError:
-        doc = None
-    if not isinstance(doc, Mapping):
-        text = body.decode("utf-8", "replace").strip()
-        return None, (text[:300] or None), None
-    err = doc.get("error", doc)
-    if isinstance(err, str):
-        return None, err, None
-    if not isinstance(err, Mapping):
-        return None, None, None
-    kind = err.get("type") or err.get("status")
-    message = err.get("message") or doc.get("message") or doc.get("detail")
-    code = err.get("code")
-    return (
-        kind if isinstance(kind, str) else None,
-        message if isinstance(message, str) else None,
-        code if isinstance(code, str) else None,
-    )
-
-
-def upstream_error(status: int, body: bytes) -> UpstreamError:
-    """Map an upstream's error answer to an ``UpstreamError`` that is safe to show the caller."""
-    kind, message, code = _error_fields(body)
-    label = kind or code or "error"
-    text = redact(message or "no message")[:500]
-    shown = caller_status(status)
-    msg = f"upstream returned {status} {label}: {text}"
-    if shown == 400 and any(hint in text.lower() for hint in _CONTEXT_HINTS):
-        return _UpstreamContextTooLong(msg, upstream_status=status, status=400)
-    contract = {429: "rate_limit_error"}.get(shown)
-    return UpstreamError(msg, upstream_status=status, status=shown, code=contract)
-
-
-class _UpstreamContextTooLong(UpstreamError):
-    """An upstream's 400 that says the prompt does not fit: the contract's ``context_length_exceeded``."""
-
-    code = "context_length_exceeded"
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,4 +1,4 @@
-"""Upstream providers, one per wire protocol; OpenAI-compatible vendors are data rows in ``openai``."""
+"""Upstream providers, one per protocol; OpenAI-compatible vendors are data rows in ``openai``."""
 
 from __future__ import annotations
 

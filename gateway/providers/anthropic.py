@@ -10,8 +10,7 @@ DEFAULT_VERSION = "2023-06-01"
 
 
 class AnthropicProvider(Provider):
-    wire = "anthropic"
-    codec_module = "anthropic"
+    protocol = "anthropic"
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:
         return f"{channel.base_url}/v1/messages"

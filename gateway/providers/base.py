@@ -1,7 +1,7 @@
 """The provider interface: build one upstream HTTP call, send it, hand back the raw answer.
 
-A provider knows a vendor's URL layout and auth headers, and which wire codec
-(``gateway.protocols.<name>``) speaks its format. It never touches the ledger
+A provider knows a vendor's URL layout and auth headers, and the protocol it
+speaks, whose codec (``gateway.protocols.registry``) reads and writes its format. It never touches the ledger
 or the caller's protocol: the pipeline decides passthrough or translation and
 reads the answer through the codec.
 
@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from importlib import import_module
-from types import ModuleType
 from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
 
 import requests
@@ -26,6 +24,8 @@ import urllib3.connection
 from requests.adapters import HTTPAdapter
 
 from core.channels import ChannelConfig
+from gateway.protocols.contract import UpstreamCodec
+from gateway.protocols.registry import upstream_codec
 
 # Client headers that may travel to an upstream of the caller's own protocol.
 # Everything else (hop-by-hop, encoding, x-stainless-*, the caller's key) stays here.
@@ -200,22 +200,17 @@ class UpstreamReply:
 
 
 class Provider:
-    """A vendor's HTTP surface. Subclasses give ``wire``, ``url`` and ``auth_headers``."""
+    """A vendor's HTTP surface. Subclasses give ``protocol``, ``url`` and ``auth_headers``."""
 
-    wire: str = ""  # the protocol spoken on the wire: anthropic | openai | gemini
-    codec_module: str = ""  # gateway.protocols.<name> for that wire format
-
-    _codec: ModuleType | None = None
+    protocol: str = ""  # the protocol it speaks: anthropic | openai | gemini
 
     @property
-    def codec(self) -> ModuleType:
-        if self._codec is None:
-            self._codec = import_module(f"gateway.protocols.{self.codec_module}")
-        return self._codec
+    def codec(self) -> UpstreamCodec:
+        return upstream_codec(self.protocol)
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         """Name the vendor behind a channel, for x-bytespike-provider and the usage log."""
-        return self.wire
+        return self.protocol
 
     def url(self, channel: ChannelConfig, upstream_model: str, stream: bool) -> str:
         raise NotImplementedError

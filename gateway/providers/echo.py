@@ -1,6 +1,6 @@
 """The built-in demo channel ``bytespike-echo``: answers offline by echoing the last user text.
 
-It speaks the Anthropic wire format from memory, so every caller protocol
+It speaks the Anthropic protocol from memory, so every caller protocol
 reaches it the way it reaches a real Anthropic upstream (passthrough for
 Anthropic callers, translation for the rest). Usage is plausible: about four
 characters a token, as the reservation estimate assumes.
@@ -63,8 +63,7 @@ class LocalReply:
 
 
 class EchoProvider(Provider):
-    wire = "anthropic"
-    codec_module = "anthropic"
+    protocol = "anthropic"
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         return "bytespike"

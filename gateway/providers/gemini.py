@@ -10,8 +10,7 @@ from .base import Provider
 
 
 class GeminiProvider(Provider):
-    wire = "gemini"
-    codec_module = "gemini"
+    protocol = "gemini"
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         return "google"

@@ -37,8 +37,7 @@ VENDORS: dict[str, str] = {
 
 
 class OpenAIProvider(Provider):
-    wire = "openai"
-    codec_module = "openai_chat"
+    protocol = "openai"
 
     def vendor(self, channel: ChannelConfig, default: str = "") -> str:
         """The vendor by host; a self-hosted or unknown endpoint is named after the model's vendor."""

@@ -49,11 +49,15 @@ class Knobs:
     cached: int = 0
     cwrite: int = 0
     tool: str = ""
+    leak: int = 0  # 1: error messages carry key-like text, the way some vendors echo what they were sent
 
 
 NAMES = {"in": "inp", "retry-after": "retry_after"}
 FLOATS = ("gap", "delay", "hang")
-INTS = ("chunks", "fail", "drop", "midfail", "inp", "out", "cached", "cwrite")
+INTS = ("chunks", "fail", "drop", "midfail", "inp", "out", "cached", "cwrite", "leak")
+# Key-like text a vendor may echo in an error: never to reach a caller.
+LEAK = ("; sent key=AIzaSyD-LEAKLEAKLEAK0123456789, x-api-key: sk-ant-api03-LEAKLEAKLEAK, "
+        "Authorization: Bearer eyLEAKLEAKLEAK.token, api_key=LEAKLEAKLEAK42")
 
 
 def _apply(knobs: Knobs, text: str) -> Knobs:
@@ -173,6 +177,7 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     owner: FakeVendor
+    upstream_key: str | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
         pass
@@ -182,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         raw = self.rfile.read(int(self.headers.get("content-length") or 0))
         headers = {k.lower(): v for k, v in self.headers.items()}
-        key = _key_of(fake.vendor, headers)
+        key = self.upstream_key = _key_of(fake.vendor, headers)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -194,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
         if knobs.delay:
             time.sleep(knobs.delay)
         if knobs.fail:
-            return self._json(knobs.fail, _error_body(fake.vendor, knobs.fail, key), knobs)
+            return self._json(knobs.fail, _error_body(fake.vendor, knobs.fail, key, knobs.leak), knobs)
         if not isinstance(body, dict):
             return self._json(400, _error_body(fake.vendor, 400, key), knobs)
         stream = bool(body.get("stream")) or url.path.endswith(":streamGenerateContent")
@@ -229,7 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True
                     return
                 if seen == knobs.midfail:
-                    self._chunk(WIRES[self.owner.vendor].midfail())
+                    note = f"{LEAK} for key {self.upstream_key}" if knobs.leak else ""
+                    self._chunk(WIRES[self.owner.vendor].midfail(note))
                     break
                 if seen and knobs.gap:
                     time.sleep(knobs.gap)
@@ -252,9 +258,9 @@ def _key_of(vendor: str, headers: dict[str, str]) -> str | None:
     return auth[7:] if auth.lower().startswith("bearer ") else None
 
 
-def _error_body(vendor: str, status: int, key: str | None) -> dict[str, Any]:
+def _error_body(vendor: str, status: int, key: str | None, leak: int = 0) -> dict[str, Any]:
     # Real vendors echo (part of) the key in some errors: the gateway must never pass that on.
-    message = f"fake {status} for key {key}"
+    message = f"fake {status} for key {key}" + (LEAK if leak else "")
     if vendor == "anthropic":
         kind = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
                 529: "overloaded_error"}.get(status, "api_error")
@@ -317,8 +323,8 @@ class _Anthropic:
         return ev
 
     @staticmethod
-    def midfail() -> bytes:
-        return b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'
+    def midfail(note: str = "") -> bytes:
+        return sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded" + note}}, "error")
 
 
 class _OpenAI:
@@ -372,9 +378,9 @@ class _OpenAI:
         return ev
 
     @staticmethod
-    def midfail() -> bytes:
-        return (b'data: {"error":{"message":"The server had an error while processing your request.",'
-                b'"type":"server_error","param":null,"code":null}}\n\n')
+    def midfail(note: str = "") -> bytes:
+        return sse({"error": {"message": "The server had an error while processing your request." + note,
+                              "type": "server_error", "param": None, "code": None}})
 
 
 class _Gemini:
@@ -412,8 +418,9 @@ class _Gemini:
         return ev
 
     @staticmethod
-    def midfail() -> bytes:
-        return b'data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n'
+    def midfail(note: str = "") -> bytes:
+        return sse({"error": {"code": 503, "message": "The model is overloaded." + note, "status": "UNAVAILABLE"}},
+                   sep=b"\r\n\r\n")
 
 
 WIRES: dict[str, Any] = {"anthropic": _Anthropic, "openai": _OpenAI, "gemini": _Gemini}

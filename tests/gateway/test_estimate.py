@@ -9,7 +9,7 @@ import string
 
 import pytest
 
-from core import ratecard
+from core import catalog, ratecard
 from gateway import estimate as est
 from gateway.canonical import Usage
 from gateway.protocols import anthropic, gemini, openai_chat, openai_responses
@@ -20,7 +20,7 @@ PARSERS = {"anthropic": anthropic.parse_request, "openai": openai_chat.parse_req
 
 @pytest.fixture(scope="module")
 def card():
-    return ratecard.build_card([])
+    return catalog.build([]).card
 
 
 def tokens_of(card, model: str, body: dict, caller: str = "anthropic") -> int:

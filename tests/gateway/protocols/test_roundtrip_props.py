@@ -37,6 +37,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import anthropic, openai_chat
 from gateway.protocols.common import dump_arguments
+from gateway.protocols.passthrough import PassthroughStream
 from tests.gateway.protocols.test_sse import decode, random_cuts
 
 SETTINGS = settings(max_examples=100, deadline=None)
@@ -423,7 +424,7 @@ def test_stream_parsers_and_passthrough_never_raise(proto: str, frames: list[tup
 
     codec = CODECS[proto]
     parser = codec.StreamParser()
-    passthrough = codec.PassthroughStream(include_usage=False, cost_fn=lambda u: 1)
+    passthrough = PassthroughStream(codec.PASSTHROUGH, include_usage=False, cost_fn=lambda u: 1)
     renderer = codec.StreamRenderer(model="m", message_id="x", created=0)
     for name, payload in frames:
         event = SSEEvent(event=name, data=json.dumps(payload), raw=b"")

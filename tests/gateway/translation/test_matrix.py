@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from gateway.protocols.gemini_parts import DUMMY_SIGNATURE
+from gateway.protocols.gemini.parts import DUMMY_SIGNATURE
 from tests.gateway.translation.callers import CALLERS, IMAGE_URL, PNG_B64, Caller, Outcome, Results, User
 from tests.gateway.translation.upstreams import (
     ANT_SIGNATURE,

@@ -1,0 +1,55 @@
+"""Anthropic Messages answers: an upstream's read into canonical form, a caller's written from it."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from core.errors import GatewayError, UpstreamError
+from gateway.canonical import (
+    ChatResponse,
+    Tool,
+)
+from gateway.protocols import common as c
+from gateway.protocols.anthropic.blocks import (
+    parse_block,
+    render_client_part,
+)
+from gateway.protocols.fields import (
+    as_list,
+    as_obj,
+)
+
+
+def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> ChatResponse:
+    """Read an Anthropic upstream's non-stream answer (``tools`` is accepted for symmetry; names are never cut)."""
+    try:
+        body = as_obj(body, "response")
+        blocks = as_list(body.get("content") or [], "content")
+        parts = tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks))
+    except GatewayError as exc:
+        raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc
+    stop = body.get("stop_reason")
+    seq = body.get("stop_sequence")
+    return ChatResponse(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        parts=parts,
+        stop_reason=stop if isinstance(stop, str) else None,
+        stop_sequence=seq if isinstance(seq, str) else None,
+        usage=c.usage_from_anthropic(body.get("usage")),
+    )
+
+
+def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
+    """Build the Messages answer for a caller (``created`` is not part of this shape)."""
+    content = [b for b in (render_client_part(p) for p in resp.parts) if b is not None]
+    return {
+        "id": resp.id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": resp.stop_reason,
+        "stop_sequence": resp.stop_sequence,
+        "usage": c.usage_to_anthropic(resp.usage),
+    }

@@ -1,0 +1,206 @@
+"""Gemini upstream streams: into canonical events (``StreamParser``) or forwarded (``PASSTHROUGH``).
+
+Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
+split across chunks and are merged into one block while they continue; a
+thought signature closes its thinking block; function calls arrive whole and
+become a block start, one argument delta and a stop. ``usageMetadata`` is the
+running total: the last one counts, never the sum. The stream is over when a
+candidate has a ``finishReason`` (or the prompt was blocked); an upstream that
+closes before that broke the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+from gateway.canonical import (
+    BlockKind,
+    BlockStart,
+    BlockStop,
+    ImagePart,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    SignatureDelta,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolArgsDelta,
+    ToolCallPart,
+    Usage,
+)
+from gateway.protocols import upstream_error
+from gateway.protocols.common import dumps
+from gateway.protocols.gemini.errors import error_payload
+from gateway.protocols.gemini.parts import (
+    CallIds,
+    MakeId,
+    parse_upstream_part,
+    render_image,
+    stop_from_finish,
+    usage_from_gemini,
+)
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
+from gateway.sse import SSEEvent, encode
+
+
+def default_ids(response_id: str | None) -> MakeId:
+    """Ids for id-less calls, stable for one response: ``call_<responseId>_<n>``."""
+    base = "".join(c if c.isalnum() or c in "_-" else "_" for c in (response_id or "gemini"))
+    return lambda n: f"call_{base}_{n}"
+
+
+def _load(event: SSEEvent) -> Mapping[str, Any] | None:
+    try:
+        value = json.loads(event.data)
+    except ValueError:
+        return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _candidate(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    candidates = body.get("candidates")
+    first = candidates[0] if isinstance(candidates, list) and candidates else None
+    return first if isinstance(first, Mapping) else None
+
+
+def _blocked(body: Mapping[str, Any]) -> bool:
+    feedback = body.get("promptFeedback")
+    return isinstance(feedback, Mapping) and bool(feedback.get("blockReason"))
+
+
+class StreamParser:
+    """Turn a Gemini SSE stream into canonical stream events."""
+
+    def __init__(self, *, make_id: MakeId | None = None, tools: Iterable[Tool] = (), secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(secrets)
+        # ``tools`` for symmetry with the other parsers: Gemini gets tool names whole.
+        self._make_id = make_id
+        self._ids: CallIds | None = None
+        self._started = False
+        self._done = False
+        self._next = 0
+        self._open: tuple[int, str] | None = None
+        self._usage = Usage()
+        self._had_calls = False
+
+    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+        if self._done or not event.data.strip() or event.data.strip() == "[DONE]":
+            return []
+        body = _load(event)
+        if body is None:
+            return self._fail(StreamError(message="upstream sent a malformed stream chunk"))
+        if "error" in body:
+            return self._fail(upstream_error.from_event(body, secrets=self._secrets))
+        out: list[StreamEvent] = []
+        if not self._started:
+            self._started = True
+            rid = body.get("responseId") if isinstance(body.get("responseId"), str) else None
+            self._ids = CallIds(self._make_id or default_ids(rid))
+            model = str(body.get("modelVersion") or "")
+            out.append(MessageStart(id=rid or "gemini", model=model))
+        if isinstance(body.get("usageMetadata"), Mapping):
+            self._usage = usage_from_gemini(body["usageMetadata"])
+        candidate = _candidate(body)
+        content = candidate.get("content") if candidate else None
+        parts = content.get("parts") if isinstance(content, Mapping) else None
+        for i, raw in enumerate(parts if isinstance(parts, list) else []):
+            if isinstance(raw, Mapping):
+                self._part(raw, i, out)
+        finish = candidate.get("finishReason") if candidate else None
+        if isinstance(finish, str) or (candidate is None and _blocked(body)):
+            stop = "refusal" if candidate is None else stop_from_finish(finish, had_calls=self._had_calls)
+            self._close(out)
+            out += [MessageDelta(stop_reason=stop, usage=self._usage), MessageStop()]
+            self._done = True
+        return out
+
+    def finish(self) -> list[StreamEvent]:
+        """The upstream closed: an error unless a finishReason was seen."""
+        if self._done:
+            return []
+        return self._fail(StreamError(message="upstream stream ended before its finishReason"))
+
+    def _fail(self, err: StreamError) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        self._close(out)
+        self._done = True
+        return [*out, err]
+
+    def _close(self, out: list[StreamEvent]) -> None:
+        if self._open is not None:
+            out.append(BlockStop(self._open[0]))
+            self._open = None
+
+    def _start(self, out: list[StreamEvent], kind: BlockKind, **kw: Any) -> int:
+        self._close(out)
+        index = self._next
+        self._next += 1
+        out.append(BlockStart(index=index, kind=kind, origin="gemini", **kw))
+        return index
+
+    def _continue(self, out: list[StreamEvent], kind: BlockKind) -> int:
+        if self._open is not None and self._open[1] == kind:
+            return self._open[0]
+        index = self._start(out, kind)
+        self._open = (index, kind)
+        return index
+
+    def _part(self, raw: Mapping[str, Any], i: int, out: list[StreamEvent]) -> None:
+        assert self._ids is not None
+        for part in parse_upstream_part(raw, f"parts[{i}]", self._ids):
+            self._emit(part, out)
+
+    def _emit(self, part: Any, out: list[StreamEvent]) -> None:
+        if isinstance(part, ThinkingPart):
+            index = self._continue(out, "thinking")
+            if part.text:
+                out.append(ThinkingDelta(index, part.text))
+            if part.signature:
+                out.append(SignatureDelta(index, part.signature, origin="gemini"))
+                self._close(out)
+        elif isinstance(part, TextPart):
+            out.append(TextDelta(self._continue(out, "text"), part.text))
+        elif isinstance(part, ToolCallPart):
+            self._had_calls = True
+            index = self._start(out, "tool_call", id=part.id, name=part.name, signature=part.signature)
+            out += [ToolArgsDelta(index, part.arguments), BlockStop(index)]
+        else:
+            raw = render_image(part) if isinstance(part, ImagePart) else getattr(part, "data", None)
+            index = self._start(out, "raw", raw=dict(raw or {}))
+            out.append(BlockStop(index))
+
+
+def _passthrough_error(event: SSEEvent, body: dict[str, Any] | None) -> bool:
+    return body is not None and "error" in body
+
+
+def _passthrough_error_chunk(err: StreamError) -> bytes:
+    return encode(dumps(error_payload(err.status, err.message, err.kind)))
+
+
+def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str, Any]) -> bytes | None:
+    """Keep the running usage; the chunk with the ``finishReason`` carries the cost and ends the stream."""
+    if stream.done:
+        return None
+    meta = body.get("usageMetadata")
+    if isinstance(meta, Mapping):
+        stream.usage = usage_from_gemini(meta)
+    candidate = _candidate(body)
+    finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
+    if not finished:
+        return None
+    stream.done = True
+    priced = dict(body)
+    priced["usageMetadata"] = {**(meta if isinstance(meta, Mapping) else {}), "costCredits": stream.cost()}
+    return encode(dumps(priced))
+
+
+# A Gemini upstream's chunks to a Gemini caller.
+PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
+                               step=_passthrough_step)

@@ -1,0 +1,240 @@
+"""OpenAI Responses API: the response object and the ``response.*`` event stream.
+
+The stream and the non-stream object are built by the same rules so that the
+SDK's ``responses.stream(...).get_final_response()`` assembles exactly what
+``responses.create(...)`` returns:
+
+- consecutive text blocks share one ``message`` item (one ``output_text`` part each);
+- a thinking block becomes a ``reasoning`` item with one ``summary_text`` part, or
+  none when it carries neither text nor state this protocol can hand back;
+- each tool call is a ``function_call`` item;
+- item ids are ``<msg|rs|fc>_<response id>_<output index>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from gateway.canonical import (
+    ChatResponse,
+    MessageDelta,
+    MessageStart,
+    Part,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+)
+
+# Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
+# names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
+# the name alone, so the renderers need no request state to give the call its namespace back.
+NAMESPACE_SEP = "--"
+_STATE_PREFIX = {"signature": "bsk1.anthropic.", "redacted": "bsk1.anthropic-redacted."}
+_INCOMPLETE = {
+    "max_tokens": "max_output_tokens",
+    "model_context_window_exceeded": "max_output_tokens",
+    "refusal": "content_filter",
+}
+
+
+# --- opaque reasoning state ----------------------------------------------------
+
+
+def wrap_reasoning_state(part: ThinkingPart) -> str | None:
+    """Return the ``encrypted_content`` that lets a client hand ``part``'s state back, if any."""
+    if part.origin == "responses" and part.encrypted:
+        return part.encrypted
+    if part.origin == "anthropic" and part.redacted:
+        return _STATE_PREFIX["redacted"] + part.redacted
+    if part.origin == "anthropic" and part.signature:
+        return _STATE_PREFIX["signature"] + part.signature
+    return None
+
+
+def unwrap_reasoning_state(state: str) -> tuple[str | None, str | None, str | None]:
+    """Split ``encrypted_content`` into (origin, signature, redacted); origin None: OpenAI's own."""
+    for kind, prefix in _STATE_PREFIX.items():
+        if state.startswith(prefix):
+            value = state[len(prefix) :]
+            return ("anthropic", value, None) if kind == "signature" else ("anthropic", None, value)
+    return None, None, None
+
+
+# --- the response object ---------------------------------------------------------
+
+
+def response_id(raw_id: str) -> str:
+    return raw_id if raw_id.startswith("resp_") else "resp_" + _safe(raw_id)
+
+
+def item_id(prefix: str, resp_id: str, output_index: int) -> str:
+    return f"{prefix}_{resp_id[len('resp_'):]}_{output_index}"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-" else "_" for c in text) or "0"
+
+
+def function_call_item(
+    fc_id: str, part: ToolCallPart, namespaces: Mapping[str, tuple[str, str]] | None, *, done: bool
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": fc_id,
+        "type": "function_call",
+        "status": "completed" if done else "in_progress",
+        "arguments": (part.arguments or "{}") if done else "",
+        "call_id": part.id,
+        "name": part.name,
+    }
+    split = split_name(part.name, namespaces)
+    if split is not None:
+        item["namespace"], item["name"] = split
+    return item
+
+
+def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:
+    """Return (namespace, name) for a flattened tool name; ``namespaces``, when given, is exact."""
+    if namespaces is not None:
+        return namespaces.get(name)
+    namespace, sep, inner = name.partition(NAMESPACE_SEP)
+    return (namespace, inner) if sep and namespace and inner else None
+
+
+def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": rs_id,
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": text}] if text else [],
+    }
+    if state is not None:
+        item["encrypted_content"] = state
+    return item
+
+
+def output_text(text: str) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def message_item(msg_id: str, texts: list[str], *, done: bool) -> dict[str, Any]:
+    return {
+        "id": msg_id,
+        "type": "message",
+        "role": "assistant",
+        "status": "completed" if done else "in_progress",
+        "content": [output_text(t) for t in texts],
+    }
+
+
+def usage_object(usage: Usage, cost_credits: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.prompt_tokens + usage.output_tokens,
+    }
+    if cost_credits is not None:
+        out["cost_credits"] = cost_credits
+    return out
+
+
+def response_object(
+    resp_id: str,
+    *,
+    model: str,
+    created: int,
+    output: list[dict[str, Any]],
+    status: str,
+    stop_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the ``response`` object shared by the non-stream body and the lifecycle events."""
+    reason = _INCOMPLETE.get(stop_reason or "")
+    return {
+        "id": resp_id,
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "error": error,
+        "incomplete_details": {"reason": reason} if status == "incomplete" and reason else None,
+        "instructions": None,
+        "metadata": {},
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "store": False,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": usage,
+    }
+
+
+def final_status(stop_reason: str | None) -> str:
+    """``completed`` or ``incomplete`` for a canonical stop reason."""
+    return "incomplete" if stop_reason in _INCOMPLETE else "completed"
+
+
+def render_response(
+    resp: ChatResponse,
+    *,
+    model: str,
+    created: int,
+    cost_credits: int | None = None,
+    namespaces: Mapping[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Render the full Response object for a non-stream call."""
+    rid = response_id(resp.id)
+    output: list[dict[str, Any]] = []
+    texts: list[str] | None = None
+    for part in resp.parts:
+        if isinstance(part, TextPart):
+            if texts is None:
+                texts = []
+                output.append(message_item(item_id("msg", rid, len(output)), texts, done=True))
+            texts.append(part.text)
+            output[-1]["content"] = [output_text(t) for t in texts]
+            continue
+        item = _non_text_item(part, rid, len(output), namespaces)
+        if item is not None:
+            output.append(item)
+            texts = None
+    status = final_status(resp.stop_reason)
+    return response_object(
+        rid, model=model, created=created, output=output, status=status,
+        stop_reason=resp.stop_reason, usage=usage_object(resp.usage, cost_credits),
+    )
+
+
+def _non_text_item(
+    part: Part, rid: str, index: int, namespaces: Mapping[str, tuple[str, str]] | None
+) -> dict[str, Any] | None:
+    if isinstance(part, ToolCallPart):
+        return function_call_item(item_id("fc", rid, index), part, namespaces, done=True)
+    if isinstance(part, ThinkingPart):
+        state = wrap_reasoning_state(part)
+        if part.text or state is not None:
+            return reasoning_item(item_id("rs", rid, index), part.text, state)
+    # Images, raw vendor blocks and tool results have no place in a Responses output.
+    return None
+
+
+def signature_state(signature: str, origin: str | None) -> str | None:
+    """State for a streamed signature delta, wrapped like ``wrap_reasoning_state``."""
+    if origin == "responses":
+        return signature
+    if origin == "anthropic":
+        return _STATE_PREFIX["signature"] + signature
+    return None
+
+
+def redacted_state(data: str) -> str:
+    return _STATE_PREFIX["redacted"] + data
+
+
+def event_usage(start: MessageStart | None, delta: MessageDelta | None) -> Usage:
+    usage = start.usage if start else Usage()
+    return usage.merged(delta.usage) if delta and delta.usage else usage
+
+

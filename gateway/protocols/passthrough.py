@@ -1,0 +1,76 @@
+"""Forward an upstream's stream to a caller of the same protocol: one class, each protocol's rules.
+
+The events go out as the upstream sent them, but for two things. The event
+that ends the message carries the call's cost (the protocol says where), and
+an upstream's error event is read by ``upstream_error`` (redacted, keys of
+the channel included) and written again in the protocol's own error shape:
+no upstream error reaches a caller as the upstream wrote it.
+
+A protocol gives its ``PassthroughRules``: how an error event looks, how to
+write one, and ``step``, which reads one JSON event's usage and end into the
+stream's score and returns the bytes to send (None: the event as it came).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from gateway.canonical import StreamError, Usage
+from gateway.protocols import upstream_error
+from gateway.sse import SSEEvent
+
+CostFn = Callable[[Usage], int]
+
+
+@dataclass(frozen=True)
+class PassthroughRules:
+    """What a passthrough needs to know of one protocol's events."""
+
+    is_error: Callable[[SSEEvent, dict[str, Any] | None], bool]
+    render_error: Callable[[StreamError], bytes]
+    step: Callable[[PassthroughStream, SSEEvent, dict[str, Any]], bytes | None]
+    end_marker: str | None = None  # a data line that ends the stream (OpenAI's ``[DONE]``)
+
+
+class PassthroughStream:
+    """One upstream's events to a caller of its own protocol; keeps ``usage``, ``done`` and ``error``."""
+
+    def __init__(self, rules: PassthroughRules, *, include_usage: bool, cost_fn: CostFn,
+                 secrets: Iterable[str] = ()) -> None:
+        self.rules = rules
+        self.include_usage = include_usage
+        self._cost_fn = cost_fn
+        self._secrets = tuple(secrets)
+        self.usage: Usage | None = None
+        self.done = False
+        self.finished = False  # the message said it is finishing (its usage may still follow)
+        self.error: StreamError | None = None
+
+    def feed(self, event: SSEEvent) -> bytes:
+        """Return the bytes to forward for one upstream event."""
+        if self.rules.end_marker is not None and event.data.strip() == self.rules.end_marker:
+            self.done = True
+            return event.raw
+        payload = _load(event.data)
+        if self.rules.is_error(event, payload):  # upstream wording is cleaned before a caller sees it
+            self.error = upstream_error.from_event(payload if payload is not None else event.data,
+                                                   secrets=self._secrets)
+            return self.rules.render_error(self.error)
+        if payload is None:
+            return event.raw
+        out = self.rules.step(self, event, payload)
+        return event.raw if out is None else out
+
+    def cost(self) -> int:
+        """The call's cost at the usage seen so far."""
+        return self._cost_fn(self.usage or Usage())
+
+
+def _load(data: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
