@@ -129,6 +129,33 @@ FROM (SELECT 1) AS one LEFT JOIN wu AS w ON true LEFT JOIN ku AS k ON true
 PG_CLOSE = {(hour, usage): _PG_CLOSE_HEAD + (_PG_HOUR if hour else "") + (_PG_USAGE if usage else "") + _PG_CLOSE_TAIL
             for hour in (False, True) for usage in (False, True)}
 
+# A group of closes in one transaction first locks every row it will touch, in the one global order
+# (reservations, keys, members, wallets, each sorted), each class gated on the previous one.
+PG_LOCK_GROUP = """
+WITH r AS MATERIALIZED (
+  SELECT request_id FROM reservations WHERE request_id = ANY(%(rids)s::varchar[]) ORDER BY request_id FOR NO KEY UPDATE
+), k AS MATERIALIZED (
+  SELECT id FROM api_keys WHERE id = ANY(%(keys)s::varchar[]) AND (SELECT count(*) FROM r) >= 0
+  ORDER BY id FOR NO KEY UPDATE
+), m AS MATERIALIZED (
+  SELECT id FROM memberships WHERE id = ANY(%(members)s::integer[]) AND (SELECT count(*) FROM k) >= 0
+  ORDER BY id FOR NO KEY UPDATE
+), w AS MATERIALIZED (
+  SELECT id FROM wallets WHERE id = ANY(%(wallets)s::integer[]) AND (SELECT count(*) FROM m) >= 0
+  ORDER BY id FOR NO KEY UPDATE
+)
+SELECT count(*) FROM w
+"""
+
+
+def group_lock_params(closes: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The sorted ids a group's closes touch, for ``PG_LOCK_GROUP``."""
+    def ids(name: str) -> list[Any]:
+        return sorted({p[name] for p in closes if p[name] is not None})
+
+    return {"rids": ids("rid"), "keys": ids("key"), "members": ids("member"), "wallets": ids("wallet")}
+
+
 # --- SQLite ------------------------------------------------------------------------------------
 
 LITE_KEY_RESERVE = (
