@@ -7,13 +7,21 @@ above the hold is charged whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import signal
+import subprocess
+import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import anthropic
 import openai
 import pytest
 import requests
+import sqlalchemy as sa
 
 from tests.conftest import create_pg_database, drop_pg_database, free_port
 from tests.gateway.conftest import PRICES, Gateway, channels_toml, server_env, start_gunicorn, stop_gunicorn
@@ -151,4 +159,96 @@ def test_a_report_above_the_hold_is_charged_in_full(four_workers):
         messages=[{"role": "user", "content": "hi [fake in=150000 out=490]"}]))
     assert chunks[-1].usage.model_extra["cost_credits"] == cost
     assert account(gw, key2)["balance_credits"] == 100_000 - cost
+    gw.cli("verify-ledger")
+
+
+KILL_CALLS, KILL_CONCURRENCY = 480, 16
+
+
+def _one_call(gw: Gateway, key: str, i: int) -> dict:
+    """One raw call, alternately stream and not; complete only with its final event or whole body."""
+    stream = i % 2 == 1
+    knobs = "gap=0.03" if stream else "delay=0.2"
+    body = {"model": MODEL, "max_tokens": 200, "stream": stream,
+            "messages": [{"role": "user", "content": f"call {i} [fake {knobs} in=12 out=100]"}]}
+    out: dict = {"rid": None, "complete": False, "cost": None}
+    try:
+        with requests.post(gw.base_url + "/v1/messages", json=body, headers={"x-api-key": key}, timeout=120,
+                           stream=stream) as r:
+            out["rid"] = r.headers.get("x-bytespike-request-id")
+            if r.status_code != 200:
+                return out
+            if not stream:
+                assert r.json()["usage"]["output_tokens"] == 100
+                out["cost"], out["complete"] = int(r.headers["x-bytespike-cost-credits"]), True
+                return out
+            for line in r.iter_lines():
+                if not line.startswith(b"data:"):
+                    continue
+                data = json.loads(line[5:])
+                if data.get("type") == "message_delta":
+                    out["cost"] = data["usage"]["cost_credits"]
+                elif data.get("type") == "message_stop":
+                    out["complete"] = True
+    except requests.RequestException:
+        pass  # cut by the kill: not a complete answer
+    return out
+
+
+def _kill_one_worker(gw: Gateway, spared: set[int]) -> int:
+    pids = [int(p) for p in subprocess.run(["pgrep", "-P", str(gw.proc.pid)], capture_output=True,
+                                           text=True).stdout.split()]
+    pid = next(p for p in pids if p not in spared)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def test_killed_workers_lose_no_charge_of_a_complete_answer(four_workers):
+    gw = four_workers
+    if not gw.db_url.startswith("postgresql"):
+        pytest.skip("the kill test runs on PostgreSQL, where several workers are the deployment")
+    key = gw.account(credits=50_000_000, tier="enterprise")
+    done = [0]
+    killed: set[int] = set()
+
+    def counted(i: int) -> dict:
+        res = _one_call(gw, key, i)
+        done[0] += 1
+        return res
+
+    def killer() -> None:
+        for at in (KILL_CALLS // 4, KILL_CALLS // 2):
+            while done[0] < at:
+                time.sleep(0.01)
+            killed.add(_kill_one_worker(gw, killed))
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    with ThreadPoolExecutor(max_workers=KILL_CONCURRENCY) as pool:
+        results = list(pool.map(counted, range(KILL_CALLS)))
+    t.join(120)
+    assert len(killed) == 2
+    complete = {r["rid"]: r["cost"] for r in results if r["complete"]}
+    cut = [r for r in results if not r["complete"]]
+    gw.cli("expire-reservations", "--older-than", "0")  # the sweep: holds of the killed workers' calls
+    with gw.engine.connect() as c:
+        billed = dict(c.execute(sa.text(
+            "SELECT e.ref, -e.amount_credits FROM ledger_entries e JOIN wallets w ON w.id = e.wallet_id "
+            "JOIN api_keys k ON k.org_id = w.org_id WHERE e.kind = 'settle' AND k.key_hash = :h"),
+            {"h": hashlib.sha256(key.encode()).hexdigest()}).all())
+        still_open = c.execute(sa.text("SELECT count(*) FROM reservations WHERE state = 'open'")).scalar()
+    assert still_open == 0
+    # Every complete answer is billed, exactly its cost.
+    assert all(billed.get(rid) == cost for rid, cost in complete.items()), \
+        [(rid, cost, billed.get(rid)) for rid, cost in complete.items() if billed.get(rid) != cost][:5]
+    assert sum(billed.values()) >= sum(complete.values())
+    # Billed without a complete answer: only calls that were cut (inside a killed worker's commit-to-send window).
+    without_answer = set(billed) - set(complete)
+    cut_ids = {r["rid"] for r in cut}
+    assert all(rid in cut_ids or None in cut_ids for rid in without_answer)
+    assert len(without_answer) <= len(cut)
+    excess = sum(billed.values()) - sum(complete.values())
+    assert excess == sum(billed[rid] for rid in without_answer) <= len(cut) * max(billed.values(), default=0)
+    print(f"\n{len(complete)} complete, {len(cut)} cut by the kills, {len(without_answer)} of them billed "
+          f"(commit-to-send window), excess {excess} credits")
     gw.cli("verify-ledger")
