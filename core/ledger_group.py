@@ -4,9 +4,10 @@
 has committed (or raises if it could not be written). Per process and engine
 there is at most one transaction of closes in progress:
 
-- a close that finds nothing in progress commits at once, alone: no batching
-  delay, so a lone call pays one round trip (PostgreSQL) or one short
-  ``BEGIN IMMEDIATE`` (SQLite);
+- a close that finds nothing in progress commits at once: no batching delay
+  (one cooperative yield lets callers that are already runnable join it), so
+  a lone call pays one round trip (PostgreSQL) or one short ``BEGIN
+  IMMEDIATE`` (SQLite);
 - closes that arrive while a commit is in progress queue; when it ends, the
   first of them takes the whole queue (up to ``MAX_BATCH``) into the next
   transaction, and each caller wakes when its own transaction has committed.
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -81,6 +83,11 @@ class GroupCommit:
             slot.wake.wait()  # woken when written, or to lead the next group
             if slot.finished:
                 return slot.outcome()
+        else:
+            # One cooperative yield, no wait: callers already runnable (other greenlets of this
+            # gevent worker, other threads) join this group. SQLite's commit blocks a gevent worker
+            # whole, so none could arrive during it. Alone, this returns at once.
+            time.sleep(0)
         self._lead()
         return slot.outcome()
 

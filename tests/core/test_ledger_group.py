@@ -158,3 +158,48 @@ def test_a_close_that_fails_twice_raises_to_its_caller_and_stays_free(dapp, make
     ledger.release(hold, rec(p, "rg_g", status=500))  # what the gateway does next: the call is free
     assert ledger.balance(org) == (10_000, 0)
     assert ledger.verify_ledger() == []
+
+
+GEVENT_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import json, sys
+import gevent
+from tests.conftest import make_app
+from core import accounts, keys, ledger, ledger_group
+from core import db as core_db
+app = make_app(sys.argv[1])
+with app.app_context():
+    org, key = accounts.create_account("greenlets@example.com", 10_000_000)
+    p = keys.authenticate(key.raw, "127.0.0.1")
+    holds = [ledger.reserve(p, f"rg_gev{i}", 1_000) for i in range(64)]
+
+def one(hold):
+    with app.app_context():
+        return ledger.settle(hold, 300, ledger.UsageRecord(hold.request_id, p.org_id, p.key_id, None, "m", "x",
+                                                           "ch", "openai", False, 200))
+
+jobs = [gevent.spawn(one, h) for h in holds]
+gevent.joinall(jobs, raise_error=True)
+with app.app_context():
+    g = ledger_group.group_for(core_db.get_db().engine)
+    print(json.dumps({"charged": sorted({j.value for j in jobs}), "transactions": g.transactions,
+                      "closes": g.closes, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
+"""
+
+
+def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT, db_url], cwd=root, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["charged"] == [300] and res["closes"] == 64
+    assert res["transactions"] < 64  # greenlets that closed together shared a transaction
+    assert res["balance"] == [10_000_000 - 64 * 300, 0] and res["problems"] == []
