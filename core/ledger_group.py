@@ -5,7 +5,8 @@ has committed (or raises if it could not be written). Per process and engine
 there is at most one transaction of closes in progress:
 
 - a close that finds nothing in progress commits at once: no batching delay
-  (one cooperative yield lets callers that are already runnable join it), so
+  (under gevent, one cooperative yield lets greenlets already runnable join
+  it), so
   a lone call pays one round trip (PostgreSQL) or one short ``BEGIN
   IMMEDIATE`` (SQLite);
 - closes that arrive while a commit is in progress queue; when it ends, the
@@ -29,9 +30,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -71,6 +71,7 @@ class GroupCommit:
         self._busy = False
         self.transactions = 0  # groups written in one transaction (tests, bench)
         self.closes = 0
+        self._cooperative = _gevent_sleep()
 
     def commit(self, close: Close) -> bool:
         """Write ``close`` with whatever else is waiting; True if it flipped its reservation."""
@@ -83,11 +84,11 @@ class GroupCommit:
             slot.wake.wait()  # woken when written, or to lead the next group
             if slot.finished:
                 return slot.outcome()
-        else:
-            # One cooperative yield, no wait: callers already runnable (other greenlets of this
-            # gevent worker, other threads) join this group. SQLite's commit blocks a gevent worker
-            # whole, so none could arrive during it. Alone, this returns at once.
-            time.sleep(0)
+        elif self._cooperative is not None:
+            # Under gevent, one cooperative yield (no wait): greenlets already runnable join this
+            # group, as SQLite's commit blocks the worker whole and none could arrive during it.
+            # Alone, this returns at once. Threads need none: they arrive during the commit.
+            self._cooperative(0)
         self._lead()
         return slot.outcome()
 
@@ -132,6 +133,15 @@ class GroupCommit:
                 log.error("ledger: close of %s failed twice: %s", slot.close[0].request_id, err)
                 slot.error = err
             slot.finished = True
+
+
+def _gevent_sleep() -> Callable[[float], None] | None:
+    """gevent's sleep when this process runs greenlets (gunicorn's gevent worker patches threading)."""
+    try:
+        from gevent import monkey, sleep
+    except ImportError:  # pragma: no cover - gevent is a dependency; plain threads need no yield
+        return None
+    return sleep if monkey.is_module_patched("threading") else None
 
 
 _pid = 0
