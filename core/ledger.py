@@ -230,11 +230,10 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
     """Apply several closes in ONE transaction (a group commit); an error rolls back all of them.
 
     SQLite: one ``BEGIN IMMEDIATE``. PostgreSQL: a lone close is one autocommit
-    statement; a group is one transaction that first locks every row it will
-    touch in the global order (reservations, keys, members, wallets, each by
-    id), so it cannot deadlock with another group, a reserve or a credit, then
-    runs each close's statement. Returns, per close, whether it flipped its
-    reservation (False: settled, released or expired already).
+    statement, a group ONE multi-row statement (``ledger_sql.PG_CLOSE_GROUP``)
+    that locks its rows in the global order first, so it cannot deadlock with
+    another group, a reserve or a credit. Returns, per close, whether it
+    flipped its reservation (False: settled, released or expired already).
     """
     now = utcnow()
     sqlite = engine.dialect.name != "postgresql"
@@ -243,13 +242,13 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
         with sql.lite_transaction(engine) as cur:
             results = [_close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
             cur.commit = True
-    elif len(prepared) == 1:
+    elif len(prepared) == 1 or not _groupable(prepared):
         with sql.autocommit(engine) as conn:
-            results = [_close_pg(conn, *prepared[0])]
-    else:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(sql.PG_LOCK_GROUP, sql.group_lock_params([p for p, _h, _u in prepared]))
             results = [_close_pg(conn, *item) for item in prepared]
+    else:
+        with sql.autocommit(engine) as conn:
+            rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
+        results = [(p["rid"] in rows, *_group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
     for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:
@@ -274,6 +273,18 @@ def _close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[st
     if sqlite:
         params["now"], params["hour"] = sql.lite_time(params["now"]), sql.lite_time(params["hour"])
     return params, with_hour, record is not None
+
+
+def _groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
+    """One statement takes a group whose requests are distinct and all carry a usage row (every call's do)."""
+    return all(usage for _p, _h, usage in prepared) and len({p["rid"] for p, _h, _u in prepared}) == len(prepared)
+
+
+def _group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
+    if row is None:
+        return None, None
+    _rid, ks, kr, kq, wb, wr = row
+    return ((ks, kr, kq) if ks is not None else None), (wb, wr)
 
 
 def _close_pg(conn: sa.Connection, p: dict[str, Any], with_hour: bool,
