@@ -114,7 +114,7 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int 
            "-b", f"127.0.0.1:{port}", "app:create_app()"]
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 30
+    deadline = time.time() + 120  # a busy machine boots four workers slowly
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
