@@ -60,9 +60,3 @@ def post_fork(server, worker):
     if db is not None:
         db.dispose()
 
-
-def worker_exit(server, worker):
-    """Write the settlements this worker still holds before it goes (core/ledger_behind.py)."""
-    from core import ledger_behind
-
-    ledger_behind.flush()

@@ -60,7 +60,7 @@ def main() -> None:
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with tempfile.TemporaryDirectory(prefix="bytespike-prof-") as tmp:
-            env, key = run.instance(Path(tmp))
+            env, key = run.instance(Path(tmp), os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{Path(tmp) / 'bench.db'}"))
             os.environ.update({k: v for k, v in env.items() if k.startswith("BYTESPIKE_")})
             from app import create_app
             from bench.bare_forward import make_app

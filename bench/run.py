@@ -4,11 +4,12 @@
     make bench                      # or: .venv/bin/python bench/run.py [--quick] [--skip-hold]
 
 1. makes /tmp/venv-bench (aiohttp) for the load tools, outside the project's requirements;
-2. sets up a throwaway ByteSpike instance (SQLite, or BENCH_DATABASE_URL) whose channels
-   point at the fake vendor on 127.0.0.1, with an account and key;
-3. runs compare.py: DIRECT (the fake), the bare Flask+requests floor, and ByteSpike with
-   auth, reservation, settlement and usage logging on; one gevent worker pinned to CPU 1,
-   tools on CPU 0; concurrency 1 and 32, non-stream and stream;
+2. sets up a throwaway ByteSpike instance per backend (``--backends``: a SQLite file, and a
+   PostgreSQL database made on BENCH_PG_ADMIN_URL and dropped after) whose channels point at
+   the fake vendor on 127.0.0.1, with an account and key;
+3. runs compare.py: DIRECT (the fake), the bare Flask+requests floor, and ByteSpike on each
+   backend with auth, reservation, settlement and usage logging on, all interleaved; one
+   gevent worker pinned to CPU 1, tools on CPU 0; concurrency 1 and 32, non-stream and stream;
 4. holds 1,000 concurrent streams open through one 2-worker server and counts errors.
 
 Everything binds 127.0.0.1; every load run is bounded in count and time.
@@ -30,6 +31,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 VENV = Path("/tmp/venv-bench")
 PORT_UP, PORT_GW, PORT_BARE, PORT_HOLD = 9300, 8100, 8101, 8102
+PORT_GW_PG = 8103
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BIN = ROOT / ".venv" / "bin"
 
 
@@ -65,12 +68,23 @@ models = ["claude-sonnet-4-6"]
 """
 
 
-def instance(workdir: Path) -> tuple[dict[str, str], str]:
+def pg_database(create: bool, name: str) -> str:
+    """Create (or drop) the throwaway PostgreSQL database ``name``; return its URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def instance(workdir: Path, db_url: str) -> tuple[dict[str, str], str]:
     """Create the database, channels file and a funded account; return (env, key)."""
     (workdir / "channels.toml").write_text(channels(PORT_UP))
     env = dict(os.environ)
     env.update(
-        BYTESPIKE_DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}"),
+        BYTESPIKE_DATABASE_URL=db_url,
         BYTESPIKE_CHANNELS_FILE=str(workdir / "channels.toml"),
         BYTESPIKE_SECRET_KEY="bench",
         BYTESPIKE_LOG_LEVEL="warning",
@@ -93,14 +107,18 @@ def instance(workdir: Path) -> tuple[dict[str, str], str]:
     return env, key
 
 
-def compare(py: str, env: dict[str, str], key: str, args: argparse.Namespace) -> None:
+def compare(py: str, instances: dict[str, tuple[dict[str, str], str]], args: argparse.Namespace) -> None:
     gunicorn = str(BIN / "gunicorn")
-    bytespike = {
-        "name": "bytespike", "cwd": str(ROOT), "env": {k: env[k] for k in env if k.startswith("BYTESPIKE_")},
-        "start": f"exec {gunicorn} -c gunicorn.conf.py -w {{workers}} -b 127.0.0.1:{PORT_GW} 'app:create_app()'",
-        "base_url": f"http://127.0.0.1:{PORT_GW}", "health": f"http://127.0.0.1:{PORT_GW}/healthz",
-        "key": key, "openai_model": "gpt-5-4", "anthropic_model": "claude-sonnet-4-6",
-    }
+    gateways = []
+    for backend, (env, key) in instances.items():
+        port = PORT_GW if backend == "sqlite" else PORT_GW_PG
+        gateways.append({
+            "name": f"bytespike-{backend}", "cwd": str(ROOT),
+            "env": {k: env[k] for k in env if k.startswith("BYTESPIKE_")},
+            "start": f"exec {gunicorn} -c gunicorn.conf.py -w {{workers}} -b 127.0.0.1:{port} 'app:create_app()'",
+            "base_url": f"http://127.0.0.1:{port}", "health": f"http://127.0.0.1:{port}/healthz",
+            "key": key, "openai_model": "gpt-5-4", "anthropic_model": "claude-sonnet-4-6",
+        })
     bare = {
         "name": "bare-flask", "cwd": str(ROOT),
         "start": (f"exec {gunicorn} -k gevent -w {{workers}} -b 127.0.0.1:{PORT_BARE} "
@@ -110,7 +128,7 @@ def compare(py: str, env: dict[str, str], key: str, args: argparse.Namespace) ->
     }
     scenarios = args.scenarios or "chat-c1-d0,stream-c1-d0,chat-c32-d0,stream-c32-d0,msgs-c32-d0"
     cmd = [py, str(BENCH / "compare.py"), "--gateways", "", "--upstream-port", str(PORT_UP),
-           "--gateway-json", json.dumps(bare), "--gateway-json", json.dumps(bytespike),
+           "--gateway-json", json.dumps(bare), *[a for g in gateways for a in ("--gateway-json", json.dumps(g))],
            "--scenarios", scenarios, "--repeats", str(args.repeats), "--max-seconds", str(args.max_seconds)]
     subprocess.run(cmd, cwd=BENCH, check=True)
 
@@ -153,14 +171,26 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=1000)
     ap.add_argument("--skip-hold", action="store_true")
     ap.add_argument("--skip-compare", action="store_true")
+    ap.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
     args = ap.parse_args()
     py = tools_python()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    pg_name = f"bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="bytespike-bench-") as tmp:
-        env, key = instance(Path(tmp))
-        if not args.skip_compare:
-            compare(py, env, key, args)
-        if not args.skip_hold:
-            hold(py, env, key, args.streams)
+        instances = {}
+        try:
+            for backend in backends:
+                work = Path(tmp) / backend
+                work.mkdir()
+                url = pg_database(True, pg_name) if backend == "postgresql" else f"sqlite:///{work / 'bench.db'}"
+                instances[backend] = instance(work, url)
+            if not args.skip_compare:
+                compare(py, instances, args)
+            if not args.skip_hold:
+                hold(py, *instances[backends[0]], args.streams)
+        finally:
+            if "postgresql" in backends:
+                pg_database(False, pg_name)
 
 
 if __name__ == "__main__":

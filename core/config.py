@@ -48,9 +48,6 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_ROUTING_HEALTH": "1",
     # The model the public playground calls (free demo model unless the operator picks a cheap one).
     "BYTESPIKE_PLAYGROUND_MODEL": "bytespike-echo",
-    # A served call's settlement is written behind its answer, batched over this many milliseconds
-    # ("off": written before the answer goes out). The hold covers the charge meanwhile.
-    "BYTESPIKE_SETTLE_BATCH_MS": "10",
     # How often (seconds) a worker looks at the channels file's mtime to pick up a changed file.
     "BYTESPIKE_CHANNELS_CHECK_S": "2",
 }
@@ -76,7 +73,6 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     except InvalidOperation as exc:
         raise ConfigError(f"BYTESPIKE_CNY_PER_USD is not a decimal: {cfg['BYTESPIKE_CNY_PER_USD']!r}") from exc
     cfg["REQUEST_DEADLINE_S"] = float(cfg["BYTESPIKE_REQUEST_DEADLINE_S"])
-    cfg["SETTLE_BATCH_S"] = _batch_s(cfg["BYTESPIKE_SETTLE_BATCH_MS"])
     cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
     cfg["PAYMENTS_SANDBOX"] = _switch("BYTESPIKE_PAYMENTS_SANDBOX", cfg["BYTESPIKE_PAYMENTS_SANDBOX"])
     cfg["TRUSTED_PROXIES"] = _hops(cfg["BYTESPIKE_TRUSTED_PROXIES"])
@@ -94,19 +90,6 @@ def _switch(name: str, value: Any) -> bool:
     if text in ("0", "false", "no", "off", "", "none"):
         return False
     raise ConfigError(f"{name} must be 1 or 0: {value!r}")
-
-
-def _batch_s(value: Any) -> float | None:
-    text = str(value).strip().lower()
-    if text in ("off", "none", "sync", "-1"):
-        return None
-    try:
-        ms = float(text)
-    except ValueError as exc:
-        raise ConfigError(f"BYTESPIKE_SETTLE_BATCH_MS is not a number of milliseconds or 'off': {value!r}") from exc
-    if not 0 <= ms <= 1000:
-        raise ConfigError(f"BYTESPIKE_SETTLE_BATCH_MS must be between 0 and 1000 (or 'off'): {value!r}")
-    return ms / 1000
 
 
 def _hops(value: Any) -> int:

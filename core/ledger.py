@@ -14,6 +14,7 @@ and makes credits idempotent per payment reference.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +26,8 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from . import db as core_db
+from . import ledger_group, limits
 from . import ledger_sql as sql
-from . import limits
 from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
 from .models.accounts import ApiKey, Membership
@@ -37,6 +38,8 @@ from .money import usd_str
 
 _w, _e, _r, _k, _m, _u, _h = (cast(sa.Table, t.__table__) for t in (
     Wallet, LedgerEntry, Reservation, ApiKey, Membership, UsageLog, KeySpendHour))
+
+log = logging.getLogger("bytespike.ledger")
 
 CREDIT_KINDS = ("topup", "bonus", "subscription_renew", "refund", "admin_credit", "admin_debit", "payment_refund")
 EXPIRE_EVERY_S = 60.0
@@ -208,37 +211,18 @@ def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
 
 
 def settle(hold: Hold, cost_credits: int, record: UsageRecord) -> int:
-    """Charge ``min(cost, hold)`` and close the hold; return the credits charged (0 if already closed)."""
-    charged = _charge(hold, cost_credits)
-    return charged if _close(hold, "settle", charged, record) else 0
+    """Charge the reported cost in full and close the hold, committed before this returns.
 
-
-def _charge(hold: Hold, cost_credits: int) -> int:
-    """What a settlement takes: the cost, never below zero nor above the hold."""
-    return max(0, min(int(cost_credits), hold.amount))
-
-
-def settle_behind(hold: Hold, cost_credits: int, record: UsageRecord, delay_s: float | None) -> int:
-    """Charge ``min(cost, hold)`` like :func:`settle`, written behind the answer (``core.ledger_behind``).
-
-    Returns the credits charged. ``delay_s`` None settles in line instead.
-    The principal's live figures (the quota envelope) move as the close will move them.
+    Returns the credits charged (0 if the hold was closed already). The hold is
+    a guard, not a ceiling: a cost above it is charged whole (logged), and may
+    take the wallet below zero and the key's or member's spending past its
+    quota; the next reservation is then refused until the balance is positive.
     """
-    if delay_s is None:
-        return settle(hold, cost_credits, record)
-    from . import ledger_behind
-
-    charged = _charge(hold, cost_credits)
-    ledger_behind.submit(_engine(), (hold, "settle", charged, record), delay_s)
-    live = hold.live
-    if live is not None:
-        key, wallet = live.get("key"), live.get("wallet")
-        if key is not None:
-            live["key"] = (key[0] + charged, key[1] - hold.amount, key[2])
-        if wallet is not None:
-            live["wallet"] = (wallet[0] - charged, wallet[1] - hold.amount)
-        live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
-    return charged
+    charged = max(0, int(cost_credits))
+    if charged > hold.amount:
+        log.warning("request %s: the reported cost %d exceeds its hold %d; charged in full",
+                    hold.request_id, charged, hold.amount)
+    return charged if _close(hold, "settle", charged, record) else 0
 
 
 def release(hold: Hold, record: UsageRecord) -> None:
@@ -247,18 +231,24 @@ def release(hold: Hold, record: UsageRecord) -> None:
 
 
 def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> bool:
-    """Flip the reservation from open, then move key, member and wallet, the entry, the hour and the usage row."""
-    return close_many(_engine(), [(hold, kind, charged, record)])[0]
+    """Flip the reservation from open, then move key, member and wallet, the entry, the hour and the usage row.
+
+    Written in line through the group committer (``core.ledger_group``): committed when this returns.
+    """
+    return ledger_group.commit(_engine(), (hold, kind, charged, record))
 
 
 Close = tuple[Hold, str, int, "UsageRecord | None"]
 
 
 def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
-    """Apply several closes: one write transaction on SQLite, one statement each on PostgreSQL.
+    """Apply several closes in ONE transaction (a group commit); an error rolls back all of them.
 
-    Returns, per close, whether it flipped its reservation (False: settled,
-    released or expired already). On SQLite an error rolls back the whole batch.
+    SQLite: one ``BEGIN IMMEDIATE``. PostgreSQL: a lone close is one autocommit
+    statement, a group ONE multi-row statement (``ledger_sql.PG_CLOSE_GROUP``)
+    that locks its rows in the global order first, so it cannot deadlock with
+    another group, a reserve or a credit. Returns, per close, whether it
+    flipped its reservation (False: settled, released or expired already).
     """
     now = utcnow()
     sqlite = engine.dialect.name != "postgresql"
@@ -267,12 +257,13 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
         with sql.lite_transaction(engine) as cur:
             results = [_close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
             cur.commit = True
-    else:
-        results = []
+    elif len(prepared) == 1 or not _groupable(prepared):
         with sql.autocommit(engine) as conn:
-            for p, with_hour, with_usage in prepared:
-                n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).one()
-                results.append((bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)))
+            results = [_close_pg(conn, *item) for item in prepared]
+    else:
+        with sql.autocommit(engine) as conn:
+            rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
+        results = [(p["rid"] in rows, *_group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
     for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:
@@ -297,6 +288,24 @@ def _close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[st
     if sqlite:
         params["now"], params["hour"] = sql.lite_time(params["now"]), sql.lite_time(params["hour"])
     return params, with_hour, record is not None
+
+
+def _groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
+    """One statement takes a group whose requests are distinct and all carry a usage row (every call's do)."""
+    return all(usage for _p, _h, usage in prepared) and len({p["rid"] for p, _h, _u in prepared}) == len(prepared)
+
+
+def _group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
+    if row is None:
+        return None, None
+    _rid, ks, kr, kq, wb, wr = row
+    return ((ks, kr, kq) if ks is not None else None), (wb, wr)
+
+
+def _close_pg(conn: sa.Connection, p: dict[str, Any], with_hour: bool,
+              with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+    n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).one()
+    return bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
 
 
 def _close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool,
@@ -447,8 +456,8 @@ def verify_ledger() -> list[str]:
             if int(open_by_wallet.get(w.id) or 0) != w.reserved_credits:
                 problems.append(f"wallet {w.id}: reserved {w.reserved_credits} but open reservations sum to "
                                 f"{int(open_by_wallet.get(w.id) or 0)}")
-            if w.balance_credits < 0 or w.reserved_credits < 0:
-                problems.append(f"wallet {w.id}: negative total")
+            if w.reserved_credits < 0:  # a balance may be negative: a charge above its hold is taken whole
+                problems.append(f"wallet {w.id}: negative reservations")
         spent = dict(conn.execute(
             sa.select(_e.c.api_key_id, -sa.func.sum(_e.c.amount_credits))
             .where(_e.c.kind == "settle", _e.c.api_key_id.is_not(None)).group_by(_e.c.api_key_id)

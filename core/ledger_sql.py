@@ -161,6 +161,78 @@ FROM (SELECT 1) AS one LEFT JOIN wu AS w ON true LEFT JOIN ku AS k ON true
 PG_CLOSE = {(hour, usage): _PG_CLOSE_HEAD + (_PG_HOUR if hour else "") + (_PG_USAGE if usage else "") + _PG_CLOSE_TAIL
             for hour in (False, True) for usage in (False, True)}
 
+# A group of closes is ONE statement over arrays (one round trip, one plan, one commit): it locks every
+# row it will touch in the one global order (reservations, keys, members, wallets, each sorted, each
+# class gated on the previous one), flips the reservations still open, moves each key, member and
+# wallet once by its group's sums, and writes the entries, spend hours and usage rows. Per flipped
+# reservation it returns the key's and the wallet's totals after the group.
+_GROUP_COLS = {"rid": "varchar", "state": "varchar", "kind": "varchar", "key": "varchar", "member": "integer",
+               "wallet": "integer", "amt": "bigint", "charged": "bigint", "memo": "varchar", "with_hour": "boolean"}
+
+PG_CLOSE_GROUP = """
+WITH v AS (
+  SELECT * FROM unnest({arrays}) AS v({names})
+), lr AS MATERIALIZED (
+  SELECT request_id FROM reservations WHERE request_id IN (SELECT rid FROM v) ORDER BY request_id FOR NO KEY UPDATE
+), lk AS MATERIALIZED (
+  SELECT id FROM api_keys WHERE id IN (SELECT key FROM v) AND (SELECT count(*) FROM lr) >= 0 ORDER BY id
+  FOR NO KEY UPDATE
+), lm AS MATERIALIZED (
+  SELECT id FROM memberships WHERE id IN (SELECT member FROM v) AND (SELECT count(*) FROM lk) >= 0 ORDER BY id
+  FOR NO KEY UPDATE
+), lw AS MATERIALIZED (
+  SELECT id FROM wallets WHERE id IN (SELECT wallet FROM v) AND (SELECT count(*) FROM lm) >= 0 ORDER BY id
+  FOR NO KEY UPDATE
+), g AS (
+  UPDATE reservations r SET state = v.state FROM v
+  WHERE r.request_id = v.rid AND r.state = 'open' AND (SELECT count(*) FROM lw) >= 0
+  RETURNING v.*
+), ku AS (
+  UPDATE api_keys k SET spent_credits = k.spent_credits + s.c, reserved_credits = k.reserved_credits - s.a,
+         last_used_at = %(now)s::timestamp
+  FROM (SELECT key, sum(charged) AS c, sum(amt) AS a FROM g WHERE key IS NOT NULL GROUP BY key) s WHERE k.id = s.key
+  RETURNING k.id, k.spent_credits, k.reserved_credits, k.quota_credits
+), mu AS (
+  UPDATE memberships m SET spent_credits = m.spent_credits + s.c, reserved_credits = m.reserved_credits - s.a,
+         month_spent_credits = CASE WHEN m.month = %(month)s::varchar THEN m.month_spent_credits + s.c ELSE s.c END,
+         month = %(month)s::varchar
+  FROM (SELECT member, sum(charged) AS c, sum(amt) AS a FROM g WHERE member IS NOT NULL GROUP BY member) s
+  WHERE m.id = s.member
+), wu AS (
+  UPDATE wallets w SET balance_credits = w.balance_credits - s.c, reserved_credits = w.reserved_credits - s.a
+  FROM (SELECT wallet, sum(charged) AS c, sum(amt) AS a FROM g GROUP BY wallet) s WHERE w.id = s.wallet
+  RETURNING w.id, w.balance_credits, w.reserved_credits
+), ei AS (
+  INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)
+  SELECT wallet, kind, -charged, -amt, rid, key, memo, %(now)s::timestamp FROM g
+), hu AS (
+  INSERT INTO key_spend_hours (api_key_id, hour, credits)
+  SELECT key, %(hour)s::timestamp, sum(charged) FROM g WHERE with_hour GROUP BY key
+  ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits
+), ui AS (
+  INSERT INTO usage_log ({cols})
+  SELECT u.* FROM unnest({usage_arrays}) AS u({cols})
+  WHERE u.id IN (SELECT rid FROM g)
+  ON CONFLICT (id) DO NOTHING
+)
+SELECT g.rid, k.spent_credits, k.reserved_credits, k.quota_credits, w.balance_credits, w.reserved_credits
+FROM g LEFT JOIN ku AS k ON k.id = g.key LEFT JOIN wu AS w ON w.id = g.wallet
+""".format(
+    arrays=", ".join(f"%({n})s::{t}[]" for n, t in _GROUP_COLS.items()), names=", ".join(_GROUP_COLS),
+    cols=", ".join(_USAGE_COLS),
+    usage_arrays=", ".join(f"%(u_{c})s::{_USAGE_PG_TYPES.get(c, 'varchar')}[]" for c in _USAGE_COLS))
+
+
+def group_params(prepared: list[tuple[dict[str, Any], bool, bool]]) -> dict[str, Any]:
+    """One close's parameters per row, as the arrays of ``PG_CLOSE_GROUP`` (every close has its usage row)."""
+    ps = [p for p, _hour, _usage in prepared]
+    out: dict[str, Any] = {n: [p[n] for p in ps] for n in _GROUP_COLS if n != "with_hour"}
+    out["with_hour"] = [hour for _p, hour, _usage in prepared]
+    out.update({f"u_{c}": [p[f"u_{c}"] for p in ps] for c in _USAGE_COLS})
+    out.update(now=ps[0]["now"], month=ps[0]["month"], hour=ps[0]["hour"])
+    return out
+
+
 # --- SQLite ------------------------------------------------------------------------------------
 
 LITE_KEY_RESERVE = (

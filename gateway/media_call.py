@@ -71,7 +71,7 @@ def serve(protocol: str, prepare: Callable[[pipeline.Call], Job]) -> Response:
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
         reply = media_upstream.send(call, job.card, job.out, deadline=deadline)
         answer = job.finish(reply)
-        charged = pipeline.settle(call, answer.usage, min(answer.cost, call.estimate))
+        charged = pipeline.settle(call, answer.usage, answer.cost)
     except GatewayError as err:
         return pipeline.fail(call, err)
     except Exception:  # noqa: BLE001 - the caller gets a clean 500, the log the trace

@@ -87,9 +87,8 @@ class Call:
         return max(0.0, (time.perf_counter() - self.started - self.upstream_s) * 1000)
 
     def cost_of(self, usage: Usage) -> int:
-        """Cost at the served model's price, never above the reservation."""
-        cost = ratecard.chat_cost_credits(self.served or self.cards[0], usage)
-        return min(cost, self.estimate)
+        """Cost of the reported usage at the served model's price (the reservation is no ceiling)."""
+        return ratecard.chat_cost_credits(self.served or self.cards[0], usage)
 
 
 # --- admission: everything before the first upstream byte ------------------------------
@@ -345,11 +344,16 @@ def release_admission(call: Call) -> None:
 
 
 def settle(call: Call, usage: Usage, cost: int) -> int:
-    """Charge the call (never above the hold) with its usage row; returns credits charged."""
+    """Charge the call its full cost with its usage row, committed before this returns; the credits charged.
+
+    Called before the answer's last byte (or a stream's final event) leaves. If
+    the commit fails (after the group committer's retry) this raises, and the
+    caller answers an error instead and releases the hold: a call is never
+    answered as a success without its charge.
+    """
     limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
-        delay = current_app.config.get("SETTLE_BATCH_S")
-        return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
+        return ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
     finally:
         release_admission(call)
 

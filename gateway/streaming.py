@@ -1,10 +1,10 @@
 """The streaming half of a call: headers first, then events as they arrive, then settle or release.
 
 A stream's money is decided when it ends: a proper terminal event settles at
-the upstream's usage; a client that hangs up (``GeneratorExit``) is billed for
-what was delivered, within the hold; an upstream that breaks, sends an error
-event or outlives the deadline ends the caller's stream with its protocol's
-error event, free.
+the upstream's usage, committed before that final event is sent on; a client
+that hangs up (``GeneratorExit``) is billed for what was delivered; an
+upstream that breaks, sends an error event or outlives the deadline ends the
+caller's stream with its protocol's error event, free.
 """
 
 from __future__ import annotations
@@ -53,11 +53,20 @@ def _message_id(call: Call) -> str:
 
 
 def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
-    """Forward chunk by chunk; settle (done or abandoned) or release (broken) in ``finally``."""
+    """Forward chunk by chunk; hold the final event(s) back until the settlement has committed.
+
+    Everything from the event that ends the upstream's answer on (Anthropic
+    ``message_stop``, the OpenAI usage chunk and ``[DONE]``, Responses
+    ``response.completed``, Gemini's last chunk) waits for EOF and the
+    in-line settle; if the settle cannot be written the caller gets its
+    protocol's error event instead, free. A stream that breaks is released
+    and one the client abandons is billed for what was delivered, in ``finally``.
+    """
     from gateway.upstream import READ_ERRORS
 
     rel = make_relay(call, opened)
     outcome, reason = "broken", "upstream stream ended early"
+    held: list[bytes] = []
     chunks = opened.chunks()
     try:
         while True:
@@ -71,29 +80,54 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
             if chunk is None:
                 break
             out = rel.feed(chunk)
-            if out:
+            if out and rel.done:
+                held.append(out)
+            elif out:
                 yield out
             if rel.error is not None or time.perf_counter() > deadline:
                 reason = "upstream error event" if rel.error is not None else "request deadline exceeded"
                 break
         tail = rel.finish() if rel.error is None and time.perf_counter() <= deadline else b""
-        if tail:
-            yield tail
+        held.append(tail)
         if rel.done and rel.error is None:
-            outcome = "done"
-        elif rel.error is None:
-            err = StreamError(kind="api_error", message=reason, status=502)
-            yield _stream_error(call, rel, err)
+            outcome = "closed"
+            yield b"".join(held) if _settle_done(call, rel) else _settle_failed(call)
+        else:
+            if rel.error is None:
+                held.append(_stream_error(call, rel, StreamError(kind="api_error", message=reason, status=502)))
+            yield b"".join(held)
     except GeneratorExit:
-        outcome = "abandoned"
+        if outcome != "closed":
+            outcome = "abandoned"
         raise
     except Exception:  # noqa: BLE001 - a codec fault ends this stream cleanly, free, never a hung socket
         log.exception("stream relay failed in %s", call.request_id)
         reason = "gateway error while relaying the stream"
-        yield _stream_error(call, rel, StreamError(kind="api_error", message=reason, status=500))
+        if outcome != "closed":
+            yield _stream_error(call, rel, StreamError(kind="api_error", message=reason, status=500))
     finally:
         opened.reply.close()
-        _close_stream(call, rel, outcome, reason)
+        if outcome != "closed":
+            _close_stream(call, rel, outcome, reason)
+
+
+def _settle_done(call: Call, rel: Any) -> bool:
+    """Settle a finished stream at the upstream's usage, committed now; False if it could not be written."""
+    usage = billable(call, rel.usage or Usage(), rel.delivered_tokens)
+    try:
+        settle(call, usage, call.cost_of(usage))
+        return True
+    except Exception:  # noqa: BLE001 - answered as an error below, and released
+        log.exception("settling stream %s failed; answered as an error, not charged", call.request_id)
+        return False
+
+
+def _settle_failed(call: Call) -> bytes:
+    """The stream's final event is replaced by an error event; the hold is released (free)."""
+    from core.errors import GatewayError
+
+    release_quietly(call, "the settlement could not be written")
+    return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
 
 
 def _stream_error(call: Call, rel: Any, err: Any) -> bytes:
@@ -104,13 +138,17 @@ def _stream_error(call: Call, rel: Any, err: Any) -> bytes:
     return call.codec.render_stream_error(UpstreamError(err.message, status=err.status))
 
 
+def release_quietly(call: Call, reason: str) -> None:
+    try:
+        release(call, error=reason, status=500)
+    except Exception:  # noqa: BLE001 - the hold stays open; the sweep releases it (free)
+        log.exception("releasing stream %s failed", call.request_id)
+
+
 def _close_stream(call: Call, rel: Any, outcome: str, reason: str) -> None:
     try:
         usage = rel.usage or Usage()
-        if outcome == "done":
-            usage = billable(call, usage, rel.delivered_tokens)
-            settle(call, usage, call.cost_of(usage))
-        elif outcome == "abandoned":
+        if outcome == "abandoned":
             # The work was done up to here: bill what was delivered, within the hold.
             delivered = Usage(
                 input_tokens=usage.input_tokens or call.input_tokens,

@@ -32,10 +32,9 @@ ENTRY_KINDS = (
 
 class Wallet(Base):
     __tablename__ = "wallets"
-    __table_args__ = (
-        CheckConstraint("balance_credits >= 0", name="balance_nonneg"),
-        CheckConstraint("reserved_credits >= 0", name="reserved_nonneg"),
-    )
+    # No floor on the balance: a vendor report above the hold is charged whole and may take it below zero
+    # (API.md §3); reservations never go negative.
+    __table_args__ = (CheckConstraint("reserved_credits >= 0", name="reserved_nonneg"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), unique=True)

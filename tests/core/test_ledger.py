@@ -39,11 +39,23 @@ def test_ledger_reserve_settle_charges_cost(dapp, make_account):
     assert ledger.verify_ledger() == []
 
 
-def test_ledger_settle_never_exceeds_hold(dapp, make_account):
-    org, _, p = make_account(1_000)
+def test_ledger_settle_charges_a_report_above_the_hold_in_full(dapp, make_account, make_sub, caplog):
+    org, _, master = make_account(1_000)
+    _, p = make_sub(master, quota_credits=2_000)
     hold = ledger.reserve(p, "req_b", 600)
-    assert ledger.settle(hold, 5_000, rec(p, "req_b")) == 600
-    assert ledger.balance(org) == (400, 0)
+    with caplog.at_level("WARNING", logger="bytespike.ledger"):
+        assert ledger.settle(hold, 5_000, rec(p, "req_b")) == 5_000
+    assert "req_b" in caplog.text and "exceeds its hold" in caplog.text
+    assert ledger.balance(org) == (-4_000, 0)  # the hold is a guard, not a ceiling
+    with core_db.get_db().engine.connect() as conn:
+        spent = conn.execute(sa.text("SELECT spent_credits FROM api_keys WHERE id = :k"), {"k": p.key_id}).scalar()
+    assert spent == 5_000  # past the key's quota by the excess
+    with pytest.raises(QuotaExceeded):
+        ledger.reserve(p, "req_b2", 0)
+    with pytest.raises(InsufficientBalance):  # the wallet is below zero: even a free call waits for a top-up
+        ledger.reserve(master, "req_b3", 0)
+    assert ledger.credit(org, "topup", 4_001, "pay_b")
+    ledger.reserve(master, "req_b4", 1)
     assert ledger.verify_ledger() == []
 
 

@@ -1,7 +1,7 @@
 """OAuth apps: registered clients, their authorization codes, and the keys connected apps hold
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 
 
 revision = '0007'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -35,7 +35,7 @@ def test_task_runs_to_completion_and_bills_seconds_rendered(media, fresh, fake_m
     assert hold == 960_000  # 8 s x the channel's $0.12/s
     assert task["status"] == "pending" and task["estimated_credits"] == hold and task["credits_used"] is None
     assert int(r.headers["x-bytespike-estimated-credits"]) == hold and "X-Org-Quota-Remaining-Credits" in r.headers
-    assert media.wallet(key, settled=False) == (bal, hold)
+    assert media.wallet(key) == (bal, hold)
     sent = fake_media.requests_to("/v1/videos")[0]
     assert sent.json["model"] == "sora-2-upstream" and sent.json["seconds"] == "8"
 
@@ -64,7 +64,7 @@ def test_out_task_id_is_idempotent_per_org(media, fresh, fake_media, other_key):
     assert a.status_code == b.status_code == 200
     assert a.json()["task_id"] == b.json()["task_id"]
     assert len(fake_media.requests_to("/v1/videos")) == 1
-    assert media.wallet(key, settled=False)[1] == a.json()["estimated_credits"]  # reserved once
+    assert media.wallet(key)[1] == a.json()["estimated_credits"]  # reserved once
     c = post(media, key, "/v1/tasks/submit", {"model": "sora-2", "out_task_id": "clip-001",
                                               "params": {"prompt": "something else", "seconds": "4"}})
     assert c.status_code == 409 and c.json()["error"]["code"] == "duplicate_out_task_id"

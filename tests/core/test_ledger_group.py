@@ -1,0 +1,205 @@
+"""Group commit of settlements, on SQLite and PostgreSQL: in line, shared, at once when alone, failures raised."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from core import db as core_db
+from core import ledger, ledger_group
+from core.models.ledger import LedgerEntry
+from core.models.usage import UsageLog
+
+from .test_ledger import rec, rows
+
+
+def group():
+    return ledger_group.group_for(core_db.get_db().engine)
+
+
+def settler(app):
+    """``ledger.settle`` for a worker thread: inside the app's context."""
+    def settle(hold, cost, record):
+        with app.app_context():
+            return ledger.settle(hold, cost, record)
+
+    return settle
+
+
+def test_a_settle_is_written_when_it_returns(dapp, make_account):
+    org, _, p = make_account(10_000)
+    hold = ledger.reserve(p, "rg_a", 4_000)
+    assert ledger.settle(hold, 1_500, rec(p, "rg_a", input_tokens=7, output_tokens=3)) == 1_500
+    # Read on another connection: nothing is left to write behind the call.
+    assert ledger.balance(org) == (8_500, 0)
+    (u,) = rows(UsageLog.__table__, UsageLog.__table__.c.id == "rg_a")
+    assert u.billed and u.cost_credits == 1_500 and u.output_tokens == 3
+    assert p.live["wallet"] == (8_500, 0)  # the envelope follows the committed row
+    assert ledger.verify_ledger() == []
+
+
+def test_a_lone_close_commits_at_once_in_its_own_caller(dapp, make_account, monkeypatch):
+    _, _, p = make_account(10_000)
+    hold = ledger.reserve(p, "rg_b", 1_000)
+    seen = []
+    real = ledger.close_many
+
+    def spy(engine, closes):
+        seen.append((threading.get_ident(), len(closes)))
+        return real(engine, closes)
+
+    monkeypatch.setattr(ledger, "close_many", spy)
+    before = group().transactions
+    ledger.settle(hold, 400, rec(p, "rg_b"))
+    # The caller wrote it itself, alone, straight away: no writer to wake, no batching window.
+    assert seen == [(threading.get_ident(), 1)]
+    assert group().transactions == before + 1
+
+
+def test_closes_that_arrive_during_a_commit_share_the_next_transaction(dapp, make_account, monkeypatch):
+    org, _, p = make_account(1_000_000)
+    holds = [ledger.reserve(p, f"rg_c{i}", 1_000) for i in range(21)]
+    real = ledger.close_many
+    first_started, let_go = threading.Event(), threading.Event()
+    sizes = []
+
+    def slow_first(engine, closes):
+        sizes.append(len(closes))
+        if len(sizes) == 1:
+            first_started.set()
+            assert let_go.wait(60)
+        return real(engine, closes)
+
+    monkeypatch.setattr(ledger, "close_many", slow_first)
+    before = group().transactions
+    with ThreadPoolExecutor(max_workers=21) as pool:
+        settle = settler(dapp)
+        lead = pool.submit(settle, holds[0], 100, rec(p, "rg_c0"))
+        assert first_started.wait(60)
+        rest = [pool.submit(settle, h, 100, rec(p, h.request_id)) for h in holds[1:]]
+        while len(group()._queue) < 20:  # all twenty queued behind the commit in progress
+            threading.Event().wait(0.01)
+        assert not any(f.done() for f in rest)  # each waits for its own commit
+        let_go.set()
+        assert lead.result() == 100 and [f.result() for f in rest] == [100] * 20
+    assert sizes == [1, 20]
+    assert group().transactions == before + 2
+    assert ledger.balance(org) == (1_000_000 - 21 * 100, 0)
+    assert len(rows(LedgerEntry.__table__, LedgerEntry.__table__.c.kind == "settle")) == 21
+    assert ledger.verify_ledger() == []
+
+
+def test_a_group_skips_a_closed_hold_and_a_second_settle_charges_nothing(dapp, make_account):
+    org, _, p = make_account(100_000)
+    holds = [ledger.reserve(p, f"rg_d{i}", 1_000) for i in range(20)]
+    ledger.release(holds[3], rec(p, "rg_d3", status=502))  # closed before its settle
+    done = ledger.close_many(core_db.get_db().engine, [(h, "settle", 100, rec(p, h.request_id)) for h in holds])
+    assert done == [i != 3 for i in range(20)]
+    assert ledger.settle(holds[5], 100, rec(p, "rg_d5")) == 0
+    assert ledger.balance(org) == (100_000 - 19 * 100, 0)
+    assert ledger.verify_ledger() == []
+
+
+def test_many_concurrent_settles_are_all_written_once_in_fewer_transactions(dapp, make_account):
+    orgs = [make_account(1_000_000) for _ in range(3)]
+    holds = [(p, ledger.reserve(p, f"rg_e{i}", 500)) for i in range(150) for _o, _k, p in [orgs[i % 3]]]
+    before = (group().transactions, group().closes)
+    settle = settler(dapp)
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        charged = list(pool.map(lambda ph: settle(ph[1], 200 + 500, rec(ph[0], ph[1].request_id)), holds))
+    assert charged == [700] * 150  # above the hold: charged in full
+    assert group().closes - before[1] == 150
+    assert group().transactions - before[0] < 150  # closes that met shared a transaction
+    for org, _k, _p in orgs:
+        assert ledger.balance(org) == (1_000_000 - 50 * 700, 0)
+    assert len(rows(UsageLog.__table__)) == 150
+    assert ledger.verify_ledger() == []
+
+
+def test_a_failed_group_is_written_close_by_close(dapp, make_account, monkeypatch):
+    org, _, p = make_account(10_000)
+    holds = [ledger.reserve(p, f"rg_f{i}", 1_000) for i in range(3)]
+    real = ledger.close_many
+    calls = []
+
+    def flaky(engine, closes):
+        calls.append(len(closes))
+        if len(closes) > 1:
+            raise sa.exc.OperationalError("group", {}, Exception("database is locked"))
+        return real(engine, closes)
+
+    monkeypatch.setattr(ledger, "close_many", flaky)
+    slots = [ledger_group._Slot((h, "settle", 400, rec(p, h.request_id))) for h in holds]
+    group()._write(slots)
+    assert calls == [3, 1, 1, 1]
+    assert [s.outcome() for s in slots] == [True] * 3
+    assert ledger.balance(org) == (10_000 - 3 * 400, 0)
+
+
+def test_a_close_that_fails_twice_raises_to_its_caller_and_stays_free(dapp, make_account, monkeypatch):
+    org, _, p = make_account(10_000)
+    hold = ledger.reserve(p, "rg_g", 1_000)
+    calls = []
+
+    def broken(engine, closes):
+        calls.append(len(closes))
+        raise sa.exc.OperationalError("close", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(ledger, "close_many", broken)
+    with pytest.raises(sa.exc.OperationalError):
+        ledger.settle(hold, 400, rec(p, "rg_g"))
+    assert calls == [1, 1]  # tried, then tried again alone
+    assert not group()._busy and not group()._queue  # the next close leads at once
+    monkeypatch.undo()
+    assert ledger.balance(org) == (10_000, 1_000)  # nothing was charged
+    ledger.release(hold, rec(p, "rg_g", status=500))  # what the gateway does next: the call is free
+    assert ledger.balance(org) == (10_000, 0)
+    assert ledger.verify_ledger() == []
+
+
+GEVENT_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import json, sys
+import gevent
+from tests.conftest import make_app
+from core import accounts, keys, ledger, ledger_group
+from core import db as core_db
+app = make_app(sys.argv[1])
+with app.app_context():
+    org, key = accounts.create_account("greenlets@example.com", 10_000_000)
+    p = keys.authenticate(key.raw, "127.0.0.1")
+    holds = [ledger.reserve(p, f"rg_gev{i}", 1_000) for i in range(64)]
+
+def one(hold):
+    with app.app_context():
+        return ledger.settle(hold, 300, ledger.UsageRecord(hold.request_id, p.org_id, p.key_id, None, "m", "x",
+                                                           "ch", "openai", False, 200))
+
+jobs = [gevent.spawn(one, h) for h in holds]
+gevent.joinall(jobs, raise_error=True)
+with app.app_context():
+    g = ledger_group.group_for(core_db.get_db().engine)
+    print(json.dumps({"charged": sorted({j.value for j in jobs}), "transactions": g.transactions,
+                      "closes": g.closes, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
+"""
+
+
+def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT, db_url], cwd=root, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["charged"] == [300] and res["closes"] == 64
+    assert res["transactions"] < 64  # greenlets that closed together shared a transaction
+    assert res["balance"] == [10_000_000 - 64 * 300, 0] and res["problems"] == []
