@@ -148,7 +148,7 @@ def _cell(value: object) -> object:
 @bp.get("/status/")
 @login_required
 def status():  # type: ignore[no-untyped-def]
-    # The very document /api/status serves (Router.status() folds it with gateway.status.build_status).
+    # The very document /api/status serves (Router.status() folds it with gateway.routing.stats.build_status).
     from gateway.routing import get_router
 
     return render_template("console/status.html", doc=get_router(current_app).status(), active="status")

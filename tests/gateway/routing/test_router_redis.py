@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from gateway.health import BreakerPolicy
+from gateway.routing.health import BreakerPolicy
 from tests.conftest import REDIS_URL
 
 from .conftest import chan

@@ -1,0 +1,101 @@
+"""Whose fault is a failure: the channel's, or one tenant's requests?
+
+An upstream can fail for one account only: prompts that crash it, a feature
+only that account sends. Counting those failures against the channel would
+let one tenant open the channel's circuit for everyone. So each channel keeps
+a record per tenant (the calling account) beside its own, and a failure is
+put on the channel only when
+
+- at least ``policy.min_tenants`` tenants are each failing there
+  (``policy.tenant_streak`` failures in a row), or
+- no other tenant has been served there since this tenant's failures began
+  (nothing says the channel works: a real outage, or the only tenant).
+
+Otherwise the failing tenant's own circuit on that channel opens (when its
+own record is bad enough by the same ``BreakerPolicy``), and every other
+tenant keeps the channel. The records are per process, like the channel's;
+the circuits they open are shared (``gateway.routing.circuit``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .health import FAIL, OK, BreakerPolicy, Health
+
+NO_TENANT = "-"  # calls made for no account (task polling): one tenant of their own
+MAX_RECORDS = 4096
+MAX_SERVED = 256
+
+
+class Tenants:
+    """Per-(channel, tenant) records, recent successes per channel, and the blame rule."""
+
+    def __init__(self, clock: Callable[[], float], span_s: float = 60.0) -> None:
+        self.clock = clock
+        self.span_s = span_s
+        self._records: dict[tuple[str, str], Health] = {}
+        self._served: dict[str, dict[str, float]] = {}  # channel -> tenant -> last success, oldest first
+        self._failing: dict[str, dict[str, None]] = {}  # channel -> tenants on a failure streak there
+
+    def health(self, channel: str, tenant: str) -> Health:
+        """This tenant's record on this channel (made on first use; the least recently used go first)."""
+        key = (channel, tenant)
+        h = self._records.pop(key, None)
+        if h is None:
+            h = Health(self.clock, self.span_s)
+            if len(self._records) >= MAX_RECORDS:
+                old = next(iter(self._records))
+                del self._records[old]
+                self._failing.get(old[0], {}).pop(old[1], None)
+        self._records[key] = h
+        return h
+
+    def record(self, channel: str, tenant: str, outcome: str, latency_ms: float) -> Health:
+        """Fold one attempt into the tenant's record on the channel; return that record."""
+        h = self.health(channel, tenant)
+        h.record(outcome, latency_ms)
+        if outcome == OK:
+            served = self._served.setdefault(channel, {})
+            served.pop(tenant, None)
+            served[tenant] = self.clock()
+            if len(served) > MAX_SERVED:
+                del served[next(iter(served))]
+            self._failing.get(channel, {}).pop(tenant, None)
+        elif outcome == FAIL:
+            self._failing.setdefault(channel, {})[tenant] = None
+        return h
+
+    def blames_channel(self, channel: str, tenant: str, policy: BreakerPolicy) -> bool:
+        """Tell whether this tenant's failures on the channel are the channel's fault (see the module)."""
+        since = self.health(channel, tenant).streak_since
+        if not self._others_served(channel, tenant, since):
+            return True
+        return self._failing_tenants(channel, policy) >= policy.min_tenants
+
+    def _others_served(self, channel: str, tenant: str, since: float) -> bool:
+        for who, at in reversed(self._served.get(channel, {}).items()):
+            if at < since:
+                return False
+            if who != tenant:
+                return True
+        return False
+
+    def _failing_tenants(self, channel: str, policy: BreakerPolicy) -> int:
+        now = self.clock()
+        n = 0
+        for who in self._failing.get(channel, {}):
+            h = self._records.get((channel, who))
+            if h and h.consecutive >= policy.tenant_streak and now - h.streak_since <= self.span_s:
+                n += 1
+        return n
+
+    def reset(self, channel: str, tenant: str | None = None) -> None:
+        """Forget a tenant's record on a channel (its circuit closed), or every tenant's when None."""
+        if tenant is not None:
+            self._records.pop((channel, tenant), None)
+            self._failing.get(channel, {}).pop(tenant, None)
+            return
+        for key in [k for k in self._records if k[0] == channel]:
+            del self._records[key]
+        self._failing.pop(channel, None)
