@@ -155,10 +155,11 @@ class BreakerPolicy:
     min_calls: int = 10
     cooldown_s: float = 10.0
     max_cooldown_s: float = 300.0
-    # Failures put on the channel (not on one tenant) once this many tenants each fail tenant_streak
-    # times in a row there (or when no other tenant was served there since the failures began).
+    # Failures are put on the channel (not on one tenant) once this many tenants each fail
+    # tenant_streak times in a row there, or when no other tenant was served there in served_within_s.
     min_tenants: int = 2
     tenant_streak: int = 2
+    served_within_s: float = 10.0
 
     def cooldown(self, level: int) -> float:
         """Return the open period after the level-th consecutive trip (1, 2, ...): doubling, capped."""

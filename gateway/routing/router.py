@@ -131,7 +131,7 @@ class Router:
         self.circuits = Circuits(self.store, p, [c.name for c in self.channels], labels, clock, wall, cache_s)
         self.pins = Pins(self.store, p, clock, cache_s)
         self.counters = Counters(self.store, p, clock, wall, 1.0 if redis_url else 0.0)
-        self.tenants = Tenants(clock)
+        self.tenants = Tenants(clock, suspect_s=self.policy.served_within_s)
         self._lock = threading.Lock()
         self._rr = {c.name: itertools.count() for c in self.channels}
         self.ch_health = {c.name: Health(clock) for c in self.channels}

@@ -8,8 +8,16 @@ put on the channel only when
 
 - at least ``policy.min_tenants`` tenants are each failing there
   (``policy.tenant_streak`` failures in a row), or
-- no other tenant has been served there since this tenant's failures began
-  (nothing says the channel works: a real outage, or the only tenant).
+- no other tenant has been served there in the last ``policy.served_within_s``
+  (nothing says the channel works: a real outage, or the only tenant), unless
+  this tenant's requests failed, in that time, on a channel that was serving
+  others: a backup channel that only the noisy tenant's retries reach is not
+  judged on them.
+
+The price of the second rule: in a real outage seen by one busy tenant while
+another tenant's last answer there is a few seconds old, the busy tenant's
+own circuit opens first; the channel's opens as soon as a second tenant
+fails there too, or once that last answer is older than the limit.
 
 Otherwise the failing tenant's own circuit on that channel opens (when its
 own record is bad enough by the same ``BreakerPolicy``), and every other
@@ -31,12 +39,14 @@ MAX_SERVED = 256
 class Tenants:
     """Per-(channel, tenant) records, recent successes per channel, and the blame rule."""
 
-    def __init__(self, clock: Callable[[], float], span_s: float = 60.0) -> None:
+    def __init__(self, clock: Callable[[], float], span_s: float = 60.0, suspect_s: float = 10.0) -> None:
         self.clock = clock
         self.span_s = span_s
+        self.suspect_s = suspect_s  # the router passes its policy's served_within_s
         self._records: dict[tuple[str, str], Health] = {}
         self._served: dict[str, dict[str, float]] = {}  # channel -> tenant -> last success, oldest first
         self._failing: dict[str, dict[str, None]] = {}  # channel -> tenants on a failure streak there
+        self._suspects: dict[str, float] = {}  # tenant -> when it last failed where others were served
 
     def health(self, channel: str, tenant: str) -> Health:
         """This tenant's record on this channel (made on first use; the least recently used go first)."""
@@ -64,14 +74,21 @@ class Tenants:
             self._failing.get(channel, {}).pop(tenant, None)
         elif outcome == FAIL:
             self._failing.setdefault(channel, {})[tenant] = None
+            if self._others_served(channel, tenant, self.clock() - self.suspect_s):
+                self._suspects.pop(tenant, None)
+                self._suspects[tenant] = self.clock()
+                if len(self._suspects) > MAX_RECORDS:
+                    del self._suspects[next(iter(self._suspects))]
         return h
 
     def blames_channel(self, channel: str, tenant: str, policy: BreakerPolicy) -> bool:
         """Tell whether this tenant's failures on the channel are the channel's fault (see the module)."""
-        since = self.health(channel, tenant).streak_since
-        if not self._others_served(channel, tenant, since):
+        if self._failing_tenants(channel, policy) >= policy.min_tenants:
             return True
-        return self._failing_tenants(channel, policy) >= policy.min_tenants
+        since = self.clock() - policy.served_within_s
+        if self._others_served(channel, tenant, since):
+            return False
+        return self._suspects.get(tenant, -1e18) < since
 
     def _others_served(self, channel: str, tenant: str, since: float) -> bool:
         for who, at in reversed(self._served.get(channel, {}).items()):
