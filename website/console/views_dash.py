@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from core import db as core_db
 from core.models import ApiKey, Org, Reservation, UsageLog, Wallet, utcnow
 from core.money import credits_to_cny, usd_str
+from gateway.routing import get_router
 
 from .auth import current_membership
 from .blueprint import bp
@@ -149,6 +150,4 @@ def _cell(value: object) -> object:
 @login_required
 def status():  # type: ignore[no-untyped-def]
     # The very document /api/status serves (Router.status() folds it with gateway.routing.stats.build_status).
-    from gateway.routing import get_router
-
     return render_template("console/status.html", doc=get_router(current_app).status(), active="status")
