@@ -3,7 +3,7 @@
 An upstream can fail for one account only: prompts that crash it, a feature
 only that account sends. Counting those failures against the channel would
 let one tenant open the channel's circuit for everyone. So each channel keeps
-a record per tenant (the calling account) beside its own, and a failure is
+a record per tenant (the calling account, its org) beside its own, and a failure is
 put on the channel only when
 
 - at least ``policy.min_tenants`` tenants are each failing there
@@ -14,15 +14,16 @@ put on the channel only when
   others: a backup channel that only the noisy tenant's retries reach is not
   judged on them.
 
-The price of the second rule: in a real outage seen by one busy tenant while
-another tenant's last answer there is a few seconds old, the busy tenant's
-own circuit opens first; the channel's opens as soon as a second tenant
-fails there too, or once that last answer is older than the limit.
-
 Otherwise the failing tenant's own circuit on that channel opens (when its
 own record is bad enough by the same ``BreakerPolicy``), and every other
 tenant keeps the channel. The records are per process, like the channel's;
 the circuits they open are shared (``gateway.routing.circuit``).
+
+The price of the second rule: in a real outage seen by one busy tenant while
+another tenant's last answer there is a few seconds old, the busy tenant's
+own circuit opens first; the channel's opens as soon as a second tenant
+fails there twice too (attempts retried on another channel before any byte
+reached the caller).
 """
 
 from __future__ import annotations
