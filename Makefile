@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
 
-.PHONY: run test setup lint typecheck bench freeze translations browser
+.PHONY: run test setup lint typecheck bench fuzz freeze translations browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,8 @@ browser:
 run: setup
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app demo-account
-	$(BIN)/gunicorn --bind 127.0.0.1:8000 'app:create_app()'
+	@echo "Demo: BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} (1: the labelled payment simulator is on; every console page says so)"
+	BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} $(BIN)/gunicorn --bind 127.0.0.1:8000 'app:create_app()'
 
 test: setup browser
 	$(BIN)/python -m pytest
@@ -39,3 +40,7 @@ freeze: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# Hostile bodies on every JSON surface of a served app on PostgreSQL: 0 answers >= 500 expected.
+fuzz: setup
+	$(BIN)/python bench/fuzz.py

@@ -10,27 +10,31 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from core import channels as core_channels
+from core import catalog as core_catalog
 from core import cli as core_cli
 from core import config as core_config
 from core import db as core_db
+from core.safejson import SafeJSONProvider
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder="static", template_folder="website/templates")
     app.config.update(core_config.load(config))
     app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # Anthropic accepts 32 MB bodies
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    # A malformed channels file stops start-up here, naming file, line and field.
-    core_channels.load(app.config["BYTESPIKE_CHANNELS_FILE"])
+    app.json = SafeJSONProvider(app)  # bounded depth and numbers, valid Unicode; keys kept in order
+    # The channels file merged into the rate card, read once here: a malformed file stops start-up,
+    # naming file, line and field; a running server reloads it when it changes.
+    core_catalog.init_app(app)
     core_db.init_app(app)
     core_cli.init_app(app)
 
     import gateway
     import website
+    from website import oauth as website_oauth
 
     gateway.register(app)
     website.register(app)
+    website_oauth.init_app(app)
     _health(app)
     return app
 

@@ -28,6 +28,23 @@ errorlog = "-"
 loglevel = os.environ.get("BYTESPIKE_LOG_LEVEL", "info")
 
 
+def on_starting(server):
+    """Check the channels file before any worker starts (a malformed one stops start-up); keep its text."""
+    from core import catalog, config
+
+    catalog.remember(config.load()["BYTESPIKE_CHANNELS_FILE"])
+
+
+def on_reload(server):
+    """SIGHUP: check the channels file again; if it is malformed, the new workers run on the last good one."""
+    from core import catalog, config
+
+    try:
+        catalog.remember(config.load()["BYTESPIKE_CHANNELS_FILE"])
+    except ValueError as err:  # ChannelFileError included: it names the file, line and field
+        server.log.error("channels file not reloaded, keeping the running configuration: %s", err)
+
+
 def post_fork(server, worker):
     """Size this worker's database pool, and drop any pool inherited from the master (preload_app)."""
     # PostgreSQL allows about 100 connections: the workers share a budget of 60 (the rest

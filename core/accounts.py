@@ -10,11 +10,11 @@ import sqlalchemy as sa
 
 from . import db as core_db
 from . import keys, ledger
+from .catalog import get_card
 from .keys import display_prefix, generate_key, hash_key, validate_cidrs
 from .models.accounts import PRESETS, TIERS, ApiKey, Membership, Org, User
 from .models.base import new_id, utcnow
 from .models.ledger import Wallet
-from .ratecard import get_card
 
 _k, _o, _w, _m, _u = (cast(sa.Table, t.__table__) for t in (ApiKey, Org, Wallet, Membership, User))
 

@@ -1,7 +1,9 @@
 """The channels file (TOML): upstream endpoints, their key pools and operator prices.
 
-Parsed once per process. A malformed file stops start-up with a message that
-names the file, the line and the field; a key never appears in that message.
+Parsed by ``core.catalog`` (once at start-up, again when the file changes). A
+malformed file stops start-up with a message that names the file, the line
+and the field; a key never appears in that message. A running server keeps
+its last good file instead (``remember_good`` / ``last_good``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class ChannelConfig:
     model_map: dict[str, str] = field(default_factory=dict)
     # model id -> {"input": Decimal, ...}: operator prices, which make a rate-card row `live`
     prices: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    # where it was written, for messages: the file, its index in the file, each model's line
+    source: str = field(default="", compare=False)
+    index: int = field(default=0, compare=False)
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def where(self, model: str) -> str:
+        """``file:line: channels[i].models`` for a model this channel lists."""
+        return f"{self.source}:{self.lines.get(model, 1)}: channels[{self.index}].models"
 
     def upstream_model(self, model: str) -> str:
         return self.model_map.get(model, model)
@@ -42,15 +52,37 @@ class ChannelConfig:
         return f"ChannelConfig(name={self.name!r}, protocol={self.protocol!r}, keys={len(self.api_keys)})"
 
 
+# The last text of each channels file that loaded, kept by the gunicorn master so that workers
+# it forks on a reload (SIGHUP) can run on it while the file on disk is malformed.
+_LAST_GOOD: dict[str, str] = {}
+
+
+def remember_good(path: str | Path, text: str) -> None:
+    _LAST_GOOD[str(path)] = text
+
+
+def last_good(path: str | Path | None) -> str | None:
+    return _LAST_GOOD.get(str(path)) if path else None
+
+
+def read(path: str | Path) -> str:
+    """The file's text (ChannelFileError naming the file when it cannot be read)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ChannelFileError(f"{path}: cannot read channels file ({exc.strerror})") from exc
+
+
 def load(path: str | Path | None) -> list[ChannelConfig]:
     """Parse and validate the channels file; an absent path gives no channels."""
     if not path:
         return []
+    return parse(path, read(path))
+
+
+def parse(path: str | Path, text: str) -> list[ChannelConfig]:
+    """Parse and validate channels-file text read from ``path`` (named in every message)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ChannelFileError(f"{path}: cannot read channels file ({exc.strerror})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -122,6 +154,9 @@ def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
             parsed[k] = d
         prices[model] = parsed
     return ChannelConfig(
+        source=str(path),
+        index=i,
+        lines={m: _model_line(text, i, m) for m in models},
         name=name,
         protocol=protocol,
         base_url=base_url.rstrip("/"),
@@ -162,3 +197,15 @@ def _key_line(lines: list[str], lo: int, hi: int, key: str) -> int | None:
         if "=" in stripped and stripped.split("=", 1)[0].strip().strip("\"'") == key:
             return n + 1
     return None
+
+
+def _model_line(text: str, index: int, model: str) -> int:
+    """The line where the index-th channel's ``models`` array names ``model`` (else the key's line)."""
+    lines = text.splitlines()
+    start = _line_of(text, "models", index)
+    for n in range(start - 1, min(len(lines), start + 200)):
+        if f'"{model}"' in lines[n] or f"'{model}'" in lines[n]:
+            return n + 1
+        if n >= start and lines[n].strip().startswith("["):
+            break
+    return start

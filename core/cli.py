@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import accounts, ledger, migrate, ratecard
+from . import accounts, catalog, ledger, migrate
 from . import channels as core_channels
 from . import db as core_db
 from .models import Channel
@@ -28,9 +28,10 @@ def init_db_command() -> None:
     """Create or migrate the schema, mirror the channels file into the database; safe to run again."""
     engine = core_db.get_db().engine
     migrate.upgrade(engine)
-    chans = core_channels.load(current_app.config.get("BYTESPIKE_CHANNELS_FILE"))
+    served = catalog.current(current_app)  # read once, when the app was made (a malformed file failed there)
+    chans = list(served.channels)
     mirror_channels(engine, chans)
-    card = ratecard.get_card(current_app)  # a malformed card or channels file fails here, not at the first call
+    card = served.card
     live = sum(1 for m in card.models if m.status == "live")
     click.echo(f"database ready ({len(chans)} channel(s) configured; rate card: {len(card.models)} models, {live} live)")
 

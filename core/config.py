@@ -37,10 +37,12 @@ DEFAULTS: dict[str, Any] = {
     # Not in the public contract; operator knobs with safe defaults.
     "BYTESPIKE_REQUEST_DEADLINE_S": "600",
     "BYTESPIKE_INVITE_ONLY": "0",
+    # How many reverse proxies (nginx, a CDN) stand in front and set X-Forwarded-*: 0 trusts none.
+    "BYTESPIKE_TRUSTED_PROXIES": "0",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
-    # The labelled payment simulator stands in while no provider is configured; "0" turns it off.
-    "BYTESPIKE_PAYMENTS_SANDBOX": "1",
+    # "1" turns on the labelled payment simulator (method `sandbox`): it mints spendable credits, so never by default.
+    "BYTESPIKE_PAYMENTS_SANDBOX": "0",
     "BYTESPIKE_ALIPAY_SELLER_ID": None,
     # "0" turns off health-steered routing and circuit breakers (plain priority/weight): for comparisons.
     "BYTESPIKE_ROUTING_HEALTH": "1",
@@ -49,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # A served call's settlement is written behind its answer, batched over this many milliseconds
     # ("off": written before the answer goes out). The hold covers the charge meanwhile.
     "BYTESPIKE_SETTLE_BATCH_MS": "10",
+    # How often (seconds) a worker looks at the channels file's mtime to pick up a changed file.
+    "BYTESPIKE_CHANNELS_CHECK_S": "2",
 }
 
 
@@ -74,10 +78,22 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["REQUEST_DEADLINE_S"] = float(cfg["BYTESPIKE_REQUEST_DEADLINE_S"])
     cfg["SETTLE_BATCH_S"] = _batch_s(cfg["BYTESPIKE_SETTLE_BATCH_MS"])
     cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
+    cfg["PAYMENTS_SANDBOX"] = _switch("BYTESPIKE_PAYMENTS_SANDBOX", cfg["BYTESPIKE_PAYMENTS_SANDBOX"])
+    cfg["TRUSTED_PROXIES"] = _hops(cfg["BYTESPIKE_TRUSTED_PROXIES"])
     if not cfg["BYTESPIKE_SECRET_KEY"]:
         cfg["BYTESPIKE_SECRET_KEY"] = _instance_secret()
     cfg["SECRET_KEY"] = cfg["BYTESPIKE_SECRET_KEY"]
     return cfg
+
+
+def _switch(name: str, value: Any) -> bool:
+    """Read an on/off setting; anything but a plain yes or no stops start-up rather than guess."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "", "none"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0: {value!r}")
 
 
 def _batch_s(value: Any) -> float | None:
@@ -91,6 +107,13 @@ def _batch_s(value: Any) -> float | None:
     if not 0 <= ms <= 1000:
         raise ConfigError(f"BYTESPIKE_SETTLE_BATCH_MS must be between 0 and 1000 (or 'off'): {value!r}")
     return ms / 1000
+
+
+def _hops(value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) > 5:
+        raise ConfigError(f"BYTESPIKE_TRUSTED_PROXIES must be a whole number of proxy hops, 0 to 5: {value!r}")
+    return int(text)
 
 
 def _instance_secret() -> str:

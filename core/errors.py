@@ -16,6 +16,7 @@ GOOGLE_STATUS = {
     402: "FAILED_PRECONDITION",
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
+    405: "NOT_FOUND",  # Google answers an unsupported method on a known path as an unknown one
     409: "ALREADY_EXISTS",
     413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",

@@ -248,7 +248,7 @@ def _fetch_key(digest: str) -> Any:
 def _principal(row: Any, version: int | None = None) -> Principal:
     models = row.models if row.models is not None else row.org_models
     if models is None:  # the org follows its preset as the card defines it now
-        from .ratecard import get_card
+        from .catalog import get_card
 
         models = get_card().preset_models(row.preset) or None
     return Principal(

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import db as core_db
 from . import ledger_sql as sql
+from . import limits
 from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
 from .models.accounts import ApiKey, Membership
@@ -103,14 +104,20 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
               "amt": credits, "now": now, "month": _month(now), "rid": request_id,
               "ver": getattr(principal, "version", None),
               "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
+    # Spend windows are judged here, under the key's lock, counting every open hold of the key.
+    windows = limits.window_bounds(principal, now) if getattr(principal, "has_windows", False) else {}
+    for name, (limit, start) in windows.items():
+        params[f"wl_{name}"], params[f"ws_{name}"] = limit, start
     engine = _engine()
     if engine.dialect.name == "postgresql":
-        verdict, key_row, wallet_row = _reserve_pg(engine, params)
+        verdict, key_row, wallet_row = _reserve_pg(engine, params, tuple(windows))
     else:
-        verdict, key_row, wallet_row = _reserve_lite(engine, params)
+        verdict, key_row, wallet_row = _reserve_lite(engine, params, tuple(windows))
     live = getattr(principal, "live", None)
     if live is not None:
         _remember(live, key_row, wallet_row)
+    if verdict in windows:
+        raise limits.window_exceeded(principal, verdict, credits)
     if verdict != "ok":
         _refuse(verdict, credits, key_row)
     if live is not None:
@@ -120,10 +127,11 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
                 credits, principal.has_windows, live)
 
 
-def _reserve_pg(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple | None, tuple | None]:
+def _reserve_pg(engine: sa.Engine, params: dict[str, Any],
+                windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
     """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
     with sql.autocommit(engine) as conn:
-        row = conn.exec_driver_sql(sql.PG_RESERVE, params).first()
+        row = conn.exec_driver_sql(sql.pg_reserve(windows), params).first()
     if row is None:  # the key (or its wallet) is gone
         return "auth", None, None
     verdict, ks, kr, kq, wb, wr = row
@@ -131,9 +139,11 @@ def _reserve_pg(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple |
     return verdict, (ks, kr + add, kq), (wb, wr + add)
 
 
-def _reserve_lite(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple | None, tuple | None]:
+def _reserve_lite(engine: sa.Engine, params: dict[str, Any],
+                  windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
     """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
     p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
+    p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
     with sql.lite_transaction(engine) as cur:
         key_row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
         if key_row is None:
@@ -146,6 +156,12 @@ def _reserve_lite(engine: sa.Engine, params: dict[str, Any]) -> tuple[str, tuple
             if not state[3]:
                 return "auth", None, None
             return "key_quota", tuple(state[:3]), wallet_row
+        if windows:
+            sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
+            over = next((n for n, used in zip(windows, sums, strict=True) if used + key_row[1] > p[f"wl_{n}"]), None)
+            if over is not None:
+                return over, (key_row[0], key_row[1] - p["amt"], key_row[2]), cur.execute(
+                    sql.LITE_WALLET_STATE, p).fetchone()
         if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
             wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
             return "member_quota", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row

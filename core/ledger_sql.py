@@ -81,6 +81,38 @@ WITH kl AS MATERIALIZED (
 SELECT verdict, ks, kr, kq, wb, wr FROM d
 """
 
+# A key with spend windows: each configured window's settled credits plus the key's open holds plus
+# this hold must fit the window. The spend hours are read in the statement's snapshot, the key row
+# locked at its latest version; a settlement that committed in between moved the key's lifetime
+# spend by exactly what its spend hour gained, so that difference is added back: one statement, and
+# exact however the reservations and settlements of the key interleave.
+_PG_SNAPSHOT_SPENT = "WITH k0 AS MATERIALIZED (SELECT spent_credits AS s0 FROM api_keys WHERE id = %(key)s::varchar), kl AS"
+_PG_WINDOW_WHEN = (
+    "WHEN (SELECT coalesce(sum(credits), 0) FROM key_spend_hours WHERE api_key_id = %(key)s::varchar"
+    " AND hour >= %(ws_{n})s::timestamp) + (kl.spent_credits - (SELECT s0 FROM k0))"
+    " + kl.reserved_credits + %(amt)s::bigint > %(wl_{n})s::bigint THEN '{n}'\n              ")
+_PG_BALANCE_WHEN = "WHEN wl.balance_credits - wl.reserved_credits"
+_pg_windowed: dict[tuple[str, ...], str] = {}
+
+
+def pg_reserve(windows: tuple[str, ...]) -> str:
+    """The reservation statement judging also the named spend windows (params ``wl_<name>``, ``ws_<name>``)."""
+    if not windows:
+        return PG_RESERVE
+    text = _pg_windowed.get(windows)
+    if text is None:
+        whens = "".join(_PG_WINDOW_WHEN.format(n=n) for n in windows)
+        text = PG_RESERVE.replace("WITH kl AS", _PG_SNAPSHOT_SPENT, 1)
+        text = _pg_windowed[windows] = text.replace(_PG_BALANCE_WHEN, whens + _PG_BALANCE_WHEN, 1)
+    return text
+
+
+def lite_window_sums(windows: tuple[str, ...]) -> str:
+    """Each named window's settled credits for the key, in one read (params ``ws_<name>``)."""
+    cols = ", ".join(f"coalesce(sum(CASE WHEN hour >= :ws_{n} THEN credits ELSE 0 END), 0)" for n in windows)
+    return f"SELECT {cols} FROM key_spend_hours WHERE api_key_id = :key"
+
+
 _PG_CLOSE_HEAD = """
 WITH g AS (
   UPDATE reservations SET state = %(state)s::varchar WHERE request_id = %(rid)s::varchar AND state = 'open' RETURNING 1

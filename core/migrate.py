@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
+from sqlalchemy.engine.reflection import Inspector
+
+from .models import Base
 
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 FIRST_REVISION = "0001"
@@ -30,9 +35,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     insp = inspect(engine)
     tables = set(insp.get_table_names())
     if "alembic_version" not in tables and "orgs" in tables:
-        columns = {c["name"] for c in insp.get_columns("api_keys")}
-        command.stamp(cfg, "0002" if "auth_version" in columns else FIRST_REVISION)
+        command.stamp(cfg, _matching_revision(engine, insp))
     command.upgrade(cfg, revision)
+
+
+def _matching_revision(engine: Engine, insp: Inspector) -> str:
+    """The revision a schema made from models matches: head when it equals today's models."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": False})
+        if not compare_metadata(ctx, Base.metadata):
+            return "head"
+    columns = {c["name"] for c in insp.get_columns("api_keys")}
+    return "0002" if "auth_version" in columns else FIRST_REVISION
 
 
 def revision(engine: Engine, message: str) -> None:

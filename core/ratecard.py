@@ -1,22 +1,23 @@
-"""The rate card: model catalogue and prices from ``ratecard.toml``, made live by channel prices.
+"""The rate card: model catalogue and prices from ``ratecard.toml``; costs and the public row.
 
 Prices are USD per 1M tokens (chat, embedding, rerank), per image, per second
 (video, some audio) or per 1M characters (speech). A model some channel prices
-is ``live``; a model only the card prices is a ``scaffold`` estimate; the
-built-in demo model is ``demo``. Nothing here is ever a float.
+is ``live``; a model only the card prices is a ``scaffold`` estimate, or
+``legacy`` when a newer model supersedes it; the built-in demo model is
+``demo``. Nothing here is ever a float. Aliases are only other spellings of a
+row's own model and the retired names its vendor maps to it; the channels
+file is merged in by ``core.catalog``, the one resolver every part reads.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from . import channels as core_channels
 from .money import PER_MILLION
 
 CARD_FILE = Path(__file__).with_name("ratecard.toml")
@@ -24,6 +25,8 @@ KINDS = ("chat", "image", "video", "embedding", "rerank", "audio")
 PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars",
                 "per_search")
 DEMO_MODEL = "bytespike-echo"
+CARD_STATUSES = ("scaffold", "legacy", "demo")  # as the card file writes them; a channel price makes `live`
+_DAY = re.compile(r"^20\d\d-\d\d-\d\d$")
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,11 @@ class ModelCard:
     capabilities: tuple[str, ...] = ()
     protocols: tuple[str, ...] = ()
     source: str = ""
-    status: str = "scaffold"  # live | scaffold | demo
+    status: str = "scaffold"  # live | scaffold | legacy | demo
     per_search: Decimal | None = None  # rerank billed per search unit (USD)
     note: str = ""
+    # retired names the vendor maps to this model, with the day the vendor stops accepting them
+    retired: tuple[tuple[str, str], ...] = ()
 
 
 _DATED = re.compile(r"-(20\d{6}|20\d\d-\d\d-\d\d|latest)$")
@@ -71,7 +76,7 @@ class RateCard:
         self._by_id = {m.id: m for m in self.models}
         self._index: dict[str, ModelCard] = {}
         for m in self.models:  # aliases first so that an id always wins over another row's alias
-            for alias in m.aliases:
+            for alias in (*m.aliases, *(name for name, _ in m.retired)):
                 self._index.setdefault(normalize(alias), m)
         for m in self.models:
             self._index[normalize(m.id)] = m
@@ -123,13 +128,19 @@ def _card_from_row(row: Mapping[str, Any], n: int) -> ModelCard:
             raise ValueError(f"{where}: missing {req}")
     if row["kind"] not in KINDS:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}")
+    if row.get("status", "scaffold") not in CARD_STATUSES:
+        raise ValueError(f"{where}: status must be one of {', '.join(CARD_STATUSES)}")
+    retired = dict(row.get("retired", {}))
+    if not all(isinstance(d, str) and _DAY.match(d) for d in retired.values()):
+        raise ValueError(f"{where}: retired maps each old name to its end date, \"YYYY-MM-DD\"")
     prices: dict[str, Any] = {k: _dec(row, k, where) for k in PRICE_FIELDS}
     return ModelCard(
         id=row["id"], vendor=row["vendor"], kind=row["kind"], display_name=row["display_name"],
         family=row["family"], context_window=row.get("context_window"),
         max_output_tokens=row.get("max_output_tokens"), aliases=tuple(row.get("aliases", ())),
         capabilities=tuple(row.get("capabilities", ())), protocols=tuple(row.get("protocols", ("openai",))),
-        source=row["source"], status=row.get("status", "scaffold"), note=row.get("note", ""), **prices,
+        source=row["source"], status=row.get("status", "scaffold"), note=row.get("note", ""),
+        retired=tuple(sorted(retired.items())), **prices,
     )
 
 
@@ -142,47 +153,6 @@ def load_file(path: Path = CARD_FILE) -> tuple[list[ModelCard], dict[str, dict[s
     if dupes:
         raise ValueError(f"{path.name}: duplicate model ids {sorted(dupes)}")
     return rows, dict(data.get("presets", {}))
-
-
-def build_card(channels: list[core_channels.ChannelConfig], path: Path = CARD_FILE) -> RateCard:
-    """Merge channel prices into the card: priced rows go live; unknown priced models join it."""
-    rows, presets = load_file(path)
-    base = RateCard(rows)
-    merged = {r.id: r for r in rows}
-    for ch in channels:
-        for model, prices in ch.prices.items():
-            known = base.resolve(model) or merged.get(model)
-            fields: dict[str, Any] = {k: v for k, v in prices.items() if k in PRICE_FIELDS}
-            if known is None:
-                merged[model] = _channel_only(ch, model, fields)
-            elif known.status != "demo":
-                merged[known.id] = replace(merged[known.id], status="live", **fields)
-    return RateCard(merged.values(), presets)
-
-
-def _channel_only(ch: core_channels.ChannelConfig, model: str, fields: dict[str, Any]) -> ModelCard:
-    kind = "image" if "per_image" in fields else "video" if "per_second" in fields else "chat"
-    return ModelCard(id=model, vendor=ch.name, kind=kind, display_name=model, family=model.split("-")[0],
-                     protocols=(ch.protocol,), source=f"channel {ch.name}", status="live", **fields)
-
-
-_lock = threading.Lock()
-
-
-def get_card(app: Any = None) -> RateCard:
-    """The card of this process (built once per app from the card file and the channels file)."""
-    if app is None:
-        from flask import current_app
-
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    card = app.extensions.get("bytespike_ratecard")
-    if card is None:
-        with _lock:
-            card = app.extensions.get("bytespike_ratecard")
-            if card is None:
-                card = build_card(core_channels.load(app.config.get("BYTESPIKE_CHANNELS_FILE")))
-                app.extensions["bytespike_ratecard"] = card
-    return card
 
 
 # --- cost --------------------------------------------------------------------
@@ -238,10 +208,12 @@ BLOB_TOKENS = 1600  # an image block is billed at most about this many tokens by
 
 
 def estimate_input_tokens(body: bytes) -> int:
-    """Estimate input tokens from a request body without a tokenizer: about one per 3 bytes.
+    """Guess a typical input token count from a request body: about one per 3 bytes.
 
     Base64 blobs (images, files) count as a fixed allowance each instead of by
-    size, so a photo does not reserve the price of a novel.
+    size. A likely figure, not a bound: it answers ``count_tokens`` and stands in
+    for the usage of an upstream that reports none; reservations use the upper
+    bound of ``gateway.estimate``.
     """
     blobs = 0
     size = len(body)
@@ -286,4 +258,5 @@ def public_row(m: ModelCard) -> dict[str, Any]:
         "per_million_chars": price_str(m.per_million_chars), "max_output_tokens": m.max_output_tokens,
         "capabilities": list(m.capabilities), "aliases": list(m.aliases), "source": m.source,
         "per_search": price_str(m.per_search), "note": m.note,
+        "retired": [{"name": name, "until": until} for name, until in m.retired],
     }

@@ -2,8 +2,10 @@
 
 Every /api/v1 route authenticates with the same API key as the gateway
 (``x-api-key`` wins over ``Authorization: Bearer``) and answers errors in the
-OpenAI shape. Scope: a master key sees its whole org; a sub-key sees only its
-own usage rows and its own ledger entries. The transactions listing shows
+OpenAI shape. Who may call what is ``core.roles``' one table, checked before
+every view (403 ``permission_denied``); keys and usage rows outside the
+caller's scope (another member's, for a member; anything but itself, for a
+sub-key) answer 404 as if they did not exist. The transactions listing shows
 balance-moving entries only (``settle``, top-ups, bonuses, refunds, admin
 moves); the zero-amount ``reserve``/``release`` holds stay internal.
 """
@@ -17,9 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
-from core import accounts, keys, ledger, ratecard
+from core import accounts, catalog, keys, ledger, ratecard, roles
 from core import db as core_db
 from core.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from core.keys import Principal
@@ -62,6 +64,21 @@ def _principal() -> Principal:
     return keys.authenticate(raw, request.remote_addr or "")
 
 
+@bp.before_request
+def _authorize() -> None:
+    """Authenticate, then judge the route's action by the role table, before any view runs."""
+    action = roles.route_action(request.endpoint)
+    if action is roles.PUBLIC:
+        return
+    g.principal = _principal()
+    g.actor = roles.from_principal(g.principal)
+    roles.check(g.actor, action)
+
+
+def _caller() -> tuple[Principal, roles.Actor]:
+    return g.principal, g.actor
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
 
@@ -97,7 +114,7 @@ def _time_arg(name: str) -> dt.datetime | None:
 
 @bp.get("/api/v1/me/account")
 def me_account() -> Response:
-    p = _principal()
+    p, _ = _caller()
     with core_db.get_db().engine.connect() as conn:
         key = conn.execute(sa.select(_k).where(_k.c.id == p.key_id)).one()
     bal, reserved = ledger.balance(p.org_id)
@@ -122,13 +139,6 @@ def me_account() -> Response:
 # --- usage -------------------------------------------------------------------------------
 
 
-def _usage_scope(p: Principal) -> list[Any]:
-    cond = [_u.c.org_id == p.org_id]
-    if p.kind != "master":
-        cond.append(_u.c.api_key_id == p.key_id)
-    return cond
-
-
 def _usage_row(r: Any) -> dict[str, Any]:
     row = {f: getattr(r, f) for f in USAGE_FIELDS}
     row["created_at"] = _iso(r.created_at)
@@ -151,15 +161,15 @@ def _group_expr(group_by: str, dialect: str) -> Any:
 
 @bp.get("/api/v1/me/usage")
 def me_usage() -> Response:
-    p = _principal()
-    cond = _usage_scope(p)
+    _, actor = _caller()
+    cond = roles.usage_scope(actor)  # ?api_key= of a key out of scope finds no rows, like an unknown id
     since, until = _time_arg("since"), _time_arg("until")
     if since:
         cond.append(_u.c.created_at >= since)
     if until:
         cond.append(_u.c.created_at < until)
     if request.args.get("model"):
-        card = ratecard.get_card().resolve(request.args["model"])
+        card = catalog.get_card().resolve(request.args["model"])
         cond.append(_u.c.model == (card.id if card else request.args["model"]))
     if request.args.get("api_key"):
         cond.append(_u.c.api_key_id == request.args["api_key"])
@@ -189,9 +199,9 @@ def me_usage() -> Response:
 
 @bp.get("/api/v1/me/usage/<request_id>")
 def me_usage_one(request_id: str) -> Response:
-    p = _principal()
+    _, actor = _caller()
     with core_db.get_db().engine.connect() as conn:
-        row = conn.execute(sa.select(_u).where(_u.c.id == request_id, *_usage_scope(p))).first()
+        row = conn.execute(sa.select(_u).where(_u.c.id == request_id, *roles.usage_scope(actor))).first()
     if row is None:
         raise NotFound(f"No usage record '{request_id}' for this key.", param="request_id")
     return _json(_usage_row(row))
@@ -202,12 +212,10 @@ def me_usage_one(request_id: str) -> Response:
 
 @bp.get("/api/v1/me/billing/transactions")
 def me_transactions() -> Response:
-    p = _principal()
+    p, _ = _caller()
     page = _int_arg("page", 1, 1, 1_000_000)
     size = _int_arg("page_size", 50, 1, 200)
     cond = [_e.c.wallet_id == p.wallet_id, _e.c.kind.not_in(HIDDEN_KINDS)]
-    if p.kind != "master":
-        cond.append(_e.c.api_key_id == p.key_id)
     if request.args.get("kind"):
         cond.append(_e.c.kind == request.args["kind"])
     q = (sa.select(_e).where(*cond).order_by(_e.c.created_at.desc(), _e.c.id.desc())
@@ -239,9 +247,7 @@ def _key_json(row: Any, raw: str | None = None) -> dict[str, Any]:
 
 @bp.post("/api/v1/keys")
 def create_key() -> Response:
-    p = _principal()
-    if p.kind != "master":
-        raise PermissionDenied("Only a master key can create keys; a sub-key cannot mint keys.")
+    p, _ = _caller()  # the table refuses a sub-key: only a master key mints, under itself
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
@@ -259,19 +265,19 @@ def create_key() -> Response:
 
 @bp.get("/api/v1/keys")
 def list_keys() -> Response:
-    p = _principal()
-    cond = [_k.c.org_id == p.org_id] if p.kind == "master" else [_k.c.id == p.key_id]
+    _, actor = _caller()
     with core_db.get_db().engine.connect() as conn:
-        rows = conn.execute(sa.select(_k).where(*cond).order_by(_k.c.created_at)).mappings().all()
+        rows = conn.execute(sa.select(_k).where(*roles.key_scope(actor)).order_by(_k.c.created_at)).mappings().all()
     return _json({"object": "list", "data": [_key_json(r) for r in rows]})
 
 
 @bp.delete("/api/v1/keys/<key_id>")
 def revoke_key(key_id: str) -> Response:
-    p = _principal()
-    if p.kind != "master" and key_id != p.key_id:
-        raise NotFound(f"No key '{key_id}' in this account.", param="id")
-    if not accounts.revoke_key(p.org_id, key_id):
+    _, actor = _caller()
+    with core_db.get_db().engine.connect() as conn:
+        row = conn.execute(sa.select(_k.c.id, _k.c.org_id, _k.c.member_id).where(_k.c.id == key_id)).first()
+    # Another member's key answers like a key that does not exist.
+    if not roles.owns_key(actor, row) or not accounts.revoke_key(actor.org_id, key_id):
         raise NotFound(f"No key '{key_id}' in this account.", param="id")
     with core_db.get_db().engine.connect() as conn:
         revoked_at = conn.execute(sa.select(_k.c.revoked_at).where(_k.c.id == key_id)).scalar()
@@ -282,9 +288,10 @@ def revoke_key(key_id: str) -> Response:
 
 
 def _pricing_body() -> tuple[bytes, str]:
+    served = catalog.current()
     cached = current_app.extensions.get("bytespike_pricing")
-    if cached is None:
-        card = ratecard.get_card()
+    if cached is None or cached[0] != served.version:  # rebuilt when the channels file is reloaded
+        card = served.card
         stamps = [ratecard.CARD_FILE.stat().st_mtime]
         chan = current_app.config.get("BYTESPIKE_CHANNELS_FILE")
         if chan:
@@ -301,9 +308,9 @@ def _pricing_body() -> tuple[bytes, str]:
             "updated_at": updated, "models": [ratecard.public_row(m) for m in card.models],
         }
         data = json.dumps(body, ensure_ascii=False).encode()
-        cached = (data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
+        cached = (served.version, data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"')
         current_app.extensions["bytespike_pricing"] = cached
-    return cached
+    return cached[1], cached[2]
 
 
 @bp.route("/api/pricing", methods=["GET", "HEAD", "OPTIONS"], provide_automatic_options=False)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import keys, ledger, limits, ratecard
+from core import catalog, keys, ledger, limits
 from core.errors import GatewayError, InvalidRequest, ModelNotFound, NoChannel, TooLarge
 from core.ratecard import ModelCard
 from gateway import media_upstream, pipeline
@@ -95,7 +95,7 @@ def resolve(call: pipeline.Call, name: Any, *, kinds: tuple[str, ...], capabilit
 
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequest("model: field required", param="model")
-    card = ratecard.get_card().resolve(name)
+    card = catalog.get_card().resolve(name)
     if card is None:
         raise ModelNotFound(f"model '{name}' not found", param="model")
     if card.kind not in kinds or (capability and card.capabilities and capability not in card.capabilities):

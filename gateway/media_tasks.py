@@ -28,8 +28,8 @@ from typing import Any, Mapping
 import requests
 import sqlalchemy as sa
 
+from core import catalog, ledger, ratecard
 from core import db as core_db
-from core import ledger, ratecard
 from core.errors import GatewayError, UpstreamError
 from core.keys import Principal
 from core.models.base import utcnow
@@ -110,7 +110,7 @@ def _advance(task_id: str, **values: Any) -> bool:
 
 
 def _card(task: Mapping[str, Any]) -> Any:
-    return ratecard.get_card().get(task["model"]) or ratecard.get_card().resolve(task["model"])
+    return catalog.get_card().get(task["model"]) or catalog.get_card().resolve(task["model"])
 
 
 def _int(value: Any, default: int) -> int:

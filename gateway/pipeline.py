@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import keys, ledger, limits, ratecard
+from core import catalog, keys, ledger, limits, ratecard, safejson
 from core.errors import (
     AuthError,
     GatewayError,
@@ -36,6 +36,7 @@ from core.errors import (
 from core.models import new_id
 from core.money import usd_str
 from gateway import auth
+from gateway import estimate as estimator
 from gateway.canonical import ChatRequest, Usage
 
 log = logging.getLogger("bytespike.gateway")
@@ -45,7 +46,7 @@ CALLER_CODECS = {"anthropic": "anthropic", "openai": "openai_chat", "responses":
 # The upstream wire a caller protocol passes through to unchanged (Responses always translates).
 PASSTHROUGH_WIRE = {"anthropic": "anthropic", "openai": "openai", "gemini": "gemini"}
 ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
-DEFAULT_MAX_OUTPUT = 8192
+MAX_TOKENS_LIMIT = 2**31 - 1  # far above any model's output; keeps every reservation within a bigint
 
 
 _CODECS: dict[str, ModuleType] = {}
@@ -115,9 +116,9 @@ def read_json(call: Call) -> dict[str, Any]:
     if len(call.body) > MAX_BODY:
         raise TooLarge("request body exceeds the 32 MB limit")
     try:
-        raw = json.loads(call.body)
-    except ValueError:
-        raise InvalidRequest("request body is not valid JSON") from None
+        raw = safejson.loads(call.body)
+    except safejson.BadJSON as exc:
+        raise InvalidRequest(f"request body: {exc}") from None
     if not isinstance(raw, dict):
         raise InvalidRequest("request body must be a JSON object")
     return raw
@@ -144,6 +145,8 @@ def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> No
         req = replace(req, model=path_model, stream=bool(path_stream))
     else:
         req = call.codec.parse_request(call.raw, version=call.version)
+    if req.max_tokens is not None and req.max_tokens > MAX_TOKENS_LIMIT:
+        raise InvalidRequest(f"max_tokens: {req.max_tokens} is above {MAX_TOKENS_LIMIT}", param="max_tokens")
     call.req = req
     if call.caller == "openai":
         opts = call.raw.get("stream_options")
@@ -154,7 +157,7 @@ def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> No
 def resolve_models(call: Call) -> None:
     """The asked model and any fallbacks, on the rate card; 404 names an unknown model."""
     assert call.req is not None
-    card = ratecard.get_card().resolve(call.req.model)
+    card = catalog.get_card().resolve(call.req.model)
     if card is None:
         raise ModelNotFound(f"model '{call.req.model}' not found", param="model")
     if card.kind != "chat":
@@ -162,7 +165,7 @@ def resolve_models(call: Call) -> None:
     keys.check_model(call.principal, card.id)
     call.cards = [card]
     for name in (request.headers.get("x-bytespike-fallback") or "").split(","):
-        alt = ratecard.get_card().resolve(name.strip()) if name.strip() else None
+        alt = catalog.get_card().resolve(name.strip()) if name.strip() else None
         if alt is None or alt.kind != "chat" or any(c.id == alt.id for c in call.cards):
             continue
         try:
@@ -178,14 +181,16 @@ def resolve_models(call: Call) -> None:
 
 
 def estimate(call: Call) -> None:
-    """Upper-bound cost: input estimate plus max output, at the dearest candidate's price."""
+    """Upper-bound cost (``gateway.estimate``): input and every answer, at the dearest candidate's price."""
     assert call.req is not None
     est = 0
+    found = estimator.scan(call.req, len(call.body))
     for card in call.cards:
-        max_out = call.req.max_tokens or card.max_output_tokens or DEFAULT_MAX_OUTPUT
-        est = max(est, ratecard.estimate_credits(card, call.input_tokens, max_out))
+        tokens = estimator.input_tokens(found, card)
+        out = estimator.output_tokens(call.req, call.raw, card)
+        est = max(est, ratecard.estimate_credits(card, tokens, out))
         if card is call.cards[0]:
-            call.max_output = max_out
+            call.input_tokens, call.max_output = tokens, estimator.max_output(call.req, card)
     call.estimate = est
 
 
@@ -199,7 +204,6 @@ def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None
     """
     authenticate(call, cached=True)
     parse(call, path_model=path_model, path_stream=path_stream)
-    call.input_tokens = ratecard.estimate_input_tokens(call.body)
     for attempt in range(3):
         try:
             return _judge(call)
@@ -221,8 +225,8 @@ def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None
 def _judge(call: Call) -> Response | None:
     """Models, limits, the estimate and the reservation for the current principal."""
     resolve_models(call)
-    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
     estimate(call)
+    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
     if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):
         body = {"estimated_credits": call.estimate, "model": call.cards[0].id, "input_tokens": call.input_tokens}
         return json_response(body, 200, headers(call, cost=0))
@@ -254,7 +258,13 @@ def headers(call: Call, *, cost: int | None) -> dict[str, str]:
 
 
 def json_response(body: Any, status: int, hdrs: dict[str, str]) -> Response:
-    data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    if isinstance(body, bytes):
+        data = body
+    else:
+        try:
+            data = json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a lone surrogate from upstream: escape it rather than fail the answer
+            data = json.dumps(body).encode()
     return Response(data, status=status, headers=hdrs, mimetype="application/json")
 
 
@@ -300,15 +310,27 @@ def _model_name(call: Call) -> str:
         return call.served.id
     if call.cards:
         return call.cards[0].id
-    return str(call.req.model if call.req else "")[:120]
+    return printable(str(call.req.model if call.req else ""), 120)
 
 
 def _error_note(call: Call, error: str | None) -> str | None:
     if error:
-        return error[:500]
+        return printable(error, 500)
     if call.fallback_reason:
-        return f"fallback: {call.fallback_reason}"[:500]
+        return printable(f"fallback: {call.fallback_reason}", 500)
     return None
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` and safe for any database: no NUL, valid UTF-8."""
+    text = text[:limit]
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def fail(call: Call, err: GatewayError) -> Response:
@@ -335,6 +357,7 @@ def release_admission(call: Call) -> None:
 
 def settle(call: Call, usage: Usage, cost: int) -> int:
     """Charge the call (never above the hold) with its usage row; returns credits charged."""
+    limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
         delay = current_app.config.get("SETTLE_BATCH_S")
         return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
@@ -346,7 +369,7 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     """The upstream's usage, or an estimate when it reported none (some compatible vendors never do)."""
     if usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
         return usage
-    return Usage(input_tokens=call.input_tokens, output_tokens=max(delivered_tokens, 1))
+    return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
 
 
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:

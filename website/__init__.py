@@ -7,8 +7,9 @@ from flask import Flask
 
 def register(app: Flask) -> None:
     """Bind i18n and assets, then every site blueprint, the console and payments."""
-    from . import content, freeze, i18n
+    from . import content, freeze, i18n, security
 
+    security.init_app(app)
     i18n.init_app(app)
     freeze.init_app(app)
     app.jinja_env.globals["highlight"] = content.highlight

@@ -88,12 +88,12 @@ HEADERS_FILE = """\
 
 def page_urls(app: Flask) -> Iterator[str]:
     """Yield every public HTML page of the site, in both languages."""
-    from core import ratecard
+    from core import catalog
 
     from . import content
     from .i18n import LANGS
 
-    model_ids = [m.id for m in ratecard.get_card(app).models]
+    model_ids = [m.id for m in catalog.get_card(app).models]
     for lang in LANGS:
         yield url_for("marketing.home", lang=lang)
         yield url_for("pricing.index", lang=lang)

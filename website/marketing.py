@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
-from core import ratecard
+from core import catalog
 
 from . import content, i18n
 from .examples import home_examples
@@ -57,7 +57,7 @@ def home():  # type: ignore[no-untyped-def]
 
 def presets(all_rows: list) -> dict[str, list]:
     """Return each preset's rows: the card's own preset lists, else its vendors' chat models."""
-    card = ratecard.get_card(current_app._get_current_object())  # type: ignore[attr-defined]
+    card = catalog.get_card(current_app._get_current_object())  # type: ignore[attr-defined]
     by_id = {r.id: r for r in all_rows}
     out = {}
     for name, vendors in PRESET_VENDORS.items():

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 
-from core import ratecard
+from core import catalog, ratecard
 
 bp = Blueprint("playground", __name__, url_prefix="/<lang>/playground")
 
@@ -114,7 +114,7 @@ def call_gateway(model_id: str, prompt: str) -> dict[str, Any]:
     from gateway.routing import get_router
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    card = ratecard.get_card(app).resolve(model_id)
+    card = catalog.get_card(app).resolve(model_id)
     if card is None:
         raise RunFailed(f"unknown model {model_id}")
     req = anthropic.parse_request({
@@ -159,7 +159,7 @@ def index():  # type: ignore[no-untyped-def]
 def run():  # type: ignore[no-untyped-def]
     """Answer one prompt as JSON, or refuse with 429 once today's free runs are used."""
     payload = request.get_json(silent=True) if request.is_json else None
-    prompt = (payload or {}).get("prompt")
+    prompt = payload.get("prompt") if isinstance(payload, dict) else None
     if not isinstance(prompt, str) or not prompt.strip():
         return jsonify(error=_("Type a prompt first."), runs_left=None), 400
     if len(prompt) > MAX_PROMPT_CHARS:

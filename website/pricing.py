@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from core import ratecard
+from core import catalog, ratecard
 
 bp = Blueprint("pricing", __name__, url_prefix="/<lang>")
 
@@ -21,7 +21,8 @@ KIND_LABELS = {
     "chat": _l("Chat"), "image": _l("Image"), "video": _l("Video"),
     "embedding": _l("Embedding"), "rerank": _l("Rerank"), "audio": _l("Audio"),
 }
-STATUS_LABELS = {"live": _l("Live channel"), "scaffold": _l("Scaffold estimate"), "demo": _l("Demo")}
+STATUS_LABELS = {"live": _l("Live channel"), "scaffold": _l("Scaffold estimate"), "legacy": _l("Legacy"),
+                 "demo": _l("Demo")}
 CAPABILITY_LABELS = {
     "tools": _l("Tool use"), "vision": _l("Vision"), "thinking": _l("Extended thinking"),
     "cache": _l("Prompt caching"), "search": _l("Web search"), "web_search": _l("Web search"),
@@ -93,7 +94,7 @@ def vendor_name(vendor: str) -> str:
 
 def rows() -> list[Row]:
     """Return every rate-card row exactly as ``/api/pricing`` serialises it, in card order."""
-    card = ratecard.get_card(current_app._get_current_object())  # type: ignore[attr-defined]
+    card = catalog.get_card(current_app._get_current_object())  # type: ignore[attr-defined]
     return [Row(ratecard.public_row(m)) for m in card.models]
 
 

@@ -42,6 +42,8 @@ class User(Base):
     locale: Mapped[str] = mapped_column(String(8), default="en")
     is_operator: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Moved by logout and a password change: every session signed in before it stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(Base):

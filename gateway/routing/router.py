@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from core import channels as core_channels
+from core import catalog
 from core.channels import ChannelConfig
 
 from .circuit import CLOSED, HALF_OPEN, OPEN, Circuits, Flags, Snapshot
@@ -379,7 +379,8 @@ _build_lock = threading.Lock()
 
 def get_router(app: Any) -> Router:
     """Return this process's Router, building it on first use (never at import or in create_app)."""
-    pid = os.getpid()
+    served = catalog.current(app)  # a reloaded channels file gives a new catalog, hence a new Router
+    pid = (os.getpid(), served.version)
     held = app.extensions.get("bytespike_router")
     if held and held[0] == pid:
         return held[1]
@@ -387,7 +388,7 @@ def get_router(app: Any) -> Router:
         held = app.extensions.get("bytespike_router")
         if held and held[0] == pid:
             return held[1]
-        chans = core_channels.load(app.config.get("BYTESPIKE_CHANNELS_FILE"))
+        chans = list(served.channels)
         router = Router(
             [*chans, ECHO_CHANNEL],
             redis_url=app.config.get("BYTESPIKE_REDIS_URL"),

@@ -120,12 +120,17 @@ class Gateway:
         return self.log_path.read_text(errors="replace")
 
 
+READY_DEADLINE_S = float(os.environ.get("BYTESPIKE_TEST_READY_S", "90"))
+
+
 def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int = 2) -> subprocess.Popen:
     cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
            "-b", f"127.0.0.1:{port}", "app:create_app()"]
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.time() + 30
+    # Wait on readiness, not on a short clock: a busy 2-core machine can take a while to fork workers
+    # (kept under pytest-timeout's 120 s, which counts fixture set-up).
+    deadline = time.time() + READY_DEADLINE_S
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
@@ -136,7 +141,8 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int 
             pass
         time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("gunicorn did not come up:\n" + log_path.read_text()[-3000:])
+    raise RuntimeError(f"gunicorn did not answer /healthz within {READY_DEADLINE_S:.0f} s "
+                       f"(BYTESPIKE_TEST_READY_S raises it):\n" + log_path.read_text()[-3000:])
 
 
 def stop_gunicorn(proc: subprocess.Popen) -> None:

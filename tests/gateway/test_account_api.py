@@ -215,3 +215,55 @@ def test_account_api_revoke(api):
     for k in (raw, sub2["key"]):
         assert_openai_error(client.get("/api/v1/me/account", headers=bearer(k)), 401, "invalid_api_key")
     assert client.get("/api/v1/me/account", headers=bearer(other_sub["key"])).status_code == 200
+
+
+def _invite_member(app, org_id, email, role="member"):
+    """A second person in the org (as an accepted invite leaves it), with a master key of their own."""
+    from core import db as core_db
+    from core.models import Membership, User
+
+    with app.app_context():
+        s = core_db.session()
+        user = User(email=email)
+        s.add(user)
+        s.flush()
+        member = Membership(org_id=org_id, user_id=user.id, role=role)
+        s.add(member)
+        s.commit()
+        with core_db.get_db().engine.begin() as conn:
+            key = accounts._insert_key(conn, org_id=org_id, member_id=member.id, parent_id=None, kind="master",
+                                       name=f"{role}-key")
+    return key.id, key.raw
+
+
+def test_account_api_member_key_reaches_only_its_own(api):
+    """The reported escape: a member's key listed, revoked and read the owner's keys and calls."""
+    app, client = api
+    org_id, owner_raw = new_account(app)
+    owner_key = client.get("/api/v1/me/account", headers=bearer(owner_raw)).get_json()["key"]["id"]
+    member_key, member_raw = _invite_member(app, org_id, "member@example.com")
+    call(app, owner_raw, "req_owner", 700)
+    call(app, member_raw, "req_member", 300)
+    me = bearer(member_raw)
+    assert client.get("/api/v1/me/account", headers=me).get_json()["org"]["role"] == "member"
+    assert [k["id"] for k in client.get("/api/v1/keys", headers=me).get_json()["data"]] == [member_key]
+    assert_openai_error(client.delete(f"/api/v1/keys/{owner_key}", headers=me), 404, "not_found")
+    assert_openai_error(client.get("/api/v1/me/usage/req_owner", headers=me), 404, "not_found")
+    assert [r["id"] for r in client.get("/api/v1/me/usage", headers=me).get_json()["data"]] == ["req_member"]
+    assert client.get(f"/api/v1/me/usage?api_key={owner_key}", headers=me).get_json()["data"] == []
+    sums = client.get("/api/v1/me/usage?group_by=api_key", headers=me).get_json()["data"]
+    assert [(g["api_key"], g["cost_credits"]) for g in sums] == [(member_key, 300)]
+    day = client.get("/api/v1/me/usage?group_by=day", headers=me).get_json()["data"]
+    assert [g["cost_credits"] for g in day] == [300]
+    for method, path in (("GET", "/api/v1/me/billing/transactions"), ("POST", "/api/v1/me/billing/topup")):
+        resp = client.open(path, method=method, json={"amount_cny": "35.00", "method": "alipay"}, headers=me)
+        assert_openai_error(resp, 403, "permission_denied")
+    sub = client.post("/api/v1/keys", headers=me, json={"name": "mine"}).get_json()
+    assert {k["id"] for k in client.get("/api/v1/keys", headers=me).get_json()["data"]} == {member_key, sub["id"]}
+    # the owner (and an admin) still reach everything, the owner's key was never revoked
+    owner_view = client.get("/api/v1/me/usage?group_by=api_key", headers=bearer(owner_raw)).get_json()["data"]
+    assert {(g["api_key"], g["cost_credits"]) for g in owner_view} == {(owner_key, 700), (member_key, 300)}
+    _, admin_raw = _invite_member(app, org_id, "admin@example.com", role="admin")
+    assert client.get("/api/v1/me/usage/req_member", headers=bearer(admin_raw)).status_code == 200
+    assert client.get("/api/v1/me/billing/transactions", headers=bearer(admin_raw)).status_code == 200
+    assert client.get("/api/v1/me/account", headers=bearer(owner_raw)).status_code == 200

@@ -10,8 +10,8 @@ import pytest
 ROW = re.compile(r'<tr data-id="([^"]+)" data-v="([^"]+)" data-k="([^"]+)" data-s="([^"]+)"([^>]*)>(.*?)</tr>', re.S)
 CELL = re.compile(r"<td>(.*?)</td>", re.S)
 USD = re.compile(r"<span>\$([0-9.]+)</span><small>¥([0-9.]+)</small>")
-BADGES = {"en": {"live": "Live channel", "scaffold": "Scaffold estimate", "demo": "Demo"},
-          "zh": {"live": "实时渠道", "scaffold": "预估价格", "demo": "演示"}}
+BADGES = {"en": {"live": "Live channel", "scaffold": "Scaffold estimate", "legacy": "Legacy", "demo": "Demo"},
+          "zh": {"live": "实时渠道", "scaffold": "预估价格", "legacy": "旧版", "demo": "演示"}}
 
 
 def page_rows(html: str) -> list[dict]:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import threading
 import time
-from functools import wraps
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from flask import abort, current_app, request, session
+import redis
+from flask import abort, current_app, g, request, session
 from flask_login import LoginManager, UserMixin, current_user
 from sqlalchemy import select
 
 from core import db as core_db
+from core import roles
 from core.models import Membership, User
 
+log = logging.getLogger(__name__)
 login_manager = LoginManager()
 login_manager.login_view = "console.login"
 CSRF_FIELD = "csrf_token"
@@ -33,14 +37,56 @@ class ConsoleUser(UserMixin):
         self.id = str(user.id)
         self.email = user.email
         self.locale = user.locale
+        self.session_version = int(user.session_version or 0)
+
+    def get_id(self) -> str:
+        """What the session cookie stores: the user and the session version it was signed in under."""
+        return f"{self.id}:{self.session_version}"
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> ConsoleUser | None:
-    if not user_id.isdigit():
+def _load_user(session_id: str) -> ConsoleUser | None:
+    uid, _, version = session_id.partition(":")
+    if not uid.isdigit() or not version.isdigit():
+        return None  # a cookie from before session versions, or forged: sign in again
+    user = core_db.session().get(User, int(uid))
+    if user is None or int(user.session_version or 0) != int(version):
+        return None  # logged out (or password changed) since this session began
+    return ConsoleUser(user)
+
+
+def end_all_sessions(user: User) -> None:
+    """Invalidate every session of ``user`` signed in so far (the caller commits)."""
+    user.session_version = int(user.session_version or 0) + 1
+
+
+# --- redirects ------------------------------------------------------------------------------
+
+_UNSAFE_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site, else None (never an open redirect).
+
+    Accepts only ``/`` followed by a non-slash: no scheme, no host (``//``,
+    ``/\\``), no control characters, spaces or backslashes in the text as
+    given; the path is judged again after percent-decoding (browsers and
+    proxies may undo it), the query string only as given.
+    """
+    if not target or _UNSAFE_NEXT.search(target):
         return None
-    user = core_db.session().get(User, int(user_id))
-    return ConsoleUser(user) if user else None
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    for _ in range(3):
+        if not path.startswith("/") or path.startswith("//") or _UNSAFE_NEXT.search(path):
+            return None
+        parts = urlsplit(path)
+        if parts.scheme or parts.netloc:
+            return None
+        decoded = unquote(path)
+        if decoded == path:
+            return target
+        path = decoded
+    return None  # encoded three deep: no honest link looks like that
 
 
 # --- CSRF ---------------------------------------------------------------------------------
@@ -115,12 +161,30 @@ def token_hash(token: str) -> str:
 # --- login throttling ---------------------------------------------------------------------------
 
 
+# Take one attempt in the (IP, e-mail) sliding window, atomically: drop attempts past the window,
+# refuse when MAX are already in it, else count this one. Judge and count are one step, so parallel
+# requests can never all pass a check made before any of them was counted.
+_TAKE_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
 class LoginThrottle:
-    """Failures per (IP, e-mail) in a sliding window: Redis when configured, else this process."""
+    """Log-in attempts per (IP, e-mail) in a sliding window: Redis when configured, else this process.
+
+    ``take`` counts an attempt before the password is checked; a successful log-in clears the
+    count, so only failures stay in the window and at most ``MAX_FAILURES`` passwords are ever
+    checked in it, however many requests arrive at once.
+    """
 
     def __init__(self) -> None:
         self._local: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        self._scripts: dict[str, Any] = {}
 
     def _key(self, ip: str, email: str) -> str:
         digest = hashlib.sha256(f"{ip}|{email.lower()}".encode()).hexdigest()[:32]
@@ -130,37 +194,38 @@ class LoginThrottle:
         url = current_app.config.get("BYTESPIKE_REDIS_URL")
         if not url:
             return None
-        import redis
+        script = self._scripts.get(url)
+        if script is None:
+            script = self._scripts[url] = redis.Redis.from_url(url, socket_timeout=2).register_script(_TAKE_LUA)
+        return script
 
-        return redis.Redis.from_url(url, socket_timeout=2)
-
-    def blocked(self, ip: str, email: str) -> bool:
+    def take(self, ip: str, email: str) -> bool:
+        """Count one log-in attempt; False (refuse, check nothing) when the window is full."""
         key, now = self._key(ip, email), time.time()
-        r = self._redis()
-        if r is not None:
-            r.zremrangebyscore(key, 0, now - FAILURE_WINDOW_S)
-            return int(r.zcard(key)) >= MAX_FAILURES
+        script = self._redis()
+        if script is not None:
+            member = f"{now}:{secrets.token_hex(4)}"
+            try:
+                return bool(script(keys=[key], args=[now - FAILURE_WINDOW_S, now, MAX_FAILURES, member,
+                                                     FAILURE_WINDOW_S]))
+            except (redis.RedisError, OSError):
+                log.warning("redis unavailable: log-in attempts are counted in this process")
         with self._lock:
             hits = [t for t in self._local.get(key, []) if t > now - FAILURE_WINDOW_S]
-            self._local[key] = hits
-            return len(hits) >= MAX_FAILURES
-
-    def fail(self, ip: str, email: str) -> None:
-        key, now = self._key(ip, email), time.time()
-        r = self._redis()
-        if r is not None:
-            r.zadd(key, {f"{now}:{secrets.token_hex(4)}": now})
-            r.expire(key, FAILURE_WINDOW_S)
-            return
-        with self._lock:
-            self._local.setdefault(key, []).append(now)
+            if len(hits) >= MAX_FAILURES:
+                self._local[key] = hits
+                return False
+            self._local[key] = [*hits, now]
+            return True
 
     def clear(self, ip: str, email: str) -> None:
         key = self._key(ip, email)
-        r = self._redis()
-        if r is not None:
-            r.delete(key)
-            return
+        script = self._redis()
+        if script is not None:
+            try:
+                script.registered_client.delete(key)
+            except (redis.RedisError, OSError):
+                log.warning("redis unavailable: a log-in count could not be cleared")
         with self._lock:
             self._local.pop(key, None)
 
@@ -193,19 +258,36 @@ def current_org_id() -> int:
     return current_membership().org_id
 
 
-def require_role(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Allow the view only to members of the current org holding one of ``roles``."""
+def current_actor() -> roles.Actor:
+    """The signed-in person as the role table sees them, in the org this session works in (once per request)."""
+    actor = g.get("console_actor")
+    if actor is None:
+        m = current_membership()
+        actor = g.console_actor = roles.Actor(org_id=m.org_id, role=m.role, member_id=m.id)
+    return actor
 
-    def wrap(view: Callable[..., Any]) -> Callable[..., Any]:
-        @wraps(view)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            if current_membership().role not in roles:
-                abort(403)
-            return view(*args, **kwargs)
 
-        return inner
+def authorize_route() -> None:
+    """Judge the route's action by the role table (403); the same table as the account API's."""
+    try:
+        action = roles.route_action(request.endpoint)
+    except roles.NoRule:
+        abort(403)
+    if action is None or not current_user.is_authenticated:
+        return  # public pages; login_required sends the anonymous to the log-in page
+    if not roles.allowed(current_actor(), action):
+        abort(403)
 
-    return wrap
+
+def can(action: str) -> bool:
+    """Whether the signed-in person may take ``action`` (an ``Action`` value) here: for hiding what they cannot use."""
+    return current_user.is_authenticated and roles.allowed(current_actor(), roles.Action(action))
+
+
+def can_open(endpoint: str) -> bool:
+    """Whether the signed-in person may open the console route ``endpoint`` (the navigation shows only those)."""
+    action = roles.ROUTES.get(endpoint)
+    return action is None or can(action)
 
 
 def org_choices() -> list[tuple[int, str, bool]]:

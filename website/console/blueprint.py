@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from .auth import check_csrf
+from .auth import authorize_route, check_csrf
 
 bp = Blueprint("console", __name__, url_prefix="/<lang>/console", static_folder="static",
                static_url_path="/static")
@@ -13,6 +13,7 @@ bp = Blueprint("console", __name__, url_prefix="/<lang>/console", static_folder=
 @bp.before_request
 def _csrf() -> None:
     check_csrf()
+    authorize_route()
 
 
 @bp.after_request

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import string
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import func, select, update
@@ -16,7 +16,16 @@ from core import db as core_db
 from core.models import InviteCode, PasswordReset, User, utcnow
 from website.i18n import current_lang
 
-from .auth import ConsoleUser, check_password, hash_password, password_problem, throttle, token_hash
+from .auth import (
+    ConsoleUser,
+    check_password,
+    end_all_sessions,
+    hash_password,
+    password_problem,
+    safe_next,
+    throttle,
+    token_hash,
+)
 from .blueprint import bp
 
 INVITES_PER_ACCOUNT = 3
@@ -100,26 +109,28 @@ def login():  # type: ignore[no-untyped-def]
     email = (request.form.get("email") or "").strip().lower()
     password = request.form.get("password") or ""
     ip = request.remote_addr or ""
-    if throttle.blocked(ip, email):
+    if not throttle.take(ip, email):  # counted before the check: parallel guesses cannot all pass
         return render_template("console/error.html", code=429,
                                message=_("Too many failed log-ins. Wait 15 minutes and try again.")), 429
     user = core_db.session().scalar(select(User).where(User.email == email))
     if not check_password(user, password):
-        throttle.fail(ip, email)
         return render_template("console/login.html", email=email, error=_("Wrong e-mail or password.")), 401
     assert user is not None
     throttle.clear(ip, email)
     login_user(ConsoleUser(user))
-    target = request.args.get("next") or ""
-    # Only local paths: an absolute URL here would be an open redirect.
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("console.dashboard")
-    return redirect(target)
+    return redirect(safe_next(request.args.get("next")) or url_for("console.dashboard"))
 
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
+    if current_user.is_authenticated:
+        s = core_db.session()
+        user = s.get(User, int(current_user.id))
+        if user is not None:
+            end_all_sessions(user)  # a cookie copied before this logout no longer opens anything
+            s.commit()
     logout_user()
+    session.clear()
     return redirect(url_for("console.login"))
 
 
@@ -183,6 +194,7 @@ def reset_confirm(token: str):  # type: ignore[no-untyped-def]
     user = s.get(User, reset.user_id)
     assert user is not None
     user.password_hash = hash_password(password)
+    end_all_sessions(user)
     s.commit()
     flash(_("Password changed. Log in with the new one."))
     return redirect(url_for("console.login"))

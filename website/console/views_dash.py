@@ -12,11 +12,12 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from core import db as core_db
+from core import roles
 from core.models import ApiKey, Org, Reservation, UsageLog, Wallet, utcnow
 from core.money import credits_to_cny, usd_str
 from gateway.routing import get_router
 
-from .auth import current_membership
+from .auth import current_actor, current_membership
 from .blueprint import bp
 from .charts import spend_chart
 
@@ -40,12 +41,12 @@ def wallet_view(org_id: int) -> dict:
     }
 
 
-def daily_spend(org_id: int, days: int = 30) -> list[tuple[dt.date, int]]:
-    """Settled credits per UTC day over the last ``days`` days, oldest first, zero days included."""
+def daily_spend(actor: roles.Actor, days: int = 30) -> list[tuple[dt.date, int]]:
+    """Settled credits of the actor's keys per UTC day over the last ``days`` days, oldest first, zero days included."""
     since = (utcnow() - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     rows = core_db.session().execute(
         select(UsageLog.created_at, UsageLog.cost_credits)
-        .where(UsageLog.org_id == org_id, UsageLog.created_at >= since, UsageLog.billed.is_(True))
+        .where(*roles.usage_scope(actor), UsageLog.created_at >= since, UsageLog.billed.is_(True))
     ).all()
     totals: dict[dt.date, int] = {}
     for created, cost in rows:
@@ -66,22 +67,21 @@ def dashboard():  # type: ignore[no-untyped-def]
     check_low_balance(org.id)
     wallet = wallet_view(org.id)
     low = org.low_balance_credits is not None and wallet["spendable"] < org.low_balance_credits
-    recent = _usage_query(org.id, member, {}).limit(10)
+    actor = current_actor()
+    recent = _usage_query(actor, {}).limit(10)
     return render_template("console/dashboard.html", org=org, member=member, wallet=wallet, low_balance=low,
-                           chart=spend_chart(daily_spend(org.id)), recent=s.scalars(recent).all(),
-                           key_names=key_names(org.id), active="dashboard")
+                           chart=spend_chart(daily_spend(actor)), recent=s.scalars(recent).all(),
+                           key_names=key_names(actor), active="dashboard")
 
 
-def key_names(org_id: int) -> dict[str, str]:
-    """Key id -> name for this org, so the usage log reads by name."""
-    rows = core_db.session().execute(select(ApiKey.id, ApiKey.name).where(ApiKey.org_id == org_id)).all()
+def key_names(actor: roles.Actor) -> dict[str, str]:
+    """Key id -> name for the keys in the actor's scope, so the usage log reads by name."""
+    rows = core_db.session().execute(select(ApiKey.id, ApiKey.name).where(*roles.key_scope(actor))).all()
     return {key_id: name for key_id, name in rows}
 
 
-def _usage_query(org_id: int, member, filters: dict):  # type: ignore[no-untyped-def]
-    q = select(UsageLog).where(UsageLog.org_id == org_id)
-    if member.role == "member":  # a member sees the calls of their own keys only
-        q = q.where(UsageLog.member_id == member.id)
+def _usage_query(actor: roles.Actor, filters: dict):  # type: ignore[no-untyped-def]
+    q = select(UsageLog).where(*roles.usage_scope(actor))  # a member sees the calls of their own keys only
     if filters.get("model"):
         q = q.where(UsageLog.model == filters["model"])
     if filters.get("key"):
@@ -107,13 +107,13 @@ def _filters() -> dict:
 @bp.get("/usage")
 @login_required
 def usage():  # type: ignore[no-untyped-def]
-    member = current_membership()
+    actor = current_actor()
     s = core_db.session()
     filters = _filters()
     page = max(1, request.args.get("page", 1, type=int))
-    rows = s.scalars(_usage_query(member.org_id, member, filters).limit(USAGE_PAGE).offset((page - 1) * USAGE_PAGE)).all()
-    models = s.scalars(select(UsageLog.model).where(UsageLog.org_id == member.org_id).distinct()).all()
-    keys = s.scalars(select(ApiKey).where(ApiKey.org_id == member.org_id).order_by(ApiKey.created_at)).all()
+    rows = s.scalars(_usage_query(actor, filters).limit(USAGE_PAGE).offset((page - 1) * USAGE_PAGE)).all()
+    models = s.scalars(select(UsageLog.model).where(*roles.usage_scope(actor)).distinct()).all()
+    keys = s.scalars(select(ApiKey).where(*roles.key_scope(actor)).order_by(ApiKey.created_at)).all()
     return render_template("console/usage.html", rows=rows, models=sorted(models), keys=keys, page=page,
                            has_next=len(rows) == USAGE_PAGE, args=request.args, active="usage",
                            key_names={k.id: k.name for k in keys})
@@ -127,8 +127,7 @@ CSV_FIELDS = ("id", "created_at", "model", "provider", "protocol", "stream", "st
 @bp.get("/usage.csv")
 @login_required
 def usage_csv():  # type: ignore[no-untyped-def]
-    member = current_membership()
-    rows = core_db.session().scalars(_usage_query(member.org_id, member, _filters()).limit(CSV_LIMIT)).all()
+    rows = core_db.session().scalars(_usage_query(current_actor(), _filters()).limit(CSV_LIMIT)).all()
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow((*CSV_FIELDS, "cost_usd"))

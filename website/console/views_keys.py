@@ -10,30 +10,27 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from core import accounts
+from core import accounts, roles
 from core import db as core_db
 from core.models import ApiKey, Membership
 from core.money import usd_str, usd_to_credits
 
-from .auth import current_membership
+from .auth import current_actor, current_membership
 from .blueprint import bp
 
 
 def visible_keys(member: Membership) -> list[ApiKey]:
-    """Owners and admins see the org's keys; a member sees their own."""
-    q = select(ApiKey).where(ApiKey.org_id == member.org_id)
-    if member.role == "member":
-        q = q.where(ApiKey.member_id == member.id)
+    """The keys in the member's scope (core.roles): the org's for owners and admins, their own for a member."""
+    q = select(ApiKey).where(*roles.key_scope(current_actor()))
     return list(core_db.session().scalars(q.order_by(ApiKey.created_at.desc())))
 
 
 def _own_key(member: Membership, key_id: str) -> ApiKey:
-    """The key if this member may manage it; 404 otherwise (never another org's key)."""
+    """The key if it is in the member's scope; 404 otherwise, exactly as for a key that does not exist."""
     key = core_db.session().get(ApiKey, key_id)
-    if key is None or key.org_id != member.org_id:
+    if not roles.owns_key(current_actor(), key):
         abort(404)
-    if member.role == "member" and key.member_id != member.id:
-        abort(404)
+    assert key is not None
     return key
 
 

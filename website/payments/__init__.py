@@ -16,6 +16,9 @@ def init_app(app: Flask) -> None:
     from .views import bp
 
     app.register_blueprint(bp)
+    if app.config.get("PAYMENTS_SANDBOX"):
+        app.logger.warning("BYTESPIKE_PAYMENTS_SANDBOX=1: the payment simulator is on; its top-ups mint spendable "
+                           "credits without real money, so never enable it where real users sign up")
     app.cli.add_command(reconcile_command)
     app.cli.add_command(renew_command)
     app.cli.add_command(refund_command)

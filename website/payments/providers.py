@@ -1,4 +1,9 @@
-"""Build the configured providers, or the labelled sandbox simulator when credentials are absent."""
+"""Build the configured providers, and the labelled sandbox simulator where the operator turned it on.
+
+The simulator (BYTESPIKE_PAYMENTS_SANDBOX=1) stands in on the wire of a
+provider that has no credentials; it serves method ``sandbox`` only, never
+``alipay`` or ``wechatpay``.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +33,12 @@ def configured(app: Flask, name: str) -> bool:
 
 
 def sandbox_allowed(app: Flask) -> bool:
-    """The simulator stands in unless the operator switched it off (BYTESPIKE_PAYMENTS_SANDBOX=0)."""
-    value = app.config.get("BYTESPIKE_PAYMENTS_SANDBOX", "1")
-    return str(value).lower() not in ("0", "false", "no", "off")
+    """The simulator runs only where the operator set BYTESPIKE_PAYMENTS_SANDBOX=1 (it mints spendable credits)."""
+    return bool(app.config.get("PAYMENTS_SANDBOX", False))
 
 
 def get_provider(name: str, app: Flask | None = None) -> Provider | None:
-    """The provider speaking ``name``'s wire protocol: real, simulated, or None when unavailable."""
+    """Who answers on ``name``'s wire (notify route, reconcile): the real provider, the simulator, or None."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     cache: dict[str, Provider | None] = app.extensions.setdefault("bytespike_payments", {})
     if name not in cache:
@@ -45,7 +49,7 @@ def get_provider(name: str, app: Flask | None = None) -> Provider | None:
 
 
 def sandbox_provider_name(app: Flask | None = None) -> str | None:
-    """Which simulated provider serves method ``sandbox`` (WeChat Pay first), if any."""
+    """Which simulated wire serves method ``sandbox`` (WeChat Pay first), if the sandbox is on."""
     for name in ("wechatpay", "alipay"):
         provider = get_provider(name, app)
         if provider is not None and provider.sandbox:
@@ -53,12 +57,25 @@ def sandbox_provider_name(app: Flask | None = None) -> str | None:
     return None
 
 
+def for_method(method: str, app: Flask | None = None) -> tuple[str, Provider] | None:
+    """The (wire, provider) that opens an order paid by ``method``, or None when it is not available.
+
+    ``alipay`` and ``wechatpay`` are only ever the real, configured providers and
+    ``sandbox`` only ever the simulator: no order silently changes kind.
+    """
+    if method == "sandbox":
+        name = sandbox_provider_name(app)
+    else:
+        name = method if method in PROVIDERS else None
+    provider = get_provider(name, app) if name else None
+    if name is None or provider is None or provider.sandbox != (method == "sandbox"):
+        return None
+    return name, provider
+
+
 def methods(app: Flask | None = None) -> list[str]:
     """The payment methods this deployment offers."""
-    found = [name for name in PROVIDERS if get_provider(name, app) is not None]
-    if sandbox_provider_name(app):
-        found.append("sandbox")
-    return found
+    return [m for m in (*PROVIDERS, "sandbox") if for_method(m, app) is not None]
 
 
 def _notify_url(app: Flask, name: str) -> str:

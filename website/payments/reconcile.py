@@ -43,7 +43,7 @@ def reconcile(now: dt.datetime | None = None) -> dict[str, int]:
 
 def _reconcile_one(order: Order, now: dt.datetime) -> str | None:
     provider = providers.get_provider(order.provider or "")
-    if provider is None:
+    if provider is None or provider.sandbox != order.sandbox:
         return None
     state = provider.query(order.out_trade_no)
     if state.paid:
@@ -90,8 +90,9 @@ def refund_order(order_id: str, reason: str = "") -> Order:
         raise InvalidTransition("unknown order")
     check_transition(order.status, "refunded")
     provider = providers.get_provider(order.provider or "")
-    if provider is None:
-        raise ProviderError(f"provider {order.provider} is not configured")
+    if provider is None or provider.sandbox != order.sandbox:
+        kind = "the sandbox" if order.sandbox else f"provider {order.provider}"
+        raise ProviderError(f"{kind} is not configured for this order")
     total = order.credits + order.bonus_credits
     ref = f"refund:{order.id}"
     # Take the credits back first: if the wallet no longer holds them, no money leaves.

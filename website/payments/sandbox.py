@@ -69,14 +69,20 @@ def _key_file(path: Path) -> rsa.RSAPrivateKey:
 
 
 def _secret_file(path: Path, make: Any) -> str:
+    """Read ``path``, writing it first with ``make()`` if absent; racing workers all read one whole file."""
     if not path.exists():
-        try:  # O_EXCL: when two workers race, one writes and the other reads
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written under a private name, then linked into place: a reader never sees a half-written
+        # file, and when two workers race, the first link wins and the other reads that one.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+        try:
+            os.link(tmp, path)
         except FileExistsError:
-            time.sleep(0.2)
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(make())
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text()
 
 

@@ -50,9 +50,17 @@ log = logging.getLogger("bytespike.payments")
 class OrderInvalid(PaymentError):
     """The top-up request is not acceptable (amount, method or plan)."""
 
+    code = "invalid_param"
+
     def __init__(self, message: str, param: str) -> None:
         super().__init__(message)
         self.param = param
+
+
+class MethodUnavailable(OrderInvalid):
+    """The payment method is not configured here (or is the sandbox, which is off)."""
+
+    code = "payment_method_unavailable"
 
 
 def record(order_id: str | None, provider: str, kind: str, accepted: bool, reason: str, dedupe: str | None = None) -> None:
@@ -70,11 +78,11 @@ def record(order_id: str | None, provider: str, kind: str, accepted: bool, reaso
 
 
 def _resolve_method(method: str) -> tuple[str, Provider]:
-    name = providers.sandbox_provider_name() if method == "sandbox" else method
-    provider = providers.get_provider(name) if name in providers.PROVIDERS else None
-    if provider is None:
-        raise OrderInvalid(f"payment method {method!r} is not available", "method")
-    return name, provider
+    found = providers.for_method(method)
+    if found is None:
+        offered = ", ".join(providers.methods()) or "none"
+        raise MethodUnavailable(f"payment method {method!r} is not available here (offered: {offered})", "method")
+    return found
 
 
 def _validate_amount(amount_cny: Decimal | None, plan: str | None) -> Decimal:
@@ -163,6 +171,9 @@ def handle_notification(name: str, headers: Mapping[str, str], body: bytes) -> t
     order = s.scalar(select(Order).where(Order.out_trade_no == state.out_trade_no))
     if order is None or order.provider != name:
         record(None, name, "notify", False, f"unknown order {state.out_trade_no[:64]!r}")
+        return provider.nack()
+    if order.sandbox != provider.sandbox:  # the simulator never pays a real order, nor a real provider a sandbox one
+        record(order.id, name, "notify", False, "sandbox and real provider mixed up; refused")
         return provider.nack()
     problem = _mismatch(order, state, provider)
     if problem:

@@ -9,7 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from flask_login import current_user
 
 from core import db as core_db
+from core import roles
 from core.errors import AuthError, GatewayError, InvalidRequest, NotFound
+from core.keys import authenticate
 from core.models import Membership, Order
 
 from . import service
@@ -52,26 +54,30 @@ def order_json(order: Order) -> dict[str, Any]:
 
 
 def _caller() -> tuple[int, int | None]:
-    """(org id, user id) of the API key, or of the signed-in console user."""
+    """(org id, user id) of the API key, or of the signed-in console user, once the role table allows the route."""
     raw = request.headers.get("x-api-key")
     if not raw:
         auth = request.headers.get("Authorization", "")
         raw = auth[7:].strip() if auth[:7].lower() == "bearer " else None
+    action = roles.route_action(request.endpoint)
     if raw:
-        from core.keys import authenticate
-
         principal = authenticate(raw, request.remote_addr or "")
+        if action is not None:
+            roles.check(roles.from_principal(principal), action)
         user_id = None
         if principal.member_id is not None:
             member = core_db.session().get(Membership, principal.member_id)
             user_id = member.user_id if member else None
         return principal.org_id, user_id
     if current_user.is_authenticated:
-        from website.console.auth import check_csrf_header, current_org_id
+        from website.console.auth import check_csrf_header, current_actor
 
         if request.method == "POST":
             check_csrf_header()
-        return current_org_id(), int(current_user.id)
+        actor = current_actor()
+        if action is not None:
+            roles.check(actor, action)
+        return actor.org_id, int(current_user.id)
     raise AuthError("missing API key: send it as x-api-key or Authorization: Bearer")
 
 
@@ -96,7 +102,7 @@ def create_topup():  # type: ignore[no-untyped-def]
     try:
         order = service.create_order(org_id, user_id, amount_cny, method, plan)
     except service.OrderInvalid as exc:
-        raise InvalidRequest(str(exc), param=exc.param) from exc
+        raise InvalidRequest(str(exc), param=exc.param, code=exc.code) from exc
     except ProviderError as exc:
         raise GatewayError(f"the payment provider did not open the order: {exc}", status=502,
                            code="payment_provider_error") from exc

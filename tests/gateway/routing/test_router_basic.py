@@ -68,7 +68,7 @@ def test_get_router_adds_demo_channel_and_is_cached():
 def test_get_router_reads_channels_file(tmp_path):
     f = tmp_path / "channels.toml"
     f.write_text('[[channels]]\nname = "x"\nprotocol = "openai"\nbase_url = "http://127.0.0.1:1/v1"\n'
-                 'api_keys = ["k1", "k2"]\nmodels = ["gpt-x"]\n')
+                 'api_keys = ["k1", "k2"]\nmodels = ["gpt-x"]\n[channels.prices."gpt-x"]\ninput = "1.00"\noutput = "2.00"\n')
     r = get_router(bare_app(BYTESPIKE_CHANNELS_FILE=str(f)))
     assert r.models() == {"gpt-x", "bytespike-echo"}
     assert {t.key_label for t in r.targets("gpt-x", session=None)} == {"x#0", "x#1"}
@@ -91,7 +91,7 @@ def test_status_endpoint_is_public_and_secret_free(tmp_path):
 
     f = tmp_path / "channels.toml"
     f.write_text('[[channels]]\nname = "x"\nprotocol = "openai"\nbase_url = "https://user:pw@vendor.example/v1"\n'
-                 'api_keys = ["sk-very-secret"]\nmodels = ["gpt-x"]\n')
+                 'api_keys = ["sk-very-secret"]\nmodels = ["gpt-x"]\n[channels.prices."gpt-x"]\ninput = "1.00"\noutput = "2.00"\n')
     app = bare_app(BYTESPIKE_CHANNELS_FILE=str(f))
     app.register_blueprint(status.bp)
     resp = app.test_client().get("/api/status")

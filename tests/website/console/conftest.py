@@ -59,7 +59,8 @@ def console_instance(tmp_path_factory) -> str:
 
 @pytest.fixture
 def console_app(tmp_path, console_instance):
-    app = make_app(f"sqlite:///{tmp_path / 'console.db'}")
+    # The payment sandbox is opt-in; the console tests pay through it.
+    app = make_app(f"sqlite:///{tmp_path / 'console.db'}", BYTESPIKE_PAYMENTS_SANDBOX="1")
     app.instance_path = console_instance
     yield app
     app.extensions["bytespike_db"].dispose()

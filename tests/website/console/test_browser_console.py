@@ -14,6 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -32,10 +33,11 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """The whole app (no payment credentials: the sandbox stands in), werkzeug-threaded on a free port."""
+    """The whole app with the payment sandbox switched on (opt-in), werkzeug-threaded on a free port."""
     tmp = tmp_path_factory.mktemp("console-browser")
     port = free_port()
-    app = make_app(f"sqlite:///{tmp / 'console.db'}", BYTESPIKE_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    app = make_app(f"sqlite:///{tmp / 'console.db'}", BYTESPIKE_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                   BYTESPIKE_PAYMENTS_SANDBOX="1")
     app.instance_path = str(tmp / "instance")
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -67,7 +69,8 @@ def _balance(driver) -> int:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_console_signup_key_call_usage_topup(live, browser, lang):
-    wait = WebDriverWait(browser, 15)
+    # The order page reloads itself once paid: an element read mid-reload is stale, not missing.
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException))
     browser.delete_all_cookies()
     browser.get(f"{live}/{lang}/console/")
     wait.until(EC.presence_of_element_located((By.NAME, "email")))

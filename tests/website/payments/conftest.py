@@ -157,8 +157,8 @@ def sandbox_instance(tmp_path_factory) -> str:
 
 @pytest.fixture
 def sandbox_app(tmp_path, sandbox_instance):
-    """The app with no provider credentials: the sandbox simulator stands in (SQLite)."""
-    app = make_app(f"sqlite:///{tmp_path / 'pay.db'}")
+    """The app with no provider credentials and the sandbox switched on (opt-in): the simulator (SQLite)."""
+    app = make_app(f"sqlite:///{tmp_path / 'pay.db'}", BYTESPIKE_PAYMENTS_SANDBOX="1")
     app.instance_path = sandbox_instance
     yield app
     app.extensions["bytespike_db"].dispose()

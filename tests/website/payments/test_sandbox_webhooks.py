@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, make_app
+
+from .conftest import provider_config
 
 
 @pytest.fixture
@@ -41,18 +43,30 @@ def _account(app, email: str, credits: int = 0):
     return org_id, key.raw
 
 
-@pytest.mark.parametrize("method,provider", [("sandbox", "wechatpay"), ("alipay", "alipay"), ("wechatpay", "wechatpay")])
-def test_sandbox_order_is_paid_through_the_real_notify_route(sandbox_app, method, provider):
+@pytest.fixture
+def alipay_wire_sandbox(tmp_path, sandbox_instance, pay_keys, fakes):
+    """Real WeChat Pay (the fake) configured and the sandbox on: the simulator takes Alipay's wire."""
+    wechat = {k: v for k, v in provider_config(pay_keys, fakes).items() if k.startswith("BYTESPIKE_WECHATPAY_")}
+    app = make_app(f"sqlite:///{tmp_path / 'pay.db'}", BYTESPIKE_PAYMENTS_SANDBOX="1", **wechat)
+    app.instance_path = sandbox_instance
+    yield app
+    app.extensions["bytespike_db"].dispose()
+
+
+@pytest.mark.parametrize("wire", ["wechatpay", "alipay"])
+def test_sandbox_order_is_paid_through_the_real_notify_route(request, wire):
     from core import ledger
     from website.payments.sandbox import simulate_payment
 
-    org_id, key = _account(sandbox_app, f"sb-{method}@example.com")
+    sandbox_app = request.getfixturevalue("sandbox_app" if wire == "wechatpay" else "alipay_wire_sandbox")
+    provider = wire
+    org_id, key = _account(sandbox_app, f"sb-{wire}@example.com")
     client = sandbox_app.test_client()
-    r = client.post("/api/v1/me/billing/topup", json={"amount_cny": "720.00", "method": method},
+    r = client.post("/api/v1/me/billing/topup", json={"amount_cny": "720.00", "method": "sandbox"},
                     headers={"x-api-key": key})
     assert r.status_code == 201, r.text
     order = r.get_json()
-    assert order["sandbox"] is True and order["method"] == method
+    assert order["sandbox"] is True and order["method"] == "sandbox"
     assert (order.get("code_url") or order.get("qr_code"))
     assert simulate_payment(sandbox_app, order["out_trade_no"]) in (200, 204)
     assert simulate_payment(sandbox_app, order["out_trade_no"]) in (200, 204)  # a second delivery: no double credit
@@ -79,7 +93,7 @@ def test_sandbox_notification_forged_with_another_key_is_refused(sandbox_app):
 
     org_id, key = _account(sandbox_app, "sb-forge@example.com")
     client = sandbox_app.test_client()
-    order = client.post("/api/v1/me/billing/topup", json={"amount_cny": "100", "method": "wechatpay"},
+    order = client.post("/api/v1/me/billing/topup", json={"amount_cny": "100", "method": "sandbox"},
                         headers={"x-api-key": key}).get_json()
     keys = load_keys(sandbox_app.instance_path)
     forged = SimulatedWeChatPay(keys.__class__(keys.alipay_app, keys.alipay_platform, keys.wechat_merchant,

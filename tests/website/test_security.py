@@ -1,0 +1,170 @@
+"""Sessions, redirects, page headers and proxy hops, as a browser and an attacker meet them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_app
+from tests.website.console.conftest import PASSWORD, csrf_of, signup
+
+
+@pytest.fixture
+def console_app(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'console.db'}")
+    yield app
+    app.extensions["bytespike_db"].dispose()
+
+
+EVIL_NEXT = [
+    "//evil.example", "//evil.example/x", "/%09/evil.example", "/\t/evil.example", "/\\evil.example",
+    "/%5Cevil.example", "/%2F/evil.example", "/%2f%2fevil.example", "/%252F%252Fevil.example",
+    "https://evil.example", "http:/evil.example", "javascript:alert(1)", "evil.example",
+    "/%0d%0aSet-Cookie:%20x=1", " /evil", "/ /evil.example", "\\\\evil.example",
+]
+
+
+def _login(app, email: str, next_: str | None = None):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    token = csrf_of(client.get("/en/console/login").text)
+    url = "/en/console/login"
+    r = client.post(url, query_string={"next": next_} if next_ is not None else None,
+                    data={"csrf_token": token, "email": email, "password": PASSWORD})
+    return client, r
+
+
+@pytest.mark.parametrize("target", EVIL_NEXT)
+def test_login_next_never_leaves_the_site(console_app, target):
+    signup(console_app, "n@example.com")
+    _, r = _login(console_app, "n@example.com", target)
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("/en/console/"), r.headers["Location"]
+
+
+def test_login_next_keeps_a_local_path_with_its_query(console_app):
+    signup(console_app, "n@example.com")
+    _, r = _login(console_app, "n@example.com", "/en/console/usage?model=a%20b")
+    assert r.headers["Location"] == "/en/console/usage?model=a%20b"
+
+
+def test_session_cookie_is_lax_and_http_only(console_app):
+    signup(console_app, "c@example.com")
+    _, r = _login(console_app, "c@example.com")
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_session_cookie_is_secure_behind_https(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'db.db'}", BYTESPIKE_PUBLIC_URL="https://bytespike.example")
+    signup(app, "s@example.com")
+    client = app.test_client()
+    token = csrf_of(client.get("/en/console/login", base_url="https://localhost").text)
+    r = client.post("/en/console/login", base_url="https://localhost",
+                    data={"csrf_token": token, "email": "s@example.com", "password": PASSWORD})
+    assert "Secure" in r.headers["Set-Cookie"] and "SameSite=Lax" in r.headers["Set-Cookie"]
+    page = client.get("/en/", base_url="https://localhost")
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def _cookie(client) -> str:  # type: ignore[no-untyped-def]
+    return client.get_cookie("session").value
+
+
+def test_logout_ends_a_session_saved_before_it(console_app):
+    person = signup(console_app, "l@example.com")
+    saved = _cookie(person.client)
+    assert person.get("/keys").status_code == 200
+    other, _ = _login(console_app, "l@example.com")  # a second browser, signed in too
+    assert person.post("/logout").status_code == 302
+    thief = console_app.test_client()
+    thief.set_cookie("session", saved)
+    r = thief.get("/en/console/keys")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    assert other.get("/en/console/keys").status_code == 302  # logout ends every session of that person
+
+
+def test_password_reset_ends_earlier_sessions(console_app):
+    person = signup(console_app, "r@example.com")
+    assert person.get("/keys").status_code == 200
+    from core import db as core_db
+    from core.models import User
+    from website.console.auth import end_all_sessions
+
+    with console_app.app_context():
+        s = core_db.session()
+        user = s.query(User).filter(User.email == "r@example.com").one()
+        end_all_sessions(user)  # what a password change does
+        s.commit()
+    assert person.get("/keys").status_code == 302
+
+
+def test_pages_carry_security_headers_and_the_api_keeps_its_own(site):
+    for path in ("/en/", "/zh/pricing/", "/en/console/login"):
+        r = site.get(path)
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"], path
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert "Strict-Transport-Security" not in r.headers  # plain http public URL
+    api = site.get("/api/pricing")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in api.headers
+
+
+def test_pages_have_no_inline_script(site):
+    import re
+
+    for path in ("/en/", "/en/pricing/", "/zh/docs/", "/en/console/login", "/en/playground/"):
+        html = site.get(path).text
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r"\son(submit|click|change|load)=", html), path
+
+
+def test_trusted_proxies_default_ignores_forwarded_for(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'db.db'}")
+    seen = {}
+
+    @app.get("/_peer")
+    def _peer():  # type: ignore[no-untyped-def]
+        from flask import request
+
+        seen["ip"] = request.remote_addr
+        return "ok"
+
+    app.test_client().get("/_peer", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert seen["ip"] == "127.0.0.1"
+
+
+def test_trusted_proxies_take_the_visitor_address_for_login_throttle(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'db.db'}", BYTESPIKE_TRUSTED_PROXIES="1")
+    signup(app, "p@example.com")
+    client = app.test_client()
+    token = csrf_of(client.get("/en/console/login").text)
+
+    def attempt(ip: str) -> int:
+        return client.post("/en/console/login", headers={"X-Forwarded-For": ip},
+                           data={"csrf_token": token, "email": "p@example.com", "password": "wrong"}).status_code
+
+    for _ in range(5):
+        assert attempt("203.0.113.9") == 401
+    assert attempt("203.0.113.9") == 429
+    # Another visitor behind the same proxy is judged on its own address, not the proxy's.
+    assert attempt("198.51.100.7") == 401
+
+
+def test_without_trusted_proxies_every_forwarded_address_is_the_proxy(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'db.db'}")
+    signup(app, "q@example.com")
+    client = app.test_client()
+    token = csrf_of(client.get("/en/console/login").text)
+    codes = [client.post("/en/console/login", headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                         data={"csrf_token": token, "email": "q@example.com", "password": "wrong"}).status_code
+             for i in range(6)]
+    assert codes[-1] == 429  # the header is not trusted: all six came from one peer
+
+
+def test_trusted_proxies_setting_is_validated():
+    from core import config
+
+    with pytest.raises(config.ConfigError, match="BYTESPIKE_TRUSTED_PROXIES"):
+        config.load({"BYTESPIKE_TRUSTED_PROXIES": "many"}, environ={})
