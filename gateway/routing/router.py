@@ -311,6 +311,12 @@ class Router:
             scope = self._judge(name, target.tenant) if (
                 self.health_enabled and not target.probe and outcome == FAIL) else ""
         self.counters.attempt(target.track, outcome, latency_ms)
+        if outcome == OK:
+            self.counters.served(name, target.tenant)
+        if scope == "unserved":  # this worker saw no one else served there: did another worker?
+            served = self.counters.served_lately(name, self.policy.served_within_s) - {target.tenant}
+            scope = "channel" if not served else ("tenant" if self.tenants.health(name, target.tenant)
+                                                  .should_trip(self.policy) else "")
         if outcome == THROTTLE:
             wait = retry_after if retry_after and retry_after > 0 else DEFAULT_THROTTLE_S
             self.circuits.cool_key(label, min(wait, MAX_COOLDOWN_S))
@@ -326,12 +332,13 @@ class Router:
             self.pins.put(target.session, label)
 
     def _judge(self, name: str, tenant: str) -> str:
-        """Name the circuit a failure should open, if any: the channel's, the tenant's, or none (lock held)."""
-        if self.ch_health[name].should_trip(self.policy) and self.tenants.blames_channel(name, tenant, self.policy):
-            return "channel"
-        if self.tenants.health(name, tenant).should_trip(self.policy):
-            return "tenant"
-        return ""
+        """Name the circuit a failure should open: "channel", "unserved" (the channel's, unless another
+        worker served someone else there lately), "tenant", or "" (lock held)."""
+        if self.ch_health[name].should_trip(self.policy):
+            why = self.tenants.blames_channel(name, tenant, self.policy)
+            if why:
+                return "channel" if why == "tenants" else "unserved"
+        return "tenant" if self.tenants.health(name, tenant).should_trip(self.policy) else ""
 
     def _settle_probe(self, target: Target, outcome: str) -> None:
         name = target.channel.name

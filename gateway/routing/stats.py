@@ -5,6 +5,10 @@ is the sum of its attempts), as a failure when every attempt failed or none
 was possible. Client errors (4xx other than throttles and refused keys) are
 the caller's doing and count as neither. The counters live in the shared
 ``Store`` so that ``/api/status`` covers every worker.
+
+Beside them, which tenants each channel served, per ten seconds: a worker
+that saw only one tenant's failures on a channel asks here whether another
+worker served someone else there before it blames the channel.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .health import CLIENT, N_LAT, OK, lat_bucket, percentile
 from .state import Store
 
 STATS_TTL_S = 7200.0
+SERVED_SLOT_S = 10
 DEGRADED_AVAILABILITY = 0.99
 MIN_REQUESTS = 20  # fewer calls than this in the hour say too little to call a model degraded
 
@@ -40,6 +45,8 @@ class Counters:
                  flush_every: float) -> None:
         self.store = store
         self.p = prefix + "st:"
+        self.ok = prefix + "ok:"
+        self._served: dict[str, dict[str, int]] = {}
         self.clock = clock
         self.wall = wall
         self.flush_every = flush_every
@@ -81,14 +88,29 @@ class Counters:
         if self.clock() - self._flushed_at >= self.flush_every:
             self.flush()
 
+    def served(self, channel: str, tenant: str) -> None:
+        """Note that the channel answered this tenant (shared at the next flush)."""
+        key = f"{self.ok}{channel}:{int(self.wall() // SERVED_SLOT_S)}"
+        with self._lock:
+            self._served.setdefault(key, {})[tenant] = 1
+
+    def served_lately(self, channel: str, within_s: float) -> set[str]:
+        """Tenants any worker saw this channel serve in about the last within_s seconds."""
+        slot = int(self.wall() // SERVED_SLOT_S)
+        keys = [f"{self.ok}{channel}:{s}" for s in range(slot - max(int(within_s // SERVED_SLOT_S), 1), slot + 1)]
+        return {t for row in self.store.read_counts(keys) for t in row}
+
     def flush(self) -> None:
         """Push pending counters to the shared store."""
         with self._lock:
             pending, self._pending = self._pending, {}
+            served, self._served = self._served, {}
             self._flushed_at = self.clock()
         counts = {self.p + str(m): v for m, v in pending.items() if v}
         if counts:
             self.store.add_counts(counts, STATS_TTL_S)
+        if served:
+            self.store.add_counts(served, 3 * SERVED_SLOT_S)
 
     def last_hour(self) -> list[dict[str, int]]:
         """Every worker's counters for the last 60 minutes."""

@@ -82,14 +82,18 @@ class Tenants:
                     del self._suspects[next(iter(self._suspects))]
         return h
 
-    def blames_channel(self, channel: str, tenant: str, policy: BreakerPolicy) -> bool:
-        """Tell whether this tenant's failures on the channel are the channel's fault (see the module)."""
+    def blames_channel(self, channel: str, tenant: str, policy: BreakerPolicy) -> str:
+        """Say why this tenant's failures on the channel are the channel's fault, or "" (see the module).
+
+        "tenants": several tenants are failing there; "unserved": nobody else was served there lately,
+        as far as this process saw (the router asks the other workers before acting on it).
+        """
         if self._failing_tenants(channel, policy) >= policy.min_tenants:
-            return True
+            return "tenants"
         since = self.clock() - policy.served_within_s
-        if self._others_served(channel, tenant, since):
-            return False
-        return self._suspects.get(tenant, -1e18) < since
+        if self._others_served(channel, tenant, since) or self._suspects.get(tenant, -1e18) >= since:
+            return ""
+        return "unserved"
 
     def _others_served(self, channel: str, tenant: str, since: float) -> bool:
         for who, at in reversed(self._served.get(channel, {}).items()):
