@@ -17,7 +17,10 @@ put on the channel only when
 Otherwise the failing tenant's own circuit on that channel opens (when its
 own record is bad enough by the same ``BreakerPolicy``), and every other
 tenant keeps the channel. The records are per process, like the channel's;
-the circuits they open are shared (``gateway.routing.circuit``).
+the circuits they open are shared (``gateway.routing.circuit``), and before a
+process blames a channel for want of other tenants served there, the router
+asks the shared store whether another worker served one (keep-alive can put
+all of one tenant's calls on one worker).
 
 The price of the second rule: in a real outage seen by one busy tenant while
 another tenant's last answer there is a few seconds old, the busy tenant's
