@@ -12,6 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import outbound
+
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = ROOT / "instance"
 
@@ -39,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_INVITE_ONLY": "0",
     # How many reverse proxies (nginx, a CDN) stand in front and set X-Forwarded-*: 0 trusts none.
     "BYTESPIKE_TRUSTED_PROXIES": "0",
+    # Private networks (CIDRs, comma-separated) that webhooks and task callbacks may reach; none by default.
+    "BYTESPIKE_OUTBOUND_ALLOW": "",
     "BYTESPIKE_SMTP_URL": None,
     "BYTESPIKE_REDIS_PREFIX": "bs:",
     # "1" turns on the labelled payment simulator (method `sandbox`): it mints spendable credits, so never by default.
@@ -76,6 +80,10 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     cfg["INVITE_ONLY"] = str(cfg["BYTESPIKE_INVITE_ONLY"]).lower() in ("1", "true", "yes", "on")
     cfg["PAYMENTS_SANDBOX"] = _switch("BYTESPIKE_PAYMENTS_SANDBOX", cfg["BYTESPIKE_PAYMENTS_SANDBOX"])
     cfg["TRUSTED_PROXIES"] = _hops(cfg["BYTESPIKE_TRUSTED_PROXIES"])
+    try:
+        outbound.allow_list(cfg["BYTESPIKE_OUTBOUND_ALLOW"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if not cfg["BYTESPIKE_SECRET_KEY"]:
         cfg["BYTESPIKE_SECRET_KEY"] = _instance_secret()
     cfg["SECRET_KEY"] = cfg["BYTESPIKE_SECRET_KEY"]

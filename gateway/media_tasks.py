@@ -21,17 +21,20 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import secrets
 import time
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
-import requests
 import sqlalchemy as sa
+import urllib3
+from flask import current_app
 
-from core import catalog, ledger, ratecard
+from core import catalog, ledger, outbound, ratecard
 from core import db as core_db
 from core.errors import GatewayError, UpstreamError
 from core.keys import Principal
+from core.models.accounts import Org
 from core.models.base import utcnow
 from core.models.tasks import AsyncTask
 from gateway import media_upstream
@@ -123,8 +126,6 @@ def _int(value: Any, default: int) -> int:
 
 def upstream_call(task: Mapping[str, Any], method: str, path: str, *, stream: bool = False) -> media_upstream.Reply:
     """One call about this task's job, on the channel and key that took it."""
-    from flask import current_app
-
     from gateway.routing import get_router
 
     target = media_upstream.target_for(task["channel"], task["key_index"], task["upstream_model"] or "")
@@ -263,11 +264,27 @@ def notify(task: Mapping[str, Any], *, base_url: str) -> None:
                            .values(callback_sent_at=utcnow()))
     if hit.rowcount != 1:
         return
+    body = json.dumps(render(task, base_url=base_url), separators=(",", ":")).encode()
+    headers = {"content-type": "application/json", "user-agent": "bytespike-callback/1",
+               outbound.SIGNATURE_HEADER: outbound.sign(_callback_secret(task["org_id"]), body, int(time.time()))}
     try:
-        requests.post(url, json=render(task, base_url=base_url), timeout=CALLBACK_TIMEOUT,
-                      headers={"user-agent": "bytespike-callback/1"})
-    except requests.RequestException as exc:
+        allow = outbound.allow_list(current_app.config.get("BYTESPIKE_OUTBOUND_ALLOW"))
+        outbound.post(url, body, headers, allow=allow, timeout=CALLBACK_TIMEOUT)
+    except outbound.BlockedTarget as exc:
+        log.info("callback for %s refused: %s", task["id"], exc)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         log.info("callback for %s failed: %s", task["id"], type(exc).__name__)
+
+
+_orgs = cast(sa.Table, Org.__table__)
+
+
+def _callback_secret(org_id: int) -> str:
+    """The org's webhook secret, which signs task callbacks too; made on first use if the org has none."""
+    with _engine().begin() as conn:
+        conn.execute(_orgs.update().where(_orgs.c.id == org_id, _orgs.c.webhook_secret.is_(None))
+                     .values(webhook_secret="whsec_" + secrets.token_urlsafe(24)))
+        return str(conn.execute(sa.select(_orgs.c.webhook_secret).where(_orgs.c.id == org_id)).scalar_one())
 
 
 # --- rendering -------------------------------------------------------------------------------

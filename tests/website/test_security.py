@@ -176,3 +176,36 @@ def test_consent_page_policy_names_only_the_apps_origin():
     assert "form-action 'self' http://127.0.0.1:53682;" in csp_allowing_form_target("http://127.0.0.1:53682/cb?x=1")
     for bad in ("javascript:alert(1)", "http://a.example; script-src *", "ftp://x.example/", "/relative"):
         assert csp_allowing_form_target(bad) == CSP
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379/", "http://[::1]/h", "http://169.254.169.254/latest",
+                                 "http://10.0.0.8/h", "http://localhost:5432/"])
+def test_webhook_url_inside_the_network_is_refused_and_never_called(console_app, url):
+    from core import db as core_db
+    from core.models import Org
+
+    person = signup(console_app, "w@example.com")
+    r = person.post("/settings/notifications", {"low_balance_usd": "5", "webhook_url": url})
+    assert r.status_code == 302
+    with console_app.app_context():
+        assert core_db.session().get(Org, person.org_id(console_app)).webhook_url is None
+    assert "public internet address" in person.get("/settings").text
+
+
+def test_webhook_to_a_name_that_resolves_inside_is_refused_at_delivery(console_app, monkeypatch):
+    import socket
+
+    from core import db as core_db
+    from core.models import Org, WebhookDelivery
+
+    person = signup(console_app, "d@example.com")
+    assert person.post("/settings/notifications", {"webhook_url": "https://hooks.sneaky.example/in"}).status_code == 302
+    monkeypatch.setattr(socket, "getaddrinfo",
+                        lambda host, port, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))])
+    person.post("/settings/webhook-test")
+    with console_app.app_context():
+        s = core_db.session()
+        org = s.get(Org, person.org_id(console_app))
+        delivery = s.query(WebhookDelivery).filter(WebhookDelivery.org_id == org.id).one()
+        assert delivery.status_code is None and delivery.error.startswith("refused:")
+        assert "127.0.0.1" in delivery.error

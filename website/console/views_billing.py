@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from core import db as core_db
+from core import outbound
 from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
@@ -25,6 +26,7 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
+from website.payments.webhooks import outbound_allow
 
 from .auth import current_membership
 from .blueprint import bp
@@ -168,6 +170,12 @@ def set_notifications():  # type: ignore[no-untyped-def]
     url = (request.form.get("webhook_url") or "").strip()
     if url and not url.startswith(("https://", "http://")):
         flash(_("The webhook URL must start with https://"))
+        return redirect(url_for("console.settings"))
+    try:
+        if url:
+            outbound.check_literal(url, outbound_allow())
+    except outbound.BlockedTarget:
+        flash(_("The webhook URL must point to a public internet address."))
         return redirect(url_for("console.settings"))
     org.webhook_url = url or None
     if url and (not org.webhook_secret or request.form.get("rotate_secret")):

@@ -7,7 +7,6 @@ timestamp is signed too, so a receiver can refuse old deliveries.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -15,23 +14,19 @@ import threading
 import time
 from typing import Any
 
-import requests
+import urllib3
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from core import db as core_db
+from core import outbound
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
 
 log = logging.getLogger("bytespike.webhooks")
-SIGNATURE_HEADER = "X-ByteSpike-Signature"
+SIGNATURE_HEADER = outbound.SIGNATURE_HEADER
+sign = outbound.sign  # the scheme documented for receivers
 _pending: list[threading.Thread] = []
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 def verify(secret: str, body: bytes, header: str, now: int, tolerance_s: int = 300) -> bool:
@@ -89,14 +84,21 @@ def deliver(delivery_id: int) -> bool:
                "X-ByteSpike-Event": delivery.event, "X-ByteSpike-Delivery": str(delivery.id)}
     delivery.attempts += 1
     try:
-        resp = requests.post(delivery.url, data=body, headers=headers, timeout=(3, 5), allow_redirects=False)
-        delivery.status_code, delivery.error = resp.status_code, None
-        if 200 <= resp.status_code < 300:
+        resp = outbound.post(delivery.url, body, headers, allow=outbound_allow())
+        delivery.status_code, delivery.error = resp.status, None
+        if 200 <= resp.status < 300:
             delivery.delivered_at = utcnow()
-    except requests.RequestException as exc:
-        delivery.error = f"{type(exc).__name__}"[:300]
+    except outbound.BlockedTarget as exc:
+        delivery.error = f"refused: {exc}"[:300]
+    except (urllib3.exceptions.HTTPError, OSError):
+        delivery.error = "could not deliver (connection failed or timed out)"
     s.commit()
     return delivery.delivered_at is not None
+
+
+def outbound_allow() -> tuple[outbound.Network, ...]:
+    """The operator's private targets that webhooks and callbacks may reach (none by default)."""
+    return outbound.allow_list(current_app.config.get("BYTESPIKE_OUTBOUND_ALLOW"))
 
 
 def payment_received(order: Order) -> None:

@@ -74,6 +74,7 @@ class FakeMedia:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.callbacks: list[Any] = []
+        self.callback_raw: list[tuple[bytes, dict[str, str]]] = []  # body and headers, for the signature
         self.fail_keys: dict[str, int] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -109,6 +110,7 @@ class FakeMedia:
         with self._lock:
             self.seen.clear()
             self.callbacks.clear()
+            self.callback_raw.clear()
             self.fail_keys.clear()
 
     def next_id(self, prefix: str) -> str:
@@ -148,6 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw, seen = self._read()
         if seen.path == "/callback":
             self.owner.callbacks.append(seen.json)
+            self.owner.callback_raw.append((raw, seen.headers))
             return self._json(200, {"ok": True})
         k = knobs(raw)
         status = self.owner.fail_keys.get(seen.key or "") or int(k.get("fail", 0))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+import sqlalchemy as sa
 
 from tests.gateway.media.conftest import ceil_credits, post, price
 from tests.gateway.media.fake_media import MP4
+from website.payments import webhooks
 
 SECONDS = 8
 
@@ -149,6 +153,13 @@ def test_stream_reports_each_state_until_final_and_calls_back_once(media, fresh,
     assert fake_media.callbacks[0]["task_id"] == task["task_id"]
     assert fake_media.callbacks[0]["status"] == "completed" and fake_media.callbacks[0]["credits_used"] == hold
     assert media.wallet(key) == (bal - hold, 0)
+    # Signed like a webhook, with the org's webhook secret (made for it on first use).
+    body, headers = fake_media.callback_raw[0]
+    with media.engine.connect() as c:
+        secret = c.execute(sa.text("SELECT o.webhook_secret FROM orgs o JOIN api_keys k ON k.org_id = o.id "
+                                   "WHERE k.key_hash = :h"), {"h": hashlib.sha256(key.encode()).hexdigest()}).scalar_one()
+    assert secret.startswith("whsec_")
+    assert webhooks.verify(secret, body, headers["x-bytespike-signature"], int(time.time()))
 
 
 def test_task_outliving_its_hold_is_still_billed_once(media, fresh, card):

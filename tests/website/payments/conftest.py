@@ -158,7 +158,8 @@ def sandbox_instance(tmp_path_factory) -> str:
 @pytest.fixture
 def sandbox_app(tmp_path, sandbox_instance):
     """The app with no provider credentials and the sandbox switched on (opt-in): the simulator (SQLite)."""
-    app = make_app(f"sqlite:///{tmp_path / 'pay.db'}", BYTESPIKE_PAYMENTS_SANDBOX="1")
+    app = make_app(f"sqlite:///{tmp_path / 'pay.db'}", BYTESPIKE_PAYMENTS_SANDBOX="1",
+                   BYTESPIKE_OUTBOUND_ALLOW="127.0.0.1/32")  # the tests' webhook receiver
     app.instance_path = sandbox_instance
     yield app
     app.extensions["bytespike_db"].dispose()
