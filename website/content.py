@@ -22,6 +22,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from core import catalog
 from core.config import ROOT
 
 KINDS = ("blog", "docs")
@@ -106,10 +107,14 @@ def split_front_matter(source: str) -> tuple[dict[str, str], str]:
     return {}, source
 
 
+# Line breaks after table tags carry nothing (a table is never inside <pre>): big reference tables shed them.
+_TABLE_BREAKS = re.compile(r"(</?(?:table|thead|tbody|tr|th|td)(?: [^>]*)?>)\n")
+
+
 def render_markdown(body: str) -> tuple[Markup, tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Render Markdown to HTML; return it with its heading texts and its h2 anchors."""
     md = markdown.Markdown(extensions=_EXTENSIONS, extension_configs=_EXTENSION_CONFIGS)
-    rendered = md.convert(body)
+    rendered = _TABLE_BREAKS.sub(r"\1", md.convert(body))
     tokens = getattr(md, "toc_tokens", [])
     headings = tuple(_flatten_toc(tokens))
     sections = tuple(_h2(tokens))
@@ -157,14 +162,12 @@ MODEL_COUNT_PLACEHOLDER = "%MODEL_COUNT%"
 
 def fill(markup: str) -> Markup:
     """Put this deployment's public URL and the rate card's model count into a rendered page."""
-    from core import ratecard
-
     text = str(Markup.escape(markup))  # plain text (a summary) is escaped; rendered HTML is kept
     if PUBLIC_URL_PLACEHOLDER in text:
         public = str(current_app.config.get("BYTESPIKE_PUBLIC_URL") or PUBLIC_URL_PLACEHOLDER).rstrip("/")
         text = text.replace(PUBLIC_URL_PLACEHOLDER, public)
     if MODEL_COUNT_PLACEHOLDER in text:
-        count = len(ratecard.get_card(current_app._get_current_object()).models)  # type: ignore[attr-defined]
+        count = len(catalog.get_card(current_app._get_current_object()).models)  # type: ignore[attr-defined]
         text = text.replace(MODEL_COUNT_PLACEHOLDER, str(count))
     return Markup(text)
 
