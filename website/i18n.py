@@ -22,7 +22,7 @@ _ZH_TAGS = ("zh", "zh-cn", "zh-hans", "zh-sg", "zh-hans-cn", "zh-tw", "zh-hk", "
 LANG_NAMES = {"en": "English", "zh": "简体中文"}
 HTML_LANG = {"en": "en", "zh": "zh-Hans"}
 # Blueprints whose pages read the console's catalog (translations/console) over the site's.
-CONSOLE_BLUEPRINTS = frozenset({"console", "payments"})
+CONSOLE_BLUEPRINTS = frozenset({"console", "payments", "oauth_console"})
 
 
 def init_app(app: Flask) -> None:
