@@ -11,21 +11,19 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
 from typing import Any
 
 import requests
-from flask import Flask, current_app
 from sqlalchemy import select
 
 from core import db as core_db
+from core import jobs as core_jobs
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
 
 log = logging.getLogger("bytespike.webhooks")
 SIGNATURE_HEADER = "X-ByteSpike-Signature"
-_pending: list[threading.Thread] = []
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -54,25 +52,18 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
     delivery = WebhookDelivery(org_id=org_id, event=event, payload=payload, url=org.webhook_url)
     s.add(delivery)
     s.commit()
-    if background:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        worker = threading.Thread(target=_deliver_in_app, args=(app, delivery.id), daemon=True)
-        _pending.append(worker)
-        worker.start()
+    if background:  # on the job queue: retried with exponential backoff until it answers 2xx
+        core_jobs.enqueue("deliver_webhook", delivery.id)
     else:
         deliver(delivery.id)
     return delivery.id
 
 
 def flush(timeout: float = 10.0) -> None:
-    """Wait for background deliveries (tests, and the CLI before it exits)."""
-    while _pending:
-        _pending.pop().join(timeout)
-
-
-def _deliver_in_app(app: Flask, delivery_id: int) -> None:
-    with app.app_context():
-        deliver(delivery_id)
+    """Wait for deliveries queued in this process (tests, and the CLI before it exits); RQ's run in the worker."""
+    queue = core_jobs.backend()
+    if isinstance(queue, core_jobs.LocalBackend):
+        queue.drain(timeout)
 
 
 def deliver(delivery_id: int) -> bool:
