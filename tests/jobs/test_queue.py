@@ -37,7 +37,7 @@ def test_local_backend_retries_with_backoff(local_app):
     core_jobs.enqueue("test_flaky", 2)
     assert core_jobs.backend().drain(60)
     assert len(_calls) == 3  # two failures, then through
-    gaps = [b - a for a, b in zip(_calls, _calls[1:])]
+    gaps = [b - a for a, b in zip(_calls, _calls[1:], strict=False)]
     assert gaps[0] >= 45 and gaps[1] >= 145  # 50 ms, then 150 ms
 
 
