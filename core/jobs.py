@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import math
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -136,6 +137,14 @@ def queue_name(prefix: str) -> str:
 # --- in-process ---------------------------------------------------------------------------------
 
 
+_locals: weakref.WeakSet[LocalBackend] = weakref.WeakSet()
+
+
+def drain_local(timeout_s: float = 60.0) -> bool:
+    """Wait for the jobs pending in this process, whatever app queued them (tests, a CLI before it exits)."""
+    return all(queue.drain(timeout_s) for queue in list(_locals))
+
+
 class LocalBackend:
     """Timers in this process: the same jobs, the same backoff, no Redis."""
 
@@ -143,6 +152,7 @@ class LocalBackend:
         self.app, self.base_s = app, base_s
         self._lock = threading.Lock()
         self._pending: set[threading.Timer] = set()
+        _locals.add(self)
 
     def enqueue(self, name: str, args: tuple[Any, ...], delay_s: float) -> None:
         self._later(name, args, delay_s, 0)

@@ -61,9 +61,7 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
 
 def flush(timeout: float = 10.0) -> None:
     """Wait for deliveries queued in this process (tests, and the CLI before it exits); RQ's run in the worker."""
-    queue = core_jobs.backend()
-    if isinstance(queue, core_jobs.LocalBackend):
-        queue.drain(timeout)
+    core_jobs.drain_local(timeout)
 
 
 def deliver(delivery_id: int) -> bool:
