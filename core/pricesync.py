@@ -25,6 +25,7 @@ import logging
 import os
 import tempfile
 import tomllib
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
@@ -58,14 +59,13 @@ def read_overlay(path: str | Path | None) -> dict[str, Any]:
 
 def apply_overlay(rows: list[ModelCard], overlay: Mapping[str, Any]) -> list[ModelCard]:
     """The card's rows with the refreshed prices laid over the scaffold and legacy ones."""
-    from dataclasses import replace
-
     recorded = overlay.get("rows") or {}
     out = []
     for row in rows:
         rec = recorded.get(row.id)
         if isinstance(rec, dict) and row.status in REFRESHABLE:
-            prices = {k: Decimal(v) for k, v in (rec.get("prices") or {}).items() if k in PRICE_FIELDS}
+            prices: dict[str, Any] = {k: Decimal(v) for k, v in (rec.get("prices") or {}).items()
+                                      if k in PRICE_FIELDS}
             row = replace(row, source=str(rec.get("source") or row.source), **prices)
         out.append(row)
     return out
