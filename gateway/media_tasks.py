@@ -28,10 +28,11 @@ from typing import Any, Mapping
 import requests
 import sqlalchemy as sa
 
-from core import catalog, ledger, ratecard
+from core import catalog, ledger, ratecard, signing
 from core import db as core_db
 from core.errors import GatewayError, UpstreamError
 from core.keys import Principal
+from core.models.accounts import Org
 from core.models.base import utcnow
 from core.models.tasks import AsyncTask
 from gateway import media_upstream
@@ -39,6 +40,7 @@ from gateway.media_upstream import Outbound
 
 log = logging.getLogger("bytespike.gateway.tasks")
 _t = AsyncTask.__table__
+_orgs = Org.__table__
 FINAL = ("completed", "failed", "cancelled")
 LIVE = ("pending", "running")
 UPSTREAM_STATES = {"queued": "pending", "pending": "pending", "in_progress": "running", "running": "running",
@@ -262,11 +264,20 @@ def notify(task: Mapping[str, Any], *, base_url: str) -> None:
                            .values(callback_sent_at=utcnow()))
     if hit.rowcount != 1:
         return
+    body = json.dumps(render(task, base_url=base_url), separators=(",", ":")).encode()
+    headers = {"user-agent": "bytespike-callback/1", "content-type": "application/json"}
+    secret = _webhook_secret(task["org_id"])
+    if secret:  # signed like the org's webhooks, so a receiver can tell it came from us
+        headers[signing.SIGNATURE_HEADER] = signing.sign(secret, body, int(time.time()))
     try:
-        requests.post(url, json=render(task, base_url=base_url), timeout=CALLBACK_TIMEOUT,
-                      headers={"user-agent": "bytespike-callback/1"})
+        requests.post(url, data=body, headers=headers, timeout=CALLBACK_TIMEOUT)
     except requests.RequestException as exc:
         log.info("callback for %s failed: %s", task["id"], type(exc).__name__)
+
+
+def _webhook_secret(org_id: int) -> str | None:
+    with _engine().connect() as conn:
+        return conn.execute(sa.select(_orgs.c.webhook_secret).where(_orgs.c.id == org_id)).scalar()
 
 
 # --- rendering -------------------------------------------------------------------------------

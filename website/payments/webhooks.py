@@ -7,8 +7,6 @@ timestamp is signed too, so a receiver can refuse old deliveries.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -21,25 +19,10 @@ from core import db as core_db
 from core import jobs as core_jobs
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
+from core.signing import SIGNATURE_HEADER, sign, verify
 
 log = logging.getLogger("bytespike.webhooks")
-SIGNATURE_HEADER = "X-ByteSpike-Signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The signature header value for ``body`` sent at ``timestamp``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
-
-
-def verify(secret: str, body: bytes, header: str, now: int, tolerance_s: int = 300) -> bool:
-    """Check a signature header as a receiver would (used by tests and documented for users)."""
-    fields = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    ts = fields.get("t", "")
-    if not ts.isdigit() or abs(now - int(ts)) > tolerance_s:
-        return False
-    expected = sign(secret, body, int(ts)).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+__all__ = ["SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
 
 
 def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = True) -> int | None:
