@@ -53,6 +53,8 @@ def deliver(delivery_id: int) -> bool:
     delivery = s.get(WebhookDelivery, delivery_id)
     if delivery is None:
         return False
+    if delivery.delivered_at is not None:  # the retry sweep and the queued job may both reach it: send once
+        return True
     org = s.get(Org, delivery.org_id)
     secret = (org.webhook_secret if org else None) or ""
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
