@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.exc import IntegrityError
 
 from core import db as core_db
@@ -45,17 +45,27 @@ def holder() -> str:
 
 
 def take(name: str, interval_s: int, now: dt.datetime | None = None) -> bool:
-    """Take the lease of ``name`` if it is due; True for exactly one caller per interval."""
+    """Take the lease of ``name`` if it is due; True for exactly one caller per interval.
+
+    The due time last seen is kept per app, so a tick writes nothing before it (SQLite has one writer).
+    """
     now = now or utcnow()
+    due: dict[str, dt.datetime] = current_app.extensions.setdefault("bytespike_jobs_due", {})
+    if name in due and now < due[name]:
+        return False
     nxt = now + dt.timedelta(seconds=interval_s)
     engine = core_db.get_db().engine
     with engine.begin() as conn:
         hit = conn.execute(_t.update().where(_t.c.name == name, _t.c.run_after <= now)
                            .values(run_after=nxt, holder=holder()))
         if hit.rowcount == 1:
+            due[name] = nxt
             return True
-        if conn.execute(sa.select(_t.c.name).where(_t.c.name == name)).first() is not None:
+        seen = conn.execute(sa.select(_t.c.run_after).where(_t.c.name == name)).scalar()
+        if seen is not None:
+            due[name] = seen
             return False
+    due[name] = nxt
     try:
         with engine.begin() as conn:
             conn.execute(_t.insert().values(name=name, run_after=nxt, holder=holder()))
