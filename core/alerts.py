@@ -76,8 +76,8 @@ def _check(hold: Any, charged: int) -> None:
     if wallet is not None:
         balance_after = int(wallet[0])
         if crossed_below(balance_after + charged, balance_after, threshold(hold.org_id)):
-            jobs.enqueue("balance_alert", hold.org_id)
+            jobs.try_enqueue("balance_alert", hold.org_id)
     if key is not None and hold.api_key_id is not None:
         spent_after, quota = int(key[0]), key[2]
         for pct in budget_marks_crossed(spent_after - charged, spent_after, quota):
-            jobs.enqueue("key_budget_alert", hold.api_key_id, pct)
+            jobs.try_enqueue("key_budget_alert", hold.api_key_id, pct)

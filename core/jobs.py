@@ -64,6 +64,19 @@ def enqueue(name: str, *args: Any, delay_s: float = 0.0, app: Flask | None = Non
     backend(app).enqueue(name, tuple(args), float(delay_s))
 
 
+def try_enqueue(name: str, *args: Any, delay_s: float = 0.0) -> bool:
+    """``enqueue``, for callers whose own work must not fail with the queue (Redis away): False and a warning.
+
+    Each such job has a periodic sweep behind it (poll_tasks, retry_webhooks, low_balance_sweep).
+    """
+    try:
+        enqueue(name, *args, delay_s=delay_s)
+    except Exception:  # noqa: BLE001 - logged; the job's periodic sweep does the work later
+        log.warning("could not queue job %s; its periodic sweep will catch up", name, exc_info=True)
+        return False
+    return True
+
+
 def backend(app: Flask | None = None) -> Backend:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     found = app.extensions.get(EXT)

@@ -119,7 +119,7 @@ def submit() -> Response:
         task = media_tasks.get(task_id) or {}
         task = media_tasks.apply(task, data, base_url=_base_url())
         if task.get("state") in media_tasks.LIVE:  # the vendor is polled from here on, not only when asked
-            jobs.enqueue("advance_task", task_id, 0, delay_s=FIRST_POLL_S)
+            jobs.try_enqueue("advance_task", task_id, 0, delay_s=FIRST_POLL_S)
     except GatewayError as err:
         return _fail_submit(call, task_id, err)
     except Exception:  # noqa: BLE001 - a clean 500 for the caller, the trace for the log

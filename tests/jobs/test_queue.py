@@ -14,6 +14,7 @@ from core import jobs as core_jobs
 from core import ledger
 from core.models import Reservation, WebhookDelivery, utcnow
 from jobs import schedule
+from tests.conftest import free_port
 from website.payments import webhooks
 
 from .conftest import Receiver, hook_account
@@ -117,3 +118,15 @@ def test_webhook_delivery_retried_in_process_with_backoff(local_app):
         assert json.loads(body)["type"] == "webhook.test"
     finally:
         hook.server.shutdown()
+
+
+def test_try_enqueue_with_redis_away_warns_and_goes_on(db_url, caplog):
+    from tests.conftest import make_app
+
+    app = make_app(db_url, BYTESPIKE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with app.app_context():
+            assert core_jobs.try_enqueue("expire_reservations") is False
+        assert "periodic sweep will catch up" in caplog.text
+    finally:
+        app.extensions["bytespike_db"].dispose()

@@ -36,7 +36,7 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
     s.add(delivery)
     s.commit()
     if background:  # on the job queue: retried with exponential backoff until it answers 2xx
-        core_jobs.enqueue("deliver_webhook", delivery.id)
+        core_jobs.try_enqueue("deliver_webhook", delivery.id)
     else:
         deliver(delivery.id)
     return delivery.id
