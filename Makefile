@@ -3,18 +3,25 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-stamp
+# When this make started (seconds): `make run` reports how long getting ready took.
+T0 := $(shell date +%s)
+ELAPSED = $$(( $$(date +%s) - $(T0) ))
 
-.PHONY: run test setup lint typecheck bench fuzz freeze translations browser
+.PHONY: run test setup lint typecheck bench fuzz freeze translations browser worker
 
 $(BIN)/python:
+	@echo "==> Creating the virtualenv in $(VENV)"
 	$(PY) -m venv $(VENV)
 
 $(STAMP): requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
-	touch $(STAMP)
+	@echo "==> Installing dependencies into $(VENV): the first time, pip takes a few minutes (quietly); later runs skip this"
+	@t=$$(date +%s); $(BIN)/pip install -q --disable-pip-version-check -r requirements.txt && \
+	  echo "    dependencies installed in $$(( $$(date +%s) - t )) s"
+	@touch $(STAMP)
 
 # Two catalogs, each compiled on its own: the site's (translations/) and the console's (translations/console/).
 setup: $(STAMP)
+	@echo "==> Compiling translations"
 	$(BIN)/pybabel -q compile -d translations
 	$(BIN)/pybabel -q compile -d translations/console
 
@@ -23,11 +30,24 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk) >/dev/null; }
 
+# The server, and beside it the job worker when Redis is configured (without Redis the server runs
+# the same jobs itself on a timer). Ctrl-C stops both.
 run: setup
-	$(BIN)/flask --app app init-db
-	$(BIN)/flask --app app demo-account
+	@echo "==> Creating or migrating the database (flask --app app init-db)"
+	@$(BIN)/flask --app app init-db
+	@echo "==> Creating the demo account"
+	@$(BIN)/flask --app app demo-account
 	@echo "Demo: BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} (1: the labelled payment simulator is on; every console page says so)"
+	@if [ -n "$$BYTESPIKE_REDIS_URL" ]; then \
+	  echo "==> Starting the job worker beside the server (BYTESPIKE_REDIS_URL is set)"; \
+	  $(BIN)/flask --app app worker & wpid=$$!; trap 'kill $$wpid 2>/dev/null' EXIT INT TERM; \
+	else echo "==> Background jobs run inside the server on a timer (BYTESPIKE_REDIS_URL is not set)"; fi; \
+	echo "==> Ready in $(ELAPSED) s. Serving site, console and gateway on http://127.0.0.1:8000 (Ctrl-C stops it)"; \
 	BYTESPIKE_PAYMENTS_SANDBOX=$${BYTESPIKE_PAYMENTS_SANDBOX:-1} $(BIN)/gunicorn --bind 127.0.0.1:8000 'app:create_app()'
+
+# The background jobs alone (task polling, holds sweep, alerts, webhook retries, the rate-card refresh).
+worker: setup
+	$(BIN)/flask --app app worker
 
 test: setup browser
 	$(BIN)/python -m pytest

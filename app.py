@@ -29,12 +29,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     core_cli.init_app(app)
 
     import gateway
+    import jobs
     import website
     from website import oauth as website_oauth
 
     gateway.register(app)
     website.register(app)
     website_oauth.init_app(app)
+    jobs.init_app(app)
     _health(app)
     return app
 

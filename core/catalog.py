@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, cast
 
 from . import channels as core_channels
+from . import pricesync
 from .channels import ChannelConfig, ChannelFileError
 from .ratecard import CARD_FILE, PRICE_FIELDS, ModelCard, RateCard, load_file, normalize
 
@@ -58,9 +59,14 @@ def served_id(card: RateCard, name: str) -> str:
     return name
 
 
-def build(channels: Iterable[ChannelConfig], card_file: Path = CARD_FILE, version: int = 0) -> Catalog:
-    """Merge channels into the card; ChannelFileError names the file and line of an unpriced unknown id."""
+def build(channels: Iterable[ChannelConfig], card_file: Path = CARD_FILE, version: int = 0,
+          overlay: dict[str, Any] | None = None) -> Catalog:
+    """Merge channels into the card; ChannelFileError names the file and line of an unpriced unknown id.
+
+    ``overlay``: the nightly refresh's rows (``core.pricesync``), laid over the scaffold rows first.
+    """
     rows, presets = load_file(card_file)
+    rows = pricesync.apply_overlay(rows, overlay or {})
     base = RateCard(rows)
     merged = {r.id: r for r in rows}
     out = []
@@ -106,11 +112,13 @@ def _channel_only(ch: ChannelConfig, model: str, fields: dict[str, Any]) -> Mode
                      protocols=(ch.protocol,), source=f"channel {ch.name}", status="live", **fields)
 
 
-def load(path: str | Path | None, text: str | None = None, version: int = 0) -> Catalog:
-    """Read (or take ``text`` as) the channels file at ``path`` and build the catalog."""
+def load(path: str | Path | None, text: str | None = None, version: int = 0, refresh: str | None = None) -> Catalog:
+    """Read (or take ``text`` as) the channels file at ``path`` and build the catalog (with ``refresh``'s rows)."""
+    overlay = pricesync.read_overlay(refresh)
     if not path:
-        return build([], version=version)
-    return build(core_channels.parse(path, core_channels.read(path) if text is None else text), version=version)
+        return build([], version=version, overlay=overlay)
+    chans = core_channels.parse(path, core_channels.read(path) if text is None else text)
+    return build(chans, version=version, overlay=overlay)
 
 
 # --- one catalog per app, reloaded when the file changes ---------------------------------------
@@ -129,14 +137,14 @@ def _stamp(path: str | None) -> tuple[int, int, int] | None:
 class Holder:
     """This process's catalog; swaps in a new one when the channels file changes and loads cleanly."""
 
-    def __init__(self, path: str | None, catalog: Catalog, check_s: float) -> None:
-        self.path, self.catalog, self.check_s = path, catalog, check_s
-        self.stamp = self.tried = _stamp(path)
+    def __init__(self, path: str | None, catalog: Catalog, check_s: float, refresh: str | None = None) -> None:
+        self.path, self.catalog, self.check_s, self.refresh = path, catalog, check_s, refresh
+        self.stamp = self.tried = self._stamps()
         self.checked_at = time.monotonic()
         self._lock = threading.Lock()
 
     def get(self) -> Catalog:
-        if self.path and time.monotonic() - self.checked_at >= self.check_s:
+        if (self.path or self.refresh) and time.monotonic() - self.checked_at >= self.check_s:
             self.check()
         return self.catalog
 
@@ -144,12 +152,12 @@ class Holder:
         """Reload if the file changed since the last attempt; True when a new catalog is in place."""
         with self._lock:
             self.checked_at = time.monotonic()
-            stamp = _stamp(self.path)
+            stamp = self._stamps()
             if stamp == self.tried:
                 return False
             self.tried = stamp
             try:
-                fresh = load(self.path, version=self.catalog.version + 1)
+                fresh = load(self.path, version=self.catalog.version + 1, refresh=self.refresh)
             except (ChannelFileError, ValueError) as err:
                 log.error("channels file not reloaded, keeping the running configuration: %s", err)
                 return False
@@ -157,21 +165,25 @@ class Holder:
         log.info("channels file %s reloaded: %d channels", self.path, len(fresh.channels))
         return True
 
+    def _stamps(self) -> tuple[Any, Any]:
+        return _stamp(self.path), _stamp(self.refresh)
+
 
 def init_app(app: Any) -> None:
     """Build the app's catalog: a malformed channels file stops start-up, unless this worker was
     forked by a gunicorn master holding a good copy of it (a reload), which it then runs on."""
     path = app.config.get("BYTESPIKE_CHANNELS_FILE")
+    refresh = app.config.get("BYTESPIKE_PRICE_REFRESH_FILE")
     try:
-        catalog = load(path)
+        catalog = load(path, refresh=refresh)
     except ChannelFileError as err:
         good = core_channels.last_good(path)
         if good is None:
             raise
         log.error("channels file not loaded, keeping the running configuration: %s", err)
-        catalog = load(path, good)
+        catalog = load(path, good, refresh=refresh)
     check_s = float(app.config.get("BYTESPIKE_CHANNELS_CHECK_S") or DEFAULT_CHECK_S)
-    app.extensions[EXT] = Holder(path, catalog, check_s)
+    app.extensions[EXT] = Holder(path, catalog, check_s, refresh)
 
 
 _init_lock = threading.Lock()

@@ -54,6 +54,14 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_PLAYGROUND_MODEL": "bytespike-echo",
     # How often (seconds) a worker looks at the channels file's mtime to pick up a changed file.
     "BYTESPIKE_CHANNELS_CHECK_S": "2",
+    # The nightly rate-card refresh (core/pricesync.py): a TOML/JSON file of price sources per vendor
+    # (unset: no refresh), and the file that records the refreshed rows.
+    "BYTESPIKE_PRICE_SOURCES": None,
+    "BYTESPIKE_PRICE_REFRESH_FILE": str(INSTANCE / "ratecard-refresh.json"),
+    # Background jobs (core/jobs.py): the first retry's delay in seconds; each next one waits 3x longer.
+    "BYTESPIKE_JOBS_BACKOFF_S": "10",
+    # "0": no in-process job timer in the server (when Redis is unset); for tests and special set-ups.
+    "BYTESPIKE_JOBS_IN_PROCESS": "1",
 }
 
 

@@ -11,8 +11,6 @@ An operator may allow private targets by CIDR (``BYTESPIKE_OUTBOUND_ALLOW``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
@@ -28,15 +26,6 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class BlockedTarget(ValueError):
     """The URL may not be called; ``str()`` says why, in words fit for the user who set it."""
-
-
-SIGNATURE_HEADER = "X-ByteSpike-Signature"
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """``t=<unix seconds>,v1=<hex>``: HMAC-SHA256 with ``secret`` over ``"<t>." + body``."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 
-from core import accounts, catalog, keys, ledger, ratecard, roles
+from core import accounts, catalog, keys, ledger, pricesync, ratecard, roles
 from core import db as core_db
 from core.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from core.keys import Principal
@@ -301,6 +301,7 @@ def _pricing_body() -> tuple[bytes, str]:
                 stamps.append(Path(chan).stat().st_mtime)
             except OSError:
                 pass
+        stamps.append(pricesync.refreshed_at(current_app.config.get("BYTESPIKE_PRICE_REFRESH_FILE")))
         updated = dt.datetime.fromtimestamp(int(max(stamps)), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "unit": "USD", "credit_usd": "0.000001",

@@ -24,13 +24,13 @@ import logging
 import secrets
 import time
 from decimal import Decimal
-from typing import Any, Mapping, cast
+from typing import Any, Mapping
 
 import sqlalchemy as sa
 import urllib3
 from flask import current_app
 
-from core import catalog, ledger, outbound, ratecard
+from core import catalog, ledger, outbound, ratecard, signing
 from core import db as core_db
 from core.errors import GatewayError, UpstreamError
 from core.keys import Principal
@@ -43,6 +43,7 @@ from gateway.protocols.upstream_error import redact
 
 log = logging.getLogger("bytespike.gateway.tasks")
 _t = AsyncTask.__table__
+_orgs = Org.__table__
 FINAL = ("completed", "failed", "cancelled")
 LIVE = ("pending", "running")
 UPSTREAM_STATES = {"queued": "pending", "pending": "pending", "in_progress": "running", "running": "running",
@@ -266,7 +267,7 @@ def notify(task: Mapping[str, Any], *, base_url: str) -> None:
         return
     body = json.dumps(render(task, base_url=base_url), separators=(",", ":")).encode()
     headers = {"content-type": "application/json", "user-agent": "bytespike-callback/1",
-               outbound.SIGNATURE_HEADER: outbound.sign(_callback_secret(task["org_id"]), body, int(time.time()))}
+               signing.SIGNATURE_HEADER: signing.sign(_callback_secret(task["org_id"]), body, int(time.time()))}
     try:
         allow = outbound.allow_list(current_app.config.get("BYTESPIKE_OUTBOUND_ALLOW"))
         outbound.post(url, body, headers, allow=allow, timeout=CALLBACK_TIMEOUT)
@@ -274,9 +275,6 @@ def notify(task: Mapping[str, Any], *, base_url: str) -> None:
         log.info("callback for %s refused: %s", task["id"], exc)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         log.info("callback for %s failed: %s", task["id"], type(exc).__name__)
-
-
-_orgs = cast(sa.Table, Org.__table__)
 
 
 def _callback_secret(org_id: int) -> str:

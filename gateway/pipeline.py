@@ -19,7 +19,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import catalog, keys, ledger, limits, ratecard, safejson
+from core import alerts, catalog, keys, ledger, limits, ratecard, safejson
 from core.errors import (
     AuthError,
     GatewayError,
@@ -353,7 +353,9 @@ def settle(call: Call, usage: Usage, cost: int) -> int:
     """
     limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
-        return ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
+        charged = ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
+        alerts.after_settle(call.hold, charged)  # enqueues a balance/budget check only when a line was crossed
+        return charged
     finally:
         release_admission(call)
 

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import click
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
-from core import ledger, limits, ratecard
+from core import jobs, ledger, limits, ratecard
 from core.errors import Conflict, GatewayError, InvalidRequest, TaskNotFound
 from core.models import new_id
 from gateway import media_tasks, media_upstream, pipeline
@@ -33,6 +33,7 @@ log = logging.getLogger("bytespike.gateway.tasks")
 DEFAULT_SECONDS = 8  # reserved when params.seconds is absent (the longest common default)
 MAX_SECONDS = 120
 STREAM_POLL_S = 1.0
+FIRST_POLL_S = 2.0  # the first background poll of a submitted task (then backoff, jobs/work.py)
 
 
 def _base_url() -> str:
@@ -117,6 +118,8 @@ def submit() -> Response:
         media_tasks.submitted(task_id, data, reply, call.provider)
         task = media_tasks.get(task_id) or {}
         task = media_tasks.apply(task, data, base_url=_base_url())
+        if task.get("state") in media_tasks.LIVE:  # the vendor is polled from here on, not only when asked
+            jobs.try_enqueue("advance_task", task_id, 0, delay_s=FIRST_POLL_S)
     except GatewayError as err:
         return _fail_submit(call, task_id, err)
     except Exception:  # noqa: BLE001 - a clean 500 for the caller, the trace for the log

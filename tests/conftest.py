@@ -62,7 +62,9 @@ def make_app(db_url: str, **extra):
     from core import db as core_db
     from core.models import Base
 
-    app = create_app({"BYTESPIKE_DATABASE_URL": db_url, "BYTESPIKE_SECRET_KEY": "test-secret", "TESTING": True, **extra})
+    # No periodic-job timer in test apps unless a test asks for one (tests/jobs does).
+    app = create_app({"BYTESPIKE_DATABASE_URL": db_url, "BYTESPIKE_SECRET_KEY": "test-secret", "TESTING": True,
+                      "BYTESPIKE_JOBS_IN_PROCESS": "0", **extra})
     with app.app_context():
         Base.metadata.create_all(core_db.get_db().engine)
     return app

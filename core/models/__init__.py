@@ -14,6 +14,7 @@ from .accounts import (
 )
 from .base import Base, new_id, utcnow
 from .channels import Channel
+from .jobs import JobLease
 from .ledger import ENTRY_KINDS, LedgerEntry, Reservation, Wallet
 from .oauth import OAuthClient, OAuthCode, OAuthConnection
 from .orders import ORDER_STATES, Order, PaymentEvent, SandboxTrade, WebhookDelivery
@@ -22,7 +23,7 @@ from .usage import UsageLog
 
 __all__ = [
     "PRESETS", "ROLES", "TIERS", "ENTRY_KINDS", "ORDER_STATES", "TASK_STATES",
-    "ApiKey", "AsyncTask", "Base", "Channel", "InviteCode", "LedgerEntry", "Membership",
+    "ApiKey", "AsyncTask", "Base", "Channel", "InviteCode", "JobLease", "LedgerEntry", "Membership",
     "OAuthClient", "OAuthCode", "OAuthConnection",
     "Order", "Org", "OrgInvite", "PasswordReset", "PaymentEvent", "Reservation", "SandboxTrade", "UsageLog",
     "User", "Wallet", "WebhookDelivery", "new_id", "utcnow",

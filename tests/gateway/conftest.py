@@ -157,7 +157,8 @@ def server_env(db_url: str, channels: Path, prefix: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(BYTESPIKE_DATABASE_URL=db_url, BYTESPIKE_CHANNELS_FILE=str(channels),
                BYTESPIKE_REDIS_URL=REDIS_URL, BYTESPIKE_REDIS_PREFIX=prefix,
-               BYTESPIKE_SECRET_KEY="test-secret", BYTESPIKE_REQUEST_DEADLINE_S="20")
+               BYTESPIKE_SECRET_KEY="test-secret", BYTESPIKE_REQUEST_DEADLINE_S="20",
+               BYTESPIKE_OUTBOUND_ALLOW="127.0.0.1/32")  # the tests' webhook and callback receivers
     env.pop("GUNICORN_CMD_ARGS", None)
     return env
 

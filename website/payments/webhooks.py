@@ -7,36 +7,24 @@ timestamp is signed too, so a receiver can refuse old deliveries.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
-import threading
 import time
 from typing import Any
 
 import urllib3
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import select
 
 from core import db as core_db
+from core import jobs as core_jobs
 from core import outbound
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
+from core.signing import SIGNATURE_HEADER, sign, verify
 
 log = logging.getLogger("bytespike.webhooks")
-SIGNATURE_HEADER = outbound.SIGNATURE_HEADER
-sign = outbound.sign  # the scheme documented for receivers
-_pending: list[threading.Thread] = []
-
-
-def verify(secret: str, body: bytes, header: str, now: int, tolerance_s: int = 300) -> bool:
-    """Check a signature header as a receiver would (used by tests and documented for users)."""
-    fields = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    ts = fields.get("t", "")
-    if not ts.isdigit() or abs(now - int(ts)) > tolerance_s:
-        return False
-    expected = sign(secret, body, int(ts)).split("v1=", 1)[1]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+__all__ = ["SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
 
 
 def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = True) -> int | None:
@@ -49,25 +37,16 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
     delivery = WebhookDelivery(org_id=org_id, event=event, payload=payload, url=org.webhook_url)
     s.add(delivery)
     s.commit()
-    if background:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        worker = threading.Thread(target=_deliver_in_app, args=(app, delivery.id), daemon=True)
-        _pending.append(worker)
-        worker.start()
+    if background:  # on the job queue: retried with exponential backoff until it answers 2xx
+        core_jobs.try_enqueue("deliver_webhook", delivery.id)
     else:
         deliver(delivery.id)
     return delivery.id
 
 
 def flush(timeout: float = 10.0) -> None:
-    """Wait for background deliveries (tests, and the CLI before it exits)."""
-    while _pending:
-        _pending.pop().join(timeout)
-
-
-def _deliver_in_app(app: Flask, delivery_id: int) -> None:
-    with app.app_context():
-        deliver(delivery_id)
+    """Wait for deliveries queued in this process (tests, and the CLI before it exits); RQ's run in the worker."""
+    core_jobs.drain_local(timeout)
 
 
 def deliver(delivery_id: int) -> bool:
@@ -76,6 +55,8 @@ def deliver(delivery_id: int) -> bool:
     delivery = s.get(WebhookDelivery, delivery_id)
     if delivery is None:
         return False
+    if delivery.delivered_at is not None:  # the retry sweep and the queued job may both reach it: send once
+        return True
     org = s.get(Org, delivery.org_id)
     secret = (org.webhook_secret if org else None) or ""
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()

@@ -56,7 +56,6 @@ def media_server(request, fake_media, tmp_path_factory):
     channels.write_text(channels_toml(fake_media))
     prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
     env = server_env(db_url, channels, prefix)
-    env["BYTESPIKE_OUTBOUND_ALLOW"] = "127.0.0.1/32"  # the tests' callback receiver, allowed by name
     port = free_port()
     gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", {})
     gw.cli("init-db")
