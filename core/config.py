@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_SETTLE_BATCH_MS": "10",
     # How often (seconds) a worker looks at the channels file's mtime to pick up a changed file.
     "BYTESPIKE_CHANNELS_CHECK_S": "2",
+    # Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404.
+    "BYTESPIKE_METRICS_TOKEN": None,
 }
 
 

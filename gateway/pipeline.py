@@ -21,7 +21,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import catalog, keys, ledger, limits, ratecard, safejson
+from core import catalog, keys, ledger, limits, metrics, ratecard, safejson
 from core.errors import (
     AuthError,
     GatewayError,
@@ -84,6 +84,7 @@ class Call:
     hold: Any = None
     provider: str = ""
     channel: str | None = None
+    upstream_protocol: str = ""  # the wire of the channel that answered (metrics' protocol pair)
     served: Any = None  # the card of the model that answered
     fallback_from: str | None = None
     fallback_reason: str | None = None
@@ -282,6 +283,7 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
     usage = usage or Usage()
     elapsed_ms = (time.perf_counter() - call.started) * 1000
     p = call.principal
+    _observe(call, status, usage, error)
     return ledger.UsageRecord(
         request_id=call.request_id,
         org_id=p.org_id,
@@ -303,6 +305,13 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
         fallback_from=call.fallback_from,
         error=_error_note(call, error),
     )
+
+
+def _observe(call: Call, status: int, usage: Usage, error: str | None, *, written: bool = True) -> None:
+    kind = "" if not written else "log" if call.hold is None else "settle" if error is None else "release"
+    rule = request.url_rule
+    metrics.call_done(rule.rule if rule is not None else call.caller, call.caller, call.upstream_protocol,
+                      _model_name(call), status, call.upstream_s, call.overhead_ms() / 1000, usage, kind)
 
 
 def _model_name(call: Call) -> str:
@@ -342,6 +351,8 @@ def fail(call: Call, err: GatewayError) -> Response:
                 ledger.release(call.hold, rec)
             else:
                 ledger.log_call(rec)
+        else:
+            _observe(call, err.status, Usage(), None, written=False)  # refused before the key was known
     except Exception:  # noqa: BLE001 - the caller still gets its error; a stuck hold expires
         log.exception("could not record the failure of %s", call.request_id)
     finally:
@@ -360,7 +371,9 @@ def settle(call: Call, usage: Usage, cost: int) -> int:
     limits.correct_tokens(call.admission, usage.prompt_tokens + usage.output_tokens)
     try:
         delay = current_app.config.get("SETTLE_BATCH_S")
-        return ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
+        charged = ledger.settle_behind(call.hold, cost, record(call, status=200, usage=usage), delay)
+        metrics.billed(_model_name(call), charged)
+        return charged
     finally:
         release_admission(call)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from core import metrics
 from gateway.canonical import StreamError, Usage
 from gateway.pipeline import Call, billable, headers, log, release, settle
 
@@ -56,6 +57,7 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
     rel = make_relay(call, opened)
     outcome, reason = "broken", "upstream stream ended early"
     chunks = opened.chunks()
+    metrics.stream_opened()
     try:
         while True:
             t0 = time.perf_counter()
@@ -89,6 +91,7 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
         reason = "gateway error while relaying the stream"
         yield _stream_error(call, rel, StreamError(kind="api_error", message=reason, status=500))
     finally:
+        metrics.stream_closed()
         opened.reply.close()
         _close_stream(call, rel, outcome, reason)
 
