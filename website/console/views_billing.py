@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from core import audit
 from core import db as core_db
 from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
@@ -148,8 +149,10 @@ def set_preset():  # type: ignore[no-untyped-def]
     org = _org()
     preset_models(preset)  # validates the name with the rate card
     # models=None: the org follows its preset's list (core.keys resolves it per call).
+    before = org.preset
     org.preset, org.models = preset, None
     core_db.session().commit()
+    audit.record("org.preset_changed", org_id=org.id, details={"from": before, "to": preset})
     flash(_("Preset switched."))
     return redirect(url_for("console.settings"))
 
@@ -169,10 +172,12 @@ def set_notifications():  # type: ignore[no-untyped-def]
     if url and not url.startswith(("https://", "http://")):
         flash(_("The webhook URL must start with https://"))
         return redirect(url_for("console.settings"))
+    before_url, before_secret = org.webhook_url, org.webhook_secret
     org.webhook_url = url or None
     if url and (not org.webhook_secret or request.form.get("rotate_secret")):
         org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
     core_db.session().commit()
+    audit_settings(org, before_url, before_secret)
     flash(_("Notification settings saved."))
     return redirect(url_for("console.settings"))
 
@@ -202,3 +207,12 @@ def delivery(delivery_id: int):  # type: ignore[no-untyped-def]
     if row is None or row.org_id != _org().id:
         abort(404)
     return render_template("console/delivery.html", row=row, active="webhooks")
+
+
+def audit_settings(org: Org, before_url: str | None, before_secret: str | None) -> None:
+    """Audit rows for a saved notifications form: the threshold, the URL, a new secret (never its value)."""
+    audit.record("org.notifications_changed", org_id=org.id, details={"low_balance_credits": org.low_balance_credits})
+    if org.webhook_url != before_url:
+        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url, details={"from": before_url})
+    if org.webhook_secret != before_secret:
+        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)

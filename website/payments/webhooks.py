@@ -25,6 +25,8 @@ from core.money import usd_str
 
 log = logging.getLogger("bytespike.webhooks")
 SIGNATURE_HEADER = "X-ByteSpike-Signature"
+# The events an org may subscribe to (orgs.webhook_events; None: all). "webhook.test" always goes out.
+EVENTS = ("payment.received", "balance.low")
 _pending: list[threading.Thread] = []
 
 
@@ -50,6 +52,8 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
     org = s.get(Org, org_id)
     if org is None or not org.webhook_url or not org.webhook_secret:
         return None
+    if org.webhook_events is not None and event not in org.webhook_events and event != "webhook.test":
+        return None  # the org chose not to receive this event
     payload = {"type": event, "created": int(time.time()), "org_id": org_id, "data": data}
     delivery = WebhookDelivery(org_id=org_id, event=event, payload=payload, url=org.webhook_url)
     s.add(delivery)
