@@ -31,12 +31,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_audit_log"),
     )
     op.create_index("ix_audit_log_org_id_id", "audit_log", ["org_id", "id"])
+    _append_only()
     with op.batch_alter_table("orgs") as batch:
         batch.add_column(sa.Column("webhook_events", sa.JSON(), nullable=True))
+
+
+def _append_only() -> None:
+    """The database itself refuses to change or delete an audit row (the code never tries)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+                   "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$ LANGUAGE plpgsql")
+        op.execute("CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+                   "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
+    elif op.get_bind().dialect.name == "sqlite":
+        for verb in ("UPDATE", "DELETE"):
+            op.execute(f"CREATE TRIGGER audit_log_no_{verb.lower()} BEFORE {verb} ON audit_log "
+                       "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("orgs") as batch:
         batch.drop_column("webhook_events")
     op.drop_index("ix_audit_log_org_id_id", table_name="audit_log")
-    op.drop_table("audit_log")
+    op.drop_table("audit_log")  # its triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
