@@ -136,7 +136,7 @@ def create_order(org_id: int, user_id: int | None, amount_cny: Decimal | None, m
     order.code_url, order.pay_url = created.code_url, created.pay_url
     s.commit()
     audit.record("order.created", org_id=org_id, target=order.id,
-                 details={"method": method, "amount_cny": str(amount), "credits": q.credits, "plan": plan})
+                 details={"method": method, "amount_cny": f"{amount:.2f}", "credits": q.credits, "plan": plan})
     record(order.id, name, "create", True, "opened at the provider" + (" (sandbox)" if provider.sandbox else ""))
     return order
 

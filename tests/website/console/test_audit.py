@@ -118,3 +118,36 @@ def test_unsubscribed_event_is_not_sent(console_app):
         org.webhook_url, org.webhook_secret, org.webhook_events = "http://127.0.0.1:9/x", "whsec_t", ["balance.low"]
         core_db.session().commit()
         assert webhooks.send(org_id, "payment.received", {}, background=False) is None
+
+
+def test_orders_and_payments_are_audited(console_app):
+    owner = signup(console_app, "payer@example.com")
+    key = _mint(owner)
+    r = owner.post("/billing/topup", {"amount_cny": "72", "method": "sandbox"})
+    assert r.status_code == 302, r.text
+    order_id = r.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    owner.post(f"/billing/orders/{order_id}/simulate")
+    rows = _audit(console_app, key)["data"]
+    created = next(r for r in rows if r["action"] == "order.created")
+    assert created["target"] == order_id and created["actor"]["email"] == "payer@example.com"
+    assert created["details"]["method"] == "sandbox" and created["details"]["amount_cny"] == "72.00"
+    paid = next(r for r in rows if r["action"] == "payment.received")
+    assert paid["target"] == order_id and paid["actor"] == {"user_id": None, "email": None, "key_id": None}
+    assert paid["details"]["credits"] > 0
+
+
+def test_client_address_behind_a_trusted_proxy(tmp_path):
+    """With BYTESPIKE_TRUSTED_PROXIES=1 the address recorded is the client's, from X-Forwarded-For."""
+    from tests.conftest import make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'proxy.db'}", BYTESPIKE_TRUSTED_PROXIES="1")
+    try:
+        owner = signup(app, "proxied@example.com")
+        key = _mint(owner)
+        r = app.test_client().post("/api/v1/keys", json={"name": "via proxy"}, headers={
+            "x-api-key": key, "X-Forwarded-For": "198.51.100.23"}, environ_base={"REMOTE_ADDR": "10.0.0.2"})
+        assert r.status_code == 201
+        row = next(x for x in _audit(app, key)["data"] if x["target"] == r.get_json()["id"])
+        assert row["ip"] == "198.51.100.23"
+    finally:
+        app.extensions["bytespike_db"].dispose()
