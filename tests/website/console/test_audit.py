@@ -151,3 +151,21 @@ def test_client_address_behind_a_trusted_proxy(tmp_path):
         assert row["ip"] == "198.51.100.23"
     finally:
         app.extensions["bytespike_db"].dispose()
+
+
+def test_console_events_match_the_api(console_app):
+    owner = signup(console_app, "events@example.com")
+    key = _mint(owner)
+    owner.post("/settings/notifications", {"low_balance_usd": "", "webhook_url": "https://hooks.example.com/e",
+                                           "events_shown": "1", "events": "balance.low"})
+    h = {"x-api-key": key}
+    got = console_app.test_client().get("/api/v1/me/webhooks", headers=h).get_json()
+    assert got["url"] == "https://hooks.example.com/e" and got["events"] == ["balance.low"]
+    page = owner.get("/settings").text
+    assert 'value="balance.low" checked' in page and 'value="payment.received" checked' not in page
+    owner.post("/settings/notifications", {"webhook_url": "https://hooks.example.com/e", "events_shown": "1",
+                                           "events": ["balance.low", "payment.received"]})
+    assert console_app.test_client().get("/api/v1/me/webhooks", headers=h).get_json()["events"] == [
+        "payment.received", "balance.low"]
+    zh = signup(console_app, "events-zh@example.com", lang="zh")
+    assert "推送的事件" in zh.get("/settings").text
