@@ -201,8 +201,10 @@ def connect(code_row: Any, app: OAuthClient) -> accounts.NewKey:
         conn.execute(_conn.insert().values(client_id=app.id, key_id=key.id, org_id=member.org_id,
                                            member_id=member.id, scope=code_row.scope, created_at=utcnow()))
         conn.execute(_code.update().where(_code.c.code_hash == code_row.code_hash).values(key_id=key.id))
+    # Recorded at the app's token exchange, on behalf of the person who consented.
     audit.record("oauth.app_connected", org_id=member.org_id, target=app.name,
-                 details={"client_id": app.id, "key_id": key.id, "scope": code_row.scope})
+                 details={"client_id": app.id, "key_id": key.id, "scope": code_row.scope},
+                 actor=audit.Who(user_id=member.user_id))
     return key
 
 
