@@ -20,6 +20,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 MULTIPROC = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROC:  # a process started outside gunicorn (a CLI command) with the variable set: the directory may be new
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 # Each process registers here when not in multiprocess mode; a scrape then reads this registry.
 REGISTRY = CollectorRegistry(auto_describe=True)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300, 600)
