@@ -119,3 +119,33 @@ def test_metrics_closed_by_default(client):
     """No token configured: the route does not exist (a default install opens no door)."""
     assert client.get("/metrics").status_code == 404
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+
+
+def test_scrape_reads_queue_depth_and_circuits_in_process(tmp_path):
+    """One process (no multiprocess directory): the same text, with the queue depth read from Redis."""
+    import redis
+
+    from tests.conftest import REDIS_URL, make_app
+
+    app = make_app(f"sqlite:///{tmp_path / 'm.db'}", BYTESPIKE_METRICS_TOKEN=TOKEN, BYTESPIKE_REDIS_URL=REDIS_URL,
+                   BYTESPIKE_REDIS_PREFIX=f"bstest:{uuid.uuid4().hex[:8]}:")
+    r = redis.Redis.from_url(REDIS_URL)
+    queue = f"rq:queue:bstest-{uuid.uuid4().hex[:8]}"
+    r.sadd("rq:queues", queue)
+    r.rpush(queue, "job-1", "job-2", "job-3")
+    try:
+        c = app.test_client()
+        echo = c.post("/v1/chat/completions", headers={"Authorization": "Bearer sk-byts-unknown"},
+                      json={"model": "bytespike-echo", "messages": [{"role": "user", "content": "hi"}]})
+        assert echo.status_code == 401
+        resp = c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert resp.status_code == 200
+        fams = {f.name: f.samples for f in text_string_to_metric_families(resp.get_data(as_text=True))}
+        assert total(fams, "bytespike_job_queue_depth", queue=queue.removeprefix("rq:queue:")) == 3
+        assert total(fams, "bytespike_circuit_state", channel="bytespike-echo", state="closed") == 1
+        assert total(fams, "bytespike_requests_total", status="401", surface="/v1/chat/completions") >= 1
+    finally:
+        r.srem("rq:queues", queue)
+        r.delete(queue)
+        r.close()
+        app.extensions["bytespike_db"].dispose()
