@@ -58,8 +58,11 @@ MAX_CHILDREN = 5000  # a bound on label sets per process (models come from the r
 def _child(cache: dict[Any, Any], metric: Any, key: Any, *labels: str) -> Any:
     child = cache.get(key)
     if child is None:
-        if len(cache) >= MAX_CHILDREN:
-            labels = tuple("other" for _ in labels)
+        if len(cache) >= MAX_CHILDREN:  # past the bound, every new label set shares one "other" series
+            key, labels = "\0other", tuple("other" for _ in labels)
+            child = cache.get(key)
+            if child is not None:
+                return child
         child = cache[key] = metric.labels(*labels)
     return child
 

@@ -310,8 +310,10 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
 def _observe(call: Call, status: int, usage: Usage, error: str | None, *, written: bool = True) -> None:
     kind = "" if not written else "log" if call.hold is None else "settle" if error is None else "release"
     rule = request.url_rule
+    card = call.served or (call.cards[0] if call.cards else None)
+    model = card.id if card is not None else "unknown"  # never the caller's raw text: a bounded label set
     metrics.call_done(rule.rule if rule is not None else call.caller, call.caller, call.upstream_protocol,
-                      _model_name(call), status, call.upstream_s, call.overhead_ms() / 1000, usage, kind)
+                      model, status, call.upstream_s, call.overhead_ms() / 1000, usage, kind)
 
 
 def _model_name(call: Call) -> str:

@@ -136,16 +136,27 @@ def test_scrape_reads_queue_depth_and_circuits_in_process(tmp_path):
     try:
         c = app.test_client()
         echo = c.post("/v1/chat/completions", headers={"Authorization": "Bearer sk-byts-unknown"},
-                      json={"model": "bytespike-echo", "messages": [{"role": "user", "content": "hi"}]})
+                      json={"model": "zz-made-up-model", "messages": [{"role": "user", "content": "hi"}]})
         assert echo.status_code == 401
         resp = c.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         assert resp.status_code == 200
         fams = {f.name: f.samples for f in text_string_to_metric_families(resp.get_data(as_text=True))}
         assert total(fams, "bytespike_job_queue_depth", queue=queue.removeprefix("rq:queue:")) == 3
         assert total(fams, "bytespike_circuit_state", channel="bytespike-echo", state="closed") == 1
-        assert total(fams, "bytespike_requests_total", status="401", surface="/v1/chat/completions") >= 1
+        assert total(fams, "bytespike_requests_total", status="401", surface="/v1/chat/completions",
+                     model="unknown") >= 1
+        assert "zz-made-up-model" not in resp.get_data(as_text=True)  # a caller's text never becomes a label
     finally:
         r.srem("rq:queues", queue)
         r.delete(queue)
         r.close()
         app.extensions["bytespike_db"].dispose()
+
+
+def test_label_sets_are_bounded(monkeypatch):
+    from core import metrics
+
+    monkeypatch.setattr(metrics, "MAX_CHILDREN", 3)
+    cache: dict = {}
+    children = {id(metrics._child(cache, metrics.CREDITS, f"m{i}", f"m{i}")) for i in range(50)}
+    assert len(cache) == 4 and len(children) == 4  # three real series, then one shared "other"
