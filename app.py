@@ -50,9 +50,26 @@ def _health(app: Flask) -> None:
 
     @app.get("/readyz")
     def readyz():  # type: ignore[no-untyped-def]
+        """Ready when the database answers and, when one is configured, Redis too (a load balancer's probe)."""
         try:
             with core_db.get_db().engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception:  # noqa: BLE001 - any database failure means not ready
             return {"status": "database unavailable"}, 503
+        if not _redis_answers(app.config.get("BYTESPIKE_REDIS_URL")):
+            return {"status": "redis unavailable"}, 503
         return {"status": "ok"}
+
+
+def _redis_answers(url: str | None) -> bool:
+    if not url:
+        return True
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()

@@ -29,10 +29,34 @@ loglevel = os.environ.get("BYTESPIKE_LOG_LEVEL", "info")
 
 
 def on_starting(server):
-    """Check the channels file before any worker starts (a malformed one stops start-up); keep its text."""
+    """Check the channels file before any worker starts (a malformed one stops start-up); keep its text.
+
+    Also give the workers one metrics directory (prometheus_client's multiprocess mode), emptied:
+    samples of a previous run would otherwise be summed into this one's.
+    """
     from core import catalog, config
 
     catalog.remember(config.load()["BYTESPIKE_CHANNELS_FILE"])
+    _metrics_dir(server)
+
+
+def _metrics_dir(server):
+    import glob
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="bytespike-metrics-")
+    os.makedirs(path, exist_ok=True)
+    for name in glob.glob(os.path.join(path, "*.db")):
+        os.remove(name)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path  # inherited by every worker forked from here
+    server.log.info("metrics directory: %s", path)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges (open streams) from the merged metrics; counters stay."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def on_reload(server):

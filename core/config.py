@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "BYTESPIKE_JOBS_BACKOFF_S": "10",
     # "0": no in-process job timer in the server (when Redis is unset); for tests and special set-ups.
     "BYTESPIKE_JOBS_IN_PROCESS": "1",
+    # Bearer token for GET /metrics (Prometheus); unset: /metrics answers 404.
+    "BYTESPIKE_METRICS_TOKEN": None,
 }
 
 

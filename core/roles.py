@@ -48,6 +48,7 @@ class Action(StrEnum):
     BILLING_PAY = "billing.pay"  # open a top-up or plan order, play the sandbox payer
     ORG_JOIN = "org.join"  # accept an invite, switch between one's own orgs
     STATUS_READ = "status.read"  # channel health (the same document /api/status publishes)
+    AUDIT_READ = "audit.read"  # the org's audit log: who changed keys, members, webhooks, payments
 
 
 TABLE: dict[Action, frozenset[str]] = {
@@ -63,6 +64,7 @@ TABLE: dict[Action, frozenset[str]] = {
     Action.BILLING_PAY: MANAGERS,
     Action.ORG_JOIN: EVERYONE,
     Action.STATUS_READ: EVERYONE,
+    Action.AUDIT_READ: MANAGERS,
 }
 
 WHAT = {
@@ -71,6 +73,7 @@ WHAT = {
     Action.MEMBERS_MANAGE: "manage members", Action.ORG_SETTINGS: "change the org's settings",
     Action.BILLING_READ: "read billing", Action.BILLING_PAY: "pay for top-ups or plans",
     Action.ORG_JOIN: "join or switch orgs", Action.STATUS_READ: "read channel status",
+    Action.AUDIT_READ: "read the audit log",
 }
 SUB_KEY_ACTIONS = frozenset({Action.ACCOUNT_READ, Action.USAGE_READ, Action.KEYS_READ, Action.KEYS_MANAGE})
 
@@ -153,6 +156,9 @@ ROUTES: dict[str, Action | None] = {
     "account_api.list_keys": Action.KEYS_READ,
     "account_api.revoke_key": Action.KEYS_MANAGE,
     "account_api.pricing": PUBLIC,
+    "account_api.me_audit": Action.AUDIT_READ,
+    "account_api.get_webhooks": Action.ORG_SETTINGS,
+    "account_api.put_webhooks": Action.ORG_SETTINGS,
     "payments.create_topup": Action.BILLING_PAY,
     "payments.get_topup": Action.BILLING_READ,
     "payments.alipay_notify": PUBLIC,
@@ -192,6 +198,7 @@ ROUTES: dict[str, Action | None] = {
     "console.webhook_test": Action.ORG_SETTINGS,
     "console.deliveries": Action.ORG_SETTINGS,
     "console.delivery": Action.ORG_SETTINGS,
+    "console.audit_log": Action.AUDIT_READ,
 }
 
 

@@ -6,8 +6,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from . import account_api, api_paths, media, models_api, status, views
+    from . import account_api, account_ops, api_paths, media, metrics_view, models_api, status, views
 
-    for bp in (*views.BLUEPRINTS, models_api.bp, account_api.bp, status.bp, media.bp):
+    assert account_ops.bp is account_api.bp  # its routes hang on the account API's blueprint
+
+    for bp in (*views.BLUEPRINTS, models_api.bp, account_api.bp, status.bp, media.bp, metrics_view.bp):
         app.register_blueprint(bp)
     api_paths.init_app(app)

@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 
-from core import accounts, catalog, keys, ledger, pricesync, ratecard, roles
+from core import accounts, audit, catalog, keys, ledger, pricesync, ratecard, roles
 from core import db as core_db
 from core.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from core.keys import Principal
@@ -260,6 +260,8 @@ def create_key() -> Response:
         raise InvalidRequest(str(exc), param=str(exc).split(" ", 1)[0].rstrip(":")) from None
     except PermissionError as exc:
         raise PermissionDenied(str(exc)) from None
+    audit.record("key.created", org_id=p.org_id, target=key.row["id"],
+                 details={"name": key.row.get("name"), "kind": "sub", "parent_id": p.key_id})
     return _json(_key_json(key.row, key.raw), 201)
 
 
@@ -279,6 +281,7 @@ def revoke_key(key_id: str) -> Response:
     # Another member's key answers like a key that does not exist.
     if not roles.owns_key(actor, row) or not accounts.revoke_key(actor.org_id, key_id):
         raise NotFound(f"No key '{key_id}' in this account.", param="id")
+    audit.record("key.revoked", org_id=actor.org_id, target=key_id)
     with core_db.get_db().engine.connect() as conn:
         revoked_at = conn.execute(sa.select(_k.c.revoked_at).where(_k.c.id == key_id)).scalar()
     return _json({"id": key_id, "object": "api_key", "revoked": True, "revoked_at": _iso(revoked_at)})

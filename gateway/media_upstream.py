@@ -109,6 +109,7 @@ def attempt(call: Any, router: Router | None, card: Any, target: Target, out: Ou
     if call is not None:
         call.provider = _VENDOR.vendor(channel, default=card.vendor)
         call.channel = channel.name
+        call.upstream_protocol = channel.protocol
     t0 = time.perf_counter()
     status: int | None = None
     try:

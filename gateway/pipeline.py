@@ -19,7 +19,7 @@ import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import alerts, catalog, keys, ledger, limits, ratecard, safejson
+from core import alerts, catalog, keys, ledger, limits, metrics, ratecard, safejson
 from core.errors import (
     AuthError,
     GatewayError,
@@ -71,6 +71,7 @@ class Call:
     hold: Any = None
     provider: str = ""
     channel: str | None = None
+    upstream_protocol: str = ""  # the wire of the channel that answered (metrics' protocol pair)
     served: Any = None  # the card of the model that answered
     fallback_from: str | None = None
     fallback_reason: str | None = None
@@ -270,6 +271,7 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
     usage = usage or Usage()
     elapsed_ms = (time.perf_counter() - call.started) * 1000
     p = call.principal
+    _observe(call, status, usage, error)
     return ledger.UsageRecord(
         request_id=call.request_id,
         org_id=p.org_id,
@@ -291,6 +293,15 @@ def record(call: Call, *, status: int, usage: Usage | None = None, error: str | 
         fallback_from=call.fallback_from,
         error=_error_note(call, error),
     )
+
+
+def _observe(call: Call, status: int, usage: Usage, error: str | None, *, written: bool = True) -> None:
+    kind = "" if not written else "log" if call.hold is None else "settle" if error is None else "release"
+    rule = request.url_rule
+    card = call.served or (call.cards[0] if call.cards else None)
+    model = card.id if card is not None else "unknown"  # never the caller's raw text: a bounded label set
+    metrics.call_done(rule.rule if rule is not None else call.caller, call.caller, call.upstream_protocol,
+                      model, status, call.upstream_s, call.overhead_ms() / 1000, usage, kind)
 
 
 def _model_name(call: Call) -> str:
@@ -330,6 +341,8 @@ def fail(call: Call, err: GatewayError) -> Response:
                 ledger.release(call.hold, rec)
             else:
                 ledger.log_call(rec)
+        else:
+            _observe(call, err.status, Usage(), None, written=False)  # refused before the key was known
     except Exception:  # noqa: BLE001 - the caller still gets its error; a stuck hold expires
         log.exception("could not record the failure of %s", call.request_id)
     finally:
@@ -355,6 +368,7 @@ def settle(call: Call, usage: Usage, cost: int) -> int:
     try:
         charged = ledger.settle(call.hold, cost, record(call, status=200, usage=usage))
         alerts.after_settle(call.hold, charged)  # enqueues a balance/budget check only when a line was crossed
+        metrics.billed(_model_name(call), charged)
         return charged
     finally:
         release_admission(call)

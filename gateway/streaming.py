@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from core import metrics
 from gateway.canonical import StreamError, Usage
 from gateway.pipeline import Call, billable, headers, log, release, settle
 
@@ -68,6 +69,7 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
     outcome, reason = "broken", "upstream stream ended early"
     held: list[bytes] = []
     chunks = opened.chunks()
+    metrics.stream_opened()
     try:
         while True:
             t0 = time.perf_counter()
@@ -106,6 +108,7 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
         if outcome != "closed":
             yield _stream_error(call, rel, StreamError(kind="api_error", message=reason, status=500))
     finally:
+        metrics.stream_closed()
         opened.reply.close()
         if outcome != "closed":
             _close_stream(call, rel, outcome, reason)

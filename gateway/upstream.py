@@ -120,6 +120,7 @@ def attempt(call: Any, router: Router, card: Any, target: Target, *, deadline: f
     t0 = time.perf_counter()
     call.provider = provider.vendor(target.channel, default=card.vendor)
     call.channel = target.channel.name
+    call.upstream_protocol = target.channel.protocol
     try:
         opened = _exchange(call, provider, prepared, card, target, passthrough, timeout)
     except GatewayError as err:

@@ -12,6 +12,7 @@ from .accounts import (
     PasswordReset,
     User,
 )
+from .audit import AuditEvent
 from .base import Base, new_id, utcnow
 from .channels import Channel
 from .jobs import JobLease
@@ -23,7 +24,7 @@ from .usage import UsageLog
 
 __all__ = [
     "PRESETS", "ROLES", "TIERS", "ENTRY_KINDS", "ORDER_STATES", "TASK_STATES",
-    "ApiKey", "AsyncTask", "Base", "Channel", "InviteCode", "JobLease", "LedgerEntry", "Membership",
+    "ApiKey", "AsyncTask", "AuditEvent", "Base", "Channel", "InviteCode", "JobLease", "LedgerEntry", "Membership",
     "OAuthClient", "OAuthCode", "OAuthConnection",
     "Order", "Org", "OrgInvite", "PasswordReset", "PaymentEvent", "Reservation", "SandboxTrade", "UsageLog",
     "User", "Wallet", "WebhookDelivery", "new_id", "utcnow",

@@ -30,6 +30,7 @@ class Org(Base):
     low_balance_notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
     webhook_secret: Mapped[str | None] = mapped_column(String(100), default=None)
+    webhook_events: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # None: every event
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

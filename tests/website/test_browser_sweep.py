@@ -34,7 +34,7 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-backgroun
 WIDTHS = (390, 1366)
 PASSWORD = "correct-horse-42!"
 EMAIL = "sweep.customer.with.a.long.address@enterprise-example.com"
-CONSOLE_PAGES = ("dashboard", "usage", "keys", "members", "billing", "billing/transactions", "webhooks",
+CONSOLE_PAGES = ("dashboard", "usage", "keys", "members", "billing", "billing/transactions", "webhooks", "audit",
                  "status/", "settings")
 # Pages worth a screenshot (name -> path template); the rest are only measured.
 SHOT_PAGES = {"home": "/{l}/", "pricing": "/{l}/pricing/", "model": "/{l}/models/claude-sonnet-4-6/",

@@ -208,6 +208,10 @@ CASES: list[Case] = [
     Case("account_api.revoke_key", "DELETE", p("/api/v1/keys/{fresh:owner}"), OWN_ONLY),
     Case("account_api.revoke_key", "DELETE", p("/api/v1/keys/{key:other}"), {"member": HIDDEN}),  # never revoked
     Case("account_api.revoke_key", "DELETE", p("/api/v1/keys/{fresh:self}"), _all(OK)),
+    Case("account_api.me_audit", "GET", p("/api/v1/me/audit"), MANAGE),
+    Case("account_api.get_webhooks", "GET", p("/api/v1/me/webhooks"), MANAGE),
+    Case("account_api.put_webhooks", "PUT", p("/api/v1/me/webhooks"), MANAGE,
+         data=lambda w, a: {"url": "http://127.0.0.1:9/org-hook-url"}),
     Case("payments.create_topup", "POST", p("/api/v1/me/billing/topup"), MANAGE,
          data=lambda w, a: {"amount_cny": "35.00", "method": "sandbox"}),
     Case("payments.get_topup", "GET", p("/api/v1/me/billing/topup/{order}"), MANAGE),
@@ -272,6 +276,7 @@ CASES: list[Case] = [
     Case("console.webhook_test", "POST", p("/settings/webhook-test"), {"owner": 302, "admin": 302, "member": 403}),
     Case("console.deliveries", "GET", p("/webhooks"), MANAGE),
     Case("console.delivery", "GET", p("/webhooks/{delivery}"), MANAGE),
+    Case("console.audit_log", "GET", p("/audit"), MANAGE),
     Case("console.logout", "POST", p("/logout"), _all(302)),  # run last, on a session of its own
 ]
 

@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Bind flask-login and register the console blueprint."""
-    from . import views_auth, views_billing, views_dash, views_keys, views_org  # noqa: F401 - routes
+    from . import views_audit, views_auth, views_billing, views_dash, views_keys, views_org  # noqa: F401 - routes
     from .auth import can, can_open, csrf_token, login_manager, org_choices
     from .blueprint import bp
     from .charts import usd_display

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import segno
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -11,8 +12,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from core import audit, outbound
 from core import db as core_db
-from core import outbound
 from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
@@ -26,7 +27,7 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
-from website.payments.webhooks import outbound_allow
+from website.payments.webhooks import EVENTS, outbound_allow
 
 from .auth import current_membership
 from .blueprint import bp
@@ -137,7 +138,7 @@ def settings():  # type: ignore[no-untyped-def]
     s = core_db.session()
     codes = s.scalars(select(InviteCode).where(InviteCode.created_by == int(current_user.id))).all()
     return render_template("console/settings.html", org=org, me=current_membership(), codes=codes,
-                           presets=PRESET_CHOICES, active="settings", usd_str=usd_str,
+                           presets=PRESET_CHOICES, active="settings", usd_str=usd_str, webhook_events=EVENTS,
                            cny=lambda c: credits_to_cny(c, current_app.config["CNY_PER_USD"]))
 
 
@@ -150,8 +151,10 @@ def set_preset():  # type: ignore[no-untyped-def]
     org = _org()
     preset_models(preset)  # validates the name with the rate card
     # models=None: the org follows its preset's list (core.keys resolves it per call).
+    before = org.preset
     org.preset, org.models = preset, None
     core_db.session().commit()
+    audit.record("org.preset_changed", org_id=org.id, details={"from": before, "to": preset})
     flash(_("Preset switched."))
     return redirect(url_for("console.settings"))
 
@@ -177,10 +180,15 @@ def set_notifications():  # type: ignore[no-untyped-def]
     except outbound.BlockedTarget:
         flash(_("The webhook URL must point to a public internet address."))
         return redirect(url_for("console.settings"))
+    before_url, before_secret, before_events = org.webhook_url, org.webhook_secret, org.webhook_events
     org.webhook_url = url or None
+    if request.form.get("events_shown"):  # the form lists every event; all ticked means "every event"
+        chosen = [e for e in EVENTS if e in request.form.getlist("events")]
+        org.webhook_events = None if len(chosen) == len(EVENTS) else chosen
     if url and (not org.webhook_secret or request.form.get("rotate_secret")):
         org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
     core_db.session().commit()
+    audit_settings(org, before_url, before_secret, before_events)
     flash(_("Notification settings saved."))
     return redirect(url_for("console.settings"))
 
@@ -210,3 +218,13 @@ def delivery(delivery_id: int):  # type: ignore[no-untyped-def]
     if row is None or row.org_id != _org().id:
         abort(404)
     return render_template("console/delivery.html", row=row, active="webhooks")
+
+
+def audit_settings(org: Org, before_url: str | None, before_secret: str | None, before_events: Any) -> None:
+    """Audit rows for a saved notifications form: the threshold, the URL and events, a new secret (never its value)."""
+    audit.record("org.notifications_changed", org_id=org.id, details={"low_balance_credits": org.low_balance_credits})
+    if org.webhook_url != before_url or org.webhook_events != before_events:
+        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url,
+                     details={"from": before_url, "events": org.webhook_events})
+    if org.webhook_secret != before_secret:
+        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)

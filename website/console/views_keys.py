@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import select
 
-from core import accounts, roles
+from core import accounts, audit, roles
 from core import db as core_db
 from core.models import ApiKey, Membership
 from core.money import usd_str, usd_to_credits
@@ -56,6 +56,7 @@ def mint_key():  # type: ignore[no-untyped-def]
     with core_db.get_db().engine.begin() as conn:
         key = accounts._insert_key(conn, org_id=member.org_id, member_id=member.id, parent_id=None,
                                    kind="master", name=name)
+    audit.record("key.created", org_id=member.org_id, target=key.id, details={"name": name, "kind": "master"})
     return _page(member, new_key=key.raw)
 
 
@@ -112,6 +113,8 @@ def mint_sub_key():  # type: ignore[no-untyped-def]
         key = accounts.create_sub_key(parent.id, name or _("Untitled sub-key"), **sub_key_controls())
     except (ValueError, LookupError, PermissionError) as exc:
         return _page(member, error=str(exc), status=400)
+    audit.record("key.created", org_id=member.org_id, target=key.id,
+                 details={"name": key.row.get("name"), "kind": "sub", "parent_id": parent.id})
     return _page(member, new_key=key.raw)
 
 
@@ -120,7 +123,8 @@ def mint_sub_key():  # type: ignore[no-untyped-def]
 def revoke_key(key_id: str):  # type: ignore[no-untyped-def]
     member = current_membership()
     key = _own_key(member, key_id)
-    accounts.revoke_key(member.org_id, key.id)
+    if accounts.revoke_key(member.org_id, key.id):
+        audit.record("key.revoked", org_id=member.org_id, target=key.id, details={"name": key.name})
     flash(_("Key %(name)s revoked.", name=key.name))
     return redirect(url_for("console.keys"))
 
@@ -131,7 +135,8 @@ def rename_key(key_id: str):  # type: ignore[no-untyped-def]
     member = current_membership()
     key = _own_key(member, key_id)
     name = (request.form.get("name") or "").strip()[:200]
-    if name:
-        key.name = name
+    if name and name != key.name:
+        before, key.name = key.name, name
         core_db.session().commit()
+        audit.record("key.renamed", org_id=member.org_id, target=key.id, details={"from": before, "to": name})
     return redirect(url_for("console.keys"))

@@ -10,8 +10,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select, update
 
+from core import audit, keys
 from core import db as core_db
-from core import keys
 from core.models import ApiKey, Membership, Org, OrgInvite, User, utcnow
 from core.money import usd_str
 
@@ -57,6 +57,8 @@ def invite_member():  # type: ignore[no-untyped-def]
                     email=(request.form.get("email") or "").strip().lower() or None,
                     created_by=int(current_user.id), expires_at=utcnow() + INVITE_TTL))
     s.commit()
+    audit.record("member.invited", org_id=me.org_id, target=(request.form.get("email") or "").strip().lower() or None,
+                 details={"role": role})
     # Shown once, on the next page: only its hash is stored.
     session["invite_link"] = current_app.config["BYTESPIKE_PUBLIC_URL"].rstrip("/") + url_for("console.join", token=token)
     return redirect(url_for("console.members"))
@@ -83,6 +85,7 @@ def join(token: str):  # type: ignore[no-untyped-def]
             abort(404)
         s.add(Membership(org_id=invite.org_id, user_id=uid, role=invite.role))
         s.commit()
+        audit.record("member.joined", org_id=invite.org_id, target=current_user.email, details={"role": invite.role})
     session["org_id"] = invite.org_id
     return redirect(url_for("console.dashboard"))
 
@@ -98,6 +101,8 @@ def update_member(member_id: int):  # type: ignore[no-untyped-def]
     if target.role == "owner" and role != "owner" and _owner_count(me.org_id) <= 1:
         flash(_("An org keeps at least one owner."))
         return redirect(url_for("console.members"))
+    before = {"role": target.role, "quota_credits": target.quota_credits,
+              "monthly_quota_credits": target.monthly_quota_credits}
     try:
         target.quota_credits = _credits("quota_usd")
         target.monthly_quota_credits = _credits("monthly_quota_usd")
@@ -106,6 +111,11 @@ def update_member(member_id: int):  # type: ignore[no-untyped-def]
         return redirect(url_for("console.members"))
     target.role = role
     core_db.session().commit()
+    after = {"role": target.role, "quota_credits": target.quota_credits,
+             "monthly_quota_credits": target.monthly_quota_credits}
+    changed = {k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v}
+    if changed:
+        audit.record("member.updated", org_id=me.org_id, target=_email_of(target), details=changed)
     return redirect(url_for("console.members"))
 
 
@@ -120,9 +130,15 @@ def remove_member(member_id: int):  # type: ignore[no-untyped-def]
     # Their keys stop working with them; the key rows stay for the usage log.
     s.execute(update(ApiKey).where(ApiKey.member_id == target.id)
               .values(revoked_at=func.coalesce(ApiKey.revoked_at, utcnow()), member_id=None, **keys.version_bump()))
+    who, role = _email_of(target), target.role
     s.delete(target)
     s.commit()
+    audit.record("member.removed", org_id=me.org_id, target=who, details={"role": role})
     return redirect(url_for("console.members"))
+
+
+def _email_of(member: Membership) -> str | None:
+    return core_db.session().scalar(select(User.email).where(User.id == member.user_id))
 
 
 def _owner_count(org_id: int) -> int:

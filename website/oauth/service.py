@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from core import accounts
+from core import accounts, audit
 from core import db as core_db
 from core.models import ApiKey, Membership, OAuthClient, OAuthCode, OAuthConnection, new_id, utcnow
 
@@ -201,6 +201,10 @@ def connect(code_row: Any, app: OAuthClient) -> accounts.NewKey:
         conn.execute(_conn.insert().values(client_id=app.id, key_id=key.id, org_id=member.org_id,
                                            member_id=member.id, scope=code_row.scope, created_at=utcnow()))
         conn.execute(_code.update().where(_code.c.code_hash == code_row.code_hash).values(key_id=key.id))
+    # Recorded at the app's token exchange, on behalf of the person who consented.
+    audit.record("oauth.app_connected", org_id=member.org_id, target=app.name,
+                 details={"client_id": app.id, "key_id": key.id, "scope": code_row.scope},
+                 actor=audit.Who(user_id=member.user_id))
     return key
 
 
@@ -224,7 +228,10 @@ def revoke_connection(member: Membership, connection_id: int) -> bool:
         row = conn.execute(sa.select(_conn).where(_conn.c.id == connection_id)).first()
     if row is None or row.org_id != member.org_id or (member.role == "member" and row.member_id != member.id):
         return False
-    return accounts.revoke_key(row.org_id, row.key_id)
+    done = accounts.revoke_key(row.org_id, row.key_id)
+    if done:
+        audit.record("oauth.app_revoked", org_id=row.org_id, target=row.client_id, details={"key_id": row.key_id})
+    return done
 
 
 def revoke_by_key(key_id: str) -> None:

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from core import audit
 from core import db as core_db
 from core.models import Order, Org, PaymentEvent, new_id, utcnow
 
@@ -134,6 +135,8 @@ def create_order(org_id: int, user_id: int | None, amount_cny: Decimal | None, m
         raise
     order.code_url, order.pay_url = created.code_url, created.pay_url
     s.commit()
+    audit.record("order.created", org_id=org_id, target=order.id,
+                 details={"method": method, "amount_cny": f"{amount:.2f}", "credits": q.credits, "plan": plan})
     record(order.id, name, "create", True, "opened at the provider" + (" (sandbox)" if provider.sandbox else ""))
     return order
 
@@ -224,6 +227,8 @@ def apply_payment(order_id: str, trade_no: str, *, source: str) -> bool:
     order = s.get(Order, order_id)
     assert order is not None
     log.info("payment %s order=%s paid (trade %s) via %s", provider, order_id, trade_no, source)
+    audit.record("payment.received", org_id=order.org_id, target=order_id, actor=audit.Who(),
+                 details={"provider": provider, "source": source, "credits": order.credits + order.bonus_credits})
     credit_order(order)
     from . import subscriptions, webhooks
 

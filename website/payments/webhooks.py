@@ -24,7 +24,9 @@ from core.money import usd_str
 from core.signing import SIGNATURE_HEADER, sign, verify
 
 log = logging.getLogger("bytespike.webhooks")
-__all__ = ["SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
+# The events an org may subscribe to (orgs.webhook_events; None: all). "webhook.test" always goes out.
+EVENTS = ("payment.received", "balance.low", "key.budget")
+__all__ = ["EVENTS", "SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
 
 
 def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = True) -> int | None:
@@ -33,6 +35,8 @@ def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = Tr
     org = s.get(Org, org_id)
     if org is None or not org.webhook_url or not org.webhook_secret:
         return None
+    if org.webhook_events is not None and event not in org.webhook_events and event != "webhook.test":
+        return None  # the org chose not to receive this event
     payload = {"type": event, "created": int(time.time()), "org_id": org_id, "data": data}
     delivery = WebhookDelivery(org_id=org_id, event=event, payload=payload, url=org.webhook_url)
     s.add(delivery)

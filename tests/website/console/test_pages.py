@@ -85,7 +85,8 @@ def test_member_quotas_and_settings(console_app):
     assert "below your alert threshold" in dash  # balance 0 < $5: the banner
 
 
-PAGES = ("/dashboard", "/usage", "/keys", "/members", "/billing", "/billing/transactions", "/webhooks", "/settings")
+PAGES = ("/dashboard", "/usage", "/keys", "/members", "/billing", "/billing/transactions", "/webhooks", "/audit",
+         "/settings")
 
 
 def test_pages_render_in_chinese(console_app):

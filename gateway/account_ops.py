@@ -1,0 +1,107 @@
+"""Account API for owners and admins: the audit log and the webhook endpoint (API.md §4).
+
+``GET /api/v1/me/audit`` pages the org's audit log, newest first
+(``limit``, and ``before`` = the last id seen). ``GET``/``PUT
+/api/v1/me/webhooks`` read and change the webhook URL, the events it
+receives and its signing secret, as the console's settings page does; the
+secret is returned once, when it is created or rotated. The routes hang on
+``account_api.bp``, whose ``before_request`` judges them by ``core.roles``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Response, request
+
+from core import audit
+from core import db as core_db
+from core.errors import InvalidRequest
+from core.models import Org
+
+from .account_api import _caller, _int_arg, _json, bp
+
+URL_MAX = 500
+
+
+@bp.get("/api/v1/me/audit")
+def me_audit() -> Response:
+    _, actor = _caller()
+    limit = _int_arg("limit", 50, 1, 200)
+    before = _int_arg("before", 0, 0, 2**62) or None
+    rows = audit.page(actor.org_id, limit=limit + 1, before=before)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return _json({"object": "list", "data": [audit.as_json(r) for r in rows], "has_more": more,
+                  "next_before": rows[-1]["id"] if more and rows else None})
+
+
+def _hook_json(org: Org, secret: str | None = None) -> dict[str, Any]:
+    from website.payments.webhooks import EVENTS
+
+    out: dict[str, Any] = {
+        "object": "webhook_endpoint", "url": org.webhook_url,
+        "events": list(org.webhook_events) if org.webhook_events is not None else list(EVENTS),
+        "available_events": list(EVENTS), "secret_set": bool(org.webhook_secret),
+    }
+    if secret is not None:
+        out["secret"] = secret  # shown this once
+    return out
+
+
+@bp.get("/api/v1/me/webhooks")
+def get_webhooks() -> Response:
+    _, actor = _caller()
+    org = core_db.session().get(Org, actor.org_id)
+    assert org is not None
+    return _json(_hook_json(org))
+
+
+def _read_hook_body() -> dict[str, Any]:
+    from website.payments.webhooks import EVENTS
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    unknown = sorted(set(body) - {"url", "events", "rotate_secret"})
+    if unknown:
+        raise InvalidRequest(f"Unknown field '{unknown[0]}'.", param=unknown[0])
+    url = body.get("url")
+    if url is not None and (not isinstance(url, str) or len(url) > URL_MAX
+                            or (url.strip() and not url.strip().startswith(("https://", "http://")))):
+        raise InvalidRequest("url must start with https:// (at most 500 characters), or be null.", param="url")
+    events = body.get("events")
+    if events is not None:
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise InvalidRequest("events must be a list of event names, or null for every event.", param="events")
+        bad = sorted(set(events) - set(EVENTS))
+        if bad:
+            raise InvalidRequest(f"Unknown event '{bad[0]}'; known: {', '.join(EVENTS)}.", param="events")
+    if not isinstance(body.get("rotate_secret", False), bool):
+        raise InvalidRequest("rotate_secret must be true or false.", param="rotate_secret")
+    return body
+
+
+@bp.put("/api/v1/me/webhooks")
+def put_webhooks() -> Response:
+    _, actor = _caller()
+    body = _read_hook_body()
+    s = core_db.session()
+    org = s.get(Org, actor.org_id)
+    assert org is not None
+    before_url, before_secret, before_events = org.webhook_url, org.webhook_secret, org.webhook_events
+    if "url" in body:
+        org.webhook_url = (body["url"] or "").strip() or None
+    if "events" in body:
+        org.webhook_events = sorted(set(body["events"])) if body["events"] is not None else None
+    fresh = None
+    if org.webhook_url and (not org.webhook_secret or body.get("rotate_secret")):
+        fresh = org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
+    s.commit()
+    if org.webhook_url != before_url or org.webhook_events != before_events:
+        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url,
+                     details={"from": before_url, "events": org.webhook_events})
+    if org.webhook_secret != before_secret:
+        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)
+    return _json(_hook_json(org, fresh))
