@@ -33,6 +33,8 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
+from . import metrics
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
@@ -121,6 +123,7 @@ class GroupCommit:
         else:
             self.transactions += 1
             self.closes += len(batch)
+            metrics.ledger_batch(len(batch))
             for slot, done in zip(batch, results, strict=True):
                 slot.result, slot.finished = done, True
             return
