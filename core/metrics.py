@@ -129,12 +129,9 @@ class ScrapeTime(Collector):
                                 labels=["channel", "state"])
         from gateway.routing import get_router
 
-        router = get_router(self.app)
-        snap, _ = router.state.read(None)
-        for ch in router.channels:
-            now = snap.circuit(ch.name) if router.health_enabled else "closed"
+        for name, now in get_router(self.app).circuit_states().items():
             for state in ("closed", "half_open", "open"):
-                fam.add_metric([ch.name, state], 1.0 if state == now else 0.0)
+                fam.add_metric([name, state], 1.0 if state == now else 0.0)
         return fam
 
     def _queues(self) -> GaugeMetricFamily | None:

@@ -300,7 +300,7 @@ def _observe(call: Call, status: int, usage: Usage, error: str | None, *, writte
     rule = request.url_rule
     card = call.served or (call.cards[0] if call.cards else None)
     model = card.id if card is not None else "unknown"  # never the caller's raw text: a bounded label set
-    metrics.call_done(rule.rule if rule is not None else call.caller, call.caller, call.upstream_protocol,
+    metrics.call_done(rule.rule if rule is not None else call.protocol, call.protocol, call.upstream_protocol,
                       model, status, call.upstream_s, call.overhead_ms() / 1000, usage, kind)
 
 

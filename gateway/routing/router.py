@@ -367,14 +367,18 @@ class Router:
 
     # ----- reporting ------------------------------------------------------------------------
 
+    def circuit_states(self) -> dict[str, str]:
+        """Each channel's shared circuit state: closed, half_open or open."""
+        snap, _, _ = self._read(NO_TENANT, None)
+        return {c.name: (snap.circuit(c.name) if self.health_enabled else CLOSED) for c in self.channels}
+
     def status(self) -> dict[str, Any]:
         """Summarise the last hour per model and each channel's circuit; no keys, no URLs."""
         now = self.clock()
         if self._status and now - self._status[0] < 1.0:
             return self._status[1]
         self.flush()
-        snap, _, _ = self._read(NO_TENANT, None)
-        circuits = {c.name: (snap.circuit(c.name) if self.health_enabled else CLOSED) for c in self.channels}
+        circuits = self.circuit_states()
         by_model = {m: [c.name for c in cs] for m, cs in self._by_model.items()}
         out = build_status(self.counters.last_hour(), circuits, by_model, now_wall=self.wall())
         self._status = (now, out)
