@@ -75,6 +75,7 @@ class Call:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     router: Any = None
+    state: Any = None  # a Responses call's stored state (``gateway.responses_store``)
 
     def __post_init__(self) -> None:
         self.codec = registry.codec(self.protocol)
@@ -123,6 +124,12 @@ def authenticate(call: Call, *, cached: bool = False) -> None:
 
 def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
     call.raw = read_json(call)
+    if call.protocol == "responses":
+        from gateway import responses_store
+
+        call.raw, call.state = responses_store.prepare(call.raw, call.principal.org_id)
+        if call.state.previous_id:  # the estimate counts the earlier turns too
+            call.body = json.dumps(call.raw).encode()
     if call.protocol == "anthropic":
         version = request.headers.get("anthropic-version", "").strip()
         call.version = version if version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
@@ -365,6 +372,12 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
 
 
+def message_id(call: Call) -> str:
+    """The answer's id in the caller's protocol, from the request id (what a stream names its message)."""
+    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.protocol]
+    return prefix + call.request_id.removeprefix("req_")
+
+
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:
     try:
         ledger.release(call.hold, record(call, status=status, usage=usage, error=error))
@@ -416,7 +429,14 @@ def complete_response(call: Call, opened: Any) -> Response:
         if opened.passthrough:
             body: Any = opened.body
         else:
+            if call.state is not None:  # one id for stream and non-stream: the stored one
+                resp = replace(resp, id=message_id(call))
             body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
+            if call.state is not None:
+                from gateway import responses_store
+
+                body.update(responses_store.meta(call.state))
+                responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
         charged = settle(call, usage, cost)
     except GatewayError as err:
         return fail(call, err)
