@@ -412,6 +412,10 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
     except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
         log.exception("internal error in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
+    if call.req is not None and call.req.n > 1 and not opened.passthrough:
+        from gateway import choices  # several choices the upstream cannot give itself: fanned out
+
+        return choices.serve(call, opened, deadline)
     if call.stream:
         from gateway import streaming
 
