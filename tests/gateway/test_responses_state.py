@@ -138,3 +138,24 @@ def test_expiry_sweep_deletes_after_30_days(gateway, shared_key):
     with gateway.engine.connect() as c:
         assert c.execute(sa.text("SELECT count(*) FROM stored_responses WHERE id = :i"), {"i": old.id}).scalar() == 0
     assert client.responses.retrieve(fresh.id).id == fresh.id
+
+
+def test_reasoning_state_is_carried_to_the_vendor_that_made_it(gateway, shared_key):
+    client = oai(gateway, shared_key)
+    first = client.responses.create(model="claude-sonnet-4-6", input="think first")
+    # The stored output as an Anthropic model with thinking would have left it: a reasoning item with its signature.
+    reasoning = {"id": f"rs_{first.id[5:]}_9", "type": "reasoning",
+                 "summary": [{"type": "summary_text", "text": "Weighing the options."}],
+                 "encrypted_content": "bsk1.anthropic.SIG-abc123"}
+    t = StoredResponse.__table__
+    with gateway.engine.begin() as c:
+        stored = c.execute(sa.select(t.c.response).where(t.c.id == first.id)).scalar_one()
+        stored = dict(stored, output=[reasoning, *stored["output"]])
+        c.execute(t.update().where(t.c.id == first.id).values(response=stored))
+    client.responses.create(model="claude-sonnet-4-6", input="go on", previous_response_id=first.id,
+                            reasoning={"effort": "low"})
+    assistant = [m for m in gateway.fakes["anthropic"].seen[-1].body["messages"] if m["role"] == "assistant"][0]
+    assert {"type": "thinking", "thinking": "Weighing the options.", "signature": "SIG-abc123"} in assistant["content"]
+    client.responses.create(model="gpt-5-4", input="go on", previous_response_id=first.id)
+    sent = str(gateway.fakes["openai"].seen[-1].body)
+    assert "SIG-abc123" not in sent and "think first" in sent  # another vendor cannot verify the state
