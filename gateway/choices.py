@@ -178,12 +178,12 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
                 break
             else:
                 out = rel.feed(item)
+            if rel.error is not None:  # its error event is not forwarded: ours follows the release
+                reason = "upstream error event"
+                break
             data = _reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
             if data:
                 yield data
-            if rel.error is not None:
-                reason = "upstream error event"
-                break
             if item is None and not rel.done:
                 break
         if not open_branches and all(r.done and r.error is None for r in relays):

@@ -183,10 +183,19 @@ def estimate(call: Call) -> None:
     for card in call.cards:
         tokens = estimator.input_tokens(found, card)
         out = estimator.output_tokens(call.req, call.raw, card)
-        est = max(est, ratecard.estimate_credits(card, tokens, out))
+        # Several choices fanned out (``gateway.choices``) read the input once per choice.
+        reads = call.req.n if call.req.n > 1 and _fans_out(call, card) else 1
+        est = max(est, ratecard.estimate_credits(card, tokens * reads, out))
         if card is call.cards[0]:
             call.input_tokens, call.max_output = tokens, estimator.max_output(call.req, card)
     call.estimate = est
+
+
+def _fans_out(call: Call, card: Any) -> bool:
+    """True when some channel serving ``card`` speaks another protocol than the caller (no native choices)."""
+    from gateway.routing import get_router
+
+    return any(card.id in ch.models and ch.protocol != call.protocol for ch in get_router(current_app).channels)
 
 
 def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:

@@ -160,3 +160,16 @@ def test_candidate_count_via_google_genai_sdk(gateway, shared_key):
                                           config=types.GenerateContentConfig(candidate_count=2))
     assert [c.content.parts[0].text for c in resp.candidates] == [TEXT, TEXT]
     assert [c.index for c in resp.candidates] == [0, 1]
+
+
+def test_fanned_out_choices_reserve_the_input_once_per_choice(gateway, shared_key):
+    def estimate(model: str, n: int) -> int:
+        r = requests.post(f"{gateway.base_url}/v1/chat/completions", timeout=60,
+                          headers={"Authorization": f"Bearer {shared_key}", "x-bytespike-dry-run": "1"},
+                          json={"model": model, "n": n, "max_tokens": 100,
+                                "messages": [{"role": "user", "content": "hello " * 400}]})
+        assert r.status_code == 200, r.text
+        return int(r.json()["estimated_credits"])
+
+    assert estimate("claude-sonnet-4-6", 2) >= 2 * estimate("claude-sonnet-4-6", 1) - 1  # fanned out: all twice
+    assert estimate("gpt-5-4", 2) < 2 * estimate("gpt-5-4", 1) - 1  # native: the input is read once
