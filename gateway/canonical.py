@@ -29,6 +29,8 @@ from typing import Any, Literal, Mapping, Union
 Protocol = Literal["anthropic", "openai", "responses", "gemini"]
 Role = Literal["user", "assistant"]
 
+MAX_CHOICES = 128  # OpenAI's own bound on n (and so on Gemini candidateCount here)
+
 STOP_REASONS = (
     "end_turn",
     "max_tokens",
@@ -174,6 +176,7 @@ class ChatRequest:
     # that protocol, dropped by rule for any other.
     extras: Mapping[str, Any] = field(default_factory=dict)
     source: Protocol = "anthropic"
+    n: int = 1  # how many answers (OpenAI n, Gemini candidateCount): gateway.choices serves them
 
 
 # --- response --------------------------------------------------------------

@@ -76,6 +76,7 @@ class Call:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     router: Any = None
+    state: Any = None  # a Responses call's stored state (``gateway.responses_store``)
 
     def __post_init__(self) -> None:
         self.codec = registry.codec(self.protocol)
@@ -124,6 +125,12 @@ def authenticate(call: Call, *, cached: bool = False) -> None:
 
 def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
     call.raw = read_json(call)
+    if call.protocol == "responses":
+        from gateway import responses_store
+
+        call.raw, call.state = responses_store.prepare(call.raw, call.principal.org_id)
+        if call.state.previous_id:  # the estimate counts the earlier turns too
+            call.body = json.dumps(call.raw).encode()
     if call.protocol == "anthropic":
         version = request.headers.get("anthropic-version", "").strip()
         call.version = version if version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
@@ -177,10 +184,19 @@ def estimate(call: Call) -> None:
     for card in call.cards:
         tokens = estimator.input_tokens(found, card)
         out = estimator.output_tokens(call.req, call.raw, card)
-        est = max(est, ratecard.estimate_credits(card, tokens, out))
+        # Several choices fanned out (``gateway.choices``) read the input once per choice.
+        reads = call.req.n if call.req.n > 1 and _fans_out(call, card) else 1
+        est = max(est, ratecard.estimate_credits(card, tokens * reads, out))
         if card is call.cards[0]:
             call.input_tokens, call.max_output = tokens, estimator.max_output(call.req, card)
     call.estimate = est
+
+
+def _fans_out(call: Call, card: Any) -> bool:
+    """True when some channel serving ``card`` speaks another protocol than the caller (no native choices)."""
+    from gateway.routing import get_router
+
+    return any(card.id in ch.models and ch.protocol != call.protocol for ch in get_router(current_app).channels)
 
 
 def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:
@@ -381,6 +397,12 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
 
 
+def message_id(call: Call) -> str:
+    """The answer's id in the caller's protocol, from the request id (what a stream names its message)."""
+    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.protocol]
+    return prefix + call.request_id.removeprefix("req_")
+
+
 def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = None) -> None:
     try:
         ledger.release(call.hold, record(call, status=status, usage=usage, error=error))
@@ -415,6 +437,10 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
     except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
         log.exception("internal error in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
+    if call.req is not None and call.req.n > 1 and not opened.passthrough:
+        from gateway import choices  # several choices the upstream cannot give itself: fanned out
+
+        return choices.serve(call, opened, deadline)
     if call.stream:
         from gateway import streaming
 
@@ -432,7 +458,14 @@ def complete_response(call: Call, opened: Any) -> Response:
         if opened.passthrough:
             body: Any = opened.body
         else:
+            if call.state is not None:  # one id for stream and non-stream: the stored one
+                resp = replace(resp, id=message_id(call))
             body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
+            if call.state is not None:
+                from gateway import responses_store
+
+                body.update(responses_store.meta(call.state))
+                responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
         charged = settle(call, usage, cost)
     except GatewayError as err:
         return fail(call, err)

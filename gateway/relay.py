@@ -15,7 +15,7 @@ No ledger and no I/O here: the pipeline reads the upstream and settles.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from gateway import sse
 from gateway.canonical import (
@@ -101,6 +101,7 @@ class TranslateRelay:
         self._renderer = caller.StreamRenderer(
             model=model, message_id=message_id, created=created, include_usage=include_usage
         )
+        self.renderer: Any = self._renderer  # the caller's renderer, for protocol-specific state (Responses)
         self._cost_fn = cost_fn
         self.usage: Usage | None = None
         self.done = False

@@ -16,7 +16,7 @@ from flask import Response, stream_with_context
 
 from core import metrics
 from gateway.canonical import StreamError, Usage
-from gateway.pipeline import Call, billable, headers, log, release, settle
+from gateway.pipeline import Call, billable, headers, log, message_id, release, settle
 
 
 def stream_response(call: Call, opened: Any, deadline: float) -> Response:
@@ -35,22 +35,22 @@ def make_relay(call: Call, opened: Any) -> Any:
     if opened.passthrough:
         return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
                                       secrets=secrets)
-    return relay.TranslateRelay(
+    rel = relay.TranslateRelay(
         opened.codec,
         call.codec,
         model=opened.card.id,
-        message_id=_message_id(call),
+        message_id=message_id(call),
         created=int(time.time()),
         include_usage=call.include_usage,
         cost_fn=call.cost_of,
         tools=call.req.tools if call.req is not None else (),
         secrets=secrets,
     )
+    if call.state is not None:
+        from gateway import responses_store
 
-
-def _message_id(call: Call) -> str:
-    prefix = {"anthropic": "msg_", "openai": "chatcmpl-", "responses": "resp_", "gemini": ""}[call.protocol]
-    return prefix + call.request_id.removeprefix("req_")
+        rel.renderer.meta.update(responses_store.meta(call.state))
+    return rel
 
 
 def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
@@ -118,6 +118,11 @@ def _settle_done(call: Call, rel: Any) -> bool:
     """Settle a finished stream at the upstream's usage, committed now; False if it could not be written."""
     usage = billable(call, rel.usage or Usage(), rel.delivered_tokens)
     try:
+        final = getattr(getattr(rel, "renderer", None), "final", None)
+        if call.state is not None and final is not None:
+            from gateway import responses_store
+
+            responses_store.save(call.state, call.principal, final)  # before the final event: chain at once
         settle(call, usage, call.cost_of(usage))
         return True
     except Exception:  # noqa: BLE001 - answered as an error below, and released

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response
 
 from core.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
@@ -67,3 +69,49 @@ def count_tokens() -> Response:
         return pipeline.error_response(call, err)
     tokens = ratecard.estimate_input_tokens(call.body)
     return pipeline.json_response({"input_tokens": tokens}, 200, pipeline.headers(call, cost=0))
+
+
+def _stored(action: str, response_id: str) -> Response:
+    """GET / DELETE a stored response, or list its input items, for the caller's own account."""
+    from flask import request
+
+    from gateway import pipeline, responses_store
+
+    call = pipeline.Call("responses")
+    try:
+        pipeline.authenticate(call)
+        org = call.principal.org_id
+        if action == "delete":
+            body: dict[str, Any] = responses_store.delete(org, response_id)
+        elif action == "get":
+            body = responses_store.load(org, response_id).response
+        else:
+            order = request.args.get("order", "desc")
+            if order not in ("asc", "desc"):
+                raise InvalidRequest("order: expected asc or desc", param="order")
+            try:
+                limit = int(request.args.get("limit", "20"))
+            except ValueError:
+                raise InvalidRequest("limit: expected an integer from 1 to 100", param="limit") from None
+            if not 1 <= limit <= 100:
+                raise InvalidRequest("limit: expected an integer from 1 to 100", param="limit")
+            row = responses_store.load(org, response_id)
+            body = responses_store.input_items_page(row, order=order, limit=limit, after=request.args.get("after"))
+    except GatewayError as err:
+        return pipeline.error_response(call, err)
+    return pipeline.json_response(body, 200, pipeline.headers(call, cost=0))
+
+
+@bp.get("/v1/responses/<response_id>")
+def get_response(response_id: str) -> Response:
+    return _stored("get", response_id)
+
+
+@bp.delete("/v1/responses/<response_id>")
+def delete_response(response_id: str) -> Response:
+    return _stored("delete", response_id)
+
+
+@bp.get("/v1/responses/<response_id>/input_items")
+def response_input_items(response_id: str) -> Response:
+    return _stored("input_items", response_id)

@@ -19,6 +19,7 @@ from .jobs import JobLease
 from .ledger import ENTRY_KINDS, LedgerEntry, Reservation, Wallet
 from .oauth import OAuthClient, OAuthCode, OAuthConnection
 from .orders import ORDER_STATES, Order, PaymentEvent, SandboxTrade, WebhookDelivery
+from .responses import StoredResponse
 from .tasks import TASK_STATES, AsyncTask
 from .usage import UsageLog
 
@@ -26,6 +27,6 @@ __all__ = [
     "PRESETS", "ROLES", "TIERS", "ENTRY_KINDS", "ORDER_STATES", "TASK_STATES",
     "ApiKey", "AsyncTask", "AuditEvent", "Base", "Channel", "InviteCode", "JobLease", "LedgerEntry", "Membership",
     "OAuthClient", "OAuthCode", "OAuthConnection",
-    "Order", "Org", "OrgInvite", "PasswordReset", "PaymentEvent", "Reservation", "SandboxTrade", "UsageLog",
+    "Order", "Org", "OrgInvite", "PasswordReset", "PaymentEvent", "Reservation", "SandboxTrade", "StoredResponse", "UsageLog",
     "User", "Wallet", "WebhookDelivery", "new_id", "utcnow",
 ]

@@ -106,6 +106,7 @@ class FakeVendor:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._seq = 0
+        self.budget: int | None = None  # when set: requests it still answers; past it, 400 (one branch failing)
 
     # --- control -----------------------------------------------------------------
     def start(self) -> str:
@@ -143,6 +144,7 @@ class FakeVendor:
             self.seen.clear()
         self.default = Knobs()
         self.per_key.clear()
+        self.budget = None
 
     def keys_used(self) -> list[str | None]:
         return [s.key for s in self.seen]
@@ -151,6 +153,14 @@ class FakeVendor:
         with self._lock:
             self._seq += 1
             return f"{self._seq:06d}"
+
+    def spend(self) -> bool:
+        """True when the request budget is spent (the request is to fail)."""
+        with self._lock:
+            if self.budget is None:
+                return False
+            self.budget -= 1
+            return self.budget < 0
 
     def record(self, seen: Seen) -> None:
         with self._lock:
@@ -198,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(knobs.hang)
         if knobs.delay:
             time.sleep(knobs.delay)
+        if fake.spend():
+            return self._json(400, _error_body(fake.vendor, 400, key), knobs)
         if knobs.fail:
             return self._json(knobs.fail, _error_body(fake.vendor, knobs.fail, key, knobs.leak), knobs)
         if not isinstance(body, dict):
@@ -206,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model") or url.path.rsplit("/", 1)[-1].split(":")[0]
         wire = WIRES[fake.vendor]
         if not stream:
-            return self._json(200, wire.message(fake, model, knobs), knobs)
+            return self._json(200, _choices(fake.vendor, wire.message(fake, model, knobs), body), knobs)
         self._stream(wire.events(fake, model, knobs, body), knobs)
 
     def _json(self, status: int, obj: Any, knobs: Knobs) -> None:
@@ -247,6 +259,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+
+def _choices(vendor: str, obj: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Several answers natively (OpenAI n, Gemini candidateCount): the same answer again, usage counted for each."""
+    gen = body.get("generationConfig") or {}
+    n = body.get("n") if vendor == "openai" else gen.get("candidateCount") if vendor == "gemini" else None
+    if not isinstance(n, int) or n < 2:
+        return obj
+    if vendor == "openai":
+        obj["choices"] = [dict(obj["choices"][0], index=i) for i in range(n)]
+        u = obj["usage"]
+        u["completion_tokens"] *= n
+        u["total_tokens"] = u["prompt_tokens"] + u["completion_tokens"]
+    else:
+        obj["candidates"] = [dict(obj["candidates"][0], index=i) for i in range(n)]
+        u = obj["usageMetadata"]
+        u["candidatesTokenCount"] *= n
+        u["totalTokenCount"] = u["promptTokenCount"] + u["candidatesTokenCount"]
+    return obj
 
 
 def _key_of(vendor: str, headers: dict[str, str]) -> str | None:

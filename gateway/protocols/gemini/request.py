@@ -17,6 +17,7 @@ import re
 from typing import Any, Mapping
 
 from gateway.canonical import (
+    MAX_CHOICES,
     ChatRequest,
     Message,
     Part,
@@ -51,6 +52,13 @@ _MODES = {"AUTO": "auto", "ANY": "any", "NONE": "none", "VALIDATED": "auto", "MO
 _LEVELS = {"MINIMAL": "minimal", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
 
 
+def _choices(gen: Mapping[str, Any]) -> int:
+    n = opt_int(_gen(gen, "candidateCount"), "generationConfig.candidateCount", minimum=1) or 1
+    if n > MAX_CHOICES:
+        raise invalid("generationConfig.candidateCount", f"at most {MAX_CHOICES} candidates")
+    return n
+
+
 def parse_request(
     body: Mapping[str, Any],
     *,
@@ -83,6 +91,7 @@ def parse_request(
         response_format=_parse_format(gen),
         extras=extras,
         source="gemini",
+        n=_choices(gen),
     )
 
 

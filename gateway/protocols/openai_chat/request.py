@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from gateway.canonical import (
+    MAX_CHOICES,
     ChatRequest,
     Thinking,
     Tool,
@@ -111,9 +112,9 @@ def parse_request(
     ``model`` and ``stream``, when the URL gives them, stand over the body's.
     """
     body = as_obj(body, "body")
-    n = opt_int(body.get("n"), "n", minimum=1)
-    if n not in (None, 1):
-        raise invalid("n", "only 1 is supported")
+    n = opt_int(body.get("n"), "n", minimum=1) or 1
+    if n > MAX_CHOICES:
+        raise invalid("n", f"at most {MAX_CHOICES} choices")
     max_tokens = opt_int(body.get("max_completion_tokens"), "max_completion_tokens", minimum=0)
     if max_tokens is None:
         max_tokens = opt_int(body.get("max_tokens"), "max_tokens", minimum=0)
@@ -135,6 +136,7 @@ def parse_request(
         response_format=opt_obj(body.get("response_format"), "response_format"),
         extras=extras_of(body, KNOWN_FIELDS),
         source="openai",
+        n=n,
     )
 
 

@@ -1,8 +1,8 @@
 """OpenAI Responses API, caller side: parse ``POST /v1/responses`` and render what goes back.
 
-Only the caller side exists: no upstream speaks Responses to us. The gateway is
-stateless, so ``previous_response_id`` and ``conversation`` are refused with a
-400 and ``store`` is ignored. Tools the canonical model cannot carry (hosted
+Only the caller side exists: no upstream speaks Responses to us.
+``previous_response_id`` and ``store`` are handled before this parser runs
+(``gateway.responses_store``); ``conversation`` is refused with a 400. Tools the canonical model cannot carry (hosted
 tools, custom grammar tools) are dropped, never failing the request; tools in
 a ``namespace`` are flattened to ``<namespace>--<name>`` and split back into
 ``namespace`` + ``name`` on the way out (``NAMESPACE_SEP``).
@@ -38,6 +38,8 @@ from gateway.protocols.openai_responses.response import (
     unwrap_reasoning_state,
 )
 
+# The gateway resolves previous_response_id before parsing (gateway.responses_store): one that reaches
+# the parser was not resolved, and conversations are not kept. Both are refused, never ignored.
 _STATEFUL = ("previous_response_id", "conversation")
 _EFFORTS = ("minimal", "low", "medium", "high", "xhigh")
 _KEPT_EXTRAS = ("include", "prompt_cache_key", "service_tier", "truncation", "metadata", "max_tool_calls")
@@ -54,8 +56,8 @@ def parse_request(
     for key in _STATEFUL:
         if body.get(key) is not None:
             raise InvalidRequest(
-                f"'{key}' is not supported: this API keeps no server-side state. "
-                "Send the whole conversation in 'input' (with store=false).",
+                f"'{key}' is not supported: chain responses with 'previous_response_id', "
+                "or send the whole conversation in 'input'.",
                 param=key,
             )
     if body.get("background"):

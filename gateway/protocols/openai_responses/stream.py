@@ -97,6 +97,10 @@ class StreamRenderer:
         self._blocks: dict[int, _Block] = {}
         self._msg: _Message | None = None
         self._out: list[bytes] = []
+        # Fields the gateway sets on every response object (``store``, ``previous_response_id``), and
+        # the terminal object once sent (what a stored response keeps).
+        self.meta: dict[str, Any] = {}
+        self.final: dict[str, Any] | None = None
 
     def render(self, event: StreamEvent) -> bytes:
         """Return the SSE bytes for ``event`` (b"" once the stream has ended)."""
@@ -134,7 +138,9 @@ class StreamRenderer:
 
     def _response(self, status: str, **kw: Any) -> dict[str, Any]:
         output = [self._done[i] for i in sorted(self._done)]
-        return response_object(self._rid, model=self._model, created=self._created, output=output, status=status, **kw)
+        obj = response_object(self._rid, model=self._model, created=self._created, output=output, status=status, **kw)
+        obj.update(self.meta)
+        return obj
 
     def _begin(self, start: MessageStart | None) -> None:
         self._started = True
@@ -304,7 +310,8 @@ class StreamRenderer:
         status = final_status(stop)
         usage = usage_object(event_usage(self._start, delta), delta.cost_credits if delta else None)
         kind = "response.incomplete" if status == "incomplete" else "response.completed"
-        self._emit(kind, response=self._response(status, stop_reason=stop, usage=usage))
+        self.final = self._response(status, stop_reason=stop, usage=usage)
+        self._emit(kind, response=self.final)
         self._ended = True
 
     def _fail(self, err: StreamError) -> None:

@@ -123,7 +123,8 @@ def test_parse_request_system_anywhere_and_message_level_cache_control() -> None
         ),
         (lambda b: b.update(max_tokens=1.5), "max_tokens: must be an integer"),
         (lambda b: b.update(max_completion_tokens=True), "max_completion_tokens: must be an integer"),
-        (lambda b: b.update(n=2), "n: only 1 is supported"),
+        (lambda b: b.update(n=129), "n: at most 128 choices"),
+        (lambda b: b.update(n=0), "n: must be >= 1"),
         (lambda b: b.update(stop=[1]), "stop[0]: must be a string"),
         (
             lambda b: b.update(tool_choice="always"),

@@ -126,10 +126,12 @@ def test_parse_invalid_names_the_field(body: dict[str, Any], field: str) -> None
     assert info.value.param == field and field in info.value.message
 
 
-def test_previous_response_id_message_explains_statelessness() -> None:
-    with pytest.raises(InvalidRequest) as info:
-        responses.parse_request({"model": "m", "input": "x", "previous_response_id": "resp_1"})
-    assert "no server-side state" in info.value.message and info.value.status == 400
+def test_unresolved_state_is_refused_not_ignored() -> None:
+    # The gateway resolves previous_response_id before parsing; the pure codec never drops it silently.
+    for key in ("previous_response_id", "conversation"):
+        with pytest.raises(InvalidRequest) as info:
+            responses.parse_request({"model": "m", "input": "x", key: "resp_1"})
+        assert "previous_response_id" in info.value.message and info.value.status == 400
 
 
 # --- the response object ------------------------------------------------------------------

@@ -1,0 +1,280 @@
+"""Several choices (OpenAI ``n``, Gemini ``candidateCount``) where the upstream cannot give them itself.
+
+When the caller speaks the upstream's protocol the body passes through with
+its ``n`` / ``candidateCount`` and the vendor answers every choice (native).
+Otherwise the call is fanned out: the first upstream call is already open;
+``n - 1`` more go out in parallel (threads, greenlets under gevent) to the
+same model, each asking one answer. The answers merge into one: choice /
+candidate ``i`` is branch ``i``'s, a stream interleaves the branches' chunks
+as they arrive, each carrying its ``index``. Usage (and so the cost) is the
+sum of the branches'; any branch that fails fails the call, free.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import queue
+import threading
+import time
+from dataclasses import replace
+from typing import Any, Iterator
+
+from flask import Response, stream_with_context
+
+from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
+from gateway import sse
+from gateway.canonical import Usage
+from gateway.pipeline import Call, billable, fail, headers, json_response, log, message_id, release, settle
+
+_LIST_KEY = {"openai": "choices", "gemini": "candidates"}
+FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices need a native upstream
+
+
+def add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
+        cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
+        reasoning_tokens=a.reasoning_tokens + b.reasoning_tokens,
+    )
+
+
+def count(call: Call) -> int:
+    return call.req.n if call.req is not None else 1
+
+
+def serve(call: Call, first: Any, deadline: float) -> Response:
+    """Open the other branches, then answer with every choice (stream or not)."""
+    if count(call) > FAN_OUT_MAX:
+        first.reply.close()
+        param = "n" if call.protocol == "openai" else "generationConfig.candidateCount"
+        return fail(call, InvalidRequest(
+            f"{param}: {count(call)} choices cannot be served by model '{first.card.id}' on this upstream "
+            f"(at most {FAN_OUT_MAX} by parallel calls); not charged", param=param))
+    try:
+        branches = [first, *_open_rest(call, first, count(call) - 1, deadline)]
+    except GatewayError as err:
+        first.reply.close()
+        return fail(call, err)
+    if call.stream:
+        hdrs = headers(call, cost=None)
+        hdrs["Cache-Control"] = "no-cache"
+        hdrs["X-Accel-Buffering"] = "no"
+        gen = _relay(call, branches, deadline)
+        return Response(stream_with_context(gen), status=200, headers=hdrs, mimetype="text/event-stream")
+    return _complete(call, branches)
+
+
+def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
+    """Open ``n`` more upstream calls at once, to the first branch's model; close them all on any failure."""
+    from gateway import upstream
+
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        branch = copy.copy(call)
+        branch.cards = [first.card]  # every choice from the model that answered, at its price
+        branch.raw = _one_choice(call.raw)  # a branch that passes through asks one answer too
+        try:
+            results[i] = upstream.open_call(branch, call.router, deadline=deadline)
+        except GatewayError as err:
+            results[i] = err
+        except Exception:  # noqa: BLE001 - reported as the branch's failure
+            log.exception("a choice of %s failed to open", call.request_id)
+            results[i] = UpstreamError("upstream unreachable")
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.1, deadline - time.perf_counter()) + 5)
+    errors = [r for r in results if not hasattr(r, "reply")]
+    if errors:
+        for r in results:
+            if hasattr(r, "reply"):
+                r.reply.close()
+        raise next((e for e in errors if isinstance(e, GatewayError)), UpstreamTimeout("a choice did not answer"))
+    return results
+
+
+def _one_choice(raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    out = {k: v for k, v in raw.items() if k not in ("n", "best_of")}
+    for key in ("generationConfig", "generation_config"):
+        gen = raw.get(key)
+        if isinstance(gen, dict):
+            out[key] = {k: v for k, v in gen.items() if k not in ("candidateCount", "candidate_count")}
+    return out
+
+
+def _complete(call: Call, branches: list[Any]) -> Response:
+    """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
+    rid = message_id(call)
+    total = Usage()
+    for b in branches:
+        resp = b.response
+        text = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
+        total = add(total, billable(call, resp.usage, (text + 3) // 4))
+    created = int(time.time())
+    key = _LIST_KEY[call.protocol]
+    try:
+        model = branches[0].card.id
+        body = call.codec.render_response(replace(branches[0].response, id=rid, usage=total), model=model,
+                                          created=created)
+        merged = []
+        for i, b in enumerate(branches):
+            one = call.codec.render_response(replace(b.response, id=rid), model=model, created=created)
+            merged.append({**one[key][0], "index": i})
+        body[key] = merged
+        charged = settle(call, total, call.cost_of(total))
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001
+        log.exception("render/settle failed in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    return json_response(body, 200, headers(call, cost=charged))
+
+
+# --- streams ------------------------------------------------------------------------------
+
+
+def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseException]]) -> None:
+    try:
+        for chunk in opened.chunks():
+            out.put((i, chunk))
+        out.put((i, None))
+    except BaseException as exc:  # noqa: BLE001 - the relay ends the call with it
+        out.put((i, exc))
+
+
+def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
+    """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
+    from gateway.streaming import make_relay
+
+    include_usage, call.include_usage = call.include_usage, True  # each branch reports its usage to us
+    relays = [make_relay(call, b) for b in branches]
+    call.include_usage = include_usage
+    inbox: queue.Queue[tuple[int, bytes | None | BaseException]] = queue.Queue()
+    for i, b in enumerate(branches):
+        threading.Thread(target=_pump, args=(i, b, inbox), daemon=True).start()
+    decoders = [sse.SSEDecoder() for _ in branches]
+    open_branches, closed, reason = set(range(len(branches))), False, "upstream stream ended early"
+    try:
+        while open_branches:
+            try:
+                i, item = inbox.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
+                reason = "request deadline exceeded"
+                break
+            rel = relays[i]
+            if item is None:
+                out = rel.finish()
+                open_branches.discard(i)
+            elif isinstance(item, BaseException):
+                reason = "upstream stream broke"
+                break
+            else:
+                out = rel.feed(item)
+            if rel.error is not None:  # its error event is not forwarded: ours follows the release
+                reason = "upstream error event"
+                break
+            data = _reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
+            if data:
+                yield data
+            if item is None and not rel.done:
+                break
+        if not open_branches and all(r.done and r.error is None for r in relays):
+            closed = True
+            yield _finish(call, relays)
+        else:  # released before the error event goes out: the call is free once the caller sees it
+            closed = True
+            for b in branches:
+                b.reply.close()
+            _release(call, relays, reason)
+            yield call.codec.render_stream_error(UpstreamError(f"a choice failed: {reason}"))
+    except GeneratorExit:
+        if not closed:  # the client hung up: billed for what every branch delivered, within the hold
+            closed = True
+            _bill_delivered(call, relays)
+        raise
+    finally:
+        for b in branches:
+            b.reply.close()
+        if not closed:
+            _release(call, relays, reason)
+
+
+def _reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
+    """A branch's chunks as choice ``i``: its index set, its own usage and end marker held back."""
+    out = []
+    key = _LIST_KEY[protocol]
+    for ev in events:
+        if ev.data.strip() == "[DONE]":
+            continue
+        try:
+            obj = json.loads(ev.data)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        if protocol == "openai":
+            if not obj.get(key) and obj.get("usage"):
+                continue  # the branch's usage chunk: the sum goes out at the end
+            obj.pop("usage", None)
+        else:
+            obj.pop("usageMetadata", None)
+        for item in obj.get(key) or []:
+            if isinstance(item, dict):
+                item["index"] = i
+        out.append(sse.encode(json.dumps(obj, ensure_ascii=False, separators=(",", ":")), ev.event))
+    return b"".join(out)
+
+
+def _finish(call: Call, relays: list[Any]) -> bytes:
+    """Settle the sum of the branches' usage (committed), then the protocol's final usage event."""
+    total = Usage()
+    for rel in relays:
+        total = add(total, billable(call, rel.usage or Usage(), rel.delivered_tokens))
+    try:
+        cost = settle(call, total, call.cost_of(total))
+    except Exception:  # noqa: BLE001 - answered as an error, released below by the caller's finally
+        log.exception("settling %s failed; answered as an error, not charged", call.request_id)
+        _release(call, relays, "the settlement could not be written")
+        return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
+    model = call.served.id if call.served is not None else ""
+    if call.protocol == "openai":
+        from gateway.protocols.common import usage_to_openai
+
+        out = b""
+        if call.include_usage:
+            chunk: dict[str, Any] = {"id": message_id(call), "object": "chat.completion.chunk", "created": int(time.time()),
+                     "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
+            out = sse.encode(json.dumps(chunk, separators=(",", ":")))
+        return out + sse.encode("[DONE]")
+    from gateway.protocols.gemini.parts import usage_to_gemini
+
+    last: dict[str, Any] = {"candidates": [], "usageMetadata": usage_to_gemini(total, cost), "modelVersion": model,
+             "responseId": message_id(call)}
+    return sse.encode(json.dumps(last, separators=(",", ":")))
+
+
+def _bill_delivered(call: Call, relays: list[Any]) -> None:
+    total = Usage()
+    for rel in relays:
+        u = rel.usage or Usage()
+        total = add(total, replace(u, input_tokens=u.input_tokens or call.input_tokens,
+                                   output_tokens=max(u.output_tokens, rel.delivered_tokens)))
+    try:
+        settle(call, total, call.cost_of(total))
+    except Exception:  # noqa: BLE001 - a stuck hold is released by expiry
+        log.exception("closing %s failed", call.request_id)
+
+
+def _release(call: Call, relays: list[Any], reason: str) -> None:
+    try:
+        release(call, error=reason, status=502)
+    except Exception:  # noqa: BLE001 - a stuck hold is released by expiry
+        log.exception("releasing %s failed", call.request_id)
