@@ -114,7 +114,31 @@ class RawPart:
     type: Literal["raw"] = "raw"
 
 
-Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart]
+@dataclass(frozen=True)
+class DocumentPart:
+    """A PDF or plain-text document: inline base64 ``data``, a ``url``, plain ``text`` or a vendor ``file_id``.
+
+    ``file_origin`` is the protocol whose file store ``file_id`` lives in (it
+    cannot cross vendors). ``citations`` is Anthropic's ``{"enabled": true}``
+    (kept only between Anthropic ends); ``title`` / ``context`` go where the
+    target has a place for them.
+    """
+
+    media_type: str = "application/pdf"
+    data: str | None = None
+    url: str | None = None
+    text: str | None = None
+    file_id: str | None = None
+    file_origin: Protocol | None = None
+    filename: str | None = None
+    title: str | None = None
+    context: str | None = None
+    citations: Mapping[str, Any] | None = None
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["document"] = "document"
+
+
+Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart, DocumentPart]
 
 
 @dataclass(frozen=True)
@@ -135,6 +159,26 @@ class Tool:
     )
     strict: bool | None = None
     cache_control: Mapping[str, Any] | None = None
+    # A Responses ``custom`` tool: its ``format`` (grammar / text). Sent as a function tool taking
+    # one string ``input``, the grammar in its description; the call goes back as ``custom_tool_call``.
+    custom_format: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ServerTool:
+    """A tool the vendor runs itself: ``kind`` is ``web_search``, ``code_execution``, ``web_fetch``, ...
+
+    ``label`` is how the caller named it (``web_search_20250305``, ``code_interpreter``,
+    ``google_search``) for error messages; ``config`` holds the portable knobs
+    (``max_uses``, ``allowed_domains``, ``blocked_domains``, ``user_location``);
+    ``raw`` is the caller's own declaration, sent as is to an upstream of ``origin``.
+    """
+
+    kind: str
+    label: str
+    origin: Protocol
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,6 +214,7 @@ class ChatRequest:
     thinking: Thinking | None = None
     user: str | None = None  # metadata.user_id / user: also the sticky-session key
     response_format: Mapping[str, Any] | None = None  # OpenAI shape
+    server_tools: tuple[ServerTool, ...] = ()  # vendor-run tools: translated or refused, never dropped
     # Fields only the source protocol understands: passed to an upstream of
     # that protocol, dropped by rule for any other.
     extras: Mapping[str, Any] = field(default_factory=dict)

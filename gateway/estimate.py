@@ -87,7 +87,7 @@ def scan(req: ChatRequest, body_len: int) -> Scan:
                 media.extend(p for p in part.content if type(p) is ImagePart)  # type: ignore[union-attr]
             elif kind is ImagePart or kind is RawPart:
                 media.append(part)
-    tools = bool(req.tools) or bool(req.extras.get("tools"))
+    tools = bool(req.tools) or bool(req.server_tools) or bool(req.extras.get("tools"))
     if not media:
         return Scan(body_len, 0, 0, 0, 0, tools)
     text, images, pages, docs, opaque = body_len, 0, 0, 0, 0

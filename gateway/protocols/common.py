@@ -7,6 +7,7 @@ lives in ``fields``, upstream errors in ``upstream_error``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -215,3 +216,23 @@ def loads_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+# --- documents -------------------------------------------------------------------
+
+
+def document_text(part: Any) -> str:
+    """The text of a plain-text ``DocumentPart`` given as text or as base64 bytes."""
+    if part.text is not None:
+        return str(part.text)
+    try:
+        return base64.b64decode(part.data or "").decode("utf-8", "replace")
+    except ValueError:
+        return ""
+
+
+def document_b64(part: Any) -> str:
+    """A document's bytes as base64 (plain text encoded as UTF-8)."""
+    if part.data is not None:
+        return str(part.data)
+    return base64.b64encode(str(part.text or "").encode("utf-8")).decode("ascii")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from gateway.canonical import (
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -45,6 +46,52 @@ def _image(block: Mapping[str, Any], field: str) -> Part:
     return RawPart(origin="anthropic", data=dict(block))  # file ids and future sources
 
 
+def _document(block: Mapping[str, Any], field: str) -> Part:
+    """A ``document`` block: base64 PDF, plain text, a URL or a Files API id (``content`` sources stay raw)."""
+    source = as_obj(block.get("source"), f"{field}.source")
+    kind = source.get("type")
+    citations = block.get("citations")
+    common: dict[str, Any] = {
+        "title": opt_str(block.get("title"), f"{field}.title"),
+        "context": opt_str(block.get("context"), f"{field}.context"),
+        "citations": dict(citations) if isinstance(citations, Mapping) else None,
+        "cache_control": cache_of(block),
+    }
+    if kind == "base64":
+        mime = opt_str(source.get("media_type"), f"{field}.source.media_type") or "application/pdf"
+        return DocumentPart(media_type=mime, data=req_str(source.get("data"), f"{field}.source.data"), **common)
+    if kind == "text":
+        return DocumentPart(media_type="text/plain", text=req_str(source.get("data"), f"{field}.source.data"),
+                            **common)
+    if kind == "url":
+        return DocumentPart(url=req_str(source.get("url"), f"{field}.source.url"), **common)
+    if kind == "file":
+        return DocumentPart(file_id=req_str(source.get("file_id"), f"{field}.source.file_id"),
+                            file_origin="anthropic", **common)
+    return RawPart(origin="anthropic", data=dict(block))
+
+
+def render_document(part: DocumentPart) -> dict[str, Any]:
+    """A canonical document as an Anthropic ``document`` block (plain text as a text source)."""
+    source: dict[str, Any]
+    if part.file_id is not None:
+        source = {"type": "file", "file_id": part.file_id}
+    elif part.text is not None or (part.media_type == "text/plain" and part.data is not None):
+        source = {"type": "text", "media_type": "text/plain", "data": c.document_text(part)}
+    elif part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url or ""}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if part.title is not None:
+        block["title"] = part.title
+    if part.context is not None:
+        block["context"] = part.context
+    if part.citations is not None:
+        block["citations"] = dict(part.citations)
+    return with_cache(block, part.cache_control)
+
+
 def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
     if value is None:
         return ()
@@ -73,6 +120,8 @@ def parse_block(item: Any, field: str) -> Part:
         return TextPart(req_str(block.get("text"), f"{field}.text"), cache_control=cache_of(block))
     if kind == "image":
         return _image(block, field)
+    if kind == "document":
+        return _document(block, field)
     if kind == "tool_use":
         return ToolCallPart(
             id=req_str(block.get("id"), f"{field}.id"),
@@ -153,6 +202,8 @@ def render_part(part: Part) -> dict[str, Any] | None:
         return with_cache(block, part.cache_control)
     if isinstance(part, ToolResultPart):
         return _render_result(part)
+    if isinstance(part, DocumentPart):
+        return render_document(part)
     if isinstance(part, ThinkingPart):
         # Only Anthropic can verify a signature; unsigned or foreign reasoning is dropped.
         if part.origin not in (None, "anthropic"):

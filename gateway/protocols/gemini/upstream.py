@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
+from gateway.protocols import server_tools
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
@@ -129,8 +130,7 @@ def _tools(req: ChatRequest) -> list[dict[str, Any]]:
             decl["parameters"] = params
         decls.append(decl)
     tools: list[dict[str, Any]] = [{"functionDeclarations": decls}] if decls else []
-    if req.source == "gemini":
-        tools.extend(req.extras.get("tools") or [])
+    tools.extend(server_tools.to_gemini(t) for t in req.server_tools)  # kinds ``carry`` let through
     return tools
 
 
