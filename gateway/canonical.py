@@ -231,6 +231,7 @@ class Usage:
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     reasoning_tokens: int = 0  # informative: already inside output_tokens
+    web_searches: int = 0  # searches the vendor ran and bills apiece (the card's per_search)
 
     @property
     def prompt_tokens(self) -> int:
@@ -245,6 +246,7 @@ class Usage:
             cache_write_tokens=later.cache_write_tokens or self.cache_write_tokens,
             cache_read_tokens=later.cache_read_tokens or self.cache_read_tokens,
             reasoning_tokens=later.reasoning_tokens or self.reasoning_tokens,
+            web_searches=later.web_searches or self.web_searches,
         )
 
 

@@ -141,7 +141,10 @@ def usage_from_anthropic(body: Mapping[str, Any] | None) -> Usage:
         return Usage()
     details = body.get("output_tokens_details")
     details = details if isinstance(details, Mapping) else {}
+    server = body.get("server_tool_use")
+    server = server if isinstance(server, Mapping) else {}
     return Usage(
+        web_searches=count(server.get("web_search_requests")),
         input_tokens=count(body.get("input_tokens")),
         output_tokens=count(body.get("output_tokens")),
         cache_write_tokens=count(body.get("cache_creation_input_tokens")),

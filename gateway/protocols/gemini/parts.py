@@ -94,6 +94,16 @@ def usage_from_gemini(meta: Any) -> Usage:
     )
 
 
+def with_searches(usage: Usage, candidate: Any) -> Usage:
+    """Add the searches a grounded answer ran (``groundingMetadata.webSearchQueries``) to its usage."""
+    meta = candidate.get("groundingMetadata") if isinstance(candidate, Mapping) else None
+    queries = meta.get("webSearchQueries") if isinstance(meta, Mapping) else None
+    if not isinstance(queries, list) or not queries:
+        return usage
+    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens,
+                 usage.reasoning_tokens, web_searches=len(queries))
+
+
 def usage_to_gemini(usage: Usage, cost_credits: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "promptTokenCount": usage.prompt_tokens,

@@ -23,6 +23,7 @@ from gateway.protocols.gemini.parts import (
     render_parts,
     stop_from_finish,
     usage_from_gemini,
+    with_searches,
 )
 from gateway.protocols.gemini.upstream_stream import default_ids
 
@@ -87,7 +88,8 @@ def parse_response(
     had_calls = any(isinstance(p, ToolCallPart) for p in parts)
     finish = candidate.get("finishReason") if isinstance(candidate.get("finishReason"), str) else None
     return ChatResponse(
-        id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls), usage=usage
+        id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls),
+        usage=with_searches(usage, candidate)
     )
 
 
