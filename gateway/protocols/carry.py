@@ -77,7 +77,7 @@ def adapt(req: ChatRequest, *, upstream: str, card: Any) -> ChatRequest:
         if tool.origin != upstream:
             _check_server_tool(tool, f"tools[{i}]", upstream, card)
     if req.source == "openai" and req.extras.get("web_search_options") is not None and upstream != "openai":
-        raise refuse("web_search_options", card.id, f"a {upstream} upstream has no Chat Completions search",
+        raise refuse("web_search_options", card.id, f"the {upstream} upstream has no Chat Completions search",
                      "web_search_options")
     messages = tuple(_adapt_message(m, i, upstream, card.id) for i, m in enumerate(req.messages))
     return replace(req, messages=messages)
@@ -98,7 +98,7 @@ def _check_server_tool(tool: ServerTool, where: str, upstream: str, card: Any) -
     knobs = RUNS.get(upstream, {}).get(tool.kind)
     if knobs is None:
         raise refuse(f"{where}: server tool '{tool.label}'", card.id,
-                     f"a {upstream} upstream cannot run it", where)
+                     f"the {upstream} upstream cannot run it", where)
     caps = tuple(getattr(card, "capabilities", ()) or ())
     if tool.kind not in caps and "demo" not in caps:
         raise refuse(f"{where}: server tool '{tool.label}'", card.id, f"the model has no {tool.kind}", where)
@@ -119,7 +119,7 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
         kind = str(part.data.get("type") or next(iter(part.data), "part"))
         if kind not in _RAN:
             raise refuse(f"{_where('messages', i, j)}: a '{kind}' part", model,
-                         f"a {upstream} upstream cannot carry it", _where("messages", i, j))
+                         f"the {upstream} upstream cannot carry it", _where("messages", i, j))
         text = ran_as_text(part.data)
         if text:
             parts.append(TextPart(text))
