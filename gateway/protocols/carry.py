@@ -109,10 +109,14 @@ def _check_server_tool(tool: ServerTool, where: str, upstream: str, card: Any) -
 
 
 def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
-    if not any(isinstance(p, RawPart) and p.origin != upstream for p in msg.parts):
+    if not any(isinstance(p, RawPart) and p.origin != upstream or _lone_context(p, upstream) for p in msg.parts):
         return msg
     parts: list[Part] = []
     for j, part in enumerate(msg.parts):
+        if isinstance(part, DocumentPart) and _lone_context(part, upstream):
+            # Gemini has no place for a document's context: it goes as text just before the document.
+            parts += [TextPart(part.context or ""), replace(part, context=None)]
+            continue
         if not isinstance(part, RawPart) or part.origin == upstream:
             parts.append(part)
             continue
@@ -124,6 +128,10 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
         if text:
             parts.append(TextPart(text))
     return Message(msg.role, tuple(parts))
+
+
+def _lone_context(part: Part, upstream: str) -> bool:
+    return isinstance(part, DocumentPart) and bool(part.context) and upstream == "gemini"
 
 
 def ran_as_text(block: Mapping[str, Any]) -> str:
