@@ -138,7 +138,21 @@ class DocumentPart:
     type: Literal["document"] = "document"
 
 
-Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart, DocumentPart]
+@dataclass(frozen=True)
+class SearchPart:
+    """Web searches the vendor ran for an answer and the sources found, shown in each caller's shape.
+
+    Anthropic ``server_tool_use`` + ``web_search_tool_result``, Responses ``web_search_call``,
+    Gemini ``groundingMetadata``. ``sources`` are (url, title) pairs.
+    """
+
+    id: str
+    queries: tuple[str, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
+    type: Literal["search"] = "search"
+
+
+Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart, DocumentPart, SearchPart]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from gateway.canonical import (
     Message,
     Part,
     RawPart,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -204,6 +205,8 @@ def render_part(part: Part) -> dict[str, Any] | None:
         return _render_result(part)
     if isinstance(part, DocumentPart):
         return render_document(part)
+    if isinstance(part, SearchPart):
+        return None  # an answer's record: ``render_client_blocks`` writes it for a caller
     if isinstance(part, ThinkingPart):
         # Only Anthropic can verify a signature; unsigned or foreign reasoning is dropped.
         if part.origin not in (None, "anthropic"):
@@ -272,8 +275,40 @@ def render_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def searches_of(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """An upstream answer's web-search blocks as ``SearchPart``s (the raw blocks stay for Anthropic callers)."""
+    out: list[Part] = []
+    queries: dict[str, str] = {}
+    for part in parts:
+        out.append(part)
+        data = part.data if isinstance(part, RawPart) else {}
+        if data.get("type") == "server_tool_use" and data.get("name") == "web_search":
+            query = (data.get("input") or {}).get("query")
+            queries[str(data.get("id"))] = query if isinstance(query, str) else ""
+        elif data.get("type") == "web_search_tool_result":
+            call_id = str(data.get("tool_use_id"))
+            found = data.get("content")
+            found = found if isinstance(found, list) else []
+            sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
+                            if isinstance(r, Mapping) and r.get("url"))
+            out.append(SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources))
+    return tuple(out)
+
+
+def render_search(part: SearchPart) -> list[dict[str, Any]]:
+    """A search another vendor ran, as Anthropic's ``server_tool_use`` + ``web_search_tool_result`` blocks."""
+    call_id = "srvtoolu_" + c.sanitize_tool_id(part.id)
+    results = [{"type": "web_search_result", "url": url, "title": title, "encrypted_content": "", "page_age": None}
+               for url, title in part.sources]
+    return [{"type": "server_tool_use", "id": call_id, "name": "web_search",
+             "input": {"query": "; ".join(q for q in part.queries if q)}},
+            {"type": "web_search_tool_result", "tool_use_id": call_id, "content": results}]
+
+
 def render_client_part(part: Part) -> dict[str, Any] | None:
     """Render an answer's part for an Anthropic caller: foreign reasoning is shown, unsigned."""
+    if isinstance(part, RawPart) and part.origin != "anthropic":
+        return None
     block = render_part(part)
     if block is None and isinstance(part, ThinkingPart) and part.text:
         return {"type": "thinking", "thinking": part.text, "signature": ""}

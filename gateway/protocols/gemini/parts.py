@@ -23,6 +23,7 @@ from gateway.canonical import (
     ImagePart,
     Part,
     RawPart,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -102,6 +103,28 @@ def with_searches(usage: Usage, candidate: Any) -> Usage:
         return usage
     return Usage(usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens,
                  usage.reasoning_tokens, web_searches=len(queries))
+
+
+def search_of(candidate: Any, rid: str) -> SearchPart | None:
+    """A grounded answer's ``groundingMetadata`` as a ``SearchPart`` (queries and web sources)."""
+    meta = candidate.get("groundingMetadata") if isinstance(candidate, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None
+    queries = tuple(q for q in meta.get("webSearchQueries") or [] if isinstance(q, str))
+    webs = [ch.get("web") for ch in meta.get("groundingChunks") or [] if isinstance(ch, Mapping)]
+    sources = tuple((str(w.get("uri")), str(w.get("title") or "")) for w in webs if isinstance(w, Mapping) and w.get("uri"))
+    return SearchPart(id=f"{rid}_search", queries=queries, sources=sources) if queries or sources else None
+
+
+def grounding_of(parts: Any) -> dict[str, Any] | None:
+    """Searches another vendor ran, as ``groundingMetadata`` for a Gemini caller."""
+    found = [p for p in parts if isinstance(p, SearchPart)]
+    if not found:
+        return None
+    return {
+        "webSearchQueries": [q for p in found for q in p.queries if q],
+        "groundingChunks": [{"web": {"uri": url, "title": title}} for p in found for url, title in p.sources],
+    }
 
 
 def usage_to_gemini(usage: Usage, cost_credits: int | None = None) -> dict[str, Any]:

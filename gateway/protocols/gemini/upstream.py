@@ -21,6 +21,7 @@ from gateway.protocols.gemini.parts import (
     MakeId,
     parse_upstream_part,
     render_parts,
+    search_of,
     stop_from_finish,
     usage_from_gemini,
     with_searches,
@@ -86,6 +87,9 @@ def parse_response(
         if isinstance(raw, Mapping):
             parts.extend(parse_upstream_part(raw, f"candidates[0].content.parts[{i}]", ids))
     had_calls = any(isinstance(p, ToolCallPart) for p in parts)
+    search = search_of(candidate, rid)
+    if search is not None:
+        parts.insert(0, search)
     finish = candidate.get("finishReason") if isinstance(candidate.get("finishReason"), str) else None
     return ChatResponse(
         id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls),

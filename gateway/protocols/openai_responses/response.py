@@ -20,6 +20,7 @@ from gateway.canonical import (
     MessageDelta,
     MessageStart,
     Part,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -99,6 +100,14 @@ def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> t
         return namespaces.get(name)
     namespace, sep, inner = name.partition(NAMESPACE_SEP)
     return (namespace, inner) if sep and namespace and inner else None
+
+
+def web_search_item(ws_id: str, part: SearchPart) -> dict[str, Any]:
+    """A search the upstream ran, as a ``web_search_call`` item with its query and sources."""
+    action: dict[str, Any] = {"type": "search", "query": "; ".join(q for q in part.queries if q)}
+    if part.sources:
+        action["sources"] = [{"type": "url", "url": url} for url, _ in part.sources]
+    return {"id": ws_id, "type": "web_search_call", "status": "completed", "action": action}
 
 
 def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
@@ -212,6 +221,8 @@ def _non_text_item(
 ) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
         return function_call_item(item_id("fc", rid, index), part, namespaces, done=True)
+    if isinstance(part, SearchPart):
+        return web_search_item(item_id("ws", rid, index), part)
     if isinstance(part, ThinkingPart):
         state = wrap_reasoning_state(part)
         if part.text or state is not None:

@@ -48,3 +48,30 @@ def test_server_tools_render_where_the_upstream_runs_them(caller: str, upstream:
 def test_server_tools_refused_for_chat_completions(caller: str) -> None:
     with pytest.raises(InvalidRequest, match="cannot be sent to model 'm'"):
         _render(caller, "request_search.json", "openai")
+
+
+# --- answers: searches the upstream ran, in the caller's shape ------------------------------------
+
+ANSWERS = {"anthropic": "anthropic/response_web_search.json", "gemini": "gemini/response_grounded.json"}
+
+
+@pytest.mark.parametrize("caller", ("anthropic", "responses", "gemini"))
+@pytest.mark.parametrize("upstream", ANSWERS)
+def test_search_results_render_for_the_caller(upstream: str, caller: str) -> None:
+    if caller == upstream:
+        pytest.skip("same protocol: the answer passes through")
+    body = json.loads((FIXTURES / ANSWERS[upstream]).read_text(encoding="utf-8"))
+    resp = registry.upstream_codec(upstream).parse_response(body)
+    assert resp.usage.web_searches == 1  # billed at the card's per_search price
+    out = registry.codec(caller).render_response(resp, model="m", created=1700000000)
+    _golden(f"{caller}/rendered/answer_from_{upstream}_search.json", out)
+
+
+def test_web_searches_are_billed_per_search() -> None:
+    from core import ratecard
+    from gateway.canonical import Usage
+
+    card = next(c for c in ratecard.load_file()[0] if c.id == "claude-sonnet-4-6")
+    plain = ratecard.chat_cost_credits(card, Usage(input_tokens=1000, output_tokens=100))
+    searched = ratecard.chat_cost_credits(card, Usage(input_tokens=1000, output_tokens=100, web_searches=2))
+    assert searched - plain == 20_000  # $0.01 per search = 10,000 credits
