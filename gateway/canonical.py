@@ -73,6 +73,7 @@ class ToolCallPart:
     signature: str | None = None
     cache_control: Mapping[str, Any] | None = None
     type: Literal["tool_call"] = "tool_call"
+    custom: bool = False  # a call of a Responses ``custom`` tool: arguments are {"input": "..."}
 
 
 @dataclass(frozen=True)

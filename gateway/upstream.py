@@ -163,7 +163,8 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
                 raise UpstreamError("upstream closed the stream before any event")
         else:
             opened.body = reply.read()
-            opened.response = provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools)
+            opened.response = carry.mark_custom(
+                provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools), call.req.tools)
     except READ_ERRORS as exc:
         reply.close()
         if timed_out(exc):

@@ -19,10 +19,21 @@ the part and the model, before the upstream is called (the call is free).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from core.errors import InvalidRequest
-from gateway.canonical import ChatRequest, DocumentPart, Message, Part, RawPart, ServerTool, TextPart
+from gateway.canonical import (
+    ChatRequest,
+    ChatResponse,
+    DocumentPart,
+    Message,
+    Part,
+    RawPart,
+    ServerTool,
+    TextPart,
+    Tool,
+    ToolCallPart,
+)
 
 # Which server-tool kinds each upstream protocol can run, and the knobs it takes for them.
 RUNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -128,6 +139,16 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
         if text:
             parts.append(TextPart(text))
     return Message(msg.role, tuple(parts))
+
+
+def mark_custom(resp: ChatResponse, tools: Iterable[Tool]) -> ChatResponse:
+    """Mark an answer's calls of ``custom`` tools (sent as functions), so a Responses caller gets them back as such."""
+    names = {t.name for t in tools if t.custom_format is not None}
+    if not names or not any(isinstance(p, ToolCallPart) and p.name in names for p in resp.parts):
+        return resp
+    parts = tuple(replace(p, custom=True) if isinstance(p, ToolCallPart) and p.name in names else p
+                  for p in resp.parts)
+    return replace(resp, parts=parts)
 
 
 def _lone_context(part: Part, upstream: str) -> bool:

@@ -144,3 +144,15 @@ def test_refusal_is_free_and_logged(gateway):
             model="gpt-5-4", max_tokens=50, tools=[{"type": "code_execution_20250825", "name": "code_execution"}],
             messages=[{"role": "user", "content": "run"}])
     assert gateway.wallet(key) == before
+
+
+def test_responses_custom_tool_through_claude_comes_back_custom(gateway, shared_key):
+    resp = oai(gateway, shared_key).responses.create(
+        model="claude-sonnet-4-6", input="patch it [fake tool=apply_patch]",
+        tools=[{"type": "custom", "name": "apply_patch", "description": "Edit files.",
+                "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}])
+    sent = gateway.fakes["anthropic"].seen[-1].body["tools"]
+    assert sent[0]["name"] == "apply_patch" and sent[0]["input_schema"]["required"] == ["input"]
+    assert "lark grammar" in sent[0]["description"]
+    call = [i for i in resp.output if i.type in ("custom_tool_call", "function_call")][0]
+    assert call.type == "custom_tool_call" and call.name == "apply_patch"

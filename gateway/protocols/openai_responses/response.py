@@ -26,6 +26,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
+from gateway.protocols.common import loads_object
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
 # names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
@@ -80,6 +81,8 @@ def _safe(text: str) -> str:
 def function_call_item(
     fc_id: str, part: ToolCallPart, namespaces: Mapping[str, tuple[str, str]] | None, *, done: bool
 ) -> dict[str, Any]:
+    if part.custom and done:
+        return custom_call_item(fc_id, part)
     item: dict[str, Any] = {
         "id": fc_id,
         "type": "function_call",
@@ -92,6 +95,14 @@ def function_call_item(
     if split is not None:
         item["namespace"], item["name"] = split
     return item
+
+
+def custom_call_item(ctc_id: str, part: ToolCallPart) -> dict[str, Any]:
+    """A call of a ``custom`` tool, sent upstream as a function taking ``{"input": ...}``."""
+    value = loads_object(part.arguments or "{}") or {}
+    text = value.get("input")
+    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed", "call_id": part.id,
+            "name": part.name, "input": text if isinstance(text, str) else part.arguments}
 
 
 def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:

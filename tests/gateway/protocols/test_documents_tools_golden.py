@@ -75,3 +75,17 @@ def test_web_searches_are_billed_per_search() -> None:
     plain = ratecard.chat_cost_credits(card, Usage(input_tokens=1000, output_tokens=100))
     searched = ratecard.chat_cost_credits(card, Usage(input_tokens=1000, output_tokens=100, web_searches=2))
     assert searched - plain == 20_000  # $0.01 per search = 10,000 credits
+
+
+def test_custom_tool_call_goes_back_as_custom_tool_call() -> None:
+    body = json.loads((FIXTURES / "responses/request_search.json").read_text(encoding="utf-8"))
+    req = registry.codec("responses").parse_request(body, model="m")
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "stop_reason": "tool_use",
+              "content": [{"type": "tool_use", "id": "toolu_1", "name": "apply_patch",
+                           "input": {"input": "*** Begin Patch\n*** End Patch"}}],
+              "usage": {"input_tokens": 10, "output_tokens": 5}}
+    resp = carry.mark_custom(registry.upstream_codec("anthropic").parse_response(answer), req.tools)
+    out = registry.codec("responses").render_response(resp, model="m", created=1700000000)
+    (item,) = out["output"]
+    assert (item["type"], item["call_id"], item["name"]) == ("custom_tool_call", "toolu_1", "apply_patch")
+    assert item["input"] == "*** Begin Patch\n*** End Patch"
