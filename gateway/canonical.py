@@ -18,7 +18,9 @@ richest of them:
 
 Raw dicts appear only in ``extras`` and ``RawPart``: fields one vendor
 understands and another cannot carry. They travel only to an upstream of
-the protocol they came from (``origin``) and are dropped by rule elsewhere.
+the protocol they came from (``origin``); elsewhere ``extras`` are dropped by
+rule and a ``RawPart`` is refused (``gateway.protocols.carry``). Documents and
+server tools have their own types and are translated where the target has them.
 """
 
 from __future__ import annotations
