@@ -50,7 +50,7 @@ class ModelCard:
     protocols: tuple[str, ...] = ()
     source: str = ""
     status: str = "scaffold"  # live | scaffold | legacy | demo
-    per_search: Decimal | None = None  # rerank billed per search unit (USD)
+    per_search: Decimal | None = None  # USD per rerank search unit, or per web search a chat model runs
     note: str = ""
     # retired names the vendor maps to this model, with the day the vendor stops accepting them
     retired: tuple[tuple[str, str], ...] = ()
@@ -180,7 +180,8 @@ def chat_cost_credits(card: ModelCard, usage: Any) -> int:
         + Decimal(usage.cache_read_tokens) * p_cr
         + Decimal(usage.output_tokens) * p_out
     )
-    return max(0, _ceil(total))
+    # Searches the vendor ran (web search, grounding) at the row's per_search price.
+    return max(0, _ceil(total)) + search_cost_credits(card, getattr(usage, "web_searches", 0) or 0)
 
 
 def image_cost_credits(card: ModelCard, images: int) -> int:

@@ -18,7 +18,9 @@ richest of them:
 
 Raw dicts appear only in ``extras`` and ``RawPart``: fields one vendor
 understands and another cannot carry. They travel only to an upstream of
-the protocol they came from (``origin``) and are dropped by rule elsewhere.
+the protocol they came from (``origin``); elsewhere ``extras`` are dropped by
+rule and a ``RawPart`` is refused (``gateway.protocols.carry``). Documents and
+server tools have their own types and are translated where the target has them.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ToolCallPart:
     signature: str | None = None
     cache_control: Mapping[str, Any] | None = None
     type: Literal["tool_call"] = "tool_call"
+    custom: bool = False  # a call of a Responses ``custom`` tool: arguments are {"input": "..."}
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,45 @@ class RawPart:
     type: Literal["raw"] = "raw"
 
 
-Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart]
+@dataclass(frozen=True)
+class DocumentPart:
+    """A PDF or plain-text document: inline base64 ``data``, a ``url``, plain ``text`` or a vendor ``file_id``.
+
+    ``file_origin`` is the protocol whose file store ``file_id`` lives in (it
+    cannot cross vendors). ``citations`` is Anthropic's ``{"enabled": true}``
+    (kept only between Anthropic ends); ``title`` / ``context`` go where the
+    target has a place for them.
+    """
+
+    media_type: str = "application/pdf"
+    data: str | None = None
+    url: str | None = None
+    text: str | None = None
+    file_id: str | None = None
+    file_origin: Protocol | None = None
+    filename: str | None = None
+    title: str | None = None
+    context: str | None = None
+    citations: Mapping[str, Any] | None = None
+    cache_control: Mapping[str, Any] | None = None
+    type: Literal["document"] = "document"
+
+
+@dataclass(frozen=True)
+class SearchPart:
+    """Web searches the vendor ran for an answer and the sources found, shown in each caller's shape.
+
+    Anthropic ``server_tool_use`` + ``web_search_tool_result``, Responses ``web_search_call``,
+    Gemini ``groundingMetadata``. ``sources`` are (url, title) pairs.
+    """
+
+    id: str
+    queries: tuple[str, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
+    type: Literal["search"] = "search"
+
+
+Part = Union[TextPart, ImagePart, ToolCallPart, ToolResultPart, ThinkingPart, RawPart, DocumentPart, SearchPart]
 
 
 @dataclass(frozen=True)
@@ -137,6 +178,26 @@ class Tool:
     )
     strict: bool | None = None
     cache_control: Mapping[str, Any] | None = None
+    # A Responses ``custom`` tool: its ``format`` (grammar / text). Sent as a function tool taking
+    # one string ``input``, the grammar in its description; the call goes back as ``custom_tool_call``.
+    custom_format: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ServerTool:
+    """A tool the vendor runs itself: ``kind`` is ``web_search``, ``code_execution``, ``web_fetch``, ...
+
+    ``label`` is how the caller named it (``web_search_20250305``, ``code_interpreter``,
+    ``google_search``) for error messages; ``config`` holds the portable knobs
+    (``max_uses``, ``allowed_domains``, ``blocked_domains``, ``user_location``);
+    ``raw`` is the caller's own declaration, sent as is to an upstream of ``origin``.
+    """
+
+    kind: str
+    label: str
+    origin: Protocol
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,6 +233,7 @@ class ChatRequest:
     thinking: Thinking | None = None
     user: str | None = None  # metadata.user_id / user: also the sticky-session key
     response_format: Mapping[str, Any] | None = None  # OpenAI shape
+    server_tools: tuple[ServerTool, ...] = ()  # vendor-run tools: translated or refused, never dropped
     # Fields only the source protocol understands: passed to an upstream of
     # that protocol, dropped by rule for any other.
     extras: Mapping[str, Any] = field(default_factory=dict)
@@ -189,6 +251,7 @@ class Usage:
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
     reasoning_tokens: int = 0  # informative: already inside output_tokens
+    web_searches: int = 0  # searches the vendor ran and bills apiece (the card's per_search)
 
     @property
     def prompt_tokens(self) -> int:
@@ -203,6 +266,7 @@ class Usage:
             cache_write_tokens=later.cache_write_tokens or self.cache_write_tokens,
             cache_read_tokens=later.cache_read_tokens or self.cache_read_tokens,
             reasoning_tokens=later.reasoning_tokens or self.reasoning_tokens,
+            web_searches=later.web_searches or self.web_searches,
         )
 
 

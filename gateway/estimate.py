@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, NamedTuple
 
-from gateway.canonical import ChatRequest, ImagePart, RawPart, TextPart, ToolResultPart
+from gateway.canonical import ChatRequest, DocumentPart, ImagePart, RawPart, TextPart, ToolResultPart
 
 DEFAULT_MAX_OUTPUT = 8192
 MAX_CHOICES = 128
@@ -85,9 +85,9 @@ def scan(req: ChatRequest, body_len: int) -> Scan:
                 continue  # the common case: already in the byte count
             if kind is ToolResultPart:
                 media.extend(p for p in part.content if type(p) is ImagePart)  # type: ignore[union-attr]
-            elif kind is ImagePart or kind is RawPart:
+            elif kind is ImagePart or kind is RawPart or kind is DocumentPart:
                 media.append(part)
-    tools = bool(req.tools) or bool(req.extras.get("tools"))
+    tools = bool(req.tools) or bool(req.server_tools) or bool(req.extras.get("tools"))
     if not media:
         return Scan(body_len, 0, 0, 0, 0, tools)
     text, images, pages, docs, opaque = body_len, 0, 0, 0, 0
@@ -96,7 +96,7 @@ def scan(req: ChatRequest, body_len: int) -> Scan:
             images += 1
             text -= len(part.data or "")
             continue
-        what, data = _media_of(part)
+        what, data = _document_media(part) if type(part) is DocumentPart else _media_of(part)
         if what == "image":
             images += 1
         elif what == "pdf":
@@ -165,6 +165,15 @@ def choices(raw: Mapping[str, Any] | None) -> int:
 # --- media parts -------------------------------------------------------------------------------
 
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(?:;[^,]*)?;base64,", re.I)
+
+
+def _document_media(part: DocumentPart) -> tuple[str | None, str | None]:
+    """Classify a document: an inline PDF by its pages, one by reference by the page cap, plain text as text."""
+    if part.file_id is not None or part.url is not None:
+        return "doc", None
+    if part.media_type == "application/pdf":
+        return "pdf", part.data
+    return None, None  # plain text: its bytes are already counted
 
 
 def _media_of(part: RawPart) -> tuple[str | None, str | None]:

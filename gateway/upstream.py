@@ -21,6 +21,7 @@ import urllib3.exceptions
 from core.errors import GatewayError, NoChannel, UpstreamError, UpstreamTimeout, is_retryable
 from gateway import providers
 from gateway.canonical import ChatResponse
+from gateway.protocols import carry
 from gateway.protocols.contract import UpstreamCodec
 from gateway.routing import Router, Target
 
@@ -99,11 +100,12 @@ def build(call: Any, provider: providers.Provider, card: Any, target: Target) ->
     codec = provider.codec
     stream = call.stream
     if call.protocol == provider.protocol:
+        carry.check_model(call.req, card)
         payload = codec.passthrough_request(call.raw, upstream_model=target.upstream_model, stream=stream)
         prepared = provider.prepare(target.channel, target.api_key, target.upstream_model, payload,
                                     stream=stream, version=call.version, forward=call.forward)
         return prepared, True
-    req = call.req
+    req = carry.adapt(call.req, upstream=provider.protocol, card=card)  # every part carried, or 400
     if req.max_tokens is None:
         req = replace(req, max_tokens=card.max_output_tokens or call.max_output)
     payload = codec.render_request(req, upstream_model=target.upstream_model, stream=stream)
@@ -162,7 +164,8 @@ def _exchange(call: Any, provider: providers.Provider, prepared: Any, card: Any,
                 raise UpstreamError("upstream closed the stream before any event")
         else:
             opened.body = reply.read()
-            opened.response = provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools)
+            opened.response = carry.mark_custom(
+                provider.codec.parse_response(json.loads(opened.body), tools=call.req.tools), call.req.tools)
     except READ_ERRORS as exc:
         reply.close()
         if timed_out(exc):

@@ -29,7 +29,8 @@ CAPABILITY_LABELS = {
     "json": _l("JSON output"), "demo": _l("Demo"), "audio": _l("Audio input"), "streaming": _l("Streaming"),
     "embedding": _l("Embeddings"), "rerank": _l("Reranking"), "image_generation": _l("Image generation"),
     "image_edit": _l("Image editing"), "video_generation": _l("Video generation"),
-    "tts": _l("Text to speech"), "stt": _l("Speech to text"),
+    "tts": _l("Text to speech"), "stt": _l("Speech to text"), "pdf": _l("PDF input"),
+    "code_execution": _l("Code execution"), "web_fetch": _l("Web page fetch"),
 }
 PROTOCOL_LABELS = {
     "anthropic": "Anthropic Messages", "openai": "OpenAI", "gemini": "Gemini", "tasks": _l("Async tasks"),

@@ -7,6 +7,7 @@ lives in ``fields``, upstream errors in ``upstream_error``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -140,7 +141,10 @@ def usage_from_anthropic(body: Mapping[str, Any] | None) -> Usage:
         return Usage()
     details = body.get("output_tokens_details")
     details = details if isinstance(details, Mapping) else {}
+    server = body.get("server_tool_use")
+    server = server if isinstance(server, Mapping) else {}
     return Usage(
+        web_searches=count(server.get("web_search_requests")),
         input_tokens=count(body.get("input_tokens")),
         output_tokens=count(body.get("output_tokens")),
         cache_write_tokens=count(body.get("cache_creation_input_tokens")),
@@ -215,3 +219,23 @@ def loads_object(text: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+# --- documents -------------------------------------------------------------------
+
+
+def document_text(part: Any) -> str:
+    """The text of a plain-text ``DocumentPart`` given as text or as base64 bytes."""
+    if part.text is not None:
+        return str(part.text)
+    try:
+        return base64.b64decode(part.data or "").decode("utf-8", "replace")
+    except ValueError:
+        return ""
+
+
+def document_b64(part: Any) -> str:
+    """A document's bytes as base64 (plain text encoded as UTF-8)."""
+    if part.data is not None:
+        return str(part.data)
+    return base64.b64encode(str(part.text or "").encode("utf-8")).decode("ascii")

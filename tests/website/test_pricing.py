@@ -8,8 +8,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 ROW = re.compile(r'<tr data-id="([^"]+)" data-v="([^"]+)" data-k="([^"]+)" data-s="([^"]+)"([^>]*)>(.*?)</tr>', re.S)
-CELL = re.compile(r"<td>(.*?)</td>", re.S)
-USD = re.compile(r'<span class="usd">\$([0-9.,]+)</span><small class="cny">¥([0-9.,]+)</small>')
+CELL = re.compile(r"<td(?: class=\"p\")?>(.*?)</td>", re.S)
+USD = re.compile(r'<span>\$([0-9.,]+)</span><small>¥([0-9.,]+)</small>')
 BADGES = {"en": {"live": "Live channel", "scaffold": "Scaffold estimate", "legacy": "Legacy", "demo": "Demo"},
           "zh": {"live": "实时渠道", "scaffold": "预估价格", "legacy": "旧版", "demo": "演示"}}
 

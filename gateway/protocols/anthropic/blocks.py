@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from gateway.canonical import (
+    DocumentPart,
     ImagePart,
     Message,
     Part,
     RawPart,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -45,6 +47,52 @@ def _image(block: Mapping[str, Any], field: str) -> Part:
     return RawPart(origin="anthropic", data=dict(block))  # file ids and future sources
 
 
+def _document(block: Mapping[str, Any], field: str) -> Part:
+    """A ``document`` block: base64 PDF, plain text, a URL or a Files API id (``content`` sources stay raw)."""
+    source = as_obj(block.get("source"), f"{field}.source")
+    kind = source.get("type")
+    citations = block.get("citations")
+    common: dict[str, Any] = {
+        "title": opt_str(block.get("title"), f"{field}.title"),
+        "context": opt_str(block.get("context"), f"{field}.context"),
+        "citations": dict(citations) if isinstance(citations, Mapping) else None,
+        "cache_control": cache_of(block),
+    }
+    if kind == "base64":
+        mime = opt_str(source.get("media_type"), f"{field}.source.media_type") or "application/pdf"
+        return DocumentPart(media_type=mime, data=req_str(source.get("data"), f"{field}.source.data"), **common)
+    if kind == "text":
+        return DocumentPart(media_type="text/plain", text=req_str(source.get("data"), f"{field}.source.data"),
+                            **common)
+    if kind == "url":
+        return DocumentPart(url=req_str(source.get("url"), f"{field}.source.url"), **common)
+    if kind == "file":
+        return DocumentPart(file_id=req_str(source.get("file_id"), f"{field}.source.file_id"),
+                            file_origin="anthropic", **common)
+    return RawPart(origin="anthropic", data=dict(block))
+
+
+def render_document(part: DocumentPart) -> dict[str, Any]:
+    """A canonical document as an Anthropic ``document`` block (plain text as a text source)."""
+    source: dict[str, Any]
+    if part.file_id is not None:
+        source = {"type": "file", "file_id": part.file_id}
+    elif part.text is not None or (part.media_type == "text/plain" and part.data is not None):
+        source = {"type": "text", "media_type": "text/plain", "data": c.document_text(part)}
+    elif part.data is not None:
+        source = {"type": "base64", "media_type": part.media_type, "data": part.data}
+    else:
+        source = {"type": "url", "url": part.url or ""}
+    block: dict[str, Any] = {"type": "document", "source": source}
+    if part.title is not None:
+        block["title"] = part.title
+    if part.context is not None:
+        block["context"] = part.context
+    if part.citations is not None:
+        block["citations"] = dict(part.citations)
+    return with_cache(block, part.cache_control)
+
+
 def _result_content(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
     if value is None:
         return ()
@@ -73,6 +121,8 @@ def parse_block(item: Any, field: str) -> Part:
         return TextPart(req_str(block.get("text"), f"{field}.text"), cache_control=cache_of(block))
     if kind == "image":
         return _image(block, field)
+    if kind == "document":
+        return _document(block, field)
     if kind == "tool_use":
         return ToolCallPart(
             id=req_str(block.get("id"), f"{field}.id"),
@@ -153,6 +203,10 @@ def render_part(part: Part) -> dict[str, Any] | None:
         return with_cache(block, part.cache_control)
     if isinstance(part, ToolResultPart):
         return _render_result(part)
+    if isinstance(part, DocumentPart):
+        return render_document(part)
+    if isinstance(part, SearchPart):
+        return None  # an answer's record: ``render_client_blocks`` writes it for a caller
     if isinstance(part, ThinkingPart):
         # Only Anthropic can verify a signature; unsigned or foreign reasoning is dropped.
         if part.origin not in (None, "anthropic"):
@@ -221,8 +275,40 @@ def render_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def searches_of(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """An upstream answer's web-search blocks as ``SearchPart``s (the raw blocks stay for Anthropic callers)."""
+    out: list[Part] = []
+    queries: dict[str, str] = {}
+    for part in parts:
+        out.append(part)
+        data = part.data if isinstance(part, RawPart) else {}
+        if data.get("type") == "server_tool_use" and data.get("name") == "web_search":
+            query = (data.get("input") or {}).get("query")
+            queries[str(data.get("id"))] = query if isinstance(query, str) else ""
+        elif data.get("type") == "web_search_tool_result":
+            call_id = str(data.get("tool_use_id"))
+            found = data.get("content")
+            found = found if isinstance(found, list) else []
+            sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
+                            if isinstance(r, Mapping) and r.get("url"))
+            out.append(SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources))
+    return tuple(out)
+
+
+def render_search(part: SearchPart) -> list[dict[str, Any]]:
+    """A search another vendor ran, as Anthropic's ``server_tool_use`` + ``web_search_tool_result`` blocks."""
+    call_id = "srvtoolu_" + c.sanitize_tool_id(part.id)
+    results = [{"type": "web_search_result", "url": url, "title": title, "encrypted_content": "", "page_age": None}
+               for url, title in part.sources]
+    return [{"type": "server_tool_use", "id": call_id, "name": "web_search",
+             "input": {"query": "; ".join(q for q in part.queries if q)}},
+            {"type": "web_search_tool_result", "tool_use_id": call_id, "content": results}]
+
+
 def render_client_part(part: Part) -> dict[str, Any] | None:
     """Render an answer's part for an Anthropic caller: foreign reasoning is shown, unsigned."""
+    if isinstance(part, RawPart) and part.origin != "anthropic":
+        return None
     block = render_part(part)
     if block is None and isinstance(part, ThinkingPart) and part.text:
         return {"type": "thinking", "thinking": part.text, "signature": ""}

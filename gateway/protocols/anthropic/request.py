@@ -13,12 +13,14 @@ from typing import Any, Mapping
 
 from gateway.canonical import (
     ChatRequest,
+    ServerTool,
     TextPart,
     Thinking,
     Tool,
     ToolChoice,
 )
 from gateway.protocols import common as c
+from gateway.protocols import server_tools
 from gateway.protocols.anthropic.blocks import (
     cache_of,
     parse_messages,
@@ -52,15 +54,15 @@ CUSTOM_TOOL_TYPES = (None, "custom")
 # --- caller side: request ------------------------------------------------------------
 
 
-def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[Any]]:
-    """Split declared tools into custom tools and Anthropic server tools (kept raw)."""
+def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], list[ServerTool]]:
+    """Split declared tools into custom tools and Anthropic server tools (``server_tools``)."""
     tools: list[Tool] = []
-    server: list[Any] = []
+    server: list[ServerTool] = []
     for i, item in enumerate(as_list(value or [], "tools")):
         field = f"tools[{i}]"
         spec = as_obj(item, field)
         if spec.get("type") not in CUSTOM_TOOL_TYPES:
-            server.append(dict(spec))
+            server.append(server_tools.from_anthropic(spec))
             continue
         schema = opt_obj(spec.get("input_schema"), f"{field}.input_schema")
         tools.append(
@@ -134,10 +136,8 @@ def parse_request(
     if max_tokens is None:
         raise invalid("max_tokens", "field required")
     stop = body.get("stop_sequences")
-    tools, server_tools = _parse_tools(body.get("tools"))
+    tools, server = _parse_tools(body.get("tools"))
     extras = extras_of(body, KNOWN_FIELDS)
-    if server_tools:
-        extras["tools"] = server_tools
     return ChatRequest(
         model=model or req_str(body.get("model"), "model"),
         messages=parse_messages(body.get("messages")),
@@ -156,6 +156,7 @@ def parse_request(
         user=_parse_user(opt_obj(body.get("metadata"), "metadata")),
         response_format=_response_format(extras),
         extras=extras,
+        server_tools=tuple(server),
         source="anthropic",
     )
 
@@ -243,8 +244,7 @@ def render_request(
     if system is not None:
         out["system"] = system
     out["messages"] = render_messages(req.messages)
-    server_tools = req.extras.get("tools") if req.source == "anthropic" else None
-    tools = [_render_tool(t) for t in req.tools] + list(server_tools or [])
+    tools = [_render_tool(t) for t in req.tools] + [server_tools.to_anthropic(t) for t in req.server_tools]
     if tools:
         out["tools"] = tools
         if req.tool_choice is not None:
@@ -268,7 +268,7 @@ def render_request(
     if req.user is not None:
         out["metadata"] = {"user_id": req.user}
     if req.source == "anthropic":
-        out.update({k: v for k, v in req.extras.items() if k != "tools"})
+        out.update(req.extras)
     elif (structured := _structured_output(req)) is not None:
         out["output_config"] = structured
     out["stream"] = stream

@@ -7,12 +7,16 @@ from typing import Any, Iterable, Mapping
 from core.errors import GatewayError, UpstreamError
 from gateway.canonical import (
     ChatResponse,
+    RawPart,
+    SearchPart,
     Tool,
 )
 from gateway.protocols import common as c
 from gateway.protocols.anthropic.blocks import (
     parse_block,
     render_client_part,
+    render_search,
+    searches_of,
 )
 from gateway.protocols.fields import (
     as_list,
@@ -25,7 +29,7 @@ def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> Ch
     try:
         body = as_obj(body, "response")
         blocks = as_list(body.get("content") or [], "content")
-        parts = tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks))
+        parts = searches_of(tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks)))
     except GatewayError as exc:
         raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc
     stop = body.get("stop_reason")
@@ -42,7 +46,16 @@ def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> Ch
 
 def render_response(resp: ChatResponse, *, model: str, created: int) -> dict[str, Any]:
     """Build the Messages answer for a caller (``created`` is not part of this shape)."""
-    content = [b for b in (render_client_part(p) for p in resp.parts) if b is not None]
+    content: list[dict[str, Any]] = []
+    for part in resp.parts:
+        if isinstance(part, SearchPart):
+            # Anthropic's own search blocks are already there (raw); another vendor's search is written out.
+            if not any(isinstance(p, RawPart) and p.origin == "anthropic" for p in resp.parts):
+                content += render_search(part)
+            continue
+        block = render_client_part(part)
+        if block is not None:
+            content.append(block)
     return {
         "id": resp.id,
         "type": "message",

@@ -19,16 +19,18 @@ from typing import Any, Callable, Mapping
 
 from core.errors import InvalidRequest
 from gateway.canonical import (
+    DocumentPart,
     ImagePart,
     Part,
     RawPart,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
     Usage,
 )
-from gateway.protocols.common import count, dumps, load_arguments, loads_object
+from gateway.protocols.common import count, document_b64, dumps, load_arguments, loads_object
 from gateway.protocols.fields import as_obj, invalid, opt_str, pick, req_str
 
 # Google's documented value for a call whose signature was lost (history from another model).
@@ -64,6 +66,8 @@ STOP_TO_FINISH = {
 }
 
 MakeId = Callable[[int], str]
+DOCUMENT_TYPES = ("application/pdf", "text/plain")
+FILES_API = "https://generativelanguage.googleapis.com/"
 
 
 def stop_from_finish(finish: str | None, *, had_calls: bool) -> str:
@@ -89,6 +93,38 @@ def usage_from_gemini(meta: Any) -> Usage:
         cache_read_tokens=cached,
         reasoning_tokens=thoughts,
     )
+
+
+def with_searches(usage: Usage, candidate: Any) -> Usage:
+    """Add the searches a grounded answer ran (``groundingMetadata.webSearchQueries``) to its usage."""
+    meta = candidate.get("groundingMetadata") if isinstance(candidate, Mapping) else None
+    queries = meta.get("webSearchQueries") if isinstance(meta, Mapping) else None
+    if not isinstance(queries, list) or not queries:
+        return usage
+    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_write_tokens, usage.cache_read_tokens,
+                 usage.reasoning_tokens, web_searches=len(queries))
+
+
+def search_of(candidate: Any, rid: str) -> SearchPart | None:
+    """A grounded answer's ``groundingMetadata`` as a ``SearchPart`` (queries and web sources)."""
+    meta = candidate.get("groundingMetadata") if isinstance(candidate, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return None
+    queries = tuple(q for q in meta.get("webSearchQueries") or [] if isinstance(q, str))
+    webs = [ch.get("web") for ch in meta.get("groundingChunks") or [] if isinstance(ch, Mapping)]
+    sources = tuple((str(w.get("uri")), str(w.get("title") or "")) for w in webs if isinstance(w, Mapping) and w.get("uri"))
+    return SearchPart(id=f"{rid}_search", queries=queries, sources=sources) if queries or sources else None
+
+
+def grounding_of(parts: Any) -> dict[str, Any] | None:
+    """Searches another vendor ran, as ``groundingMetadata`` for a Gemini caller."""
+    found = [p for p in parts if isinstance(p, SearchPart)]
+    if not found:
+        return None
+    return {
+        "webSearchQueries": [q for p in found for q in p.queries if q],
+        "groundingChunks": [{"web": {"uri": url, "title": title}} for p in found for url, title in p.sources],
+    }
 
 
 def usage_to_gemini(usage: Usage, cost_credits: int | None = None) -> dict[str, Any]:
@@ -210,6 +246,8 @@ def _parse_media(part: Mapping[str, Any], field: str) -> Part | None:
         blob = as_obj(inline, f"{field}.inlineData")
         mime = req_str(pick(blob, "mimeType", "mime_type"), f"{field}.inlineData.mimeType")
         data = req_str(blob.get("data"), f"{field}.inlineData.data")
+        if mime in DOCUMENT_TYPES:
+            return DocumentPart(media_type=mime, data=data)
         return ImagePart(media_type=mime, data=data) if mime.startswith("image/") else RawPart("gemini", dict(part))
     ref = pick(part, "fileData", "file_data")
     if ref is not None:
@@ -218,6 +256,10 @@ def _parse_media(part: Mapping[str, Any], field: str) -> Part | None:
         ref_mime = opt_str(pick(ref, "mimeType", "mime_type"), f"{field}.fileData.mimeType")
         if ref_mime is None or ref_mime.startswith("image/"):
             return ImagePart(media_type=ref_mime, url=uri)
+        if ref_mime in DOCUMENT_TYPES:
+            if uri.startswith(FILES_API):  # uploaded to Google's file store: useless elsewhere
+                return DocumentPart(media_type=ref_mime, file_id=uri, file_origin="gemini")
+            return DocumentPart(media_type=ref_mime, url=uri)
         return RawPart("gemini", dict(part))
     return None
 
@@ -288,6 +330,8 @@ def _render_plain(part: Part, names: Mapping[str, str] | None, *, upstream: bool
         return {"text": part.text} if part.text or not upstream else None
     if isinstance(part, ImagePart):
         return render_image(part)
+    if isinstance(part, DocumentPart):
+        return render_document(part)
     if isinstance(part, ToolResultPart):
         return _render_result(part, names or {}, upstream=upstream)
     if isinstance(part, RawPart) and part.origin == "gemini":
@@ -301,6 +345,13 @@ def render_image(part: ImagePart) -> dict[str, Any] | None:
     if part.url is not None:
         return {"fileData": {"mimeType": part.media_type or _guess_mime(part.url), "fileUri": part.url}}
     return None
+
+
+def render_document(part: DocumentPart) -> dict[str, Any]:
+    """A document as ``inlineData`` (plain text UTF-8 encoded) or ``fileData`` (a URL or a Files API uri)."""
+    if part.file_id is not None or part.url is not None:
+        return {"fileData": {"mimeType": part.media_type, "fileUri": part.file_id or part.url}}
+    return {"inlineData": {"mimeType": part.media_type, "data": document_b64(part)}}
 
 
 def _guess_mime(url: str) -> str:

@@ -26,6 +26,7 @@ from gateway.canonical import (
     Tool,
     ToolChoice,
 )
+from gateway.protocols import server_tools
 from gateway.protocols.fields import (
     as_obj,
     invalid,
@@ -90,6 +91,7 @@ def parse_request(
         thinking=_parse_thinking(_gen(gen, "thinkingConfig")),
         response_format=_parse_format(gen),
         extras=extras,
+        server_tools=tuple(t for entry in builtin for t in server_tools.from_gemini(entry)),
         source="gemini",
         n=_choices(gen),
     )
@@ -244,6 +246,7 @@ def _parse_format(gen: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def _extras(body: Mapping[str, Any], gen: Mapping[str, Any], builtin: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fields only Gemini understands (built-in tools travel as ``server_tools``)."""
     extras: dict[str, Any] = {}
     for key in _TOP_EXTRAS:
         value = pick(body, key, _snake(key))
@@ -255,8 +258,6 @@ def _extras(body: Mapping[str, Any], gen: Mapping[str, Any], builtin: list[dict[
         generation["thinkingConfig"] = thinking
     if generation:
         extras["generationConfig"] = generation
-    if builtin:
-        extras["tools"] = builtin
     tool_cfg = pick(body, "toolConfig", "tool_config")
     if isinstance(tool_cfg, Mapping):
         other = {k: v for k, v in tool_cfg.items() if k not in ("functionCallingConfig", "function_calling_config")}

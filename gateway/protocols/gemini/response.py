@@ -9,6 +9,7 @@ from gateway.canonical import (
 )
 from gateway.protocols.gemini.parts import (
     STOP_TO_FINISH,
+    grounding_of,
     render_parts,
     usage_to_gemini,
 )
@@ -16,11 +17,14 @@ from gateway.protocols.gemini.parts import (
 
 def render_response(resp: ChatResponse, *, model: str, created: int, cost_credits: int | None = None) -> dict[str, Any]:
     """Render a ``GenerateContentResponse`` for a non-stream call."""
-    candidate = {
+    candidate: dict[str, Any] = {
         "content": {"role": "model", "parts": render_parts(resp.parts, upstream=False)},
         "finishReason": STOP_TO_FINISH.get(resp.stop_reason or "end_turn", "STOP"),
         "index": 0,
     }
+    grounding = grounding_of(resp.parts)
+    if grounding is not None:
+        candidate["groundingMetadata"] = grounding
     return {
         "candidates": [candidate],
         "usageMetadata": usage_to_gemini(resp.usage, cost_credits),

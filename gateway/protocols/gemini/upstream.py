@@ -15,13 +15,16 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
+from gateway.protocols import server_tools
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
     parse_upstream_part,
     render_parts,
+    search_of,
     stop_from_finish,
     usage_from_gemini,
+    with_searches,
 )
 from gateway.protocols.gemini.upstream_stream import default_ids
 
@@ -84,9 +87,13 @@ def parse_response(
         if isinstance(raw, Mapping):
             parts.extend(parse_upstream_part(raw, f"candidates[0].content.parts[{i}]", ids))
     had_calls = any(isinstance(p, ToolCallPart) for p in parts)
+    search = search_of(candidate, rid)
+    if search is not None:
+        parts.insert(0, search)
     finish = candidate.get("finishReason") if isinstance(candidate.get("finishReason"), str) else None
     return ChatResponse(
-        id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls), usage=usage
+        id=rid, model=model, parts=tuple(parts), stop_reason=stop_from_finish(finish, had_calls=had_calls),
+        usage=with_searches(usage, candidate)
     )
 
 
@@ -129,8 +136,7 @@ def _tools(req: ChatRequest) -> list[dict[str, Any]]:
             decl["parameters"] = params
         decls.append(decl)
     tools: list[dict[str, Any]] = [{"functionDeclarations": decls}] if decls else []
-    if req.source == "gemini":
-        tools.extend(req.extras.get("tools") or [])
+    tools.extend(server_tools.to_gemini(t) for t in req.server_tools)  # kinds ``carry`` let through
     return tools
 
 

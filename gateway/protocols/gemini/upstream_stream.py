@@ -44,6 +44,7 @@ from gateway.protocols.gemini.parts import (
     render_image,
     stop_from_finish,
     usage_from_gemini,
+    with_searches,
 )
 from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 from gateway.sse import SSEEvent, encode
@@ -107,6 +108,7 @@ class StreamParser:
         if isinstance(body.get("usageMetadata"), Mapping):
             self._usage = usage_from_gemini(body["usageMetadata"])
         candidate = _candidate(body)
+        self._usage = self._usage.merged(with_searches(Usage(), candidate))
         content = candidate.get("content") if candidate else None
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for i, raw in enumerate(parts if isinstance(parts, list) else []):
@@ -192,6 +194,7 @@ def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str
     if isinstance(meta, Mapping):
         stream.usage = usage_from_gemini(meta)
     candidate = _candidate(body)
+    stream.usage = with_searches(stream.usage or Usage(), candidate)
     finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
     if not finished:
         return None

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     Part,
@@ -58,9 +59,23 @@ def _parse_part(item: Any, field: str) -> Part:
                 media_type=inline[0], data=inline[1], detail=detail, cache_control=cache_of(part)
             )
         return ImagePart(url=url, detail=detail, cache_control=cache_of(part))
+    if kind == "file":
+        return _parse_file(as_obj(part.get("file"), f"{field}.file"), field)
     if not isinstance(kind, str):
         raise invalid(f"{field}.type", "field required")
-    return RawPart(origin="openai", data=dict(part))  # audio, files: OpenAI-only
+    return RawPart(origin="openai", data=dict(part))  # audio: OpenAI-only
+
+
+def _parse_file(spec: Mapping[str, Any], field: str) -> DocumentPart:
+    """A ``file`` part: inline ``file_data`` (a data URL) or an uploaded ``file_id``."""
+    filename = spec.get("filename") if isinstance(spec.get("filename"), str) else None
+    file_id = spec.get("file_id")
+    if isinstance(file_id, str) and file_id:
+        return DocumentPart(file_id=file_id, file_origin="openai", filename=filename)
+    data = req_str(spec.get("file_data"), f"{field}.file.file_data")
+    inline = c.parse_data_uri(data)
+    mime, raw = inline if inline else ("application/pdf", data)
+    return DocumentPart(media_type=mime, data=raw, filename=filename, title=filename)
 
 
 def _parse_content(value: Any, field: str, cache: Mapping[str, Any] | None = None) -> list[Part]:
@@ -173,6 +188,8 @@ def _user_content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
             items.append({"type": "text", "text": part.text})
         elif isinstance(part, ImagePart):
             items.append(_image_part(part))
+        elif isinstance(part, DocumentPart):
+            items += _document_items(part)
         elif isinstance(part, RawPart) and part.origin == "openai":
             items.append(dict(part.data))
     if not items:
@@ -180,6 +197,19 @@ def _user_content(parts: list[Part]) -> str | list[dict[str, Any]] | None:
     if len(items) == 1 and items[0]["type"] == "text":
         return str(items[0]["text"])
     return items
+
+
+def _document_items(part: DocumentPart) -> list[dict[str, Any]]:
+    """A PDF as a ``file`` part; a plain-text document as text (its title first); ``context`` as text."""
+    items = [{"type": "text", "text": part.context}] if part.context else []
+    if part.media_type == "text/plain" and part.file_id is None:
+        head = f"{part.title}\n\n" if part.title else ""
+        return items + [{"type": "text", "text": head + c.document_text(part)}]
+    if part.file_id is not None:
+        return items + [{"type": "file", "file": {"file_id": part.file_id}}]
+    name = part.filename or part.title or "document.pdf"
+    data = c.data_uri(part.media_type, c.document_b64(part))
+    return items + [{"type": "file", "file": {"filename": name, "file_data": data}}]
 
 
 def _tool_message(part: ToolResultPart) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from gateway.canonical import (
     MAX_CHOICES,
     ChatRequest,
+    ServerTool,
     Thinking,
     Tool,
     ToolChoice,
@@ -50,12 +51,22 @@ MAX_STOPS = 4
 # --- caller side: request ------------------------------------------------------------
 
 
+def _server_tools(value: Any) -> tuple[ServerTool, ...]:
+    """``custom`` (grammar) tools: carried to an OpenAI upstream only, refused elsewhere (``carry``)."""
+    out = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, Mapping) and item.get("type", "function") != "function":
+            label = str(item.get("type"))
+            out.append(ServerTool(kind=f"openai:{label}", label=label, origin="openai", raw=dict(item)))
+    return tuple(out)
+
+
 def _parse_tools(value: Any) -> tuple[Tool, ...]:
     tools: list[Tool] = []
     for i, item in enumerate(as_list(value or [], "tools")):
         spec = as_obj(item, f"tools[{i}]")
         if spec.get("type", "function") != "function":
-            continue  # custom and hosted tools have no canonical form: dropped by rule
+            continue  # custom tools: ``_server_tools``
         fn = as_obj(spec.get("function"), f"tools[{i}].function")
         params = opt_obj(fn.get("parameters"), f"tools[{i}].function.parameters")
         tools.append(
@@ -130,6 +141,7 @@ def parse_request(
         stop=_parse_stop(body.get("stop")),
         stream=bool(stream if stream is not None else opt_bool(body.get("stream"), "stream")),
         tools=_parse_tools(body.get("tools")),
+        server_tools=_server_tools(body.get("tools")),
         tool_choice=_parse_tool_choice(body.get("tool_choice"), opt_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")),
         thinking=_parse_thinking(opt_str(body.get("reasoning_effort"), "reasoning_effort")),
         user=opt_str(body.get("user"), "user"),

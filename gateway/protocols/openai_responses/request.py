@@ -19,10 +19,12 @@ from typing import Any, Mapping
 from core.errors import InvalidRequest
 from gateway.canonical import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     Part,
     RawPart,
+    ServerTool,
     TextPart,
     Thinking,
     ThinkingPart,
@@ -31,8 +33,19 @@ from gateway.canonical import (
     ToolChoice,
     ToolResultPart,
 )
+from gateway.protocols import server_tools
 from gateway.protocols.common import dumps, parse_data_uri
-from gateway.protocols.fields import as_obj, invalid, opt_bool, opt_int, opt_list, opt_num, opt_str, req_str
+from gateway.protocols.fields import (
+    as_obj,
+    invalid,
+    opt_bool,
+    opt_int,
+    opt_list,
+    opt_num,
+    opt_obj,
+    opt_str,
+    req_str,
+)
 from gateway.protocols.openai_responses.response import (
     NAMESPACE_SEP,
     unwrap_reasoning_state,
@@ -88,6 +101,7 @@ def parse_request(
         user=user or opt_str(body.get("prompt_cache_key"), "prompt_cache_key"),
         response_format=_parse_text_format(text_cfg),
         extras=extras,
+        server_tools=_hosted_tools(body.get("tools")),
         source="responses",
     )
 
@@ -209,9 +223,26 @@ def _content_part(part: Mapping[str, Any], field: str) -> Part:
         if inline:
             return ImagePart(media_type=inline[0], data=inline[1], detail=detail)
         return ImagePart(url=url, detail=detail)
+    if kind == "input_file":
+        return _input_file(part, field)
     if isinstance(kind, str):
         return RawPart(origin="responses", data=dict(part))
     raise invalid(f"{field}.type", "expected a content part type")
+
+
+def _input_file(part: Mapping[str, Any], field: str) -> Part:
+    """``input_file``: inline ``file_data`` (a data URL), a ``file_url`` or an uploaded ``file_id``."""
+    filename = opt_str(part.get("filename"), f"{field}.filename")
+    file_id = opt_str(part.get("file_id"), f"{field}.file_id")
+    if file_id:
+        return DocumentPart(file_id=file_id, file_origin="openai", filename=filename)
+    url = opt_str(part.get("file_url"), f"{field}.file_url")
+    if url:
+        return DocumentPart(url=url, filename=filename, title=filename)
+    data = req_str(part.get("file_data"), f"{field}.file_data")
+    inline = parse_data_uri(data)
+    mime, raw = inline if inline else ("application/pdf", data)
+    return DocumentPart(media_type=mime, data=raw, filename=filename, title=filename)
 
 
 def _tool_output(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
@@ -230,6 +261,29 @@ def _tool_output(value: Any, field: str) -> tuple[TextPart | ImagePart, ...]:
 # --- tools and settings -------------------------------------------------------
 
 
+def _hosted_tools(value: Any) -> tuple[ServerTool, ...]:
+    """Hosted tools (web_search, code_interpreter, file_search, mcp, ...): translated or refused by ``carry``."""
+    return tuple(
+        server_tools.from_responses(t) for t in value if isinstance(t, Mapping)
+        and t.get("type") not in ("function", "namespace", "custom")
+    ) if isinstance(value, list) else ()
+
+
+def _custom_tool(tool: Mapping[str, Any], field: str) -> Tool:
+    """A ``custom`` tool as a function taking one string ``input``, its grammar told in the description."""
+    fmt = opt_obj(tool.get("format"), f"{field}.format")
+    description = opt_str(tool.get("description"), f"{field}.description") or ""
+    if fmt is not None and fmt.get("type") == "grammar":
+        description += (f"\n\nThe `input` argument must match this {fmt.get('syntax') or 'grammar'} grammar:"
+                        f"\n{fmt.get('definition') or ''}")
+    return Tool(
+        name=req_str(tool.get("name"), f"{field}.name"),
+        description=description.strip() or None,
+        parameters={"type": "object", "properties": {"input": {"type": "string"}}, "required": ["input"]},
+        custom_format=dict(fmt) if fmt is not None else {"type": "text"},
+    )
+
+
 def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], dict[str, list[str]]]:
     tools: list[Tool] = []
     namespaces: dict[str, list[str]] = {}
@@ -237,6 +291,8 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], dict[str, list[str]]]:
         tool = as_obj(raw, f"tools[{i}]")
         if tool.get("type") == "function":
             tools.append(_function_tool(tool, f"tools[{i}]"))
+        elif tool.get("type") == "custom":
+            tools.append(_custom_tool(tool, f"tools[{i}]"))
         elif tool.get("type") == "namespace":
             ns = req_str(tool.get("name"), f"tools[{i}].name")
             for j, nested_raw in enumerate(opt_list(tool.get("tools"), f"tools[{i}].tools")):
@@ -246,8 +302,7 @@ def _parse_tools(value: Any) -> tuple[tuple[Tool, ...], dict[str, list[str]]]:
                 fn = _function_tool(nested, f"tools[{i}].tools[{j}]", prefix=ns)
                 namespaces[fn.name] = [ns, fn.name[len(ns) + len(NAMESPACE_SEP) :]]
                 tools.append(fn)
-        # Every other tool type (web_search, file_search, custom, mcp, ...) runs on OpenAI's side
-        # or needs its grammar: dropped by rule.
+        # Hosted tools (web_search, file_search, mcp, ...): ``_hosted_tools``.
     return tuple(tools), namespaces
 
 

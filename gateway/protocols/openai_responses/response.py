@@ -20,11 +20,13 @@ from gateway.canonical import (
     MessageDelta,
     MessageStart,
     Part,
+    SearchPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
     Usage,
 )
+from gateway.protocols.common import loads_object
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
 # names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
@@ -79,6 +81,8 @@ def _safe(text: str) -> str:
 def function_call_item(
     fc_id: str, part: ToolCallPart, namespaces: Mapping[str, tuple[str, str]] | None, *, done: bool
 ) -> dict[str, Any]:
+    if part.custom and done:
+        return custom_call_item(fc_id, part)
     item: dict[str, Any] = {
         "id": fc_id,
         "type": "function_call",
@@ -93,12 +97,28 @@ def function_call_item(
     return item
 
 
+def custom_call_item(ctc_id: str, part: ToolCallPart) -> dict[str, Any]:
+    """A call of a ``custom`` tool, sent upstream as a function taking ``{"input": ...}``."""
+    value = loads_object(part.arguments or "{}") or {}
+    text = value.get("input")
+    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed", "call_id": part.id,
+            "name": part.name, "input": text if isinstance(text, str) else part.arguments}
+
+
 def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:
     """Return (namespace, name) for a flattened tool name; ``namespaces``, when given, is exact."""
     if namespaces is not None:
         return namespaces.get(name)
     namespace, sep, inner = name.partition(NAMESPACE_SEP)
     return (namespace, inner) if sep and namespace and inner else None
+
+
+def web_search_item(ws_id: str, part: SearchPart) -> dict[str, Any]:
+    """A search the upstream ran, as a ``web_search_call`` item with its query and sources."""
+    action: dict[str, Any] = {"type": "search", "query": "; ".join(q for q in part.queries if q)}
+    if part.sources:
+        action["sources"] = [{"type": "url", "url": url} for url, _ in part.sources]
+    return {"id": ws_id, "type": "web_search_call", "status": "completed", "action": action}
 
 
 def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
@@ -212,6 +232,8 @@ def _non_text_item(
 ) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
         return function_call_item(item_id("fc", rid, index), part, namespaces, done=True)
+    if isinstance(part, SearchPart):
+        return web_search_item(item_id("ws", rid, index), part)
     if isinstance(part, ThinkingPart):
         state = wrap_reasoning_state(part)
         if part.text or state is not None:

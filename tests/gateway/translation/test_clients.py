@@ -144,6 +144,11 @@ CODEX_EVENTS = (
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 def test_codex_responses_stream_through_every_upstream(tgw, tkey, tag, upstream):
     body = codex_body(tag, MODELS[upstream])
+    if upstream == "openai":
+        # Chat Completions runs no server tools: web_search is refused, naming it, never dropped.
+        refused = post(tgw, tkey, "responses", MODELS[upstream], body)
+        assert refused.status_code == 400 and "web_search" in refused.text
+        body["tools"] = [t for t in body["tools"] if t["type"] != "web_search"]
     resp = post(tgw, tkey, "responses", MODELS[upstream], body)
     assert resp.status_code == 200, resp.text[:500]
     evs = events(resp)
@@ -159,10 +164,11 @@ def test_codex_responses_stream_through_every_upstream(tgw, tkey, tag, upstream)
 
     got = sent(tgw, upstream, tag)
     text = json.dumps(got)
-    for absent in ("web_search", "prompt_cache_key", "encrypted_content", "store"):
+    for absent in ("prompt_cache_key", "encrypted_content", "store"):
         assert absent not in text
     if upstream == "anthropic":
-        names = [t["name"] for t in got["tools"]]
+        names = [t["name"] for t in got["tools"] if t.get("type") != "web_search_20250305"]
+        assert {"type": "web_search_20250305", "name": "web_search"} in got["tools"]  # translated
         assert "Sandbox: workspace-write." in json.dumps(got["system"])
         assert got["metadata"]["user_id"] == body["prompt_cache_key"]
         assert "thinking" not in got  # reasoning.summary alone is not a request to think
@@ -172,6 +178,7 @@ def test_codex_responses_stream_through_every_upstream(tgw, tkey, tag, upstream)
         assert got["user"] == body["prompt_cache_key"] and "reasoning_effort" not in got
     else:
         names = [d["name"] for d in got["tools"][0]["functionDeclarations"]]
+        assert {"googleSearch": {}} in got["tools"]  # translated
         assert got["systemInstruction"] == {"parts": [{"text": "Sandbox: workspace-write."}]}
     assert names == ["shell", "mcp__files--read"]
 
@@ -273,6 +280,8 @@ def test_long_tool_name_cut_for_openai_comes_back_whole(tgw, tkey, tag, stream):
 def test_codex_namespaced_call_round_trip(tgw, tkey, tag, upstream):
     body = codex_body(tag, MODELS[upstream])
     body["tools"] = body["tools"][1:] + body["tools"][:1]  # the namespace first: the fake calls it
+    if upstream == "openai":  # Chat Completions runs no web search: that is refused (tested above)
+        body["tools"] = [t for t in body["tools"] if t["type"] != "web_search"]
     body["input"][-1]["content"][0]["text"] = f"[scn echotool] {tag} read it"
     evs = events(post(tgw, tkey, "responses", MODELS[upstream], body))
     final = evs[-1][1]["response"]

@@ -55,8 +55,10 @@ def test_parse_claude_code_body() -> None:
     assert req.system[1].cache_control == {"type": "ephemeral"}
     assert req.thinking == Thinking(mode="enabled", budget_tokens=31999)
     assert json.loads(req.user or "")["session_id"].startswith("8d2f8f1e")
-    assert set(req.extras) == {"context_management", "output_config", "tools"}
-    assert req.extras["tools"] == [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]
+    assert set(req.extras) == {"context_management", "output_config"}
+    (search,) = req.server_tools
+    assert search.kind == "web_search" and search.config == {"max_uses": 5}
+    assert search.raw == {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
     assert [t.name for t in req.tools][0] == "get_weather" and req.tools[1].cache_control == {
         "type": "ephemeral"
     }

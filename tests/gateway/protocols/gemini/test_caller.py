@@ -65,7 +65,7 @@ def test_parse_request_reference_body() -> None:
     assert req.tool_choice == ToolChoice(mode="tool", name="get_weather")
     assert (req.max_tokens, req.temperature, req.top_p, req.top_k, req.stop) == (1024, 0.7, 0.95, 40, ("END",))
     assert req.thinking == Thinking(mode="enabled", budget_tokens=1024)
-    assert req.extras["tools"] == [{"googleSearch": {}}]
+    assert [(t.kind, t.raw) for t in req.server_tools] == [("web_search", {"googleSearch": {}})]
     assert req.extras["safetySettings"][0]["threshold"] == "BLOCK_ONLY_HIGH"
     assert req.extras["generationConfig"]["seed"] == 7
 

@@ -11,6 +11,7 @@ import pytest
 from core.errors import InvalidRequest, RateLimited, UpstreamError
 from gateway.canonical import (
     ChatResponse,
+    DocumentPart,
     ImagePart,
     Message,
     RawPart,
@@ -51,8 +52,11 @@ def test_parse_codex_cli_body() -> None:
     assert req.messages[4].parts == (
         ToolResultPart(tool_call_id="call_x2Yz", content=(TextPart("Issue #12 created"),)),)
     assert req.messages[5].parts == (TextPart("Two entries; issue #12 is open."),)
-    # web_search and the custom (grammar) tools are dropped; the namespace is flattened.
-    assert [t.name for t in req.tools] == ["shell_command", "update_plan", "mcp__github--create_issue"]
+    # web_search is a server tool (translated or refused per upstream); the custom (grammar) tool becomes a
+    # function taking one string `input`; the namespace is flattened.
+    assert [t.name for t in req.tools] == ["shell_command", "update_plan", "mcp__github--create_issue", "apply_patch"]
+    assert req.tools[3].parameters["required"] == ["input"] and req.tools[3].custom_format is not None
+    assert [t.kind for t in req.server_tools] == ["web_search"]
     assert req.tools[2].parameters["required"] == ["title"]
     assert req.thinking is None  # summary alone is not a request to reason
     assert req.user == "0199a2b4-7c1e-7d52-9f0a-3e5b6c7d8e9f"
@@ -93,7 +97,7 @@ def test_parse_string_input_and_hosted_items() -> None:
         {"type": "message", "role": "user", "content": [{"type": "input_file", "file_id": "file-1"}]},
     ], "reasoning": {"effort": "none"}, "tool_choice": {"type": "web_search"}})
     assert isinstance(req.messages[0].parts[0], RawPart) and req.messages[0].role == "assistant"
-    assert isinstance(req.messages[1].parts[0], RawPart)
+    assert isinstance(req.messages[1].parts[0], DocumentPart) and req.messages[1].parts[0].file_id == "file-1"
     assert req.thinking == Thinking(mode="disabled") and req.tool_choice == ToolChoice()
 
 
