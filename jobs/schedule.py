@@ -36,6 +36,7 @@ SCHEDULE: dict[str, int] = {
     "low_balance_sweep": 3600,
     "retry_webhooks": 900,
     "ratecard_refresh": 86400,
+    "expire_responses": 3600,
 }
 TICK_S = 5.0
 

@@ -17,7 +17,7 @@ from core import db as core_db
 from core import jobs, ledger, pricesync
 from core.models import ApiKey, Org, WebhookDelivery, utcnow
 from core.money import usd_str
-from gateway import media_tasks
+from gateway import media_tasks, responses_store
 from website.payments import webhooks
 
 from . import schedule
@@ -73,6 +73,12 @@ def poll_tasks(limit: int = 500) -> int:
 def expire_reservations() -> int:
     """Release holds a crashed worker left open (free, never billed twice)."""
     return ledger.expire_reservations()
+
+
+@jobs.job("expire_responses")
+def expire_responses() -> int:
+    """Delete stored Responses past their 30 days."""
+    return responses_store.expire_stored_responses()
 
 
 @jobs.job("balance_alert")
