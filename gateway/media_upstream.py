@@ -84,7 +84,7 @@ def send(call: Any, card: Any, out: Outbound, *, deadline: float) -> Reply:
 
     router = get_router(current_app)
     last: GatewayError | None = None
-    for target in router.targets(card.id, session=None):
+    for target in router.targets(card.id, session=None, tenant=str(call.principal.org_id)):
         if target.channel.protocol != "openai":
             continue
         if time.perf_counter() >= deadline:

@@ -66,7 +66,7 @@ def open_call(call: Any, router: Router, *, deadline: float) -> Opened:
     """Return the first target that answers 2xx; raise the last error when none does."""
     last: GatewayError | None = None
     for card in call.cards:
-        for target in router.targets(card.id, session=call.session):
+        for target in router.targets(card.id, session=call.session, tenant=str(call.principal.org_id)):
             if time.perf_counter() >= deadline:
                 raise last or UpstreamTimeout("request deadline exceeded before an upstream answered")
             try:

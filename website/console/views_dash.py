@@ -15,6 +15,7 @@ from core import db as core_db
 from core import roles
 from core.models import ApiKey, Org, Reservation, UsageLog, Wallet, utcnow
 from core.money import credits_to_cny, usd_str
+from gateway.routing import get_router
 
 from .auth import current_actor, current_membership
 from .blueprint import bp
@@ -147,7 +148,5 @@ def _cell(value: object) -> object:
 @bp.get("/status/")
 @login_required
 def status():  # type: ignore[no-untyped-def]
-    # The very document /api/status serves (Router.status() folds it with gateway.status.build_status).
-    from gateway.routing import get_router
-
+    # The very document /api/status serves (Router.status() folds it with gateway.routing.stats.build_status).
     return render_template("console/status.html", doc=get_router(current_app).status(), active="status")

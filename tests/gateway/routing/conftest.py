@@ -7,8 +7,8 @@ import random
 import pytest
 
 from core.channels import ChannelConfig
-from gateway.health import BreakerPolicy
 from gateway.routing import Router
+from gateway.routing.health import BreakerPolicy
 
 
 class FakeClock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.health import (
+from gateway.routing.health import (
     CLIENT,
     FAIL,
     KEY_REJECTED,

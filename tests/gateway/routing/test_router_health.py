@@ -66,7 +66,9 @@ def test_router_trips_on_error_rate(make_router):
         r.report(first(r), ok=i % 3 == 0, latency_ms=10, status=200 if i % 3 == 0 else 502)
     assert names(r) == ["a#0"]  # 6 of 9 failed, never 5 in a row: not enough calls yet
     r.report(first(r), ok=False, latency_ms=10, status=502)
-    assert names(r) == []
+    assert r.status()["channels"] == [{"name": "a", "circuit": "open"}]
+    assert [(t.key_label, t.probe) for t in r.targets("m", session=None)] == [("a#0", "channel")]  # fails open
+    assert names(r) == []  # one call a second while every target is open
 
 
 def test_router_client_errors_do_not_count(make_router):
@@ -195,6 +197,7 @@ def test_router_status_reports_outage_when_all_open(make_router, clock):
     st = r.status()
     assert [m["status"] for m in st["models"]] == ["outage", "operational"]
     assert st["status"] == "partial_outage"
+    assert [t.probe for t in r.targets("m", session=None)] == ["channel"]  # one call still goes through
     assert list(r.targets("m", session=None)) == []
 
 
@@ -214,7 +217,7 @@ def test_router_probe_not_claimed_without_usable_key(make_router, clock):
     r = make_router(chan("a"), chan("b", priority=1))
     fail_n(r, "a#0", 5)
     clock.advance(10.1)
-    r.state.cool_key("a#0", 1.0)
+    r.circuits.cool_key("a#0", 1.0)
     assert names(r) == ["b#0"]
     clock.advance(1.01)
     assert first(r).probe  # the claim was not spent while the key rested

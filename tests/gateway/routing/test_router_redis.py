@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from gateway.health import BreakerPolicy
+from gateway.routing.health import BreakerPolicy
 from tests.conftest import REDIS_URL
 
 from .conftest import chan
@@ -97,3 +97,17 @@ def test_redis_down_falls_back_to_local(make_router, clock):
     other = "x#1" if t.key_label == "x#0" else "x#0"
     assert [x.key_label for x in r.targets("m", session="alice")] == [other]
     assert r.status()["status"] == "operational"
+
+
+def test_redis_worker_seeing_one_tenant_asks_the_others(make_router, redis_prefix, clock):
+    """Keep-alive can put all of one tenant's calls on one worker: that worker must not blame the channel alone."""
+    a, b = pair(make_router, redis_prefix, chan("x"), chan("y", priority=1))
+    t = next(b.targets("m", session=None, tenant="quiet"))
+    b.report(t, ok=True, latency_ms=10)
+    b.flush()
+    for _ in range(8):  # worker a only ever sees the noisy tenant, failing
+        t = next(a.targets("m", session=None, tenant="noisy"))
+        a.report(t, ok=False, latency_ms=5, status=500)
+    clock.advance(0.3)
+    assert [t.key_label for t in b.targets("m", session=None, tenant="quiet")] == ["x#0", "y#0"]
+    assert a.circuits.tenant_flags("noisy").state("x") == "open"

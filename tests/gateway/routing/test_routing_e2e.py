@@ -6,6 +6,8 @@ saw tell which (channel, key) the gateway chose.
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 import uuid
 
@@ -18,6 +20,8 @@ from tests.gateway.conftest import Gateway, _clean_redis, server_env, start_guni
 from tests.gateway.fakes import FakeVendor
 
 ANSWER = "Hello from the fake upstream, one word at a time."
+SHARED = "gpt-5-4-mini"  # two channels that one noisy tenant shares with a quiet one
+DOWN = "deepseek-v3-2"  # two channels that go down together
 PRICE = '[channels.prices."{m}"]\ninput = "1.00"\ncache_write = "1.00"\ncache_read = "0.10"\noutput = "2.00"\n'
 
 
@@ -31,7 +35,7 @@ def channel(name: str, fake: FakeVendor, keys: list[str], model: str, *, priorit
 @pytest.fixture(scope="module")
 def routed(tmp_path_factory):
     """One gateway, four workers, Redis-shared routing state; fakes named by role."""
-    fakes = {n: FakeVendor("openai") for n in ("primary", "backup", "pool", "slow", "sticky")}
+    fakes = {n: FakeVendor("openai") for n in ("primary", "backup", "pool", "slow", "sticky", "shared", "down")}
     for f in fakes.values():
         f.start()
     tmp = tmp_path_factory.mktemp("routing-e2e")
@@ -44,6 +48,10 @@ def routed(tmp_path_factory):
         channel("fast", fakes["backup"], ["sk-rt-fast"], "deepseek-v4-pro", priority=1),
         channel("stick-a", fakes["sticky"], ["sk-rt-sa-1", "sk-rt-sa-2"], "claude-sonnet-4-6"),
         channel("stick-b", fakes["sticky"], ["sk-rt-sb-1", "sk-rt-sb-2"], "claude-sonnet-4-6"),
+        channel("shared-a", fakes["shared"], ["sk-rt-sh-a"], SHARED),
+        channel("shared-b", fakes["shared"], ["sk-rt-sh-b"], SHARED),
+        channel("down-a", fakes["down"], ["sk-rt-dn-a"], DOWN),
+        channel("down-b", fakes["down"], ["sk-rt-dn-b"], DOWN, priority=1),
     ]))
     prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
     db_url = f"sqlite:///{tmp / 'bytespike.db'}"
@@ -193,3 +201,99 @@ def test_routing_fallback_model_when_every_channel_fails(gw, client):
     assert raw.parse().choices[0].message.content == ANSWER
     assert len(pool.seen) == 1 and pool.seen[0].body["model"] == "deepseek-v4-flash"
     assert primary.seen and backup.seen  # both were tried first
+
+
+class Load:
+    """Callers in threads, each call on a fresh connection (so calls spread over the workers)."""
+
+    def __init__(self, gw, key: str, prompt: str, threads: int) -> None:
+        self.outcomes: list[tuple[float, int]] = []  # (when, HTTP status)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(gw, key, prompt), daemon=True)
+                         for _ in range(threads)]
+
+    def _run(self, gw, key: str, prompt: str) -> None:
+        c = openai.OpenAI(base_url=gw.base_url + "/v1", api_key=key, max_retries=0, timeout=60,
+                          default_headers={"Connection": "close"})
+        while not self._stop.is_set():
+            try:
+                r = c.chat.completions.create(model=SHARED, max_tokens=20,
+                                              messages=[{"role": "user", "content": prompt}])
+                status = 200 if r.choices[0].message.content == ANSWER else 0
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+            except openai.APIError:
+                status = -1
+            with self._lock:
+                self.outcomes.append((time.time(), status))
+        c.close()
+
+    def start(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(120)
+
+    def between(self, t0: float, t1: float) -> list[int]:
+        with self._lock:
+            return [s for when, s in self.outcomes if t0 <= when < t1]
+
+
+def success(statuses: list[int]) -> float:
+    return sum(s == 200 for s in statuses) / len(statuses)
+
+
+def test_routing_noisy_tenant_leaves_the_model_to_others(gw):
+    """Tenant A's prompts make the upstream answer 500; tenant B's plain calls keep succeeding."""
+    noisy_key = gw.account(credits=500_000_000)
+    quiet = Load(gw, gw.key, "hi", threads=3).start()
+    time.sleep(3)  # B is served on both channels in every worker
+    t_noisy = time.time()
+    noisy = Load(gw, noisy_key, "hi [fake fail=500]", threads=3).start()
+    time.sleep(10)
+    states = circuits(gw)
+    noisy.stop()
+    t_quiet = time.time()
+    time.sleep(5)
+    quiet.stop()
+    during, after = quiet.between(t_noisy, t_quiet), quiet.between(t_quiet, time.time())
+    assert len(during) >= 30 and len(after) >= 15
+    assert success(during) >= 0.99 and success(after) >= 0.99, (during, after)
+    assert states["shared-a"] == "closed" and states["shared-b"] == "closed"
+    loud = noisy.between(0, time.time())
+    assert loud and all(s >= 500 for s in loud)
+    # the noisy tenant's circuits opened: most of its calls never reached the upstream
+    reached = [s for s in gw.fakes["shared"].seen if "[fake fail=500]" in json.dumps(s.body)]
+    assert len(reached) < len(loud), (len(reached), len(loud))
+
+
+def test_routing_every_target_open_fails_open_and_closes_on_success(gw, client):
+    down = gw.fakes["down"]
+    down.set(fail=500)
+    c = client(fresh_connections=True)
+    deadline = time.time() + 60
+    while circuits(gw) != {**circuits(gw), "down-a": "open", "down-b": "open"}:
+        assert time.time() < deadline, circuits(gw)
+        with pytest.raises(openai.APIStatusError):
+            c.chat.completions.create(model=DOWN, max_tokens=20, messages=[{"role": "user", "content": "hi"}])
+        time.sleep(0.05)
+    opened = time.time()
+    down.set(fail=0)  # both come back while their circuits are still open (a 10 s cooldown)
+    answered = None
+    while answered is None and time.time() < opened + 8:
+        try:
+            ask(c, DOWN)
+            answered = time.time()
+        except openai.APIStatusError as exc:
+            assert exc.status_code == 503  # the one call a second is out; the rest wait
+            time.sleep(0.2)
+    assert answered is not None and answered < opened + 8  # a probe went through before the cooldown ended
+    time.sleep(1.1)  # the status document is cached for a second
+    assert "closed" in (circuits(gw)["down-a"], circuits(gw)["down-b"])
+    for _ in range(5):
+        ask(c, DOWN)

@@ -1,7 +1,8 @@
 """Channel and key health: rolling windows, a health score and the circuit-breaker policy.
 
 Pure bookkeeping: the clock is passed in, nothing here does I/O. Where the
-breaker's state lives (this process or Redis) is ``gateway.sticky``'s business.
+breaker's state lives (this process or Redis) is ``gateway.routing.circuit``'s
+business; whose fault a failure is, ``gateway.routing.tenants``'.
 """
 
 from __future__ import annotations
@@ -154,22 +155,31 @@ class BreakerPolicy:
     min_calls: int = 10
     cooldown_s: float = 10.0
     max_cooldown_s: float = 300.0
+    # Failures are put on the channel (not on one tenant) once this many tenants each fail
+    # tenant_streak times in a row there, or when no other tenant was served there in served_within_s.
+    min_tenants: int = 2
+    tenant_streak: int = 2
+    served_within_s: float = 10.0
 
     def cooldown(self, level: int) -> float:
         """Return the open period after the level-th consecutive trip (1, 2, ...): doubling, capped."""
-        return min(self.cooldown_s * 2 ** max(level - 1, 0), self.max_cooldown_s)
+        return float(min(self.cooldown_s * 2 ** max(level - 1, 0), self.max_cooldown_s))
 
 
 class Health:
     """One channel's (or key's) recent record: a rolling window and the current failure streak."""
 
     def __init__(self, clock: Callable[[], float], span_s: float = 60.0) -> None:
+        self.clock = clock
         self.window = RollingWindow(clock, span_s)
         self.consecutive = 0
+        self.streak_since = 0.0  # when the current failure streak began
 
     def record(self, outcome: str, latency_ms: float) -> None:
         self.window.add(outcome, latency_ms)
         if outcome == FAIL:
+            if self.consecutive == 0:
+                self.streak_since = self.clock()
             self.consecutive += 1
         elif outcome == OK:
             self.consecutive = 0
