@@ -134,7 +134,7 @@ def _reserve_pg(engine: sa.Engine, params: dict[str, Any],
                 windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
     """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
     with sql.autocommit(engine) as conn:
-        row = conn.exec_driver_sql(sql.pg_reserve(windows), params).first()
+        row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
     if row is None:  # the key (or its wallet) is gone
         return "auth", None, None
     verdict, ks, kr, kq, wb, wr = row
@@ -302,9 +302,9 @@ def _group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
     return ((ks, kr, kq) if ks is not None else None), (wb, wr)
 
 
-def _close_pg(conn: sa.Connection, p: dict[str, Any], with_hour: bool,
+def _close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool,
               with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
-    n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).one()
+    n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).fetchone()
     return bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
 
 

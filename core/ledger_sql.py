@@ -291,9 +291,35 @@ def usage_params(values: dict[str, Any], *, sqlite: bool) -> dict[str, Any]:
     return out
 
 
-def autocommit(engine: sa.Engine) -> sa.Connection:
-    """A PostgreSQL connection in autocommit: a single statement is its own transaction, no BEGIN/COMMIT trips."""
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+class PgAutocommit:
+    """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def exec_driver_sql(self, statement: str, params: dict[str, Any]) -> Any:
+        return self.conn.execute(statement, params)
+
+
+@contextlib.contextmanager
+def autocommit(engine: sa.Engine) -> Iterator[PgAutocommit]:
+    """A PostgreSQL connection in autocommit: a single statement is its own transaction, no BEGIN/COMMIT trips.
+
+    The driver is used directly, as for SQLite: the engine's execution layer (isolation
+    switch, result metadata, connection wrapper) cost more than the statement itself. The
+    connection leaves in its pool's mode (no autocommit); a broken one is not pooled again.
+    """
+    raw = engine.raw_connection()
+    conn = raw.driver_connection
+    try:
+        conn.autocommit = True
+        yield PgAutocommit(conn)
+    finally:
+        try:
+            conn.autocommit = False
+        except Exception:  # noqa: BLE001 - closed, broken or mid-query: never pooled again
+            raw.invalidate()
+        raw.close()
 
 
 class LiteCursor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, abort, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import MethodNotAllowed
 
 from core.errors import GatewayError, NotFound
@@ -57,6 +58,24 @@ def _guard(endpoint: str | None, values: dict[str, Any] | None) -> None:
     abort(pipeline.error_response(call, err))
 
 
+KEY_ROOTS = ("/v1/", "/v1beta/")  # callers authenticate by API key: no cookie session
+
+
+class KeySessions(SecureCookieSessionInterface):
+    """No cookie session on the key-authenticated gateway paths: nothing there reads or writes one.
+
+    Opening one (a signer built, the cookie checked) and deciding not to save it cost
+    every call; a null session reads as empty and is never saved.
+    """
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith(KEY_ROOTS):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
     """Register the guard ahead of every other URL-value preprocessor (the site's language check)."""
     app.url_value_preprocessors.setdefault(None, []).insert(0, _guard)
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = KeySessions()

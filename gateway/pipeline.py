@@ -456,7 +456,7 @@ def complete_response(call: Call, opened: Any) -> Response:
     cost = call.cost_of(usage)
     try:
         if opened.passthrough:
-            body: Any = opened.body
+            body: Any = _named(opened)
         else:
             if call.state is not None:  # one id for stream and non-stream: the stored one
                 resp = replace(resp, id=message_id(call))
@@ -473,3 +473,12 @@ def complete_response(call: Call, opened: Any) -> Response:
         log.exception("render/settle failed in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
     return json_response(body, 200, headers(call, cost=charged))
+
+
+def _named(opened: Any) -> bytes:
+    """A passthrough body naming the id the caller asked for when the channel maps it to another upstream."""
+    if opened.target.upstream_model == opened.card.id:
+        return opened.body  # type: ignore[no-any-return]
+    from gateway.protocols.passthrough import model_rewriter
+
+    return model_rewriter(opened.codec.PASSTHROUGH.model_key, opened.card.id)(opened.body)

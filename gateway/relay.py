@@ -37,19 +37,60 @@ CostFn = Callable[[Usage], int]
 
 
 class PassthroughRelay:
-    """Same protocol in and out: raw bytes, plus the cost on the final usage event."""
+    """Same protocol in and out: raw bytes, plus the cost on the final usage event.
 
-    def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = ()) -> None:
+    Event boundaries are found by scanning the bytes for blank lines; an event that
+    ``rules.sniff`` does not match (a text delta) goes out as it came, unparsed. Blocks
+    that are not plain ``data:``/``event:`` events (comments, stray blank lines) and any
+    stream with a ``\\r`` or a byte-order mark take the full SSE decoder instead, so
+    what the caller receives is the same either way.
+    """
+
+    def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = (),
+                 model: str | None = None) -> None:
         self._decoder = sse.SSEDecoder()
-        self._stream = PassthroughStream(codec.PASSTHROUGH, include_usage=include_usage, cost_fn=cost_fn,
-                                         secrets=secrets)
+        self._rules = codec.PASSTHROUGH
+        self._stream = PassthroughStream(self._rules, include_usage=include_usage, cost_fn=cost_fn,
+                                         secrets=secrets, model=model)
+        self._buf = b""
+        self._slow = False  # set for good once the stream shows a \r or a BOM
+        self._first = True
         self._events = 0
 
     def feed(self, chunk: bytes) -> bytes:
-        return self._forward(self._decoder.feed(chunk))
+        if self._slow:
+            return self._forward(self._decoder.feed(chunk))
+        buf = self._buf + chunk if self._buf else chunk
+        first, self._first = self._first, False
+        if b"\r" in buf or (first and buf.startswith(b"\xef\xbb\xbf")):
+            self._slow, self._buf = True, b""
+            return self._forward(self._decoder.feed(buf))
+        end = buf.rfind(b"\n\n")
+        if end < 0:
+            self._buf = buf
+            return b""
+        self._buf = buf[end + 2:]
+        out = [self._block(raw) for raw in buf[:end].split(b"\n\n")]
+        return b"".join(out)
 
     def finish(self) -> bytes:
+        if self._buf:
+            self._slow, buf, self._buf = True, self._buf, b""
+            head = self._forward(self._decoder.feed(buf))
+            return head + self._forward(self._decoder.flush())
         return self._forward(self._decoder.flush())
+
+    def _block(self, raw: bytes) -> bytes:
+        """One blank-line-terminated block (without its blank line) to the bytes to send."""
+        plain = raw.startswith(b"data:") or (raw.startswith(b"event:") and b"\ndata:" in raw)
+        if not plain or raw.endswith(b"\n"):
+            return self._forward(self._decoder.feed(raw + b"\n\n"))  # comments, stray blank lines
+        raw += b"\n\n"
+        if self._rules.sniff.search(raw) is not None:
+            return self._forward(self._decoder.feed(raw))
+        self._events += 1
+        rename = self._stream.rename
+        return rename(raw) if rename is not None else raw
 
     def _forward(self, events: list[sse.SSEEvent]) -> bytes:
         out = []

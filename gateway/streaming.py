@@ -34,7 +34,7 @@ def make_relay(call: Call, opened: Any) -> Any:
     secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
     if opened.passthrough:
         return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
-                                      secrets=secrets)
+                                      secrets=secrets, model=renamed(opened))
     rel = relay.TranslateRelay(
         opened.codec,
         call.codec,
@@ -51,6 +51,11 @@ def make_relay(call: Call, opened: Any) -> Any:
 
         rel.renderer.meta.update(responses_store.meta(call.state))
     return rel
+
+
+def renamed(opened: Any) -> str | None:
+    """The id the caller asked for, when the channel's ``model_map`` names the model otherwise upstream."""
+    return opened.card.id if opened.target.upstream_model != opened.card.id else None
 
 
 def relay_stream(call: Call, opened: Any, deadline: float) -> Any:

@@ -9,11 +9,18 @@ no upstream error reaches a caller as the upstream wrote it.
 A protocol gives its ``PassthroughRules``: how an error event looks, how to
 write one, and ``step``, which reads one JSON event's usage and end into the
 stream's score and returns the bytes to send (None: the event as it came).
+
+Most events are text deltas that need nothing: ``sniff`` (a bytes pattern) says
+which events may carry usage, an end or an error, and only those are parsed;
+the rest are forwarded as their raw bytes. When the channel names the model
+differently upstream (``model_map``), the answer's model field (``model_key``)
+is rewritten to the id the caller asked for, in place in the bytes.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -32,14 +39,34 @@ class PassthroughRules:
     render_error: Callable[[StreamError], bytes]
     step: Callable[[PassthroughStream, SSEEvent, dict[str, Any]], bytes | None]
     end_marker: str | None = None  # a data line that ends the stream (OpenAI's ``[DONE]``)
+    # Events this matches are parsed (usage, an end, an error); a false match only costs a parse.
+    sniff: re.Pattern[bytes] = re.compile(rb".")
+    model_key: str = "model"  # the answer's field that names the model
+
+
+def model_rewriter(key: str, model: str) -> Callable[[bytes], bytes]:
+    """Replace the value of the first ``"key": "..."`` member in JSON bytes with ``model``.
+
+    A quote that follows ``{``, ``,`` or whitespace is never inside a JSON string (there
+    every quote is escaped), so the match is always a real member, never text.
+    """
+    pattern = re.compile(rb'([{,]\s*"' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"')
+    value = json.dumps(model).encode()
+
+    def rewrite(data: bytes) -> bytes:
+        return pattern.sub(lambda m: m.group(1) + value, data, count=1)
+
+    return rewrite
 
 
 class PassthroughStream:
     """One upstream's events to a caller of its own protocol; keeps ``usage``, ``done`` and ``error``."""
 
     def __init__(self, rules: PassthroughRules, *, include_usage: bool, cost_fn: CostFn,
-                 secrets: Iterable[str] = ()) -> None:
+                 secrets: Iterable[str] = (), model: str | None = None) -> None:
         self.rules = rules
+        # ``model``: the id the caller asked for, when the upstream names it otherwise.
+        self.rename = model_rewriter(rules.model_key, model) if model is not None else None
         self.include_usage = include_usage
         self._cost_fn = cost_fn
         self._secrets = tuple(secrets)
@@ -61,7 +88,8 @@ class PassthroughStream:
         if payload is None:
             return event.raw
         out = self.rules.step(self, event, payload)
-        return event.raw if out is None else out
+        out = event.raw if out is None else out
+        return self.rename(out) if self.rename is not None and out else out
 
     def cost(self) -> int:
         """The call's cost at the usage seen so far."""

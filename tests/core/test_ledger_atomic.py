@@ -85,21 +85,36 @@ def pg_app(tmp_path, pg_url):
     app.extensions["bytespike_db"].dispose()
 
 
-def test_ledger_postgresql_reserve_and_settle_are_one_statement(pg_app, make_account, make_sub):
-    """On PostgreSQL a hold is taken and closed in one round trip each: row locks last one statement."""
+def test_ledger_postgresql_reserve_and_settle_are_one_statement(pg_app, make_account, make_sub, monkeypatch):
+    """On PostgreSQL a hold is taken and closed in one round trip each: row locks last one statement.
+
+    Counted at the driver, so statements sent through the engine and straight through
+    psycopg (the ledger's hot statements) are both seen.
+    """
+    import psycopg
+
     _, _, master = make_account(10_000)
     _, sub = make_sub(master, quota_credits=5_000, rate_limit_5h=9_000)
+    core_db.get_db().engine.dispose()  # a fresh pool would connect (and introspect) inside the count
+    with core_db.get_db().engine.connect() as warm:
+        warm.exec_driver_sql("SELECT 1")
+    import time
+
+    monkeypatch.setattr(ledger, "_last_expire", [time.monotonic()])  # the once-a-minute sweep is not the call's
     seen: list[str] = []
-    engine = core_db.get_db().engine
-    listener = lambda *a: seen.append(a[2])  # noqa: E731 - (conn, cursor, statement, ...)
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    try:
-        h = ledger.reserve(sub, "req_one", 1_000)
-        assert len(seen) == 1
-        assert ledger.settle(h, 400, rec(sub, "req_one")) == 400
-        assert len(seen) == 2
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listener)
+    for cls in (psycopg.Cursor,):  # Connection.execute runs a Cursor too
+        real = cls.execute
+
+        def counted(self, query, *a, _real=real, **kw):  # noqa: ANN001 - the driver's own signature
+            seen.append(str(query))
+            return _real(self, query, *a, **kw)
+
+        monkeypatch.setattr(cls, "execute", counted)
+    h = ledger.reserve(sub, "req_one", 1_000)
+    assert len(seen) == 1, seen
+    assert ledger.settle(h, 400, rec(sub, "req_one")) == 400
+    assert len(seen) == 2, seen
+    monkeypatch.undo()
     assert ledger.verify_ledger() == []
 
 

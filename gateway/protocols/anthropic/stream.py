@@ -8,6 +8,7 @@ blocks Anthropic cannot show (another vendor's raw blocks) are left out.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 from gateway import sse
@@ -278,4 +279,5 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, payload: d
 
 
 # An Anthropic upstream's frames to an Anthropic caller.
-PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=error_frame, step=_passthrough_step)
+PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=error_frame, step=_passthrough_step,
+                               sniff=re.compile(rb'"(?:usage|error)"|"type"\s*:\s*"(?:message_|error)|event:\s*error'))

@@ -12,6 +12,7 @@ closes before that broke the stream.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
@@ -206,4 +207,5 @@ def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str
 
 # A Gemini upstream's chunks to a Gemini caller.
 PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
-                               step=_passthrough_step)
+                               step=_passthrough_step, model_key="modelVersion",
+                               sniff=re.compile(rb'"(?:usageMetadata|finishReason|promptFeedback|error)"'))

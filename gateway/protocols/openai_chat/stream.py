@@ -9,6 +9,7 @@ order they first appear; the finish chunk closes them; the usage chunk (or
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Mapping
 
 from gateway import sse
@@ -274,4 +275,5 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, chunk: dic
 
 # An OpenAI-compatible upstream's chunks to an OpenAI caller.
 PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
-                               step=_passthrough_step, end_marker=DONE)
+                               step=_passthrough_step, end_marker=DONE,
+                               sniff=re.compile(rb'"(?:usage"\s*:\s*\{|finish_reason"\s*:\s*"|error")|\[DONE\]'))
