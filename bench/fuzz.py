@@ -41,7 +41,7 @@ FIELDS = ["model", "max_tokens", "max_output_tokens", "messages", "input", "cont
           "tool_choice", "stream", "temperature", "top_p", "top_k", "n", "stop", "metadata", "user", "thinking",
           "stream_options", "generationConfig", "response_format", "instructions", "name", "quota_credits",
           "amount_cny", "method", "rpm", "expires_in_days", "candidateCount", "encoding_format", "dimensions"]
-TEXTS = ["\\ud800", "a\\u0000b", "\\udfff", "\\ud83d\\ude00", "", " ", "bytespike-echo", "claude-sonnet-4-6",
+TEXTS = ["\\ud800", "a\\u0000b", "\\udfff", "\\ud83d\\ude00", "", " ", "bytespike-echo", "no-such-model-1",
          "x" * 300, "user", "assistant", "system", "tool", "text", "image", "auto", "none", "function"]
 NUMBERS = ["0", "-1", "1", "16", "1e999", "-1e999", "NaN", "Infinity", "10000000000000000000", "1.5", "2147483648",
            "9" * 400, "-0", "1e-400", "4.9e-324"]
