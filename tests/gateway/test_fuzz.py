@@ -29,7 +29,7 @@ SURFACES = {
     "/api/v1/keys": "openai",
     "/api/v1/me/billing/topup": "openai",
 }
-NASTY_TEXT = ["\ud800", "a\x00b", "\udfff", "𝔘", "", " ", "bytespike-echo", "claude-sonnet-4-6", "x" * 300]
+NASTY_TEXT = ["\ud800", "a\x00b", "\udfff", "𝔘", "", " ", "bytespike-echo", "no-such-model-1", "x" * 300]
 NASTY_RAW = [
     b"[" * 5000 + b"]" * 5000, b'{"a":' * 3000 + b"1" + b"}" * 3000, b"[1]", b"null", b'"x"', b"1e999",
     b'{"model":"bytespike-echo","max_tokens":1e999}', b'{"model":"bytespike-echo","max_tokens":NaN}',
