@@ -83,11 +83,15 @@ def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, pare
     return NewKey(key_id, raw, public)
 
 
-def _int_or_none(v: Any, field: str, minimum: int = 0) -> int | None:
+INT32_MAX = 2**31 - 1  # rpm, tpm and days are stored as 32-bit integers
+CREDITS_MAX = 2**53  # credit limits: far above any wallet, within every database's bigint
+
+
+def _int_or_none(v: Any, field: str, minimum: int = 0, maximum: int = CREDITS_MAX) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"{field} must be an integer >= {minimum}")
+    if isinstance(v, bool) or not isinstance(v, int) or not minimum <= v <= maximum:
+        raise ValueError(f"{field} must be an integer from {minimum} to {maximum}")
     return v
 
 
@@ -103,10 +107,10 @@ def create_sub_key(parent_key_id: str, name: str, *, quota_credits: int | None =
         "rate_limit_5h": _int_or_none(rate_limit_5h, "rate_limit_5h"),
         "rate_limit_1d": _int_or_none(rate_limit_1d, "rate_limit_1d"),
         "rate_limit_7d": _int_or_none(rate_limit_7d, "rate_limit_7d"),
-        "rpm": _int_or_none(rpm, "rpm", 1), "tpm": _int_or_none(tpm, "tpm", 1),
+        "rpm": _int_or_none(rpm, "rpm", 1, INT32_MAX), "tpm": _int_or_none(tpm, "tpm", 1, INT32_MAX),
         "ip_allow": validate_cidrs(ip_allow, "ip_allow"), "ip_deny": validate_cidrs(ip_deny, "ip_deny"),
     }
-    days = _int_or_none(expires_in_days, "expires_in_days", 1)
+    days = _int_or_none(expires_in_days, "expires_in_days", 1, 36_500)
     if days is not None:
         controls["expires_at"] = utcnow() + dt.timedelta(days=days)
     if models is not None:

@@ -209,3 +209,22 @@ def test_webhook_to_a_name_that_resolves_inside_is_refused_at_delivery(console_a
         delivery = s.query(WebhookDelivery).filter(WebhookDelivery.org_id == org.id).one()
         assert delivery.status_code is None and delivery.error.startswith("refused:")
         assert "127.0.0.1" in delivery.error
+
+
+@pytest.mark.parametrize("field,value", [("low_balance_usd", "NaN"), ("low_balance_usd", "Infinity"),
+                                         ("low_balance_usd", "1e30"), ("low_balance_usd", "-5")])
+def test_console_numbers_out_of_range_are_refused_not_crashed(console_app, field, value):
+    person = signup(console_app, "n@example.com")
+    r = person.post("/settings/notifications", {field: value})
+    assert r.status_code == 302  # back to the form with a message, never a 500
+
+
+@pytest.mark.parametrize("body", [{"name": "k", "rpm": 2**31}, {"name": "k", "tpm": 10**12},
+                                  {"name": "k", "quota_credits": 2**60}, {"name": "k", "expires_in_days": 10**9}])
+def test_key_limits_out_of_range_answer_400(console_app, body):
+    from core import accounts
+
+    with console_app.app_context():
+        key = accounts.create_account("lim@example.com", 10**6)[1].raw
+    r = console_app.test_client().post("/api/v1/keys", json=body, headers={"x-api-key": key})
+    assert r.status_code == 400, r.text

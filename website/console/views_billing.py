@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import audit, outbound
+from core import accounts, audit, outbound
 from core import db as core_db
 from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
@@ -165,8 +165,11 @@ def set_notifications():  # type: ignore[no-untyped-def]
     org = _org()
     raw = (request.form.get("low_balance_usd") or "").strip()
     try:
-        org.low_balance_credits = usd_to_credits(Decimal(raw)) if raw else None
-    except InvalidOperation:
+        threshold = usd_to_credits(Decimal(raw)) if raw else None
+        if threshold is not None and not 0 <= threshold <= accounts.CREDITS_MAX:
+            raise InvalidOperation(raw)
+        org.low_balance_credits = threshold
+    except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, infinite, out of range
         flash(_("Enter the threshold in USD, such as 5."))
         return redirect(url_for("console.settings"))
     org.low_balance_notified_at = None

@@ -68,16 +68,21 @@ def _credits(field: str) -> int | None:
         usd = Decimal(raw)
     except InvalidOperation as exc:
         raise ValueError(_("%(field)s must be an amount in USD", field=field)) from exc
+    if not usd.is_finite() or len(raw) > 24:
+        raise ValueError(_("%(field)s must be an amount in USD", field=field))
     if usd < 0:
         raise ValueError(_("%(field)s must not be negative", field=field))
-    return usd_to_credits(usd)
+    credits = usd_to_credits(usd)
+    if credits > accounts.CREDITS_MAX:
+        raise ValueError(_("%(field)s must be an amount in USD", field=field))
+    return credits
 
 
 def _int(field: str) -> int | None:
     raw = (request.form.get(field) or "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    if not raw.isdigit() or len(raw) > 10 or int(raw) > accounts.INT32_MAX:
         raise ValueError(_("%(field)s must be a whole number", field=field))
     return int(raw)
 
