@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 _USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
@@ -291,6 +294,9 @@ def usage_params(values: dict[str, Any], *, sqlite: bool) -> dict[str, Any]:
     return out
 
 
+DEADLOCK_RETRIES = 5
+
+
 class PgAutocommit:
     """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor."""
 
@@ -298,7 +304,21 @@ class PgAutocommit:
         self.conn = conn
 
     def exec_driver_sql(self, statement: str, params: dict[str, Any]) -> Any:
-        return self.conn.execute(statement, params)
+        """Run one statement; one that PostgreSQL aborted to break a deadlock runs again.
+
+        Each statement is its own transaction here, so an aborted one left nothing behind.
+        Deadlocks happen rarely but really: a row this statement holds FOR NO KEY UPDATE may
+        also carry another writer's foreign-key share lock, and updating it then queues behind
+        a third statement waiting for this one.
+        """
+        for attempt in range(DEADLOCK_RETRIES):
+            try:
+                return self.conn.execute(statement, params)
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+                if attempt == DEADLOCK_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+        raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

@@ -140,3 +140,28 @@ def test_limits_envelope_from_live_figures_matches_the_database(dapp, make_accou
     with pytest.raises(QuotaExceeded):
         ledger.reserve(q, "req_over_quota", 19_000)
     assert limits.envelope_headers(q) == fresh()  # a refusal leaves the figures it read
+
+
+def test_ledger_postgresql_statement_aborted_by_a_deadlock_runs_again():
+    import psycopg
+
+    from core import ledger_sql
+
+    class Flaky:
+        calls = 0
+
+        def execute(self, statement, params):  # type: ignore[no-untyped-def]
+            Flaky.calls += 1
+            if Flaky.calls < 3:
+                raise psycopg.errors.DeadlockDetected("deadlock detected")
+            return "done"
+
+    assert ledger_sql.PgAutocommit(Flaky()).exec_driver_sql("SELECT 1", {}) == "done"
+    assert Flaky.calls == 3
+
+    class Always:
+        def execute(self, statement, params):  # type: ignore[no-untyped-def]
+            raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        ledger_sql.PgAutocommit(Always()).exec_driver_sql("SELECT 1", {})
