@@ -144,7 +144,7 @@ def live(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = make_app(f"sqlite:///{tmp / 'site.db'}", BYTESPIKE_PUBLIC_URL=base)
+    app = make_app(f"sqlite:///{tmp / 'site.db'}", BYTESPIKE_PUBLIC_URL=base, BYTESPIKE_PAYMENTS_SANDBOX="1")
     app.instance_path = str(tmp / "instance")
     server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()

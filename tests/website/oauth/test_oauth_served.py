@@ -25,6 +25,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -210,7 +211,8 @@ def test_oauth_served_browser_consent_quota_and_revocation_across_workers(served
     assert rows[0].find_element(By.CSS_SELECTOR, "[data-spent-credits]").get_attribute("data-spent-credits") == str(spent)
     browser.save_screenshot(str(SHOTS / "2-connected-apps.png"))
     rows[0].find_element(By.CSS_SELECTOR, "button.danger").click()
-    WebDriverWait(browser, 60).until(lambda d: "revoked" in d.find_element(By.ID, "connections-table").text)
+    WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: "revoked" in d.find_element(By.ID, "connections-table").text)  # the page reloads under the wait
     assert [_fresh_call(served, key) for _ in range(20)] == [401] * 20
 
     log = served.log_path.read_text(errors="replace")
