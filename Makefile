@@ -24,6 +24,8 @@ setup: $(STAMP)
 	@echo "==> Compiling translations"
 	$(BIN)/pybabel -q compile -d translations
 	$(BIN)/pybabel -q compile -d translations/console
+	@# Bytecode once, here: with PYTHONDONTWRITEBYTECODE set, every process would compile the sources again.
+	@$(BIN)/python -m compileall -q -j 0 app.py core gateway website jobs tests bench >/dev/null
 
 # Headless Chromium and its driver for the page tests (Debian packages).
 browser:
@@ -49,8 +51,11 @@ run: setup
 worker: setup
 	$(BIN)/flask --app app worker
 
+# The tests mostly wait on servers and sockets, so several run at once; each test file stays in one
+# process (its module fixtures are started once). TEST_WORKERS=0 runs them one by one.
+TEST_WORKERS ?= 4
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .

@@ -92,3 +92,21 @@ def redis_prefix():
     r = redis.Redis.from_url(REDIS_URL)
     for key in r.scan_iter(prefix + "*"):
         r.delete(key)
+
+
+# The longest-running files, started first so that a parallel run (`make test`) does not end waiting on
+# one of them; the order of everything else is kept.
+SLOW_FIRST = (
+    "tests/website/test_browser_sweep.py", "tests/gateway/test_carry_matrix.py",
+    "tests/gateway/routing/test_routing_e2e.py", "tests/website/payments/test_sandbox_webhooks.py",
+    "tests/gateway/test_settlement.py", "tests/gateway/test_choices.py", "tests/gateway/test_graceful_drain.py",
+    "tests/website/payments/test_orders.py", "tests/gateway/test_failure_policy.py",
+    "tests/gateway/test_concurrency.py", "tests/gateway/test_upstream_errors.py",
+    "tests/gateway/test_channels_served.py", "tests/gateway/media/test_tasks.py",
+    "tests/website/console/test_browser_console.py", "tests/website/oauth/test_oauth_served.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -72,6 +72,9 @@ def test_ledger_concurrent_quotas_and_wallet_stay_exact(dapp, make_account, make
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         served = sum(pool.map(attempt, range(150)))
+    # A hold released while the last attempts were refused leaves room that no attempt saw: use it up.
+    while (more := sum(attempt(i) for i in (1, 2, 3))) > 0:
+        served += more
     assert served == wallet_holds
     assert ledger.balance(org) == (0, 0)
     assert ledger.verify_ledger() == []

@@ -59,7 +59,6 @@ def test_sigterm_lets_an_open_stream_finish_and_settle(fake_vendors, tmp_path):
     finally:
         if gw.proc is not None:
             stop_gunicorn(gw.proc)
-        if gw._engine is not None:
-            gw._engine.dispose()
+        gw.close()
         drop_pg_database(db_url)
         _clean_redis(prefix)

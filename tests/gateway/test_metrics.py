@@ -41,8 +41,7 @@ def metered(fake_vendors, tmp_path_factory):
     gw.proc = start_gunicorn(env, port, gw.log_path, workers=2)
     yield gw
     stop_gunicorn(gw.proc)
-    if gw._engine is not None:
-        gw._engine.dispose()
+    gw.close()
     drop_pg_database(db_url)
     _clean_redis(prefix)
 

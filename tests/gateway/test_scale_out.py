@@ -45,8 +45,7 @@ def pair(fake_vendors, tmp_path_factory):
     finally:
         for gw in servers:
             stop_gunicorn(gw.proc)
-            if gw._engine is not None:
-                gw._engine.dispose()
+            gw.close()
         for f in fake_vendors.values():
             f.reset()
         drop_pg_database(db_url)

@@ -62,8 +62,7 @@ def media_server(request, fake_media, tmp_path_factory):
     gw.proc = start_gunicorn(env, port, gw.log_path)
     yield gw
     stop_gunicorn(gw.proc)
-    if gw._engine is not None:
-        gw._engine.dispose()
+    gw.close()
     if request.param == "postgresql":
         drop_pg_database(db_url)
     _clean_redis(prefix)

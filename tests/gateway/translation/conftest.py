@@ -43,8 +43,7 @@ def tgw(scripted_vendors, tmp_path_factory):
     gw.proc = start_gunicorn(env, port, gw.log_path)
     yield gw
     stop_gunicorn(gw.proc)
-    if gw._engine is not None:
-        gw._engine.dispose()
+    gw.close()
     _clean_redis(prefix)
 
 
