@@ -28,12 +28,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     core_db.init_app(app)
     core_cli.init_app(app)
 
-    import gateway
     import jobs
     import website
+    from gateway import blueprints as gateway_blueprints
     from website import oauth as website_oauth
 
-    gateway.register(app)
+    gateway_blueprints.register(app)
     website.register(app)
     website_oauth.init_app(app)
     jobs.init_app(app)
