@@ -61,6 +61,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m website.catalog_lint
+	$(BIN)/python tools/import_check.py
 
 freeze: setup
 	$(BIN)/flask --app app freeze

@@ -18,7 +18,7 @@ from .models.base import utcnow
 
 def init_app(app: Flask) -> None:
     for cmd in (init_db_command, create_account_command, create_key_command, verify_ledger_command,
-                expire_reservations_command, expire_responses_command, demo_account_command):
+                expire_reservations_command, demo_account_command):
         app.cli.add_command(cmd)
 
 
@@ -130,15 +130,6 @@ def expire_reservations_command(older_than: float | None) -> None:
     """Release reservations left open by a crashed worker."""
     n = ledger.expire_reservations(older_than)
     click.echo(f"released {n} stale reservation(s)")
-
-
-@click.command("expire-responses")
-@with_appcontext
-def expire_responses_command() -> None:
-    """Delete stored Responses past their 30 days."""
-    from gateway.responses_store import expire_stored_responses
-
-    click.echo(f"deleted {expire_stored_responses()} expired stored response(s)")
 
 
 @click.command("demo-account")

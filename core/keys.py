@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from . import catalog
 from . import db as core_db
 from .errors import AuthError, ModelNotInGroup, PermissionDenied
 from .models.accounts import ApiKey, Membership, Org, User
@@ -248,9 +249,7 @@ def _fetch_key(digest: str) -> Any:
 def _principal(row: Any, version: int | None = None) -> Principal:
     models = row.models if row.models is not None else row.org_models
     if models is None:  # the org follows its preset as the card defines it now
-        from .catalog import get_card
-
-        models = get_card().preset_models(row.preset) or None
+        models = catalog.get_card().preset_models(row.preset) or None
     return Principal(
         key_id=row.id, org_id=row.org_id, wallet_id=row.wallet_id, member_id=row.member_id,
         kind=row.kind, name=row.name, tier=row.tier,

@@ -235,7 +235,7 @@ def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> b
 
     Written in line through the group committer (``core.ledger_group``): committed when this returns.
     """
-    return ledger_group.commit(_engine(), (hold, kind, charged, record))
+    return ledger_group.commit(_engine(), (hold, kind, charged, record), close_many)
 
 
 Close = tuple[Hold, str, int, "UsageRecord | None"]

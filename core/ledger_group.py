@@ -1,8 +1,9 @@
 """Group commit: a call's close is written in line, and the closes that meet share one transaction.
 
-``commit(engine, close)`` returns once the transaction that carries the close
-has committed (or raises if it could not be written). Per process and engine
-there is at most one transaction of closes in progress:
+``commit(engine, close, write)`` returns once the transaction that carries the
+close has committed (or raises if it could not be written); ``write`` is the
+ledger's ``close_many``, which writes a group in one transaction. Per process
+and engine there is at most one transaction of closes in progress:
 
 - a close that finds nothing in progress commits at once: no batching delay
   (under gevent, one cooperative yield lets greenlets already runnable join
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bytespike.ledger")
 
+# Writes a group of closes in one transaction; per close, whether it flipped its reservation.
+Write = Callable[["sa.Engine", "list[Close]"], "list[bool]"]
+
 MAX_BATCH = 256
 
 
@@ -75,8 +79,8 @@ class GroupCommit:
         self.closes = 0
         self._cooperative = _gevent_sleep()
 
-    def commit(self, close: Close) -> bool:
-        """Write ``close`` with whatever else is waiting; True if it flipped its reservation."""
+    def commit(self, close: Close, write: Write) -> bool:
+        """Write ``close`` with whatever else is waiting (by ``write``); True if it flipped its reservation."""
         slot = _Slot(close)
         with self._lock:
             self._queue.append(slot)
@@ -91,15 +95,15 @@ class GroupCommit:
             # group, as SQLite's commit blocks the worker whole and none could arrive during it.
             # Alone, this returns at once. Threads need none: they arrive during the commit.
             self._cooperative(0)
-        self._lead()
+        self._lead(write)
         return slot.outcome()
 
-    def _lead(self) -> None:
+    def _lead(self, write: Write) -> None:
         """Write the queue's head group (this caller's close is its first), then hand over or stand down."""
         with self._lock:
             batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
         try:
-            self._write(batch)
+            self._write(batch, write)
         finally:
             for slot in batch:
                 if not slot.finished:  # interrupted mid-write: its caller must not take it as written
@@ -113,11 +117,9 @@ class GroupCommit:
             if nxt is not None:
                 nxt.wake.set()  # it leads the next group
 
-    def _write(self, batch: list[_Slot]) -> None:
-        from .ledger import close_many
-
+    def _write(self, batch: list[_Slot], write: Write) -> None:
         try:
-            results = close_many(self.engine, [s.close for s in batch])
+            results = write(self.engine, [s.close for s in batch])
         except Exception:  # noqa: BLE001 - written again one by one below
             log.warning("ledger: a group of %d closes failed; writing them one by one", len(batch), exc_info=True)
         else:
@@ -129,7 +131,7 @@ class GroupCommit:
             return
         for slot in batch:
             try:
-                (slot.result,) = close_many(self.engine, [slot.close])
+                (slot.result,) = write(self.engine, [slot.close])
                 self.transactions += 1
                 self.closes += 1
             except Exception as err:  # noqa: BLE001 - raised to the caller, who answers an error
@@ -163,6 +165,6 @@ def group_for(engine: sa.Engine) -> GroupCommit:
     return group
 
 
-def commit(engine: sa.Engine, close: Close) -> bool:
-    """Write ``close`` in line; returns once it has committed (True: it flipped its reservation)."""
-    return group_for(engine).commit(close)
+def commit(engine: sa.Engine, close: Close, write: Write) -> bool:
+    """Write ``close`` in line with ``write``; returns once it has committed (True: it flipped its reservation)."""
+    return group_for(engine).commit(close, write)

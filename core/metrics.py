@@ -13,7 +13,7 @@ and the job queue depth are read only when ``/metrics`` is scraped.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -115,8 +115,9 @@ def ledger_batch(size: int) -> None:
 class ScrapeTime(Collector):
     """Gauges read when scraped: circuit state per channel, job queue depth per queue."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, circuit_states: Callable[[], Mapping[str, str]]) -> None:
         self.app = app
+        self.circuit_states = circuit_states  # channel -> state, from the gateway's router
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield self._circuits()
@@ -127,9 +128,7 @@ class ScrapeTime(Collector):
     def _circuits(self) -> GaugeMetricFamily:
         fam = GaugeMetricFamily("bytespike_circuit_state", "1 for each channel's current circuit state.",
                                 labels=["channel", "state"])
-        from gateway.routing import get_router
-
-        for name, now in get_router(self.app).circuit_states().items():
+        for name, now in self.circuit_states().items():
             for state in ("closed", "half_open", "open"):
                 fam.add_metric([name, state], 1.0 if state == now else 0.0)
         return fam
@@ -154,8 +153,11 @@ class ScrapeTime(Collector):
         return fam
 
 
-def exposition(app: Any) -> bytes:
-    """The text format for one scrape: every worker's samples (multiprocess) plus the scrape-time gauges."""
+def exposition(app: Any, circuit_states: Callable[[], Mapping[str, str]]) -> bytes:
+    """The text format for one scrape: every worker's samples (multiprocess) plus the scrape-time gauges.
+
+    ``circuit_states`` reads each channel's circuit state (the router's) when scraped.
+    """
     from prometheus_client import generate_latest
 
     registry = CollectorRegistry()
@@ -165,7 +167,7 @@ def exposition(app: Any) -> bytes:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Forward(REGISTRY))
-    registry.register(ScrapeTime(app))
+    registry.register(ScrapeTime(app, circuit_states))
     return generate_latest(registry)
 
 

@@ -11,6 +11,8 @@ import hashlib
 import hmac
 
 SIGNATURE_HEADER = "X-ByteSpike-Signature"
+# The webhook events an org may subscribe to (orgs.webhook_events; None: all). "webhook.test" always goes out.
+WEBHOOK_EVENTS = ("payment.received", "balance.low", "key.budget")
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:

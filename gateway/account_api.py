@@ -29,6 +29,7 @@ from core.models.accounts import ApiKey
 from core.models.ledger import LedgerEntry
 from core.models.usage import UsageLog
 from core.money import CREDIT_USD, usd_str
+from gateway.protocols import openai_chat
 
 bp = Blueprint("account_api", __name__)
 
@@ -43,8 +44,6 @@ KEY_FIELDS = ("quota_credits", "models", "rate_limit_5h", "rate_limit_1d", "rate
 
 @bp.errorhandler(GatewayError)
 def _gateway_error(err: GatewayError) -> Response:
-    from gateway.protocols import openai_chat
-
     status, body = openai_chat.render_error(err)
     resp = _json(body, status)
     if err.retry_after is not None:

@@ -19,6 +19,7 @@ from core import audit
 from core import db as core_db
 from core.errors import InvalidRequest
 from core.models import Org
+from core.signing import WEBHOOK_EVENTS
 
 from .account_api import _caller, _int_arg, _json, bp
 
@@ -38,12 +39,10 @@ def me_audit() -> Response:
 
 
 def _hook_json(org: Org, secret: str | None = None) -> dict[str, Any]:
-    from website.payments.webhooks import EVENTS
-
     out: dict[str, Any] = {
         "object": "webhook_endpoint", "url": org.webhook_url,
-        "events": list(org.webhook_events) if org.webhook_events is not None else list(EVENTS),
-        "available_events": list(EVENTS), "secret_set": bool(org.webhook_secret),
+        "events": list(org.webhook_events) if org.webhook_events is not None else list(WEBHOOK_EVENTS),
+        "available_events": list(WEBHOOK_EVENTS), "secret_set": bool(org.webhook_secret),
     }
     if secret is not None:
         out["secret"] = secret  # shown this once
@@ -59,8 +58,6 @@ def get_webhooks() -> Response:
 
 
 def _read_hook_body() -> dict[str, Any]:
-    from website.payments.webhooks import EVENTS
-
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
@@ -75,9 +72,9 @@ def _read_hook_body() -> dict[str, Any]:
     if events is not None:
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
             raise InvalidRequest("events must be a list of event names, or null for every event.", param="events")
-        bad = sorted(set(events) - set(EVENTS))
+        bad = sorted(set(events) - set(WEBHOOK_EVENTS))
         if bad:
-            raise InvalidRequest(f"Unknown event '{bad[0]}'; known: {', '.join(EVENTS)}.", param="events")
+            raise InvalidRequest(f"Unknown event '{bad[0]}'; known: {', '.join(WEBHOOK_EVENTS)}.", param="events")
     if not isinstance(body.get("rotate_secret", False), bool):
         raise InvalidRequest("rotate_secret must be true or false.", param="rotate_secret")
     return body

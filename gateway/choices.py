@@ -23,9 +23,12 @@ from typing import Any, Iterator
 from flask import Response, stream_with_context
 
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
-from gateway import sse
+from gateway import sse, upstream
 from gateway.canonical import Usage
 from gateway.pipeline import Call, billable, fail, headers, json_response, log, message_id, release, settle
+from gateway.protocols.common import usage_to_openai
+from gateway.protocols.gemini.parts import usage_to_gemini
+from gateway.streaming import make_relay
 
 _LIST_KEY = {"openai": "choices", "gemini": "candidates"}
 FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices need a native upstream
@@ -69,8 +72,6 @@ def serve(call: Call, first: Any, deadline: float) -> Response:
 
 def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
     """Open ``n`` more upstream calls at once, to the first branch's model; close them all on any failure."""
-    from gateway import upstream
-
     results: list[Any] = [None] * n
 
     def run(i: int) -> None:
@@ -152,8 +153,6 @@ def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseEx
 
 def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
     """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
-    from gateway.streaming import make_relay
-
     include_usage, call.include_usage = call.include_usage, True  # each branch reports its usage to us
     relays = [make_relay(call, b) for b in branches]
     call.include_usage = include_usage
@@ -246,16 +245,12 @@ def _finish(call: Call, relays: list[Any]) -> bytes:
         return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
     model = call.served.id if call.served is not None else ""
     if call.protocol == "openai":
-        from gateway.protocols.common import usage_to_openai
-
         out = b""
         if call.include_usage:
             chunk: dict[str, Any] = {"id": message_id(call), "object": "chat.completion.chunk", "created": int(time.time()),
                      "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
             out = sse.encode(json.dumps(chunk, separators=(",", ":")))
         return out + sse.encode("[DONE]")
-    from gateway.protocols.gemini.parts import usage_to_gemini
-
     last: dict[str, Any] = {"candidates": [], "usageMetadata": usage_to_gemini(total, cost), "modelVersion": model,
              "responseId": message_id(call)}
     return sse.encode(json.dumps(last, separators=(",", ":")))

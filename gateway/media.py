@@ -26,7 +26,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from core import ratecard
-from core.errors import InvalidRequest
+from core.errors import InvalidRequest, UpstreamError
 from gateway import media_audio, tasks
 from gateway.canonical import Usage
 from gateway.media_call import Answer, Job, field, int_param, read_form, read_json, resolve, serve, with_model
@@ -168,8 +168,6 @@ def _rerank(call: Any) -> Job:
 
 
 def _bad_answer(what: str) -> Exception:
-    from core.errors import UpstreamError
-
     return UpstreamError(f"upstream answer has no {what}")
 
 

@@ -23,6 +23,7 @@ from core.ratecard import ModelCard
 from gateway import media_upstream, pipeline
 from gateway.canonical import Usage
 from gateway.media_upstream import Outbound, Reply
+from gateway.routing import get_router
 
 log = logging.getLogger("bytespike.gateway.media")
 
@@ -91,8 +92,6 @@ def is_dry_run() -> bool:
 def resolve(call: pipeline.Call, name: Any, *, kinds: tuple[str, ...], capability: str | None = None,
             what: str) -> ModelCard:
     """The card row for ``name``: 404 unknown, 400 wrong kind, 403 outside the key's group, 503 no channel."""
-    from gateway.routing import get_router
-
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequest("model: field required", param="model")
     card = catalog.get_card().resolve(name)

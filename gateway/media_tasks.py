@@ -40,6 +40,7 @@ from core.models.tasks import AsyncTask
 from gateway import media_upstream
 from gateway.media_upstream import Outbound
 from gateway.protocols.upstream_error import redact
+from gateway.routing import get_router
 
 log = logging.getLogger("bytespike.gateway.tasks")
 _t = AsyncTask.__table__
@@ -127,8 +128,6 @@ def _int(value: Any, default: int) -> int:
 
 def upstream_call(task: Mapping[str, Any], method: str, path: str, *, stream: bool = False) -> media_upstream.Reply:
     """One call about this task's job, on the channel and key that took it."""
-    from gateway.routing import get_router
-
     target = media_upstream.target_for(task["channel"], task["key_index"], task["upstream_model"] or "")
     out = Outbound(method=method, path=path, set_model=False, stream=stream)
     return media_upstream.attempt(None, get_router(current_app), _card(task), target, out,

@@ -11,6 +11,9 @@ import hmac
 
 from flask import Blueprint, Response, abort, current_app, request
 
+from core import metrics as core_metrics
+from gateway.routing import get_router
+
 bp = Blueprint("metrics", __name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,7 +29,5 @@ def metrics():  # type: ignore[no-untyped-def]
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
         return Response("metrics token required\n", status=401, mimetype="text/plain",
                         headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    from core import metrics as core_metrics
-
-    body = core_metrics.exposition(current_app)
+    body = core_metrics.exposition(current_app, get_router(current_app).circuit_states)
     return Response(body, status=200, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

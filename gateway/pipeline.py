@@ -1,10 +1,11 @@
-"""One call through the gateway: admit, reserve, try targets, relay, settle.
+"""One call's admission and accounts: admit, reserve, answer, settle or release.
 
-The only module that touches both the ledger and the providers. The order is
-fixed: key -> body -> model -> permission -> limits -> estimate -> (dry run) ->
-reservation -> targets in order (retry while no byte reached the caller) ->
-answer -> settle or release in ``finally`` (streams: ``gateway.streaming``). Every exit renders in the caller's
-protocol and carries the quota and cost headers.
+The order is fixed: key -> body -> model -> permission -> limits -> estimate ->
+(dry run) -> reservation; then ``gateway.chat`` tries the targets in order
+(retry while no byte reached the caller) and answers through ``settle`` or
+``release`` here (streams: ``gateway.streaming``; fanned-out choices:
+``gateway.choices``). Every exit renders in the caller's protocol and carries
+the quota and cost headers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import sqlalchemy.exc
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -33,11 +33,12 @@ from core.errors import (
 )
 from core.models import new_id
 from core.money import usd_str
-from gateway import auth
+from gateway import auth, responses_store
 from gateway import estimate as estimator
 from gateway.canonical import ChatRequest, Usage
 from gateway.protocols import registry
 from gateway.protocols.contract import Codec
+from gateway.routing import get_router
 
 log = logging.getLogger("bytespike.gateway")
 
@@ -126,8 +127,6 @@ def authenticate(call: Call, *, cached: bool = False) -> None:
 def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
     call.raw = read_json(call)
     if call.protocol == "responses":
-        from gateway import responses_store
-
         call.raw, call.state = responses_store.prepare(call.raw, call.principal.org_id)
         if call.state.previous_id:  # the estimate counts the earlier turns too
             call.body = json.dumps(call.raw).encode()
@@ -169,8 +168,6 @@ def resolve_models(call: Call) -> None:
         except GatewayError:
             continue
         call.cards.append(alt)
-    from gateway.routing import get_router
-
     router = get_router(current_app)
     if not any(router.serves(c.id) for c in call.cards):
         raise NoChannel(f"no channel configured for model '{card.id}'")
@@ -194,8 +191,6 @@ def estimate(call: Call) -> None:
 
 def _fans_out(call: Call, card: Any) -> bool:
     """True when some channel serving ``card`` speaks another protocol than the caller (no native choices)."""
-    from gateway.routing import get_router
-
     return any(card.id in ch.models and ch.protocol != call.protocol for ch in get_router(current_app).channels)
 
 
@@ -409,76 +404,3 @@ def release(call: Call, *, error: str, status: int = 200, usage: Usage | None = 
     finally:
         release_admission(call)
 
-
-# --- the call --------------------------------------------------------------------------------
-
-
-def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | None = None) -> Response:
-    """Serve one chat call in the caller's protocol."""
-    from gateway import upstream
-    from gateway.routing import get_router
-
-    call = Call(protocol)
-    try:
-        early = admit(call, path_model=path_model, path_stream=path_stream)
-        if early is not None:
-            release_admission(call)
-            return early
-        call.router = get_router(current_app)
-        deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        opened = upstream.open_call(call, call.router, deadline=deadline)
-        call.served = opened.card
-    except GatewayError as err:
-        return fail(call, err)
-    except sqlalchemy.exc.TimeoutError:  # every pooled database connection busy: shed load, retryable
-        log.warning("database pool exhausted in %s", call.request_id)
-        return fail(call, GatewayError("the gateway is busy; retry shortly (not charged)", status=503,
-                                       code="overloaded", retry_after=1))
-    except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
-        log.exception("internal error in %s", call.request_id)
-        return fail(call, GatewayError("internal error; the call was not charged"))
-    if call.req is not None and call.req.n > 1 and not opened.passthrough:
-        from gateway import choices  # several choices the upstream cannot give itself: fanned out
-
-        return choices.serve(call, opened, deadline)
-    if call.stream:
-        from gateway import streaming
-
-        return streaming.stream_response(call, opened, deadline)
-    return complete_response(call, opened)
-
-
-def complete_response(call: Call, opened: Any) -> Response:
-    """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
-    resp = opened.response
-    text = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
-    usage = billable(call, resp.usage, (text + 3) // 4)
-    cost = call.cost_of(usage)
-    try:
-        if opened.passthrough:
-            body: Any = _named(opened)
-        else:
-            if call.state is not None:  # one id for stream and non-stream: the stored one
-                resp = replace(resp, id=message_id(call))
-            body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
-            if call.state is not None:
-                from gateway import responses_store
-
-                body.update(responses_store.meta(call.state))
-                responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
-        charged = settle(call, usage, cost)
-    except GatewayError as err:
-        return fail(call, err)
-    except Exception:  # noqa: BLE001
-        log.exception("render/settle failed in %s", call.request_id)
-        return fail(call, GatewayError("internal error; the call was not charged"))
-    return json_response(body, 200, headers(call, cost=charged))
-
-
-def _named(opened: Any) -> bytes:
-    """A passthrough body naming the id the caller asked for when the channel maps it to another upstream."""
-    if opened.target.upstream_model == opened.card.id:
-        return opened.body  # type: ignore[no-any-return]
-    from gateway.protocols.passthrough import model_rewriter
-
-    return model_rewriter(opened.codec.PASSTHROUGH.model_key, opened.card.id)(opened.body)

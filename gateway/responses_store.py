@@ -21,7 +21,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import sqlalchemy as sa
+from flask.cli import with_appcontext
 
 from core import db as core_db
 from core.errors import InvalidRequest, NotFound
@@ -148,6 +150,13 @@ def input_items_page(row: StoredResponse, *, order: str, limit: int, after: str 
     page = items[:limit]
     return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
             "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit}
+
+
+@click.command("expire-responses")
+@with_appcontext
+def expire_responses_command() -> None:
+    """Delete stored Responses past their 30 days."""
+    click.echo(f"deleted {expire_stored_responses()} expired stored response(s)")
 
 
 def expire_stored_responses(now: dt.datetime | None = None) -> int:

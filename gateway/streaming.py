@@ -15,8 +15,11 @@ from typing import Any
 from flask import Response, stream_with_context
 
 from core import metrics
+from core.errors import GatewayError, UpstreamError
+from gateway import relay, responses_store
 from gateway.canonical import StreamError, Usage
 from gateway.pipeline import Call, billable, headers, log, message_id, release, settle
+from gateway.upstream import READ_ERRORS
 
 
 def stream_response(call: Call, opened: Any, deadline: float) -> Response:
@@ -29,8 +32,6 @@ def stream_response(call: Call, opened: Any, deadline: float) -> Response:
 
 
 def make_relay(call: Call, opened: Any) -> Any:
-    from gateway import relay
-
     secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
     if opened.passthrough:
         return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
@@ -47,8 +48,6 @@ def make_relay(call: Call, opened: Any) -> Any:
         secrets=secrets,
     )
     if call.state is not None:
-        from gateway import responses_store
-
         rel.renderer.meta.update(responses_store.meta(call.state))
     return rel
 
@@ -68,8 +67,6 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
     protocol's error event instead, free. A stream that breaks is released
     and one the client abandons is billed for what was delivered, in ``finally``.
     """
-    from gateway.upstream import READ_ERRORS
-
     rel = make_relay(call, opened)
     outcome, reason = "broken", "upstream stream ended early"
     held: list[bytes] = []
@@ -125,8 +122,6 @@ def _settle_done(call: Call, rel: Any) -> bool:
     try:
         final = getattr(getattr(rel, "renderer", None), "final", None)
         if call.state is not None and final is not None:
-            from gateway import responses_store
-
             responses_store.save(call.state, call.principal, final)  # before the final event: chain at once
         settle(call, usage, call.cost_of(usage))
         return True
@@ -137,8 +132,6 @@ def _settle_done(call: Call, rel: Any) -> bool:
 
 def _settle_failed(call: Call) -> bytes:
     """The stream's final event is replaced by an error event; the hold is released (free)."""
-    from core.errors import GatewayError
-
     release_quietly(call, "the settlement could not be written")
     return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
 
@@ -146,8 +139,6 @@ def _settle_failed(call: Call) -> bytes:
 def _stream_error(call: Call, rel: Any, err: Any) -> bytes:
     if hasattr(rel, "fail"):
         return rel.fail(err)
-    from core.errors import UpstreamError
-
     return call.codec.render_stream_error(UpstreamError(err.message, status=err.status))
 
 

@@ -1,12 +1,14 @@
-"""Gateway routes: thin wrappers that hand each call to the pipeline in the caller's protocol."""
+"""Gateway routes: thin wrappers that hand each call to ``gateway.chat`` in the caller's protocol."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
+from core import catalog, keys, ratecard
 from core.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
+from gateway import chat, pipeline, responses_store
 
 bp = Blueprint("gateway", __name__)
 BLUEPRINTS = [bp]
@@ -14,44 +16,33 @@ BLUEPRINTS = [bp]
 
 @bp.post("/v1/messages")
 def messages() -> Response:
-    from gateway import pipeline
-
-    return pipeline.handle("anthropic")
+    return chat.handle("anthropic")
 
 
 @bp.post("/v1/chat/completions")
 def chat_completions() -> Response:
-    from gateway import pipeline
-
-    return pipeline.handle("openai")
+    return chat.handle("openai")
 
 
 @bp.post("/v1/responses")
 def responses() -> Response:
-    from gateway import pipeline
-
-    return pipeline.handle("responses")
+    return chat.handle("responses")
 
 
 @bp.post("/v1beta/models/<path:target>")
 # google-genai 3.x calls {base_url}/v1/models/... unless told api_version="v1beta": serve both.
 @bp.post("/v1/models/<path:target>")
 def gemini(target: str) -> Response:
-    from gateway import pipeline
-
     model, _, action = target.rpartition(":")
     if action not in ("generateContent", "streamGenerateContent") or not model:
         call = pipeline.Call("gemini")
         return pipeline.error_response(call, NotFound(f"unknown method '{target}'"))
-    return pipeline.handle("gemini", path_model=model, path_stream=action == "streamGenerateContent")
+    return chat.handle("gemini", path_model=model, path_stream=action == "streamGenerateContent")
 
 
 @bp.post("/v1/messages/count_tokens")
 def count_tokens() -> Response:
     """Estimate input tokens locally (Anthropic shape); nothing is sent upstream or charged."""
-    from core import catalog, keys, ratecard
-    from gateway import pipeline
-
     call = pipeline.Call("anthropic")
     try:
         pipeline.authenticate(call)
@@ -73,10 +64,6 @@ def count_tokens() -> Response:
 
 def _stored(action: str, response_id: str) -> Response:
     """GET / DELETE a stored response, or list its input items, for the caller's own account."""
-    from flask import request
-
-    from gateway import pipeline, responses_store
-
     call = pipeline.Call("responses")
     try:
         pipeline.authenticate(call)

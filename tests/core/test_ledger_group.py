@@ -133,7 +133,7 @@ def test_a_failed_group_is_written_close_by_close(dapp, make_account, monkeypatc
 
     monkeypatch.setattr(ledger, "close_many", flaky)
     slots = [ledger_group._Slot((h, "settle", 400, rec(p, h.request_id))) for h in holds]
-    group()._write(slots)
+    group()._write(slots, ledger.close_many)
     assert calls == [3, 1, 1, 1]
     assert [s.outcome() for s in slots] == [True] * 3
     assert ledger.balance(org) == (10_000 - 3 * 400, 0)

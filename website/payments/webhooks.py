@@ -21,11 +21,10 @@ from core import jobs as core_jobs
 from core import outbound
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
-from core.signing import SIGNATURE_HEADER, sign, verify
+from core.signing import SIGNATURE_HEADER, WEBHOOK_EVENTS, sign, verify
 
 log = logging.getLogger("bytespike.webhooks")
-# The events an org may subscribe to (orgs.webhook_events; None: all). "webhook.test" always goes out.
-EVENTS = ("payment.received", "balance.low", "key.budget")
+EVENTS = WEBHOOK_EVENTS  # the events an org may subscribe to (``core.signing``)
 __all__ = ["EVENTS", "SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
 
 
