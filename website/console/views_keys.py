@@ -54,8 +54,8 @@ def mint_key():  # type: ignore[no-untyped-def]
     member = current_membership()
     name = (request.form.get("name") or "").strip()[:200] or _("Untitled key")
     with core_db.get_db().engine.begin() as conn:
-        key = accounts._insert_key(conn, org_id=member.org_id, member_id=member.id, parent_id=None,
-                                   kind="master", name=name)
+        key = accounts.insert_key(conn, org_id=member.org_id, member_id=member.id, parent_id=None,
+                                  kind="master", name=name)
     audit.record("key.created", org_id=member.org_id, target=key.id, details={"name": name, "kind": "master"})
     return _page(member, new_key=key.raw)
 

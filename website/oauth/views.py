@@ -97,7 +97,7 @@ def _consent_from_form() -> Consent:
     controls = sub_key_controls()
     limits: dict[str, Any] = {f: controls.get(f) for f in service.LIMIT_FIELDS}
     if limits["models"] is not None:
-        limits["models"] = accounts._canonical_models(limits["models"])
+        limits["models"] = accounts.canonical_models(limits["models"])
     if limits["expires_in_days"] is not None and limits["expires_in_days"] < 1:
         raise ValueError(_("Expires in (days) must be at least 1."))
     return Consent(member_id=member.id, limits=limits)
