@@ -17,7 +17,7 @@ from core import accounts
 from core import db as core_db
 from core.models import Org
 from website.console.auth import check_csrf, current_membership, memberships
-from website.console.views_keys import sub_key_controls
+from website.console.forms import sub_key_controls
 from website.i18n import LANGS, negotiate, set_twins
 from website.security import csp_allowing_form_target
 
