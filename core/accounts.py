@@ -41,6 +41,27 @@ def preset_models(preset: str) -> list[str]:
 def create_account(email: str, credits: int = 0, *, org_name: str | None = None, preset: str = "global",
                    tier: str = "free", password_hash: str | None = None, key_name: str = "master") -> tuple[int, NewKey]:
     """Create (or join) the user, a new org they own, its wallet and a master key; return (org_id, key)."""
+    with core_db.get_db().engine.begin() as conn:
+        opened = open_account(conn, email, org_name=org_name, preset=preset, tier=tier, password_hash=password_hash)
+        key = insert_key(conn, org_id=opened.org_id, member_id=opened.member_id, parent_id=None, kind="master",
+                         name=key_name)
+    if credits:
+        ledger.credit(opened.org_id, "admin_credit", credits, f"opening:{opened.org_id}", "opening credit")
+    return opened.org_id, key
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The rows ``open_account`` made (or, for the user, found)."""
+
+    user_id: int
+    org_id: int
+    member_id: int
+
+
+def open_account(conn: sa.Connection, email: str, *, org_name: str | None = None, preset: str = "global",
+                 tier: str = "free", password_hash: str | None = None, locale: str = "en") -> Opened:
+    """Create (or join) the user and a new org they own, with its wallet, in the caller's transaction; no key."""
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r} (known: {', '.join(TIERS)})")
     preset_models(preset)  # validates the name
@@ -48,26 +69,22 @@ def create_account(email: str, credits: int = 0, *, org_name: str | None = None,
     if "@" not in email:
         raise ValueError(f"not an e-mail address: {email!r}")
     now = utcnow()
-    with core_db.get_db().engine.begin() as conn:
-        uid = conn.execute(sa.select(_u.c.id).where(_u.c.email == email)).scalar()
-        if uid is None:
-            uid = conn.execute(_u.insert().values(email=email, password_hash=password_hash, locale="en",
-                                                  is_operator=False, created_at=now)).inserted_primary_key[0]  # type: ignore[index]
-        org_id = conn.execute(_o.insert().values(
-            name=org_name or email.split("@")[0], tier=tier, preset=preset, models=None, created_at=now,
-        )).inserted_primary_key[0]  # type: ignore[index]
-        conn.execute(_w.insert().values(org_id=org_id, balance_credits=0, reserved_credits=0))
-        mid = conn.execute(_m.insert().values(
-            org_id=org_id, user_id=uid, role="owner", spent_credits=0, reserved_credits=0,
-            month_spent_credits=0, created_at=now,
-        )).inserted_primary_key[0]  # type: ignore[index]
-        key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name=key_name)
-    if credits:
-        ledger.credit(org_id, "admin_credit", credits, f"opening:{org_id}", "opening credit")
-    return int(org_id), key
+    uid = conn.execute(sa.select(_u.c.id).where(_u.c.email == email)).scalar()
+    if uid is None:
+        uid = conn.execute(_u.insert().values(email=email, password_hash=password_hash, locale=locale,
+                                              is_operator=False, created_at=now)).inserted_primary_key[0]  # type: ignore[index]
+    org_id = conn.execute(_o.insert().values(
+        name=org_name or email.split("@")[0], tier=tier, preset=preset, models=None, created_at=now,
+    )).inserted_primary_key[0]  # type: ignore[index]
+    conn.execute(_w.insert().values(org_id=org_id, balance_credits=0, reserved_credits=0))
+    mid = conn.execute(_m.insert().values(
+        org_id=org_id, user_id=uid, role="owner", spent_credits=0, reserved_credits=0,
+        month_spent_credits=0, created_at=now,
+    )).inserted_primary_key[0]  # type: ignore[index]
+    return Opened(int(uid), int(org_id), int(mid))
 
 
-def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, parent_id: str | None, kind: str,
+def insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, parent_id: str | None, kind: str,
                 name: str, **controls: Any) -> NewKey:
     raw = generate_key()
     key_id = new_id("key")
@@ -81,6 +98,12 @@ def _insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, pare
     conn.execute(_k.insert().values(**row))
     public = {k: v for k, v in row.items() if k != "key_hash"}
     return NewKey(key_id, raw, public)
+
+
+def create_master_key(org_id: int, member_id: int, name: str) -> NewKey:
+    """Mint a master key for a member of the org, in its own transaction."""
+    with core_db.get_db().engine.begin() as conn:
+        return insert_key(conn, org_id=org_id, member_id=member_id, parent_id=None, kind="master", name=name)
 
 
 INT32_MAX = 2**31 - 1  # rpm, tpm and days are stored as 32-bit integers
@@ -114,18 +137,19 @@ def create_sub_key(parent_key_id: str, name: str, *, quota_credits: int | None =
     if days is not None:
         controls["expires_at"] = utcnow() + dt.timedelta(days=days)
     if models is not None:
-        controls["models"] = _canonical_models(models)
+        controls["models"] = canonical_models(models)
     with core_db.get_db().engine.begin() as conn:
         parent = conn.execute(sa.select(_k).where(_k.c.id == parent_key_id)).first()
         if parent is None or parent.revoked_at is not None:
             raise LookupError("parent key not found")
         if parent.kind != "master":
             raise PermissionError("a sub-key cannot mint keys")
-        return _insert_key(conn, org_id=parent.org_id, member_id=parent.member_id, parent_id=parent.id,
+        return insert_key(conn, org_id=parent.org_id, member_id=parent.member_id, parent_id=parent.id,
                            kind="sub", name=name.strip(), **controls)
 
 
-def _canonical_models(models: list[str]) -> list[str]:
+def canonical_models(models: list[str]) -> list[str]:
+    """The models' canonical ids, each once, in order; ValueError names an unknown one."""
     if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
         raise ValueError("models must be a list of model ids")
     card, out = get_card(), []
@@ -183,5 +207,5 @@ def ensure_demo_account(password_hash: str | None = None) -> tuple[int, NewKey]:
                      .values(revoked_at=utcnow(), **keys.version_bump()))
         if password_hash is not None:
             conn.execute(_u.update().where(_u.c.email == DEMO_EMAIL).values(password_hash=password_hash))
-        key = _insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name="demo")
+        key = insert_key(conn, org_id=org_id, member_id=mid, parent_id=None, kind="master", name="demo")
     return int(org_id), key

@@ -45,13 +45,14 @@ KEY_FIELDS = ("quota_credits", "models", "rate_limit_5h", "rate_limit_1d", "rate
 @bp.errorhandler(GatewayError)
 def _gateway_error(err: GatewayError) -> Response:
     status, body = openai_chat.render_error(err)
-    resp = _json(body, status)
+    resp = json_response(body, status)
     if err.retry_after is not None:
         resp.headers["retry-after"] = str(err.retry_after)
     return resp
 
 
-def _json(body: Any, status: int = 200) -> Response:
+def json_response(body: Any, status: int = 200) -> Response:
+    """Answer ``body`` as JSON (non-ASCII kept as is)."""
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
 
 
@@ -74,7 +75,8 @@ def _authorize() -> None:
     roles.check(g.actor, action)
 
 
-def _caller() -> tuple[Principal, roles.Actor]:
+def caller() -> tuple[Principal, roles.Actor]:
+    """The calling key and its actor, as ``_authorize`` found them for this request."""
     return g.principal, g.actor
 
 
@@ -82,7 +84,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
-def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+def int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    """The query argument ``name`` as an integer in [lo, hi]; ``default`` when absent (InvalidRequest otherwise)."""
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
@@ -113,11 +116,11 @@ def _time_arg(name: str) -> dt.datetime | None:
 
 @bp.get("/api/v1/me/account")
 def me_account() -> Response:
-    p, _ = _caller()
+    p, _ = caller()
     with core_db.get_db().engine.connect() as conn:
         key = conn.execute(sa.select(_k).where(_k.c.id == p.key_id)).one()
     bal, reserved = ledger.balance(p.org_id)
-    return _json({
+    return json_response({
         "email": p.email,
         "org": {"id": p.org_id, "name": p.org_name, "role": p.role},
         "preset": p.preset, "tier": p.tier,
@@ -160,7 +163,7 @@ def _group_expr(group_by: str, dialect: str) -> Any:
 
 @bp.get("/api/v1/me/usage")
 def me_usage() -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     cond = roles.usage_scope(actor)  # ?api_key= of a key out of scope finds no rows, like an unknown id
     since, until = _time_arg("since"), _time_arg("until")
     if since:
@@ -173,7 +176,7 @@ def me_usage() -> Response:
     if request.args.get("api_key"):
         cond.append(_u.c.api_key_id == request.args["api_key"])
     group_by = request.args.get("group_by", "").strip()
-    limit = _int_arg("limit", 50, 1, 1000)
+    limit = int_arg("limit", 50, 1, 1000)
     engine = core_db.get_db().engine
     if group_by:
         if group_by not in ("day", "hour", "model", "api_key"):
@@ -189,21 +192,21 @@ def me_usage() -> Response:
                  **{c: int(getattr(r, c)) for c in ("input_tokens", "output_tokens", "cache_write_tokens",
                                                      "cache_read_tokens", "cost_credits")},
                  "cost_usd": usd_str(int(r.cost_credits))} for r in rows]
-        return _json({"object": "list", "group_by": group_by, "data": data})
+        return json_response({"object": "list", "group_by": group_by, "data": data})
     q = sa.select(_u).where(*cond).order_by(_u.c.created_at.desc(), _u.c.id.desc()).limit(limit + 1)
     with engine.connect() as conn:
         rows = conn.execute(q).all()
-    return _json({"object": "list", "data": [_usage_row(r) for r in rows[:limit]], "has_more": len(rows) > limit})
+    return json_response({"object": "list", "data": [_usage_row(r) for r in rows[:limit]], "has_more": len(rows) > limit})
 
 
 @bp.get("/api/v1/me/usage/<request_id>")
 def me_usage_one(request_id: str) -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     with core_db.get_db().engine.connect() as conn:
         row = conn.execute(sa.select(_u).where(_u.c.id == request_id, *roles.usage_scope(actor))).first()
     if row is None:
         raise NotFound(f"No usage record '{request_id}' for this key.", param="request_id")
-    return _json(_usage_row(row))
+    return json_response(_usage_row(row))
 
 
 # --- billing transactions ------------------------------------------------------------------
@@ -211,9 +214,9 @@ def me_usage_one(request_id: str) -> Response:
 
 @bp.get("/api/v1/me/billing/transactions")
 def me_transactions() -> Response:
-    p, _ = _caller()
-    page = _int_arg("page", 1, 1, 1_000_000)
-    size = _int_arg("page_size", 50, 1, 200)
+    p, _ = caller()
+    page = int_arg("page", 1, 1, 1_000_000)
+    size = int_arg("page_size", 50, 1, 200)
     cond = [_e.c.wallet_id == p.wallet_id, _e.c.kind.not_in(HIDDEN_KINDS)]
     if request.args.get("kind"):
         cond.append(_e.c.kind == request.args["kind"])
@@ -226,7 +229,7 @@ def me_transactions() -> Response:
         "amount_usd": format((Decimal(r.amount_credits) * CREDIT_USD).quantize(CREDIT_USD), "f"),
         "ref": r.ref, "api_key_id": r.api_key_id, "memo": r.memo,
     } for r in rows[:size]]
-    return _json({"object": "list", "data": data, "page": page, "page_size": size, "has_more": len(rows) > size})
+    return json_response({"object": "list", "data": data, "page": page, "page_size": size, "has_more": len(rows) > size})
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -246,7 +249,7 @@ def _key_json(row: Any, raw: str | None = None) -> dict[str, Any]:
 
 @bp.post("/api/v1/keys")
 def create_key() -> Response:
-    p, _ = _caller()  # the table refuses a sub-key: only a master key mints, under itself
+    p, _ = caller()  # the table refuses a sub-key: only a master key mints, under itself
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.")
@@ -261,20 +264,20 @@ def create_key() -> Response:
         raise PermissionDenied(str(exc)) from None
     audit.record("key.created", org_id=p.org_id, target=key.row["id"],
                  details={"name": key.row.get("name"), "kind": "sub", "parent_id": p.key_id})
-    return _json(_key_json(key.row, key.raw), 201)
+    return json_response(_key_json(key.row, key.raw), 201)
 
 
 @bp.get("/api/v1/keys")
 def list_keys() -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     with core_db.get_db().engine.connect() as conn:
         rows = conn.execute(sa.select(_k).where(*roles.key_scope(actor)).order_by(_k.c.created_at)).mappings().all()
-    return _json({"object": "list", "data": [_key_json(r) for r in rows]})
+    return json_response({"object": "list", "data": [_key_json(r) for r in rows]})
 
 
 @bp.delete("/api/v1/keys/<key_id>")
 def revoke_key(key_id: str) -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     with core_db.get_db().engine.connect() as conn:
         row = conn.execute(sa.select(_k.c.id, _k.c.org_id, _k.c.member_id).where(_k.c.id == key_id)).first()
     # Another member's key answers like a key that does not exist.
@@ -283,7 +286,7 @@ def revoke_key(key_id: str) -> Response:
     audit.record("key.revoked", org_id=actor.org_id, target=key_id)
     with core_db.get_db().engine.connect() as conn:
         revoked_at = conn.execute(sa.select(_k.c.revoked_at).where(_k.c.id == key_id)).scalar()
-    return _json({"id": key_id, "object": "api_key", "revoked": True, "revoked_at": _iso(revoked_at)})
+    return json_response({"id": key_id, "object": "api_key", "revoked": True, "revoked_at": _iso(revoked_at)})
 
 
 # --- public rate card ----------------------------------------------------------------------

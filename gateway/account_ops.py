@@ -10,7 +10,6 @@ secret is returned once, when it is created or rotated. The routes hang on
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from flask import Response, request
@@ -20,21 +19,22 @@ from core import db as core_db
 from core.errors import InvalidRequest
 from core.models import Org
 from core.signing import WEBHOOK_EVENTS
+from website.payments.webhooks import KEEP, save_endpoint
 
-from .account_api import _caller, _int_arg, _json, bp
+from .account_api import bp, caller, int_arg, json_response
 
 URL_MAX = 500
 
 
 @bp.get("/api/v1/me/audit")
 def me_audit() -> Response:
-    _, actor = _caller()
-    limit = _int_arg("limit", 50, 1, 200)
-    before = _int_arg("before", 0, 0, 2**62) or None
+    _, actor = caller()
+    limit = int_arg("limit", 50, 1, 200)
+    before = int_arg("before", 0, 0, 2**62) or None
     rows = audit.page(actor.org_id, limit=limit + 1, before=before)
     more = len(rows) > limit
     rows = rows[:limit]
-    return _json({"object": "list", "data": [audit.as_json(r) for r in rows], "has_more": more,
+    return json_response({"object": "list", "data": [audit.as_json(r) for r in rows], "has_more": more,
                   "next_before": rows[-1]["id"] if more and rows else None})
 
 
@@ -51,10 +51,10 @@ def _hook_json(org: Org, secret: str | None = None) -> dict[str, Any]:
 
 @bp.get("/api/v1/me/webhooks")
 def get_webhooks() -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     org = core_db.session().get(Org, actor.org_id)
     assert org is not None
-    return _json(_hook_json(org))
+    return json_response(_hook_json(org))
 
 
 def _read_hook_body() -> dict[str, Any]:
@@ -82,23 +82,11 @@ def _read_hook_body() -> dict[str, Any]:
 
 @bp.put("/api/v1/me/webhooks")
 def put_webhooks() -> Response:
-    _, actor = _caller()
+    _, actor = caller()
     body = _read_hook_body()
-    s = core_db.session()
-    org = s.get(Org, actor.org_id)
-    assert org is not None
-    before_url, before_secret, before_events = org.webhook_url, org.webhook_secret, org.webhook_events
-    if "url" in body:
-        org.webhook_url = (body["url"] or "").strip() or None
-    if "events" in body:
-        org.webhook_events = sorted(set(body["events"])) if body["events"] is not None else None
-    fresh = None
-    if org.webhook_url and (not org.webhook_secret or body.get("rotate_secret")):
-        fresh = org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
-    s.commit()
-    if org.webhook_url != before_url or org.webhook_events != before_events:
-        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url,
-                     details={"from": before_url, "events": org.webhook_events})
-    if org.webhook_secret != before_secret:
-        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)
-    return _json(_hook_json(org, fresh))
+    url = ((body["url"] or "").strip() or None) if "url" in body else KEEP
+    events = body["events"] if "events" in body else KEEP
+    org, fresh = save_endpoint(actor.org_id, url=url,
+                               events=sorted(set(events)) if isinstance(events, list) else events,
+                               rotate_secret=bool(body.get("rotate_secret")))
+    return json_response(_hook_json(org, fresh))

@@ -58,6 +58,13 @@ def _engine() -> sa.Engine:
     return core_db.get_db().engine
 
 
+def live_ids(limit: int) -> list[str]:
+    """The ids of up to ``limit`` tasks still pending or running, oldest first."""
+    with _engine().connect() as conn:
+        return list(conn.execute(sa.select(_t.c.id).where(_t.c.state.in_(LIVE)).order_by(_t.c.created_at)
+                                 .limit(limit)).scalars())
+
+
 def params_hash(model_id: str, params: Mapping[str, Any]) -> str:
     """A stable digest of what was asked: the same model and params give the same hash."""
     canon = json.dumps({"model": model_id, "params": params}, sort_keys=True, separators=(",", ":"),

@@ -249,12 +249,7 @@ def _relay(reply: media_upstream.Reply) -> Iterator[bytes]:
 @click.option("--limit", type=int, default=500, show_default=True)
 def poll_tasks_command(limit: int) -> None:
     """Poll every live task's upstream once (moves states on and sends callbacks without a caller)."""
-    import sqlalchemy as sa
-
-    t = media_tasks._t
-    with media_tasks._engine().connect() as conn:
-        ids = conn.execute(sa.select(t.c.id).where(t.c.state.in_(media_tasks.LIVE)).order_by(t.c.created_at)
-                           .limit(limit)).scalars().all()
+    ids = media_tasks.live_ids(limit)
     base = str(current_app.config.get("BYTESPIKE_PUBLIC_URL") or "")
     moved = 0
     for tid in ids:

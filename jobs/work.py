@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
 from flask import current_app
 
 from core import catalog as core_catalog
@@ -57,12 +56,8 @@ def advance_task(task_id: str, attempt: int = 0) -> str:
 @jobs.job("poll_tasks", timeout_s=900)
 def poll_tasks(limit: int = 500) -> int:
     """Poll every live task once (the sweep behind ``advance_task``); return how many changed state."""
-    t = media_tasks._t
-    with core_db.get_db().engine.connect() as conn:
-        ids = conn.execute(sa.select(t.c.id).where(t.c.state.in_(media_tasks.LIVE)).order_by(t.c.created_at)
-                           .limit(limit)).scalars().all()
     moved = 0
-    for tid in ids:
+    for tid in media_tasks.live_ids(limit):
         task = media_tasks.get(tid)
         if task is not None:
             moved += media_tasks.refresh(task, base_url=_base_url())["state"] != task["state"]

@@ -231,8 +231,8 @@ def _invite_member(app, org_id, email, role="member"):
         s.add(member)
         s.commit()
         with core_db.get_db().engine.begin() as conn:
-            key = accounts._insert_key(conn, org_id=org_id, member_id=member.id, parent_id=None, kind="master",
-                                       name=f"{role}-key")
+            key = accounts.insert_key(conn, org_id=org_id, member_id=member.id, parent_id=None, kind="master",
+                                      name=f"{role}-key")
     return key.id, key.raw
 
 

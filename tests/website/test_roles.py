@@ -43,8 +43,8 @@ class World:
         from core import db as core_db
 
         with self.app.app_context(), core_db.get_db().engine.begin() as conn:
-            return accounts._insert_key(conn, org_id=self.org_id, member_id=self.member_ids[who], parent_id=None,
-                                        kind="master", name=f"fresh-{who}-{secrets.token_hex(3)}").id
+            return accounts.insert_key(conn, org_id=self.org_id, member_id=self.member_ids[who], parent_id=None,
+                                       kind="master", name=f"fresh-{who}-{secrets.token_hex(3)}").id
 
     def fresh_member(self) -> int:
         from core import db as core_db
@@ -106,8 +106,8 @@ def _build(app) -> World:  # type: ignore[no-untyped-def]
     with app.app_context():
         for who in ("owner", "admin", "member", "other"):
             with core_db.get_db().engine.begin() as conn:
-                key = accounts._insert_key(conn, org_id=org_id, member_id=member_ids[who], parent_id=None,
-                                           kind="master", name=f"{who}-key-name")
+                key = accounts.insert_key(conn, org_id=org_id, member_id=member_ids[who], parent_id=None,
+                                          kind="master", name=f"{who}-key-name")
             keys[who] = (key.id, key.raw)
             ledger.log_call(ledger.UsageRecord(
                 request_id=f"req-of-{who}", org_id=org_id, api_key_id=key.id, member_id=member_ids[who],

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import segno
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,9 +10,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from core import accounts, audit, outbound
+from core import accounts, outbound
 from core import db as core_db
-from core.accounts import preset_models
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
 from website.payments import providers, service
@@ -27,13 +24,14 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
-from website.payments.webhooks import EVENTS, outbound_allow
+from website.payments.webhooks import EVENTS, KEEP, Keep, outbound_allow
 
 from .auth import current_membership
 from .blueprint import bp
+from .services import org_settings
+from .services.org_settings import PRESET_CHOICES
 
 TX_PAGE = 50
-PRESET_CHOICES = ("global", "china")
 
 
 def _org() -> Org:
@@ -145,16 +143,10 @@ def settings():  # type: ignore[no-untyped-def]
 @bp.post("/settings/preset")
 @login_required
 def set_preset():  # type: ignore[no-untyped-def]
-    preset = request.form.get("preset")
-    if preset not in PRESET_CHOICES:
+    try:
+        org_settings.set_preset(_org(), request.form.get("preset") or "")
+    except ValueError:
         abort(400)
-    org = _org()
-    preset_models(preset)  # validates the name with the rate card
-    # models=None: the org follows its preset's list (core.keys resolves it per call).
-    before = org.preset
-    org.preset, org.models = preset, None
-    core_db.session().commit()
-    audit.record("org.preset_changed", org_id=org.id, details={"from": before, "to": preset})
     flash(_("Preset switched."))
     return redirect(url_for("console.settings"))
 
@@ -162,17 +154,14 @@ def set_preset():  # type: ignore[no-untyped-def]
 @bp.post("/settings/notifications")
 @login_required
 def set_notifications():  # type: ignore[no-untyped-def]
-    org = _org()
     raw = (request.form.get("low_balance_usd") or "").strip()
     try:
         threshold = usd_to_credits(Decimal(raw)) if raw else None
         if threshold is not None and not 0 <= threshold <= accounts.CREDITS_MAX:
             raise InvalidOperation(raw)
-        org.low_balance_credits = threshold
     except (InvalidOperation, ValueError, OverflowError):  # not a number, NaN, infinite, out of range
         flash(_("Enter the threshold in USD, such as 5."))
         return redirect(url_for("console.settings"))
-    org.low_balance_notified_at = None
     url = (request.form.get("webhook_url") or "").strip()
     if url and not url.startswith(("https://", "http://")):
         flash(_("The webhook URL must start with https://"))
@@ -183,15 +172,11 @@ def set_notifications():  # type: ignore[no-untyped-def]
     except outbound.BlockedTarget:
         flash(_("The webhook URL must point to a public internet address."))
         return redirect(url_for("console.settings"))
-    before_url, before_secret, before_events = org.webhook_url, org.webhook_secret, org.webhook_events
-    org.webhook_url = url or None
+    events: list[str] | None | Keep = KEEP
     if request.form.get("events_shown"):  # the form lists every event; all ticked means "every event"
         chosen = [e for e in EVENTS if e in request.form.getlist("events")]
-        org.webhook_events = None if len(chosen) == len(EVENTS) else chosen
-    if url and (not org.webhook_secret or request.form.get("rotate_secret")):
-        org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
-    core_db.session().commit()
-    audit_settings(org, before_url, before_secret, before_events)
+        events = None if len(chosen) == len(EVENTS) else chosen
+    org_settings.save_notifications(_org(), threshold, url or None, events, bool(request.form.get("rotate_secret")))
     flash(_("Notification settings saved."))
     return redirect(url_for("console.settings"))
 
@@ -222,12 +207,3 @@ def delivery(delivery_id: int):  # type: ignore[no-untyped-def]
         abort(404)
     return render_template("console/delivery.html", row=row, active="webhooks")
 
-
-def audit_settings(org: Org, before_url: str | None, before_secret: str | None, before_events: Any) -> None:
-    """Audit rows for a saved notifications form: the threshold, the URL and events, a new secret (never its value)."""
-    audit.record("org.notifications_changed", org_id=org.id, details={"low_balance_credits": org.low_balance_credits})
-    if org.webhook_url != before_url or org.webhook_events != before_events:
-        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url,
-                     details={"from": before_url, "events": org.webhook_events})
-    if org.webhook_secret != before_secret:
-        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)

@@ -185,8 +185,8 @@ def _parent_key(member: Membership) -> str:
             _k.c.org_id == member.org_id, _k.c.member_id == member.id, _k.c.kind == "master",
             _k.c.revoked_at.is_(None)).order_by(_k.c.created_at.desc()).limit(1)).scalar()
         if key_id is None:
-            key_id = accounts._insert_key(conn, org_id=member.org_id, member_id=member.id, parent_id=None,
-                                          kind="master", name="Connected apps").id
+            key_id = accounts.insert_key(conn, org_id=member.org_id, member_id=member.id, parent_id=None,
+                                         kind="master", name="Connected apps").id
     return str(key_id)
 
 

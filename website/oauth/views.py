@@ -17,7 +17,7 @@ from core import accounts
 from core import db as core_db
 from core.models import Org
 from website.console.auth import check_csrf, current_membership, memberships
-from website.console.views_keys import sub_key_controls
+from website.console.forms import sub_key_controls
 from website.i18n import LANGS, negotiate, set_twins
 from website.security import csp_allowing_form_target
 
@@ -97,7 +97,7 @@ def _consent_from_form() -> Consent:
     controls = sub_key_controls()
     limits: dict[str, Any] = {f: controls.get(f) for f in service.LIMIT_FIELDS}
     if limits["models"] is not None:
-        limits["models"] = accounts._canonical_models(limits["models"])
+        limits["models"] = accounts.canonical_models(limits["models"])
     if limits["expires_in_days"] is not None and limits["expires_in_days"] < 1:
         raise ValueError(_("Expires in (days) must be at least 1."))
     return Consent(member_id=member.id, limits=limits)

@@ -10,7 +10,8 @@ import requests
 from werkzeug.serving import make_server
 
 from tests.conftest import REDIS_URL, make_app
-from website.console import auth, views_auth
+from website.console import auth
+from website.console.services import users
 
 from .conftest import PASSWORD, csrf_of, signup
 
@@ -35,13 +36,13 @@ def test_parallel_wrong_passwords_check_at_most_the_limit(served, monkeypatch):
     app, base = served
     signup(app, "target@example.com")
     checks: list[int] = []
-    real_check = views_auth.check_password
+    real_check = users.check_password
 
     def counting(user, password):  # the real scrypt check, counted
         checks.append(1)
         return real_check(user, password)
 
-    monkeypatch.setattr(views_auth, "check_password", counting)
+    monkeypatch.setattr(users, "check_password", counting)
     browser = requests.Session()
     token = csrf_of(browser.get(base + "/en/console/login", timeout=60).text)
     cookies = browser.cookies.get_dict()
