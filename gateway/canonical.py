@@ -305,6 +305,7 @@ class BlockStart:
     redacted: str | None = None  # redacted_thinking data
     raw: Mapping[str, Any] | None = None  # the origin's block, for kind "raw"
     origin: Protocol | None = None
+    custom: bool = False  # a call of a Responses ``custom`` tool (``carry.mark_custom_event``)
     type: Literal["block_start"] = "block_start"
 
 

@@ -7,12 +7,15 @@ SDK's ``responses.stream(...).get_final_response()`` assembles exactly what
 - consecutive text blocks share one ``message`` item (one ``output_text`` part each);
 - a thinking block becomes a ``reasoning`` item with one ``summary_text`` part, or
   none when it carries neither text nor state this protocol can hand back;
-- each tool call is a ``function_call`` item;
-- item ids are ``<msg|rs|fc>_<response id>_<output index>``.
+- each tool call is a ``function_call`` item, or a ``custom_tool_call`` for a ``custom`` tool;
+- a search the upstream ran is a ``web_search_call`` item;
+- item ids are ``<msg|rs|fc|ctc|ws>_<response id>_<output index>``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Mapping
 
 from gateway.canonical import (
@@ -81,8 +84,8 @@ def _safe(text: str) -> str:
 def function_call_item(
     fc_id: str, part: ToolCallPart, namespaces: Mapping[str, tuple[str, str]] | None, *, done: bool
 ) -> dict[str, Any]:
-    if part.custom and done:
-        return custom_call_item(fc_id, part)
+    if part.custom:
+        return custom_call_item(fc_id, part, done=done)
     item: dict[str, Any] = {
         "id": fc_id,
         "type": "function_call",
@@ -97,12 +100,58 @@ def function_call_item(
     return item
 
 
-def custom_call_item(ctc_id: str, part: ToolCallPart) -> dict[str, Any]:
+def custom_call_item(ctc_id: str, part: ToolCallPart, *, done: bool = True) -> dict[str, Any]:
     """A call of a ``custom`` tool, sent upstream as a function taking ``{"input": ...}``."""
     value = loads_object(part.arguments or "{}") or {}
     text = value.get("input")
-    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed", "call_id": part.id,
-            "name": part.name, "input": text if isinstance(text, str) else part.arguments}
+    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed" if done else "in_progress",
+            "call_id": part.id, "name": part.name,
+            "input": "" if not done else text if isinstance(text, str) else part.arguments}
+
+
+_INPUT_OPEN = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+_HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}$")
+
+
+class CustomInput:
+    """Decode the ``input`` string of a custom tool's streamed ``{"input": "..."}`` arguments as they arrive."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.shown = ""
+        self._pos = -1
+        self._closed = False
+
+    def feed(self, piece: str) -> str:
+        """Add a piece of the arguments; return the newly certain text of ``input`` ("" when none)."""
+        self.raw += piece
+        if self._pos < 0:
+            found = _INPUT_OPEN.match(self.raw)
+            if found is None:
+                return ""
+            self._pos = found.end()
+        raw, i = self.raw, self._pos
+        while i < len(raw) and not self._closed:
+            if raw[i] == '"':
+                self._closed = True
+            elif raw[i] == "\\":
+                step = 6 if raw[i + 1 : i + 2] == "u" else 2
+                if i + step > len(raw):
+                    break
+                i += step
+                continue
+            else:
+                i += 1
+        chunk = raw[self._pos : i]
+        if not self._closed and _HIGH_SURROGATE.search(chunk):
+            chunk, i = chunk[:-6], i - 6  # wait for the low half of the pair
+        try:
+            text = json.loads('"' + chunk + '"')
+        except ValueError:
+            return ""
+        self._pos = i
+        self.shown += text
+        return str(text)
 
 
 def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:
@@ -231,7 +280,7 @@ def _non_text_item(
     part: Part, rid: str, index: int, namespaces: Mapping[str, tuple[str, str]] | None
 ) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
-        return function_call_item(item_id("fc", rid, index), part, namespaces, done=True)
+        return function_call_item(item_id("ctc" if part.custom else "fc", rid, index), part, namespaces, done=True)
     if isinstance(part, SearchPart):
         return web_search_item(item_id("ws", rid, index), part)
     if isinstance(part, ThinkingPart):

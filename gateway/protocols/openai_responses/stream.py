@@ -9,7 +9,7 @@ The item rules are those of ``response`` (see there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from gateway.canonical import (
@@ -29,6 +29,8 @@ from gateway.canonical import (
 from gateway.protocols.common import dumps
 from gateway.protocols.openai_responses.errors import failed_error
 from gateway.protocols.openai_responses.response import (
+    CustomInput,
+    custom_call_item,
     event_usage,
     final_status,
     function_call_item,
@@ -68,6 +70,7 @@ class _Block:
     content_index: int = 0
     message: _Message | None = None
     call: ToolCallPart | None = None
+    custom: CustomInput | None = None  # a ``custom`` tool's call: its ``input`` decoded as it streams
 
 
 class StreamRenderer:
@@ -169,9 +172,10 @@ class StreamRenderer:
         elif ev.kind == "tool_call":
             self._seal_message()
             index = self._alloc()
-            fc_id = item_id("fc", self._rid, index)
-            call = ToolCallPart(id=ev.id or fc_id, name=ev.name or "")
-            self._blocks[ev.index] = _Block(kind="tool_call", output_index=index, id=fc_id, call=call)
+            fc_id = item_id("ctc" if ev.custom else "fc", self._rid, index)
+            call = ToolCallPart(id=ev.id or fc_id, name=ev.name or "", custom=ev.custom)
+            self._blocks[ev.index] = _Block(kind="tool_call", output_index=index, id=fc_id, call=call,
+                                            custom=CustomInput() if ev.custom else None)
             item = function_call_item(fc_id, call, self._namespaces, done=False)
             self._emit("response.output_item.added", output_index=index, item=item)
         else:
@@ -243,6 +247,12 @@ class StreamRenderer:
         if block is None or block.kind != "tool_call" or not ev.partial_json:
             return
         block.text += ev.partial_json
+        if block.custom is not None:
+            text = block.custom.feed(ev.partial_json)
+            if text:
+                self._emit("response.custom_tool_call_input.delta", item_id=block.id,
+                           output_index=block.output_index, delta=text)
+            return
         self._emit(
             "response.function_call_arguments.delta", item_id=block.id, output_index=block.output_index,
             delta=ev.partial_json,
@@ -256,6 +266,8 @@ class StreamRenderer:
             self._stop_text(index, block, block.message)
         elif block.kind == "thinking":
             self._stop_thinking(block)
+        elif block.custom is not None and block.call is not None and block.output_index is not None:
+            self._stop_custom(block, block.custom, block.call, block.output_index)
         elif block.kind == "tool_call" and block.call is not None and block.output_index is not None:
             args = block.text or "{}"
             self._emit(
@@ -264,6 +276,15 @@ class StreamRenderer:
             )
             call = ToolCallPart(id=block.call.id, name=block.call.name, arguments=args)
             self._item_done(block.output_index, function_call_item(block.id, call, self._namespaces, done=True))
+
+    def _stop_custom(self, block: _Block, custom: CustomInput, call: ToolCallPart, index: int) -> None:
+        item = custom_call_item(block.id, replace(call, arguments=block.text or "{}"))
+        where = {"item_id": block.id, "output_index": index}
+        text = item["input"]
+        if text.startswith(custom.shown) and len(text) > len(custom.shown):
+            self._emit("response.custom_tool_call_input.delta", **where, delta=text[len(custom.shown):])
+        self._emit("response.custom_tool_call_input.done", **where, input=text)
+        self._item_done(index, item)
 
     def _stop_text(self, index: int, block: _Block, msg: _Message) -> None:
         text = msg.texts[block.content_index]
