@@ -365,6 +365,18 @@ class MessageStop:
 
 
 @dataclass(frozen=True)
+class SearchDone:
+    """A web search the vendor ran, with the sources found: the stream's form of a ``SearchPart``.
+
+    Not a block: each renderer writes it in its caller's shape (Anthropic ``server_tool_use`` +
+    ``web_search_tool_result`` blocks, a Responses ``web_search_call`` item, Gemini ``groundingMetadata``).
+    """
+
+    search: SearchPart
+    type: Literal["search_done"] = "search_done"
+
+
+@dataclass(frozen=True)
 class StreamError:
     """The upstream broke the stream (error event, bad bytes, early end)."""
 
@@ -384,5 +396,6 @@ StreamEvent = Union[
     BlockStop,
     MessageDelta,
     MessageStop,
+    SearchDone,
     StreamError,
 ]

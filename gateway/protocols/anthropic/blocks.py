@@ -286,13 +286,18 @@ def searches_of(parts: tuple[Part, ...]) -> tuple[Part, ...]:
             query = (data.get("input") or {}).get("query")
             queries[str(data.get("id"))] = query if isinstance(query, str) else ""
         elif data.get("type") == "web_search_tool_result":
-            call_id = str(data.get("tool_use_id"))
-            found = data.get("content")
-            found = found if isinstance(found, list) else []
-            sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
-                            if isinstance(r, Mapping) and r.get("url"))
-            out.append(SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources))
+            out.append(search_record(data, queries))
     return tuple(out)
+
+
+def search_record(result: Mapping[str, Any], queries: Mapping[str, str]) -> SearchPart:
+    """A ``web_search_tool_result`` block as a ``SearchPart``; ``queries`` maps call ids to their queries."""
+    call_id = str(result.get("tool_use_id"))
+    found = result.get("content")
+    found = found if isinstance(found, list) else []
+    sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
+                    if isinstance(r, Mapping) and r.get("url"))
+    return SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources)
 
 
 def render_search(part: SearchPart) -> list[dict[str, Any]]:

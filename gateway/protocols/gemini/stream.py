@@ -4,7 +4,8 @@ Data-only events, each a ``GenerateContentResponse`` holding only the new
 parts. Text and thought text go out as they arrive; a function call goes out
 whole once its arguments are complete (Gemini never streams partial calls by
 default). The last chunk carries ``finishReason`` and ``usageMetadata`` (with
-``costCredits`` when the pipeline set it). A failure becomes Google's
+``costCredits`` when the pipeline set it), and ``groundingMetadata`` for the
+searches another vendor ran. A failure becomes Google's
 ``{"error": {...}}`` chunk and ends the stream.
 """
 
@@ -18,6 +19,8 @@ from gateway.canonical import (
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
+    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -29,7 +32,7 @@ from gateway.canonical import (
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.gemini.errors import error_payload
-from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, grounding_of, render_parts, usage_to_gemini
 from gateway.sse import encode
 
 
@@ -45,6 +48,7 @@ class StreamRenderer:
         self._calls: dict[int, ToolCallPart] = {}
         self._args: dict[int, str] = {}
         self._origins: dict[int, str | None] = {}
+        self._searches: list[SearchPart] = []  # another vendor's searches: groundingMetadata on the last chunk
         self._ended = False
 
     def render(self, event: StreamEvent) -> bytes:
@@ -67,6 +71,8 @@ class StreamRenderer:
             return self._block_stop(event.index)
         elif isinstance(event, MessageDelta):
             self._delta = event
+        elif isinstance(event, SearchDone):
+            self._searches.append(event.search)
         elif isinstance(event, MessageStop):
             return self._finish()
         elif isinstance(event, StreamError):
@@ -78,6 +84,9 @@ class StreamRenderer:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if "finishReason" in extra:
             candidate["finishReason"] = extra.pop("finishReason")
+        grounding = extra.pop("groundingMetadata", None)
+        if grounding is not None:
+            candidate["groundingMetadata"] = grounding
         body = {"candidates": [candidate], **extra, "modelVersion": self._model, "responseId": self._id}
         return encode(dumps(body))
 
@@ -108,4 +117,5 @@ class StreamRenderer:
         finish = STOP_TO_FINISH.get(delta.stop_reason or "end_turn", "STOP")
         meta = usage_to_gemini(usage, delta.cost_credits)
         self._ended = True
-        return out + self._chunk([{"text": ""}], finishReason=finish, usageMetadata=meta)
+        grounding = grounding_of(self._searches)
+        return out + self._chunk([{"text": ""}], finishReason=finish, usageMetadata=meta, groundingMetadata=grounding)

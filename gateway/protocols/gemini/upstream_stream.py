@@ -3,7 +3,8 @@
 Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
 split across chunks and are merged into one block while they continue; a
 thought signature closes its thinking block; function calls arrive whole and
-become a block start, one argument delta and a stop. ``usageMetadata`` is the
+become a block start, one argument delta and a stop. ``groundingMetadata`` (the
+searches a grounded answer ran) goes out once, after the text. ``usageMetadata`` is the
 running total: the last one counts, never the sum. The stream is over when a
 candidate has a ``finishReason`` (or the prompt was blocked); an upstream that
 closes before that broke the stream.
@@ -23,6 +24,8 @@ from gateway.canonical import (
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
+    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -43,6 +46,7 @@ from gateway.protocols.gemini.parts import (
     MakeId,
     parse_upstream_part,
     render_image,
+    search_of,
     stop_from_finish,
     usage_from_gemini,
     with_searches,
@@ -90,6 +94,8 @@ class StreamParser:
         self._open: tuple[int, str] | None = None
         self._usage = Usage()
         self._had_calls = False
+        self._rid = "gemini"
+        self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         if self._done or not event.data.strip() or event.data.strip() == "[DONE]":
@@ -103,6 +109,7 @@ class StreamParser:
         if not self._started:
             self._started = True
             rid = body.get("responseId") if isinstance(body.get("responseId"), str) else None
+            self._rid = rid or self._rid
             self._ids = CallIds(self._make_id or default_ids(rid))
             model = str(body.get("modelVersion") or "")
             out.append(MessageStart(id=rid or "gemini", model=model))
@@ -110,6 +117,7 @@ class StreamParser:
             self._usage = usage_from_gemini(body["usageMetadata"])
         candidate = _candidate(body)
         self._usage = self._usage.merged(with_searches(Usage(), candidate))
+        self._search = search_of(candidate, self._rid) or self._search
         content = candidate.get("content") if candidate else None
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for i, raw in enumerate(parts if isinstance(parts, list) else []):
@@ -119,6 +127,8 @@ class StreamParser:
         if isinstance(finish, str) or (candidate is None and _blocked(body)):
             stop = "refusal" if candidate is None else stop_from_finish(finish, had_calls=self._had_calls)
             self._close(out)
+            if self._search is not None:
+                out.append(SearchDone(self._search))
             out += [MessageDelta(stop_reason=stop, usage=self._usage), MessageStop()]
             self._done = True
         return out

@@ -18,6 +18,7 @@ from gateway.canonical import (
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -43,6 +44,7 @@ from gateway.protocols.openai_responses.response import (
     response_object,
     signature_state,
     usage_object,
+    web_search_item,
 )
 from gateway.sse import encode
 
@@ -125,6 +127,8 @@ class StreamRenderer:
             self._block_stop(event.index)
         elif isinstance(event, MessageDelta):
             self._message_delta(event)
+        elif isinstance(event, SearchDone):
+            self._search(event)
         elif isinstance(event, MessageStop):
             self._finish()
         elif isinstance(event, StreamError):
@@ -306,6 +310,17 @@ class StreamRenderer:
             self._emit("response.reasoning_summary_part.done", **where, part={"type": "summary_text", "text": block.text})
         assert block.output_index is not None
         self._item_done(block.output_index, reasoning_item(block.id, block.text, block.state))
+
+    def _search(self, ev: SearchDone) -> None:
+        """A search the upstream ran, as a ``web_search_call`` item with its lifecycle events."""
+        self._seal_message()
+        index = self._alloc()
+        ws_id = item_id("ws", self._rid, index)
+        item = web_search_item(ws_id, ev.search)
+        self._emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
+        for step in ("in_progress", "searching", "completed"):
+            self._emit(f"response.web_search_call.{step}", item_id=ws_id, output_index=index)
+        self._item_done(index, item)
 
     # --- the end -----------------------------------------------------------------
 
