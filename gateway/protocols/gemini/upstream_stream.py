@@ -40,6 +40,8 @@ from gateway.canonical import (
 )
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
+from gateway.protocols.fields import pick
+from gateway.protocols.gemini import partial_args
 from gateway.protocols.gemini.errors import error_payload
 from gateway.protocols.gemini.parts import (
     CallIds,
@@ -96,6 +98,7 @@ class StreamParser:
         self._had_calls = False
         self._rid = "gemini"
         self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
+        self._streamed: tuple[int, partial_args.Arguments] | None = None  # a call arriving in pieces
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         if self._done or not event.data.strip() or event.data.strip() == "[DONE]":
@@ -126,6 +129,7 @@ class StreamParser:
         finish = candidate.get("finishReason") if candidate else None
         if isinstance(finish, str) or (candidate is None and _blocked(body)):
             stop = "refusal" if candidate is None else stop_from_finish(finish, had_calls=self._had_calls)
+            self._end_call(out)
             self._close(out)
             if self._search is not None:
                 out.append(SearchDone(self._search))
@@ -141,6 +145,7 @@ class StreamParser:
 
     def _fail(self, err: StreamError) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        self._streamed = None  # an unfinished call is not handed on
         self._close(out)
         self._done = True
         return [*out, err]
@@ -166,8 +171,43 @@ class StreamParser:
 
     def _part(self, raw: Mapping[str, Any], i: int, out: list[StreamEvent]) -> None:
         assert self._ids is not None
+        call = pick(raw, "functionCall", "function_call")
+        if self._streamed is not None and isinstance(call, Mapping) and not call.get("name"):
+            self._continue_call(call, out)
+            return
+        self._end_call(out)  # any other part ends a call that was arriving in pieces
+        if isinstance(call, Mapping) and partial_args.streams(raw):
+            self._open_call(raw, call, out)
+            return
         for part in parse_upstream_part(raw, f"parts[{i}]", self._ids):
             self._emit(part, out)
+
+    def _open_call(self, raw: Mapping[str, Any], call: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        """The first piece of a call with ``partialArgs``: the block opens now, its arguments come at the end."""
+        assert self._ids is not None
+        name = str(call.get("name") or "")
+        given = call.get("id")
+        signature = pick(raw, "thoughtSignature", "thought_signature")
+        self._had_calls = True
+        index = self._start(out, "tool_call", id=self._ids.call(name, given if isinstance(given, str) else None),
+                            name=name, signature=signature if isinstance(signature, str) else None)
+        self._streamed = (index, partial_args.Arguments())
+        self._continue_call(call, out)
+
+    def _continue_call(self, call: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        assert self._streamed is not None
+        args = self._streamed[1]
+        args.add(pick(call, "partialArgs", "partial_args"))
+        if isinstance(call.get("args"), Mapping):
+            args.value.update(call["args"])
+        if not partial_args.continues(call):
+            self._end_call(out)
+
+    def _end_call(self, out: list[StreamEvent]) -> None:
+        if self._streamed is not None:
+            index, args = self._streamed
+            self._streamed = None
+            out += [ToolArgsDelta(index, dumps(args.value)), BlockStop(index)]
 
     def _emit(self, part: Any, out: list[StreamEvent]) -> None:
         if isinstance(part, ThinkingPart):
