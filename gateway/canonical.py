@@ -48,10 +48,25 @@ STOP_REASONS = (
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A web source a stretch of an answer's text rests on.
+
+    ``quote`` is the source's own words (Anthropic ``cited_text``); ``span`` is the answer's words
+    it supports (Gemini's segment text), empty when it supports its whole text block (Anthropic).
+    """
+
+    url: str
+    title: str = ""
+    quote: str = ""
+    span: str = ""
+
+
+@dataclass(frozen=True)
 class TextPart:
     text: str
     cache_control: Mapping[str, Any] | None = None
     type: Literal["text"] = "text"
+    citations: tuple[Citation, ...] = ()  # in answers only: the sources a search-grounded text cites
 
 
 @dataclass(frozen=True)
@@ -365,6 +380,15 @@ class MessageStop:
 
 
 @dataclass(frozen=True)
+class CitationDelta:
+    """A source cited by text block ``index`` (Anthropic ``citations_delta``, Gemini ``groundingSupports``)."""
+
+    index: int
+    citation: Citation
+    type: Literal["citation_delta"] = "citation_delta"
+
+
+@dataclass(frozen=True)
 class SearchDone:
     """A web search the vendor ran, with the sources found: the stream's form of a ``SearchPart``.
 
@@ -396,6 +420,7 @@ StreamEvent = Union[
     BlockStop,
     MessageDelta,
     MessageStop,
+    CitationDelta,
     SearchDone,
     StreamError,
 ]

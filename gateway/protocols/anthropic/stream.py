@@ -15,6 +15,7 @@ from gateway import sse
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -30,7 +31,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
-from gateway.protocols.anthropic.blocks import render_search, search_record
+from gateway.protocols.anthropic.blocks import citation_of, render_citation, render_search, search_record
 from gateway.protocols.anthropic.errors import error_frame
 from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 
@@ -82,7 +83,7 @@ class StreamRenderer:
             return b"" if self._started else self._start(event.usage)
         if isinstance(event, BlockStart):
             return self._block_start(event)
-        if isinstance(event, (TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta)):
+        if isinstance(event, (TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta, CitationDelta)):
             return self._delta(event)
         if isinstance(event, BlockStop):
             return self._stop(event.index)
@@ -123,12 +124,16 @@ class StreamRenderer:
             "content_block_start", {"type": "content_block_start", "index": ours, "content_block": block}
         )
 
-    def _delta(self, event: TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta) -> bytes:
+    def _delta(self, event: TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta | CitationDelta) -> bytes:
         ours = self._index.get(event.index)
         if ours is None:
             return b""
-        if isinstance(event, TextDelta):
-            delta: dict[str, Any] = {"type": "text_delta", "text": event.text}
+        if isinstance(event, CitationDelta):
+            if event.index not in self._open:
+                return b""  # a text block already closed cannot take it
+            delta: dict[str, Any] = {"type": "citations_delta", "citation": render_citation(event.citation)}
+        elif isinstance(event, TextDelta):
+            delta = {"type": "text_delta", "text": event.text}
         elif isinstance(event, ThinkingDelta):
             delta = {"type": "thinking_delta", "thinking": event.text}
         elif isinstance(event, ToolArgsDelta):
@@ -308,7 +313,10 @@ def block_delta(index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
         return [SignatureDelta(index, str(delta["signature"]), origin="anthropic")]
     if kind == "input_json_delta":
         return [ToolArgsDelta(index, str(delta["partial_json"]))]
-    return []  # citations_delta and other annotations have no canonical form
+    if kind == "citations_delta":
+        citation = citation_of(delta.get("citation"))
+        return [CitationDelta(index, citation)] if citation is not None else []
+    return []  # document citations stay with Anthropic callers (passed through); later kinds too
 
 
 def _passthrough_error(event: sse.SSEEvent, payload: dict[str, Any] | None) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -25,6 +27,7 @@ from gateway.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
+    TextPart,
     ThinkingDelta,
     ToolArgsDelta,
     ToolCallPart,
@@ -49,6 +52,9 @@ class StreamRenderer:
         self._args: dict[int, str] = {}
         self._origins: dict[int, str | None] = {}
         self._searches: list[SearchPart] = []  # another vendor's searches: groundingMetadata on the last chunk
+        # The answer's text blocks (pieces) and their citations, for groundingSupports.
+        self._texts: dict[int, list[str]] = {}
+        self._cites: dict[int, list[Citation]] = {}
         self._ended = False
 
     def render(self, event: StreamEvent) -> bytes:
@@ -60,7 +66,10 @@ class StreamRenderer:
         elif isinstance(event, BlockStart):
             self._block_start(event)
         elif isinstance(event, TextDelta) and event.text:
+            self._texts.get(event.index, []).append(event.text)
             return self._chunk([{"text": event.text}])
+        elif isinstance(event, CitationDelta) and event.index in self._cites:
+            self._cites[event.index].append(event.citation)
         elif isinstance(event, ThinkingDelta) and event.text:
             return self._chunk([{"text": event.text, "thought": True}])
         elif isinstance(event, SignatureDelta):
@@ -92,6 +101,8 @@ class StreamRenderer:
 
     def _block_start(self, ev: BlockStart) -> None:
         self._origins[ev.index] = ev.origin
+        if ev.kind == "text":
+            self._texts[ev.index], self._cites[ev.index] = [], []
         if ev.kind == "tool_call":
             call_id = ev.id or f"call_{ev.index}"
             signature = ev.signature if ev.origin in (None, "gemini") else None
@@ -117,5 +128,7 @@ class StreamRenderer:
         finish = STOP_TO_FINISH.get(delta.stop_reason or "end_turn", "STOP")
         meta = usage_to_gemini(usage, delta.cost_credits)
         self._ended = True
-        grounding = grounding_of(self._searches)
+        texts = [TextPart("".join(self._texts[i]), citations=tuple(self._cites[i])) for i in sorted(self._texts)]
+        grounding = grounding_of([*self._searches, *texts])
         return out + self._chunk([{"text": ""}], finishReason=finish, usageMetadata=meta, groundingMetadata=grounding)
+

@@ -3,8 +3,9 @@
 Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
 split across chunks and are merged into one block while they continue; a
 thought signature closes its thinking block; function calls arrive whole and
-become a block start, one argument delta and a stop. ``groundingMetadata`` (the
-searches a grounded answer ran) goes out once, after the text. ``usageMetadata`` is the
+become a block start, one argument delta and a stop. ``groundingMetadata`` goes out once:
+its citations (``groundingSupports``) on the last text block before it closes, then
+the searches the answer ran. ``usageMetadata`` is the
 running total: the last one counts, never the sum. The stream is over when a
 candidate has a ``finishReason`` (or the prompt was blocked); an upstream that
 closes before that broke the stream.
@@ -20,6 +21,8 @@ from gateway.canonical import (
     BlockKind,
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     ImagePart,
     MessageDelta,
     MessageStart,
@@ -46,6 +49,7 @@ from gateway.protocols.gemini.errors import error_payload
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
+    citations_of,
     parse_upstream_part,
     render_image,
     search_of,
@@ -98,6 +102,8 @@ class StreamParser:
         self._had_calls = False
         self._rid = "gemini"
         self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
+        self._citations: list[Citation] = []  # its groundingSupports, put on the answer's text block
+        self._last_text: int | None = None
         self._streamed: tuple[int, partial_args.Arguments] | None = None  # a call arriving in pieces
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
@@ -121,6 +127,7 @@ class StreamParser:
         candidate = _candidate(body)
         self._usage = self._usage.merged(with_searches(Usage(), candidate))
         self._search = search_of(candidate, self._rid) or self._search
+        self._citations = citations_of(candidate) or self._citations
         content = candidate.get("content") if candidate else None
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for i, raw in enumerate(parts if isinstance(parts, list) else []):
@@ -130,6 +137,8 @@ class StreamParser:
         if isinstance(finish, str) or (candidate is None and _blocked(body)):
             stop = "refusal" if candidate is None else stop_from_finish(finish, had_calls=self._had_calls)
             self._end_call(out)
+            if self._last_text is not None:
+                out += [CitationDelta(self._last_text, c) for c in self._citations]
             self._close(out)
             if self._search is not None:
                 out.append(SearchDone(self._search))
@@ -218,7 +227,8 @@ class StreamParser:
                 out.append(SignatureDelta(index, part.signature, origin="gemini"))
                 self._close(out)
         elif isinstance(part, TextPart):
-            out.append(TextDelta(self._continue(out, "text"), part.text))
+            self._last_text = self._continue(out, "text")
+            out.append(TextDelta(self._last_text, part.text))
         elif isinstance(part, ToolCallPart):
             self._had_calls = True
             index = self._start(out, "tool_call", id=part.id, name=part.name, signature=part.signature)

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from gateway.canonical import (
     ChatResponse,
+    Citation,
     MessageDelta,
     MessageStart,
     Part,
@@ -29,7 +30,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
-from gateway.protocols.common import loads_object
+from gateway.protocols.common import cited_span, loads_object
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
 # names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
@@ -181,17 +182,30 @@ def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
     return item
 
 
-def output_text(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
 
 
-def message_item(msg_id: str, texts: list[str], *, done: bool) -> dict[str, Any]:
+def url_citations(text: str, citations: tuple[Citation, ...] | list[Citation]) -> list[dict[str, Any]]:
+    """A text's web citations as ``url_citation`` annotations over the characters each supports."""
+    out = []
+    for citation in citations:
+        start, end = cited_span(text, citation)
+        out.append({"type": "url_citation", "start_index": start, "end_index": end, "url": citation.url,
+                    "title": citation.title})
+    return out
+
+
+def message_item(
+    msg_id: str, texts: list[str], *, done: bool, notes: list[list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """A ``message`` item, one ``output_text`` part per text; ``notes`` are each part's annotations."""
     return {
         "id": msg_id,
         "type": "message",
         "role": "assistant",
         "status": "completed" if done else "in_progress",
-        "content": [output_text(t) for t in texts],
+        "content": [output_text(t, notes[i] if notes else None) for i, t in enumerate(texts)],
     }
 
 
@@ -257,13 +271,15 @@ def render_response(
     rid = response_id(resp.id)
     output: list[dict[str, Any]] = []
     texts: list[str] | None = None
+    notes: list[list[dict[str, Any]]] = []
     for part in resp.parts:
         if isinstance(part, TextPart):
             if texts is None:
-                texts = []
+                texts, notes = [], []
                 output.append(message_item(item_id("msg", rid, len(output)), texts, done=True))
             texts.append(part.text)
-            output[-1]["content"] = [output_text(t) for t in texts]
+            notes.append(url_citations(part.text, part.citations))
+            output[-1]["content"] = message_item("", texts, done=True, notes=notes)["content"]
             continue
         item = _non_text_item(part, rid, len(output), namespaces)
         if item is not None:

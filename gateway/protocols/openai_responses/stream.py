@@ -15,6 +15,8 @@ from typing import Any, Mapping
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -43,6 +45,7 @@ from gateway.protocols.openai_responses.response import (
     response_id,
     response_object,
     signature_state,
+    url_citations,
     usage_object,
     web_search_item,
 )
@@ -56,6 +59,7 @@ class _Message:
     output_index: int
     id: str
     texts: list[str] = field(default_factory=list)
+    notes: list[list[dict[str, Any]]] = field(default_factory=list)  # each part's annotations
     open_blocks: set[int] = field(default_factory=set)
     sealed: bool = False
 
@@ -73,6 +77,7 @@ class _Block:
     message: _Message | None = None
     call: ToolCallPart | None = None
     custom: CustomInput | None = None  # a ``custom`` tool's call: its ``input`` decoded as it streams
+    citations: list[Citation] = field(default_factory=list)  # a text's sources: annotations at its end
 
 
 class StreamRenderer:
@@ -129,6 +134,10 @@ class StreamRenderer:
             self._message_delta(event)
         elif isinstance(event, SearchDone):
             self._search(event)
+        elif isinstance(event, CitationDelta):
+            block = self._blocks.get(event.index)
+            if block is not None and block.kind == "text":
+                block.citations.append(event.citation)
         elif isinstance(event, MessageStop):
             self._finish()
         elif isinstance(event, StreamError):
@@ -194,6 +203,7 @@ class StreamRenderer:
             self._emit("response.output_item.added", output_index=index, item=message_item(msg.id, [], done=False))
         content_index = len(msg.texts)
         msg.texts.append("")
+        msg.notes.append([])
         msg.open_blocks.add(block_index)
         self._emit(
             "response.content_part.added", item_id=msg.id, output_index=msg.output_index,
@@ -206,7 +216,7 @@ class StreamRenderer:
         if msg is not None:
             msg.sealed = True
             if not msg.open_blocks:
-                self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True))
+                self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True, notes=msg.notes))
 
     def _open_reasoning(self, block: _Block) -> None:
         self._seal_message()
@@ -293,11 +303,14 @@ class StreamRenderer:
     def _stop_text(self, index: int, block: _Block, msg: _Message) -> None:
         text = msg.texts[block.content_index]
         where = {"item_id": msg.id, "output_index": msg.output_index, "content_index": block.content_index}
+        notes = msg.notes[block.content_index] = url_citations(text, block.citations)
+        for i, note in enumerate(notes):
+            self._emit("response.output_text.annotation.added", **where, annotation_index=i, annotation=note)
         self._emit("response.output_text.done", **where, text=text, logprobs=[])
-        self._emit("response.content_part.done", **where, part=output_text(text))
+        self._emit("response.content_part.done", **where, part=output_text(text, notes))
         msg.open_blocks.discard(index)
         if msg.sealed and not msg.open_blocks:
-            self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True))
+            self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True, notes=msg.notes))
 
     def _stop_thinking(self, block: _Block) -> None:
         if block.output_index is None:

@@ -112,16 +112,19 @@ def test_search_results_stream_for_the_caller(upstream: str, caller: str) -> Non
 
 
 def test_search_stream_assembles_like_the_answer_for_a_responses_caller() -> None:
-    """The SDK's assembled stream holds the same ``web_search_call`` item as the non-stream answer."""
+    """The streamed items (search call, cited text) are those of the non-stream answer, item by item."""
     for upstream, answer in ANSWERS.items():
         events = parse_stream(registry.upstream_codec(upstream), (FIXTURES / STREAMS[upstream]).read_bytes())
         frames = [json.loads(e.data) for e in decode(render_stream(registry.codec("responses"), events))]
-        final = frames[-1]["response"]
         body = json.loads((FIXTURES / answer).read_text(encoding="utf-8"))
         whole = registry.codec("responses").render_response(
             registry.upstream_codec(upstream).parse_response(body), model="m", created=1)
-        streamed = [{k: v for k, v in i.items() if k != "id"} for i in final["output"] if i["type"] == "web_search_call"]
-        assert streamed == [{k: v for k, v in i.items() if k != "id"}
-                            for i in whole["output"] if i["type"] == "web_search_call"]
+
+        def items(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return sorted(({k: v for k, v in i.items() if k != "id"} for i in output), key=lambda i: i["type"])
+
+        assert items(frames[-1]["response"]["output"]) == items(whole["output"])
+        assert any(i["type"] == "message" and i["content"][0]["annotations"] for i in whole["output"])
         kinds = [f["type"] for f in frames]
         assert kinds.index("response.web_search_call.searching") < kinds.index("response.web_search_call.completed")
+        assert kinds.index("response.output_text.annotation.added") < kinds.index("response.output_text.done")
