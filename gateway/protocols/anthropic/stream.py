@@ -228,7 +228,8 @@ class StreamParser:
                 )
             ]
         if kind == "content_block_start":
-            return block_start(int(p["index"]), p["content_block"]) + self._search_start(int(p["index"]), p["content_block"])
+            index, block = int(p["index"]), p["content_block"]
+            return block_start(index, block) + self._search_start(index, block)
         if kind == "content_block_delta":
             self._search_delta(int(p["index"]), p["delta"])
             return block_delta(int(p["index"]), p["delta"])
