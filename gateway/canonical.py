@@ -48,10 +48,25 @@ STOP_REASONS = (
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A web source a stretch of an answer's text rests on.
+
+    ``quote`` is the source's own words (Anthropic ``cited_text``); ``span`` is the answer's words
+    it supports (Gemini's segment text), empty when it supports its whole text block (Anthropic).
+    """
+
+    url: str
+    title: str = ""
+    quote: str = ""
+    span: str = ""
+
+
+@dataclass(frozen=True)
 class TextPart:
     text: str
     cache_control: Mapping[str, Any] | None = None
     type: Literal["text"] = "text"
+    citations: tuple[Citation, ...] = ()  # in answers only: the sources a search-grounded text cites
 
 
 @dataclass(frozen=True)
@@ -305,6 +320,7 @@ class BlockStart:
     redacted: str | None = None  # redacted_thinking data
     raw: Mapping[str, Any] | None = None  # the origin's block, for kind "raw"
     origin: Protocol | None = None
+    custom: bool = False  # a call of a Responses ``custom`` tool (``carry.mark_custom_event``)
     type: Literal["block_start"] = "block_start"
 
 
@@ -364,6 +380,27 @@ class MessageStop:
 
 
 @dataclass(frozen=True)
+class CitationDelta:
+    """A source cited by text block ``index`` (Anthropic ``citations_delta``, Gemini ``groundingSupports``)."""
+
+    index: int
+    citation: Citation
+    type: Literal["citation_delta"] = "citation_delta"
+
+
+@dataclass(frozen=True)
+class SearchDone:
+    """A web search the vendor ran, with the sources found: the stream's form of a ``SearchPart``.
+
+    Not a block: each renderer writes it in its caller's shape (Anthropic ``server_tool_use`` +
+    ``web_search_tool_result`` blocks, a Responses ``web_search_call`` item, Gemini ``groundingMetadata``).
+    """
+
+    search: SearchPart
+    type: Literal["search_done"] = "search_done"
+
+
+@dataclass(frozen=True)
 class StreamError:
     """The upstream broke the stream (error event, bad bytes, early end)."""
 
@@ -383,5 +420,7 @@ StreamEvent = Union[
     BlockStop,
     MessageDelta,
     MessageStop,
+    CitationDelta,
+    SearchDone,
     StreamError,
 ]

@@ -30,6 +30,7 @@ from gateway.canonical import (
     ToolArgsDelta,
     Usage,
 )
+from gateway.protocols import carry
 from gateway.protocols.contract import Codec, UpstreamCodec
 from gateway.protocols.passthrough import PassthroughStream
 
@@ -136,6 +137,8 @@ class TranslateRelay:
         secrets: Iterable[str] = (),
     ) -> None:
         self._decoder = sse.SSEDecoder()
+        tools = tuple(tools)
+        self._custom = carry.custom_names(tools)
         # The declared tools let the parser map names the upstream was sent cut short back to the caller's;
         # ``secrets`` (the channel's keys) never reach the caller in an upstream's error message.
         self._parser = upstream.StreamParser(tools=tools, secrets=secrets)
@@ -173,6 +176,8 @@ class TranslateRelay:
         return self._emit(err)
 
     def _emit(self, event: StreamEvent) -> bytes:
+        if self._custom:
+            event = carry.mark_custom_event(event, self._custom)
         if isinstance(event, (TextDelta, ThinkingDelta)):
             self._chars += len(event.text)
         elif isinstance(event, ToolArgsDelta):

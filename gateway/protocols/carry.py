@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from core.errors import InvalidRequest
 from gateway.canonical import (
+    BlockStart,
     ChatRequest,
     ChatResponse,
     DocumentPart,
@@ -30,6 +31,7 @@ from gateway.canonical import (
     Part,
     RawPart,
     ServerTool,
+    StreamEvent,
     TextPart,
     Tool,
     ToolCallPart,
@@ -141,14 +143,26 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
     return Message(msg.role, tuple(parts))
 
 
+def custom_names(tools: Iterable[Tool]) -> frozenset[str]:
+    """The names of the Responses ``custom`` tools among ``tools`` (sent upstream as functions)."""
+    return frozenset(t.name for t in tools if t.custom_format is not None)
+
+
 def mark_custom(resp: ChatResponse, tools: Iterable[Tool]) -> ChatResponse:
     """Mark an answer's calls of ``custom`` tools (sent as functions), so a Responses caller gets them back as such."""
-    names = {t.name for t in tools if t.custom_format is not None}
+    names = custom_names(tools)
     if not names or not any(isinstance(p, ToolCallPart) and p.name in names for p in resp.parts):
         return resp
     parts = tuple(replace(p, custom=True) if isinstance(p, ToolCallPart) and p.name in names else p
                   for p in resp.parts)
     return replace(resp, parts=parts)
+
+
+def mark_custom_event(event: StreamEvent, names: frozenset[str]) -> StreamEvent:
+    """Mark a streamed call of a ``custom`` tool, as ``mark_custom`` does for a whole answer."""
+    if isinstance(event, BlockStart) and event.kind == "tool_call" and event.name in names:
+        return replace(event, custom=True)
+    return event
 
 
 def _lone_context(part: Part, upstream: str) -> bool:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from gateway.canonical import Usage
+from gateway.canonical import Citation, Usage
 
 # --- tool names and ids -----------------------------------------------------
 
@@ -239,3 +239,9 @@ def document_b64(part: Any) -> str:
     if part.data is not None:
         return str(part.data)
     return base64.b64encode(str(part.text or "").encode("utf-8")).decode("ascii")
+
+
+def cited_span(text: str, citation: Citation) -> tuple[int, int]:
+    """The character range of ``text`` a citation supports: its ``span`` where found, else all of it."""
+    start = text.find(citation.span) if citation.span else -1
+    return (start, start + len(citation.span)) if start >= 0 else (0, len(text))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from gateway.canonical import (
+    Citation,
     DocumentPart,
     ImagePart,
     Message,
@@ -286,13 +287,18 @@ def searches_of(parts: tuple[Part, ...]) -> tuple[Part, ...]:
             query = (data.get("input") or {}).get("query")
             queries[str(data.get("id"))] = query if isinstance(query, str) else ""
         elif data.get("type") == "web_search_tool_result":
-            call_id = str(data.get("tool_use_id"))
-            found = data.get("content")
-            found = found if isinstance(found, list) else []
-            sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
-                            if isinstance(r, Mapping) and r.get("url"))
-            out.append(SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources))
+            out.append(search_record(data, queries))
     return tuple(out)
+
+
+def search_record(result: Mapping[str, Any], queries: Mapping[str, str]) -> SearchPart:
+    """A ``web_search_tool_result`` block as a ``SearchPart``; ``queries`` maps call ids to their queries."""
+    call_id = str(result.get("tool_use_id"))
+    found = result.get("content")
+    found = found if isinstance(found, list) else []
+    sources = tuple((str(r.get("url")), str(r.get("title") or "")) for r in found
+                    if isinstance(r, Mapping) and r.get("url"))
+    return SearchPart(id=call_id, queries=(queries.get(call_id, ""),), sources=sources)
 
 
 def render_search(part: SearchPart) -> list[dict[str, Any]]:
@@ -305,10 +311,33 @@ def render_search(part: SearchPart) -> list[dict[str, Any]]:
             {"type": "web_search_tool_result", "tool_use_id": call_id, "content": results}]
 
 
+def citation_of(value: Any) -> Citation | None:
+    """A ``web_search_result_location`` citation; None for other kinds (documents stay with Anthropic)."""
+    if not isinstance(value, Mapping) or value.get("type") != "web_search_result_location" or not value.get("url"):
+        return None
+    quote = value.get("cited_text")
+    return Citation(url=str(value["url"]), title=str(value.get("title") or ""),
+                    quote=quote if isinstance(quote, str) else "")
+
+
+def render_citation(citation: Citation) -> dict[str, Any]:
+    """Another vendor's citation as a ``web_search_result_location`` (it has no encrypted index to give)."""
+    return {"type": "web_search_result_location", "url": citation.url, "title": citation.title,
+            "cited_text": citation.quote or citation.span, "encrypted_index": ""}
+
+
+def with_citations(part: Part, block: Mapping[str, Any]) -> Part:
+    """An answer's text part with the web citations of its block."""
+    found = [c for c in (citation_of(v) for v in block.get("citations") or []) if c is not None]
+    return TextPart(part.text, citations=tuple(found)) if isinstance(part, TextPart) and found else part
+
+
 def render_client_part(part: Part) -> dict[str, Any] | None:
     """Render an answer's part for an Anthropic caller: foreign reasoning is shown, unsigned."""
     if isinstance(part, RawPart) and part.origin != "anthropic":
         return None
+    if isinstance(part, TextPart) and part.citations and part.text:
+        return {"type": "text", "text": part.text, "citations": [render_citation(c) for c in part.citations]}
     block = render_part(part)
     if block is None and isinstance(part, ThinkingPart) and part.text:
         return {"type": "thinking", "thinking": part.text, "signature": ""}

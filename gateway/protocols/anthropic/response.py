@@ -17,6 +17,7 @@ from gateway.protocols.anthropic.blocks import (
     render_client_part,
     render_search,
     searches_of,
+    with_citations,
 )
 from gateway.protocols.fields import (
     as_list,
@@ -29,7 +30,8 @@ def parse_response(body: Mapping[str, Any], *, tools: Iterable[Tool] = ()) -> Ch
     try:
         body = as_obj(body, "response")
         blocks = as_list(body.get("content") or [], "content")
-        parts = searches_of(tuple(parse_block(b, f"content[{i}]") for i, b in enumerate(blocks)))
+        parts = searches_of(tuple(with_citations(parse_block(b, f"content[{i}]"), as_obj(b, f"content[{i}]"))
+                                  for i, b in enumerate(blocks)))
     except GatewayError as exc:
         raise UpstreamError(f"upstream returned a malformed message: {exc.message}") from exc
     stop = body.get("stop_reason")

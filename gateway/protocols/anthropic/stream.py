@@ -15,9 +15,11 @@ from gateway import sse
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -29,6 +31,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
+from gateway.protocols.anthropic.blocks import citation_of, render_citation, render_search, search_record
 from gateway.protocols.anthropic.errors import error_frame
 from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 
@@ -49,6 +52,7 @@ class StreamRenderer:
         self._open: set[int] = set()
         self._next = 0
         self._delta_sent = False
+        self._own_searches = False  # the upstream's own search blocks pass through; no second copy
 
     def render(self, event: StreamEvent) -> bytes:
         """Return the bytes for one event (b"" when it has no Anthropic form)."""
@@ -79,12 +83,14 @@ class StreamRenderer:
             return b"" if self._started else self._start(event.usage)
         if isinstance(event, BlockStart):
             return self._block_start(event)
-        if isinstance(event, (TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta)):
+        if isinstance(event, (TextDelta, ThinkingDelta, ToolArgsDelta, SignatureDelta, CitationDelta)):
             return self._delta(event)
         if isinstance(event, BlockStop):
             return self._stop(event.index)
         if isinstance(event, MessageDelta):
             return self._message_delta(event)
+        if isinstance(event, SearchDone):
+            return b"" if self._own_searches else self._search(event)
         if isinstance(event, MessageStop):
             out = b"" if self._delta_sent else self._message_delta(MessageDelta(stop_reason="end_turn"))
             self._ended = True
@@ -107,6 +113,7 @@ class StreamRenderer:
             }
         elif event.kind == "raw" and event.origin == "anthropic" and event.raw is not None:
             block = dict(event.raw)
+            self._own_searches = self._own_searches or block.get("type") in _SEARCH_BLOCKS
         else:
             return b""
         ours = self._next
@@ -117,12 +124,16 @@ class StreamRenderer:
             "content_block_start", {"type": "content_block_start", "index": ours, "content_block": block}
         )
 
-    def _delta(self, event: TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta) -> bytes:
+    def _delta(self, event: TextDelta | ThinkingDelta | ToolArgsDelta | SignatureDelta | CitationDelta) -> bytes:
         ours = self._index.get(event.index)
         if ours is None:
             return b""
-        if isinstance(event, TextDelta):
-            delta: dict[str, Any] = {"type": "text_delta", "text": event.text}
+        if isinstance(event, CitationDelta):
+            if event.index not in self._open:
+                return b""  # a text block already closed cannot take it
+            delta: dict[str, Any] = {"type": "citations_delta", "citation": render_citation(event.citation)}
+        elif isinstance(event, TextDelta):
+            delta = {"type": "text_delta", "text": event.text}
         elif isinstance(event, ThinkingDelta):
             delta = {"type": "thinking_delta", "thinking": event.text}
         elif isinstance(event, ToolArgsDelta):
@@ -139,6 +150,21 @@ class StreamRenderer:
         self._open.discard(index)
         return _frame("content_block_stop", {"type": "content_block_stop", "index": self._index[index]})
 
+    def _search(self, event: SearchDone) -> bytes:
+        """Another vendor's search as a ``server_tool_use`` block (its query streamed) and its results block."""
+        call, result = render_search(event.search)
+        ours = self._next
+        self._next += 2
+        start = {**call, "input": {}}
+        query = {"type": "input_json_delta", "partial_json": json.dumps(call["input"], ensure_ascii=False)}
+        return b"".join([
+            _frame("content_block_start", {"type": "content_block_start", "index": ours, "content_block": start}),
+            _frame("content_block_delta", {"type": "content_block_delta", "index": ours, "delta": query}),
+            _frame("content_block_stop", {"type": "content_block_stop", "index": ours}),
+            _frame("content_block_start", {"type": "content_block_start", "index": ours + 1, "content_block": result}),
+            _frame("content_block_stop", {"type": "content_block_stop", "index": ours + 1}),
+        ])
+
     def _message_delta(self, event: MessageDelta) -> bytes:
         out = b"".join(self._stop(i) for i in sorted(self._open))
         self._delta_sent = True
@@ -148,10 +174,16 @@ class StreamRenderer:
 
 
 class StreamParser:
-    """Read an Anthropic upstream's SSE events as canonical events."""
+    """Read an Anthropic upstream's SSE events as canonical events.
+
+    Web searches are read on the way: a ``web_search`` ``server_tool_use`` block streams its query,
+    the ``web_search_tool_result`` block arrives whole; with it comes a ``SearchDone``.
+    """
 
     def __init__(self, *, tools: Iterable[Tool] = (), secrets: Iterable[str] = ()) -> None:
         self._secrets = tuple(secrets)
+        self._search_calls: dict[int, tuple[str, str]] = {}  # block index -> (call id, input JSON so far)
+        self._queries: dict[str, str] = {}
         self.usage = Usage()
         self._stop_reason: str | None = None
         self._done = False
@@ -196,10 +228,13 @@ class StreamParser:
                 )
             ]
         if kind == "content_block_start":
-            return block_start(int(p["index"]), p["content_block"])
+            index, block = int(p["index"]), p["content_block"]
+            return block_start(index, block) + self._search_start(index, block)
         if kind == "content_block_delta":
+            self._search_delta(int(p["index"]), p["delta"])
             return block_delta(int(p["index"]), p["delta"])
         if kind == "content_block_stop":
+            self._search_stop(int(p["index"]))
             return [BlockStop(index=int(p["index"]))]
         if kind == "message_delta":
             delta = p.get("delta") or {}
@@ -218,6 +253,29 @@ class StreamParser:
         if kind == "error":
             return self._fail(upstream_error.from_event(p, secrets=self._secrets))
         return []  # ping and events added later
+
+    def _search_start(self, index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
+        kind = block.get("type")
+        if kind == "server_tool_use" and block.get("name") == "web_search":
+            given = block.get("input")
+            self._search_calls[index] = (str(block.get("id")), json.dumps(given) if given else "")
+        elif kind == "web_search_tool_result":
+            return [SearchDone(search_record(block, self._queries))]
+        return []
+
+    def _search_delta(self, index: int, delta: Mapping[str, Any]) -> None:
+        call = self._search_calls.get(index)
+        if call is not None and delta.get("type") == "input_json_delta":
+            self._search_calls[index] = (call[0], call[1] + str(delta.get("partial_json") or ""))
+
+    def _search_stop(self, index: int) -> None:
+        call = self._search_calls.pop(index, None)
+        if call is not None:
+            query = (c.loads_object(call[1]) or {}).get("query")
+            self._queries[call[0]] = query if isinstance(query, str) else ""
+
+
+_SEARCH_BLOCKS = ("server_tool_use", "web_search_tool_result")
 
 
 def block_start(index: int, block: Mapping[str, Any]) -> list[StreamEvent]:
@@ -256,7 +314,10 @@ def block_delta(index: int, delta: Mapping[str, Any]) -> list[StreamEvent]:
         return [SignatureDelta(index, str(delta["signature"]), origin="anthropic")]
     if kind == "input_json_delta":
         return [ToolArgsDelta(index, str(delta["partial_json"]))]
-    return []  # citations_delta and other annotations have no canonical form
+    if kind == "citations_delta":
+        citation = citation_of(delta.get("citation"))
+        return [CitationDelta(index, citation)] if citation is not None else []
+    return []  # document citations stay with Anthropic callers (passed through); later kinds too
 
 
 def _passthrough_error(event: sse.SSEEvent, payload: dict[str, Any] | None) -> bool:

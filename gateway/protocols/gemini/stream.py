@@ -4,7 +4,8 @@ Data-only events, each a ``GenerateContentResponse`` holding only the new
 parts. Text and thought text go out as they arrive; a function call goes out
 whole once its arguments are complete (Gemini never streams partial calls by
 default). The last chunk carries ``finishReason`` and ``usageMetadata`` (with
-``costCredits`` when the pipeline set it). A failure becomes Google's
+``costCredits`` when the pipeline set it), and ``groundingMetadata`` for the
+searches another vendor ran. A failure becomes Google's
 ``{"error": {...}}`` chunk and ends the stream.
 """
 
@@ -15,13 +16,18 @@ from typing import Any
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
+    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
+    TextPart,
     ThinkingDelta,
     ToolArgsDelta,
     ToolCallPart,
@@ -29,7 +35,7 @@ from gateway.canonical import (
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.gemini.errors import error_payload
-from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, grounding_of, render_parts, usage_to_gemini
 from gateway.sse import encode
 
 
@@ -45,6 +51,10 @@ class StreamRenderer:
         self._calls: dict[int, ToolCallPart] = {}
         self._args: dict[int, str] = {}
         self._origins: dict[int, str | None] = {}
+        self._searches: list[SearchPart] = []  # another vendor's searches: groundingMetadata on the last chunk
+        # The answer's text blocks (pieces) and their citations, for groundingSupports.
+        self._texts: dict[int, list[str]] = {}
+        self._cites: dict[int, list[Citation]] = {}
         self._ended = False
 
     def render(self, event: StreamEvent) -> bytes:
@@ -56,7 +66,10 @@ class StreamRenderer:
         elif isinstance(event, BlockStart):
             self._block_start(event)
         elif isinstance(event, TextDelta) and event.text:
+            self._texts.get(event.index, []).append(event.text)
             return self._chunk([{"text": event.text}])
+        elif isinstance(event, CitationDelta) and event.index in self._cites:
+            self._cites[event.index].append(event.citation)
         elif isinstance(event, ThinkingDelta) and event.text:
             return self._chunk([{"text": event.text, "thought": True}])
         elif isinstance(event, SignatureDelta):
@@ -67,6 +80,8 @@ class StreamRenderer:
             return self._block_stop(event.index)
         elif isinstance(event, MessageDelta):
             self._delta = event
+        elif isinstance(event, SearchDone):
+            self._searches.append(event.search)
         elif isinstance(event, MessageStop):
             return self._finish()
         elif isinstance(event, StreamError):
@@ -78,11 +93,16 @@ class StreamRenderer:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if "finishReason" in extra:
             candidate["finishReason"] = extra.pop("finishReason")
+        grounding = extra.pop("groundingMetadata", None)
+        if grounding is not None:
+            candidate["groundingMetadata"] = grounding
         body = {"candidates": [candidate], **extra, "modelVersion": self._model, "responseId": self._id}
         return encode(dumps(body))
 
     def _block_start(self, ev: BlockStart) -> None:
         self._origins[ev.index] = ev.origin
+        if ev.kind == "text":
+            self._texts[ev.index], self._cites[ev.index] = [], []
         if ev.kind == "tool_call":
             call_id = ev.id or f"call_{ev.index}"
             signature = ev.signature if ev.origin in (None, "gemini") else None
@@ -108,4 +128,7 @@ class StreamRenderer:
         finish = STOP_TO_FINISH.get(delta.stop_reason or "end_turn", "STOP")
         meta = usage_to_gemini(usage, delta.cost_credits)
         self._ended = True
-        return out + self._chunk([{"text": ""}], finishReason=finish, usageMetadata=meta)
+        texts = [TextPart("".join(self._texts[i]), citations=tuple(self._cites[i])) for i in sorted(self._texts)]
+        grounding = grounding_of([*self._searches, *texts])
+        return out + self._chunk([{"text": ""}], finishReason=finish, usageMetadata=meta, groundingMetadata=grounding)
+

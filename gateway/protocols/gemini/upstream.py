@@ -19,6 +19,8 @@ from gateway.protocols import server_tools
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
+    citations_of,
+    cite_texts,
     parse_upstream_part,
     render_parts,
     search_of,
@@ -87,6 +89,7 @@ def parse_response(
         if isinstance(raw, Mapping):
             parts.extend(parse_upstream_part(raw, f"candidates[0].content.parts[{i}]", ids))
     had_calls = any(isinstance(p, ToolCallPart) for p in parts)
+    parts = cite_texts(parts, citations_of(candidate))
     search = search_of(candidate, rid)
     if search is not None:
         parts.insert(0, search)

@@ -3,7 +3,9 @@
 Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
 split across chunks and are merged into one block while they continue; a
 thought signature closes its thinking block; function calls arrive whole and
-become a block start, one argument delta and a stop. ``usageMetadata`` is the
+become a block start, one argument delta and a stop. ``groundingMetadata`` goes out once:
+its citations (``groundingSupports``) on the last text block before it closes, then
+the searches the answer ran. ``usageMetadata`` is the
 running total: the last one counts, never the sum. The stream is over when a
 candidate has a ``finishReason`` (or the prompt was blocked); an upstream that
 closes before that broke the stream.
@@ -19,10 +21,14 @@ from gateway.canonical import (
     BlockKind,
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     ImagePart,
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
+    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -37,12 +43,16 @@ from gateway.canonical import (
 )
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
+from gateway.protocols.fields import pick
+from gateway.protocols.gemini import partial_args
 from gateway.protocols.gemini.errors import error_payload
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
+    citations_of,
     parse_upstream_part,
     render_image,
+    search_of,
     stop_from_finish,
     usage_from_gemini,
     with_searches,
@@ -90,6 +100,11 @@ class StreamParser:
         self._open: tuple[int, str] | None = None
         self._usage = Usage()
         self._had_calls = False
+        self._rid = "gemini"
+        self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
+        self._citations: list[Citation] = []  # its groundingSupports, put on the answer's text block
+        self._last_text: int | None = None
+        self._streamed: tuple[int, partial_args.Arguments] | None = None  # a call arriving in pieces
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         if self._done or not event.data.strip() or event.data.strip() == "[DONE]":
@@ -103,6 +118,7 @@ class StreamParser:
         if not self._started:
             self._started = True
             rid = body.get("responseId") if isinstance(body.get("responseId"), str) else None
+            self._rid = rid or self._rid
             self._ids = CallIds(self._make_id or default_ids(rid))
             model = str(body.get("modelVersion") or "")
             out.append(MessageStart(id=rid or "gemini", model=model))
@@ -110,6 +126,8 @@ class StreamParser:
             self._usage = usage_from_gemini(body["usageMetadata"])
         candidate = _candidate(body)
         self._usage = self._usage.merged(with_searches(Usage(), candidate))
+        self._search = search_of(candidate, self._rid) or self._search
+        self._citations = citations_of(candidate) or self._citations
         content = candidate.get("content") if candidate else None
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for i, raw in enumerate(parts if isinstance(parts, list) else []):
@@ -118,7 +136,12 @@ class StreamParser:
         finish = candidate.get("finishReason") if candidate else None
         if isinstance(finish, str) or (candidate is None and _blocked(body)):
             stop = "refusal" if candidate is None else stop_from_finish(finish, had_calls=self._had_calls)
+            self._end_call(out)
+            if self._last_text is not None:
+                out += [CitationDelta(self._last_text, c) for c in self._citations]
             self._close(out)
+            if self._search is not None:
+                out.append(SearchDone(self._search))
             out += [MessageDelta(stop_reason=stop, usage=self._usage), MessageStop()]
             self._done = True
         return out
@@ -131,6 +154,7 @@ class StreamParser:
 
     def _fail(self, err: StreamError) -> list[StreamEvent]:
         out: list[StreamEvent] = []
+        self._streamed = None  # an unfinished call is not handed on
         self._close(out)
         self._done = True
         return [*out, err]
@@ -156,8 +180,43 @@ class StreamParser:
 
     def _part(self, raw: Mapping[str, Any], i: int, out: list[StreamEvent]) -> None:
         assert self._ids is not None
+        call = pick(raw, "functionCall", "function_call")
+        if self._streamed is not None and isinstance(call, Mapping) and not call.get("name"):
+            self._continue_call(call, out)
+            return
+        self._end_call(out)  # any other part ends a call that was arriving in pieces
+        if isinstance(call, Mapping) and partial_args.streams(raw):
+            self._open_call(raw, call, out)
+            return
         for part in parse_upstream_part(raw, f"parts[{i}]", self._ids):
             self._emit(part, out)
+
+    def _open_call(self, raw: Mapping[str, Any], call: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        """The first piece of a call with ``partialArgs``: the block opens now, its arguments come at the end."""
+        assert self._ids is not None
+        name = str(call.get("name") or "")
+        given = call.get("id")
+        signature = pick(raw, "thoughtSignature", "thought_signature")
+        self._had_calls = True
+        index = self._start(out, "tool_call", id=self._ids.call(name, given if isinstance(given, str) else None),
+                            name=name, signature=signature if isinstance(signature, str) else None)
+        self._streamed = (index, partial_args.Arguments())
+        self._continue_call(call, out)
+
+    def _continue_call(self, call: Mapping[str, Any], out: list[StreamEvent]) -> None:
+        assert self._streamed is not None
+        args = self._streamed[1]
+        args.add(pick(call, "partialArgs", "partial_args"))
+        if isinstance(call.get("args"), Mapping):
+            args.value.update(call["args"])
+        if not partial_args.continues(call):
+            self._end_call(out)
+
+    def _end_call(self, out: list[StreamEvent]) -> None:
+        if self._streamed is not None:
+            index, args = self._streamed
+            self._streamed = None
+            out += [ToolArgsDelta(index, dumps(args.value)), BlockStop(index)]
 
     def _emit(self, part: Any, out: list[StreamEvent]) -> None:
         if isinstance(part, ThinkingPart):
@@ -168,7 +227,8 @@ class StreamParser:
                 out.append(SignatureDelta(index, part.signature, origin="gemini"))
                 self._close(out)
         elif isinstance(part, TextPart):
-            out.append(TextDelta(self._continue(out, "text"), part.text))
+            self._last_text = self._continue(out, "text")
+            out.append(TextDelta(self._last_text, part.text))
         elif isinstance(part, ToolCallPart):
             self._had_calls = True
             index = self._start(out, "tool_call", id=part.id, name=part.name, signature=part.signature)

@@ -7,16 +7,20 @@ SDK's ``responses.stream(...).get_final_response()`` assembles exactly what
 - consecutive text blocks share one ``message`` item (one ``output_text`` part each);
 - a thinking block becomes a ``reasoning`` item with one ``summary_text`` part, or
   none when it carries neither text nor state this protocol can hand back;
-- each tool call is a ``function_call`` item;
-- item ids are ``<msg|rs|fc>_<response id>_<output index>``.
+- each tool call is a ``function_call`` item, or a ``custom_tool_call`` for a ``custom`` tool;
+- a search the upstream ran is a ``web_search_call`` item;
+- item ids are ``<msg|rs|fc|ctc|ws>_<response id>_<output index>``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Mapping
 
 from gateway.canonical import (
     ChatResponse,
+    Citation,
     MessageDelta,
     MessageStart,
     Part,
@@ -26,7 +30,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
-from gateway.protocols.common import loads_object
+from gateway.protocols.common import cited_span, loads_object
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool
 # names, readable to a model, and (a doubled hyphen being rare in a function name) reversible from
@@ -81,8 +85,8 @@ def _safe(text: str) -> str:
 def function_call_item(
     fc_id: str, part: ToolCallPart, namespaces: Mapping[str, tuple[str, str]] | None, *, done: bool
 ) -> dict[str, Any]:
-    if part.custom and done:
-        return custom_call_item(fc_id, part)
+    if part.custom:
+        return custom_call_item(fc_id, part, done=done)
     item: dict[str, Any] = {
         "id": fc_id,
         "type": "function_call",
@@ -97,12 +101,58 @@ def function_call_item(
     return item
 
 
-def custom_call_item(ctc_id: str, part: ToolCallPart) -> dict[str, Any]:
+def custom_call_item(ctc_id: str, part: ToolCallPart, *, done: bool = True) -> dict[str, Any]:
     """A call of a ``custom`` tool, sent upstream as a function taking ``{"input": ...}``."""
     value = loads_object(part.arguments or "{}") or {}
     text = value.get("input")
-    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed", "call_id": part.id,
-            "name": part.name, "input": text if isinstance(text, str) else part.arguments}
+    return {"id": ctc_id, "type": "custom_tool_call", "status": "completed" if done else "in_progress",
+            "call_id": part.id, "name": part.name,
+            "input": "" if not done else text if isinstance(text, str) else part.arguments}
+
+
+_INPUT_OPEN = re.compile(r'\s*\{\s*"input"\s*:\s*"')
+_HIGH_SURROGATE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}$")
+
+
+class CustomInput:
+    """Decode the ``input`` string of a custom tool's streamed ``{"input": "..."}`` arguments as they arrive."""
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.shown = ""
+        self._pos = -1
+        self._closed = False
+
+    def feed(self, piece: str) -> str:
+        """Add a piece of the arguments; return the newly certain text of ``input`` ("" when none)."""
+        self.raw += piece
+        if self._pos < 0:
+            found = _INPUT_OPEN.match(self.raw)
+            if found is None:
+                return ""
+            self._pos = found.end()
+        raw, i = self.raw, self._pos
+        while i < len(raw) and not self._closed:
+            if raw[i] == '"':
+                self._closed = True
+            elif raw[i] == "\\":
+                step = 6 if raw[i + 1 : i + 2] == "u" else 2
+                if i + step > len(raw):
+                    break
+                i += step
+                continue
+            else:
+                i += 1
+        chunk = raw[self._pos : i]
+        if not self._closed and _HIGH_SURROGATE.search(chunk):
+            chunk, i = chunk[:-6], i - 6  # wait for the low half of the pair
+        try:
+            text = json.loads('"' + chunk + '"')
+        except ValueError:
+            return ""
+        self._pos = i
+        self.shown += text
+        return str(text)
 
 
 def split_name(name: str, namespaces: Mapping[str, tuple[str, str]] | None) -> tuple[str, str] | None:
@@ -132,17 +182,30 @@ def reasoning_item(rs_id: str, text: str, state: str | None) -> dict[str, Any]:
     return item
 
 
-def output_text(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
 
 
-def message_item(msg_id: str, texts: list[str], *, done: bool) -> dict[str, Any]:
+def url_citations(text: str, citations: tuple[Citation, ...] | list[Citation]) -> list[dict[str, Any]]:
+    """A text's web citations as ``url_citation`` annotations over the characters each supports."""
+    out = []
+    for citation in citations:
+        start, end = cited_span(text, citation)
+        out.append({"type": "url_citation", "start_index": start, "end_index": end, "url": citation.url,
+                    "title": citation.title})
+    return out
+
+
+def message_item(
+    msg_id: str, texts: list[str], *, done: bool, notes: list[list[dict[str, Any]]] | None = None
+) -> dict[str, Any]:
+    """A ``message`` item, one ``output_text`` part per text; ``notes`` are each part's annotations."""
     return {
         "id": msg_id,
         "type": "message",
         "role": "assistant",
         "status": "completed" if done else "in_progress",
-        "content": [output_text(t) for t in texts],
+        "content": [output_text(t, notes[i] if notes else None) for i, t in enumerate(texts)],
     }
 
 
@@ -208,13 +271,15 @@ def render_response(
     rid = response_id(resp.id)
     output: list[dict[str, Any]] = []
     texts: list[str] | None = None
+    notes: list[list[dict[str, Any]]] = []
     for part in resp.parts:
         if isinstance(part, TextPart):
             if texts is None:
-                texts = []
+                texts, notes = [], []
                 output.append(message_item(item_id("msg", rid, len(output)), texts, done=True))
             texts.append(part.text)
-            output[-1]["content"] = [output_text(t) for t in texts]
+            notes.append(url_citations(part.text, part.citations))
+            output[-1]["content"] = message_item("", texts, done=True, notes=notes)["content"]
             continue
         item = _non_text_item(part, rid, len(output), namespaces)
         if item is not None:
@@ -231,7 +296,7 @@ def _non_text_item(
     part: Part, rid: str, index: int, namespaces: Mapping[str, tuple[str, str]] | None
 ) -> dict[str, Any] | None:
     if isinstance(part, ToolCallPart):
-        return function_call_item(item_id("fc", rid, index), part, namespaces, done=True)
+        return function_call_item(item_id("ctc" if part.custom else "fc", rid, index), part, namespaces, done=True)
     if isinstance(part, SearchPart):
         return web_search_item(item_id("ws", rid, index), part)
     if isinstance(part, ThinkingPart):

@@ -9,15 +9,18 @@ The item rules are those of ``response`` (see there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from gateway.canonical import (
     BlockStart,
     BlockStop,
+    Citation,
+    CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
+    SearchDone,
     SignatureDelta,
     StreamError,
     StreamEvent,
@@ -29,6 +32,8 @@ from gateway.canonical import (
 from gateway.protocols.common import dumps
 from gateway.protocols.openai_responses.errors import failed_error
 from gateway.protocols.openai_responses.response import (
+    CustomInput,
+    custom_call_item,
     event_usage,
     final_status,
     function_call_item,
@@ -40,7 +45,9 @@ from gateway.protocols.openai_responses.response import (
     response_id,
     response_object,
     signature_state,
+    url_citations,
     usage_object,
+    web_search_item,
 )
 from gateway.sse import encode
 
@@ -52,6 +59,7 @@ class _Message:
     output_index: int
     id: str
     texts: list[str] = field(default_factory=list)
+    notes: list[list[dict[str, Any]]] = field(default_factory=list)  # each part's annotations
     open_blocks: set[int] = field(default_factory=set)
     sealed: bool = False
 
@@ -68,6 +76,8 @@ class _Block:
     content_index: int = 0
     message: _Message | None = None
     call: ToolCallPart | None = None
+    custom: CustomInput | None = None  # a ``custom`` tool's call: its ``input`` decoded as it streams
+    citations: list[Citation] = field(default_factory=list)  # a text's sources: annotations at its end
 
 
 class StreamRenderer:
@@ -122,6 +132,12 @@ class StreamRenderer:
             self._block_stop(event.index)
         elif isinstance(event, MessageDelta):
             self._message_delta(event)
+        elif isinstance(event, SearchDone):
+            self._search(event)
+        elif isinstance(event, CitationDelta):
+            block = self._blocks.get(event.index)
+            if block is not None and block.kind == "text":
+                block.citations.append(event.citation)
         elif isinstance(event, MessageStop):
             self._finish()
         elif isinstance(event, StreamError):
@@ -169,9 +185,10 @@ class StreamRenderer:
         elif ev.kind == "tool_call":
             self._seal_message()
             index = self._alloc()
-            fc_id = item_id("fc", self._rid, index)
-            call = ToolCallPart(id=ev.id or fc_id, name=ev.name or "")
-            self._blocks[ev.index] = _Block(kind="tool_call", output_index=index, id=fc_id, call=call)
+            fc_id = item_id("ctc" if ev.custom else "fc", self._rid, index)
+            call = ToolCallPart(id=ev.id or fc_id, name=ev.name or "", custom=ev.custom)
+            self._blocks[ev.index] = _Block(kind="tool_call", output_index=index, id=fc_id, call=call,
+                                            custom=CustomInput() if ev.custom else None)
             item = function_call_item(fc_id, call, self._namespaces, done=False)
             self._emit("response.output_item.added", output_index=index, item=item)
         else:
@@ -186,6 +203,7 @@ class StreamRenderer:
             self._emit("response.output_item.added", output_index=index, item=message_item(msg.id, [], done=False))
         content_index = len(msg.texts)
         msg.texts.append("")
+        msg.notes.append([])
         msg.open_blocks.add(block_index)
         self._emit(
             "response.content_part.added", item_id=msg.id, output_index=msg.output_index,
@@ -198,7 +216,7 @@ class StreamRenderer:
         if msg is not None:
             msg.sealed = True
             if not msg.open_blocks:
-                self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True))
+                self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True, notes=msg.notes))
 
     def _open_reasoning(self, block: _Block) -> None:
         self._seal_message()
@@ -243,6 +261,12 @@ class StreamRenderer:
         if block is None or block.kind != "tool_call" or not ev.partial_json:
             return
         block.text += ev.partial_json
+        if block.custom is not None:
+            text = block.custom.feed(ev.partial_json)
+            if text:
+                self._emit("response.custom_tool_call_input.delta", item_id=block.id,
+                           output_index=block.output_index, delta=text)
+            return
         self._emit(
             "response.function_call_arguments.delta", item_id=block.id, output_index=block.output_index,
             delta=ev.partial_json,
@@ -256,6 +280,8 @@ class StreamRenderer:
             self._stop_text(index, block, block.message)
         elif block.kind == "thinking":
             self._stop_thinking(block)
+        elif block.custom is not None and block.call is not None and block.output_index is not None:
+            self._stop_custom(block, block.custom, block.call, block.output_index)
         elif block.kind == "tool_call" and block.call is not None and block.output_index is not None:
             args = block.text or "{}"
             self._emit(
@@ -265,14 +291,26 @@ class StreamRenderer:
             call = ToolCallPart(id=block.call.id, name=block.call.name, arguments=args)
             self._item_done(block.output_index, function_call_item(block.id, call, self._namespaces, done=True))
 
+    def _stop_custom(self, block: _Block, custom: CustomInput, call: ToolCallPart, index: int) -> None:
+        item = custom_call_item(block.id, replace(call, arguments=block.text or "{}"))
+        where = {"item_id": block.id, "output_index": index}
+        text = item["input"]
+        if text.startswith(custom.shown) and len(text) > len(custom.shown):
+            self._emit("response.custom_tool_call_input.delta", **where, delta=text[len(custom.shown):])
+        self._emit("response.custom_tool_call_input.done", **where, input=text)
+        self._item_done(index, item)
+
     def _stop_text(self, index: int, block: _Block, msg: _Message) -> None:
         text = msg.texts[block.content_index]
         where = {"item_id": msg.id, "output_index": msg.output_index, "content_index": block.content_index}
+        notes = msg.notes[block.content_index] = url_citations(text, block.citations)
+        for i, note in enumerate(notes):
+            self._emit("response.output_text.annotation.added", **where, annotation_index=i, annotation=note)
         self._emit("response.output_text.done", **where, text=text, logprobs=[])
-        self._emit("response.content_part.done", **where, part=output_text(text))
+        self._emit("response.content_part.done", **where, part=output_text(text, notes))
         msg.open_blocks.discard(index)
         if msg.sealed and not msg.open_blocks:
-            self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True))
+            self._item_done(msg.output_index, message_item(msg.id, msg.texts, done=True, notes=msg.notes))
 
     def _stop_thinking(self, block: _Block) -> None:
         if block.output_index is None:
@@ -285,6 +323,17 @@ class StreamRenderer:
             self._emit("response.reasoning_summary_part.done", **where, part={"type": "summary_text", "text": block.text})
         assert block.output_index is not None
         self._item_done(block.output_index, reasoning_item(block.id, block.text, block.state))
+
+    def _search(self, ev: SearchDone) -> None:
+        """A search the upstream ran, as a ``web_search_call`` item with its lifecycle events."""
+        self._seal_message()
+        index = self._alloc()
+        ws_id = item_id("ws", self._rid, index)
+        item = web_search_item(ws_id, ev.search)
+        self._emit("response.output_item.added", output_index=index, item={**item, "status": "in_progress"})
+        for step in ("in_progress", "searching", "completed"):
+            self._emit(f"response.web_search_call.{step}", item_id=ws_id, output_index=index)
+        self._item_done(index, item)
 
     # --- the end -----------------------------------------------------------------
 

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidRequest
+from gateway.canonical import SearchDone
 from gateway.protocols import carry, registry
-from tests.gateway.protocols.test_sse import FIXTURES, check_golden
+from tests.gateway.protocols.test_sse import FIXTURES, check_golden, decode, parse_stream, render_stream
 
 CARD = SimpleNamespace(id="m", capabilities=("pdf", "web_search", "code_execution", "web_fetch"))
 CALLERS = {"anthropic": "anthropic", "openai": "openai", "responses": "responses", "gemini": "gemini"}
 UPSTREAMS = ("anthropic", "openai", "gemini")
+URL = "https://news.example/bytespike"
 
 
 def _render(caller: str, fixture: str, upstream: str) -> dict[str, Any]:
@@ -89,3 +91,40 @@ def test_custom_tool_call_goes_back_as_custom_tool_call() -> None:
     (item,) = out["output"]
     assert (item["type"], item["call_id"], item["name"]) == ("custom_tool_call", "toolu_1", "apply_patch")
     assert item["input"] == "*** Begin Patch\n*** End Patch"
+
+
+# --- streams: searches the upstream ran, in the caller's stream shape ----------------------------
+
+STREAMS = {"anthropic": "anthropic/web_search.sse", "gemini": "gemini/grounded.sse"}
+
+
+@pytest.mark.parametrize("caller", ("anthropic", "responses", "gemini"))
+@pytest.mark.parametrize("upstream", STREAMS)
+def test_search_results_stream_for_the_caller(upstream: str, caller: str) -> None:
+    if caller == upstream:
+        pytest.skip("same protocol: the stream passes through")
+    events = parse_stream(registry.upstream_codec(upstream), (FIXTURES / STREAMS[upstream]).read_bytes())
+    (search,) = [e.search for e in events if isinstance(e, SearchDone)]
+    assert (search.queries, [url for url, _ in search.sources]) == (("ByteSpike launch",), [URL])
+    out = render_stream(registry.codec(caller), events)
+    check_golden(FIXTURES / f"{caller}/rendered/stream_from_{upstream}_search.sse", out)
+    assert URL in out.decode()
+
+
+def test_search_stream_assembles_like_the_answer_for_a_responses_caller() -> None:
+    """The streamed items (search call, cited text) are those of the non-stream answer, item by item."""
+    for upstream, answer in ANSWERS.items():
+        events = parse_stream(registry.upstream_codec(upstream), (FIXTURES / STREAMS[upstream]).read_bytes())
+        frames = [json.loads(e.data) for e in decode(render_stream(registry.codec("responses"), events))]
+        body = json.loads((FIXTURES / answer).read_text(encoding="utf-8"))
+        whole = registry.codec("responses").render_response(
+            registry.upstream_codec(upstream).parse_response(body), model="m", created=1)
+
+        def items(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return sorted(({k: v for k, v in i.items() if k != "id"} for i in output), key=lambda i: i["type"])
+
+        assert items(frames[-1]["response"]["output"]) == items(whole["output"])
+        assert any(i["type"] == "message" and i["content"][0]["annotations"] for i in whole["output"])
+        kinds = [f["type"] for f in frames]
+        assert kinds.index("response.web_search_call.searching") < kinds.index("response.web_search_call.completed")
+        assert kinds.index("response.output_text.annotation.added") < kinds.index("response.output_text.done")

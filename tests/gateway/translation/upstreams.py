@@ -38,11 +38,12 @@ class Usage:
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # thinking | text | tool
+    kind: str  # thinking | text | tool | search (a web search the vendor runs: ``text`` is the query)
     text: str = ""
     id: str = ""
     name: str = ""
     args: dict[str, Any] = field(default_factory=dict)
+    cited: bool = False  # text resting on the script's search result (Anthropic citations, Gemini supports)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Script:
     stop: str = "end_turn"  # canonical stop reason
     midfail: bool = False  # a vendor error event after the first text piece
     no_usage: bool = False  # an OpenAI-compatible vendor that reports no usage at all
+    partial: bool = False  # Gemini streams each call's arguments in pieces (Vertex partialArgs)
 
 
 TEXT = "Sunny and mild in Paris today."
@@ -61,6 +63,10 @@ CALLS = (
     ("get_weather", {"city": "Paris"}),
     ("get_time", {"tz": "Europe/Paris"}),
 )
+SEARCH_QUERY = "ByteSpike launch"
+SEARCH_TEXT = "ByteSpike launched yesterday."
+SEARCH_HIT = ("https://news.example/bytespike", "ByteSpike launches")
+PATCH = '*** Begin Patch\n*** Update File: "café.py"\n+print("😀")\n*** End Patch'
 CALL_IDS = {"anthropic": ("toolu_01Aweather", "toolu_01Btime"), "openai": ("call_A1weather", "call_B2time")}
 
 SCRIPTS: dict[str, Script] = {
@@ -83,6 +89,13 @@ SCRIPTS: dict[str, Script] = {
     # A call to the first tool the request declares, by the name the upstream was given.
     "echotool": Script((Block("tool", name="", args={"path": "/src/app.py"}),), stop="tool_use"),
     "maxed": Script((Block("text", "Sunny and"),), stop="max_tokens"),
+    "search": Script((Block("search", SEARCH_QUERY), Block("text", SEARCH_TEXT, cited=True))),
+    # A call to the first tool the request declares (a custom tool: its one string ``input``).
+    "customtool": Script((Block("tool", name="", args={"input": PATCH}),), stop="tool_use"),
+    "partialtools": Script(
+        (Block("text", "Checking both."),) + tuple(Block("tool", name=n, args=a) for n, a in CALLS),
+        stop="tool_use", partial=True,
+    ),
     "refused": Script((Block("text", "I cannot help with that."),), stop="refusal"),
 }
 
@@ -96,7 +109,7 @@ def usage_for(vendor: str, script: Script) -> Usage:
 def script_of(raw: bytes, vendor: str, body: dict[str, Any]) -> Script:
     names = MARKER.findall(raw)
     script = SCRIPTS[names[-1].decode()] if names else SCRIPTS["text"]
-    if script is SCRIPTS["echotool"]:
+    if script in (SCRIPTS["echotool"], SCRIPTS["customtool"]):
         tool = body["tools"][0]
         name = {"anthropic": lambda: tool["name"], "openai": lambda: tool["function"]["name"],
                 "gemini": lambda: camel(tool)["functionDeclarations"][0]["name"]}[vendor]()
@@ -120,6 +133,15 @@ def _ant_blocks(script: Script) -> list[dict[str, Any]]:
             out.append({"type": "thinking", "thinking": b.text, "signature": ANT_SIGNATURE})
         elif b.kind == "text":
             out.append({"type": "text", "text": b.text})
+            if b.cited:
+                out[-1]["citations"] = [{"type": "web_search_result_location", "url": SEARCH_HIT[0],
+                                         "title": SEARCH_HIT[1], "encrypted_index": "Eo8B",
+                                         "cited_text": b.text[:18]}]
+        elif b.kind == "search":
+            out += [{"type": "server_tool_use", "id": "srvtoolu_01A", "name": "web_search", "input": {"query": b.text}},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01A",
+                     "content": [{"type": "web_search_result", "url": SEARCH_HIT[0], "title": SEARCH_HIT[1],
+                                  "encrypted_content": "EqAB", "page_age": "1 day"}]}]
         elif b.kind == "redacted":
             out.append({"type": "redacted_thinking", "data": REDACTED})
         else:
@@ -145,14 +167,16 @@ def ant_events(model: str, script: Script, rid: str) -> list[bytes]:
 
         kind = block["type"]
         empty = {"thinking": {"type": "thinking", "thinking": "", "signature": ""},
-                 "text": {"type": "text", "text": ""}, "redacted_thinking": block}.get(kind, {**block, "input": {}})
+                 "text": {"type": "text", "text": ""}, "redacted_thinking": block,
+                 "web_search_tool_result": block}.get(kind, {**block, "input": {}})
         ev.append(sse({"type": "content_block_start", "index": i, "content_block": empty}, "content_block_start"))
         if kind == "thinking":
             ev += [delta({"type": "thinking_delta", "thinking": p}) for p in pieces(block["thinking"], 3)]
             ev.append(delta({"type": "signature_delta", "signature": block["signature"]}))
         elif kind == "text":
+            ev += [delta({"type": "citations_delta", "citation": c}) for c in block.get("citations", [])]
             ev += [delta({"type": "text_delta", "text": p}) for p in pieces(block["text"], 0)]
-        elif kind == "tool_use":
+        elif kind in ("tool_use", "server_tool_use"):
             args = json.dumps(block["input"])
             ev += [delta({"type": "input_json_delta", "partial_json": args[:7]}),
                    delta({"type": "input_json_delta", "partial_json": args[7:]})]
@@ -256,9 +280,35 @@ def _gem_parts(script: Script) -> list[dict[str, Any]]:
     return parts
 
 
+def _gem_grounding(script: Script) -> dict[str, Any] | None:
+    queries = [b.text for b in script.blocks if b.kind == "search"]
+    cited = [b.text for b in script.blocks if b.cited]
+    if not queries:
+        return None
+    return {"webSearchQueries": queries, "groundingChunks": [{"web": {"uri": SEARCH_HIT[0], "title": "news.example"}}],
+            "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(t.encode()), "text": t},
+                                   "groundingChunkIndices": [0]} for t in cited]}
+
+
+def _gem_partial(part: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole call as Vertex streams it with streamFunctionCallArguments: name, pieces, an empty end."""
+    call = part["functionCall"]
+    first = {k: v for k, v in part.items() if k != "functionCall"}
+    out = [{**first, "functionCall": {"name": call["name"], "willContinue": True}}]
+    for key, value in call["args"].items():
+        half = len(value) // 2
+        out += [{"functionCall": {"partialArgs": [{"jsonPath": f"$.{key}", "stringValue": value[:half],
+                                                   "willContinue": True}], "willContinue": True}},
+                {"functionCall": {"partialArgs": [{"jsonPath": f"$.{key}", "stringValue": value[half:]}],
+                                  "willContinue": True}}]
+    return out + [{"functionCall": {}}]
+
+
 def gem_message(model: str, script: Script, rid: str) -> dict[str, Any]:
     cand = {"content": {"role": "model", "parts": _gem_parts(script)}, "finishReason": GEMINI_FINISH[script.stop],
             "index": 0}
+    if _gem_grounding(script) is not None:
+        cand["groundingMetadata"] = _gem_grounding(script)
     return {"candidates": [cand], "usageMetadata": _gem_usage(usage_for("gemini", script)),
             "modelVersion": model, "responseId": rid}
 
@@ -269,6 +319,8 @@ def gem_events(model: str, script: Script, rid: str) -> list[bytes]:
     for part in _gem_parts(script):
         if "text" in part:
             chunks += [{**part, "text": p} for p in pieces(part["text"], 2)]
+        elif script.partial and "functionCall" in part:
+            chunks += _gem_partial(part)
         else:
             chunks.append(part)
     ev = []
@@ -278,6 +330,8 @@ def gem_events(model: str, script: Script, rid: str) -> list[bytes]:
         if i == len(chunks) - 1:
             cand["finishReason"] = GEMINI_FINISH[script.stop]
             meta = _gem_usage(u)
+            if _gem_grounding(script) is not None:
+                cand["groundingMetadata"] = _gem_grounding(script)
         ev.append(sse({"candidates": [cand], "usageMetadata": meta, "modelVersion": model, "responseId": rid},
                       sep=b"\r\n\r\n"))
     return ev

@@ -33,10 +33,11 @@ from gateway.canonical import (
     ToolResultPart,
     Usage,
 )
-from gateway.protocols import gemini
+from gateway.protocols import gemini, registry
 from gateway.protocols.gemini.parts import DUMMY_SIGNATURE
 from gateway.protocols.passthrough import PassthroughStream
 from gateway.sse import SSEDecoder
+from tests.gateway.protocols.test_sse import check_golden, render_stream
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "gemini"
 STREAMS = sorted(FIXTURES.glob("*.sse"))
@@ -330,3 +331,39 @@ def test_passthrough_error_chunk_is_rewritten_without_the_key() -> None:
 def test_passthrough_request_drops_only_the_model() -> None:
     body = json.loads((FIXTURES / "request.json").read_text())
     assert gemini.passthrough_request({**body, "model": "x"}, upstream_model="gemini-3-1-pro", stream=True) == body
+
+
+PARTIAL_ARGS = {"location": 'Boston, "MA" ☀', "days": 3, "opts": {"units": ["celsius"], "alerts": True}, "note": None}
+
+
+def test_stream_parser_assembles_partial_args() -> None:
+    """A call streamed as ``partialArgs`` opens at its first piece and ends with its whole arguments."""
+    events = fixture_events("partial_args.sse")
+    assert events[4] == BlockStart(1, "tool_call", id="call_vtxPartial1_0", name="get_weather",
+                                   signature="CiQBcsjafNsig2==", origin="gemini")
+    calls = [(e.index, json.loads(e.partial_json)) for e in events if isinstance(e, ToolArgsDelta)]
+    assert calls == [(1, PARTIAL_ARGS), (2, {"tz": "America/New_York"})]
+    assert [type(e).__name__ for e in events[5:]] == [
+        "ToolArgsDelta", "BlockStop", "BlockStart", "ToolArgsDelta", "BlockStop", "MessageDelta", "MessageStop"]
+    assert events[-2].stop_reason == "tool_use"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("caller", ["anthropic", "openai_chat", "openai_responses"])
+def test_partial_args_rendered_for_other_callers_match_golden(caller: str) -> None:
+    name = {"openai_chat": "openai", "openai_responses": "responses"}.get(caller, caller)
+    out = render_stream(registry.codec(name), fixture_events("partial_args.sse"))
+    check_golden(FIXTURES.parent / name / "rendered" / "stream_from_gemini_partial_args.sse", out)
+
+
+def test_partial_args_ended_by_the_finish_chunk_and_unknown_paths_skipped() -> None:
+    chunks = [
+        {"candidates": [{"content": {"parts": [{"functionCall": {"name": "f", "willContinue": True}}]}}]},
+        {"candidates": [{"content": {"parts": [{"functionCall": {"partialArgs": [
+            {"jsonPath": "$.a['b c'][1]", "stringValue": "x"}, {"jsonPath": "a.b", "stringValue": "lost"}],
+            "willContinue": True}}]}, "finishReason": "STOP"}]},
+    ]
+    data = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+    events = parse_stream(data, [])
+    (args,) = [e for e in events if isinstance(e, ToolArgsDelta)]
+    assert json.loads(args.partial_json) == {"a": {"b c": [None, "x"]}}
+    assert isinstance(events[-1], MessageStop)

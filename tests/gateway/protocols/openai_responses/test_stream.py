@@ -266,3 +266,42 @@ def test_sdk_raises_typed_error_for_rendered_error() -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.responses.create(model="m", input="x")
     assert info.value.code == "invalid_param" and info.value.param == "previous_response_id"
+
+
+PATCH = '*** Begin Patch\n*** Update File: "café.py"\n+print("\\u00e9 😀")\n*** End Patch'
+
+
+@pytest.mark.parametrize("step", [1, 3, 7, 64])
+def test_custom_tool_call_streams_its_input(step: int) -> None:
+    """A call of a ``custom`` tool streams ``input`` as text, whatever the cuts in its JSON arguments."""
+    args = json.dumps({"input": PATCH})
+    events: list[StreamEvent] = [
+        MessageStart(id=MESSAGE_ID, model="m"),
+        BlockStart(0, "tool_call", id="toolu_1", name="apply_patch", custom=True),
+        *[ToolArgsDelta(0, args[i:i + step]) for i in range(0, len(args), step)],
+        BlockStop(0), MessageDelta(stop_reason="tool_use", usage=Usage(1, 2)), MessageStop(),
+    ]
+    frames = decode(render(events))
+    added = next(f for f in frames if f["type"] == "response.output_item.added")["item"]
+    assert (added["type"], added["status"], added["input"]) == ("custom_tool_call", "in_progress", "")
+    deltas = [f["delta"] for f in frames if f["type"] == "response.custom_tool_call_input.delta"]
+    assert "".join(deltas) == PATCH and all(deltas)
+    (done,) = [f for f in frames if f["type"] == "response.custom_tool_call_input.done"]
+    assert done["input"] == PATCH and done["item_id"] == added["id"]
+    assert not [f for f in frames if f["type"].startswith("response.function_call")]
+    client = serve(render(events))
+    with client.responses.stream(model="m", input="hi") as stream:
+        final = stream.get_final_response()
+    (call,) = final.output
+    assert (call.type, call.call_id, call.name, call.input) == ("custom_tool_call", "toolu_1", "apply_patch", PATCH)
+
+
+def test_custom_tool_call_with_other_arguments_keeps_them_as_input() -> None:
+    events: list[StreamEvent] = [
+        BlockStart(0, "tool_call", id="toolu_1", name="apply_patch", custom=True),
+        ToolArgsDelta(0, '{"city": '), ToolArgsDelta(0, '"Paris"}'), BlockStop(0), MessageStop(),
+    ]
+    frames = decode(render(events))
+    (done,) = [f for f in frames if f["type"] == "response.custom_tool_call_input.done"]
+    assert done["input"] == '{"city": "Paris"}'
+    assert "".join(f["delta"] for f in frames if f["type"] == "response.custom_tool_call_input.delta") == done["input"]
