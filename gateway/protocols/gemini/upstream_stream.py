@@ -44,8 +44,8 @@ from gateway.canonical import (
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
 from gateway.protocols.fields import pick
-from gateway.protocols.gemini import partial_args
 from gateway.protocols.gemini.errors import error_payload
+from gateway.protocols.gemini.partial_args import Arguments, continues, streams
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
@@ -104,7 +104,7 @@ class StreamParser:
         self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
         self._citations: list[Citation] = []  # its groundingSupports, put on the answer's text block
         self._last_text: int | None = None
-        self._streamed: tuple[int, partial_args.Arguments] | None = None  # a call arriving in pieces
+        self._streamed: tuple[int, Arguments] | None = None  # a call arriving in pieces
 
     def feed(self, event: SSEEvent) -> list[StreamEvent]:
         if self._done or not event.data.strip() or event.data.strip() == "[DONE]":
@@ -185,7 +185,7 @@ class StreamParser:
             self._continue_call(call, out)
             return
         self._end_call(out)  # any other part ends a call that was arriving in pieces
-        if isinstance(call, Mapping) and partial_args.streams(raw):
+        if isinstance(call, Mapping) and streams(raw):
             self._open_call(raw, call, out)
             return
         for part in parse_upstream_part(raw, f"parts[{i}]", self._ids):
@@ -200,7 +200,7 @@ class StreamParser:
         self._had_calls = True
         index = self._start(out, "tool_call", id=self._ids.call(name, given if isinstance(given, str) else None),
                             name=name, signature=signature if isinstance(signature, str) else None)
-        self._streamed = (index, partial_args.Arguments())
+        self._streamed = (index, Arguments())
         self._continue_call(call, out)
 
     def _continue_call(self, call: Mapping[str, Any], out: list[StreamEvent]) -> None:
@@ -209,7 +209,7 @@ class StreamParser:
         args.add(pick(call, "partialArgs", "partial_args"))
         if isinstance(call.get("args"), Mapping):
             args.value.update(call["args"])
-        if not partial_args.continues(call):
+        if not continues(call):
             self._end_call(out)
 
     def _end_call(self, out: list[StreamEvent]) -> None:
