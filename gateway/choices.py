@@ -190,9 +190,8 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
             yield _finish(call, relays)
         else:  # released before the error event goes out: the call is free once the caller sees it
             closed = True
-            for b in branches:
-                b.reply.close()
             _release(call, relays, reason)
+            _close_all(branches)
             yield call.codec.render_stream_error(UpstreamError(f"a choice failed: {reason}"))
     except GeneratorExit:
         if not closed:  # the client hung up: billed for what every branch delivered, within the hold
@@ -200,10 +199,19 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
             _bill_delivered(call, relays)
         raise
     finally:
-        for b in branches:
-            b.reply.close()
         if not closed:
             _release(call, relays, reason)
+        _close_all(branches)
+
+
+def _close_all(branches: list[Any]) -> None:
+    """Hang up every branch's upstream. A branch's pump may be inside a read of that very reply, and
+    closing it then fails ("reentrant call"); the pump's read fails instead and it stops."""
+    for b in branches:
+        try:
+            b.reply.close()
+        except Exception:  # noqa: BLE001 - the pump thread is reading it; the read ends with an error
+            pass
 
 
 def _reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
