@@ -20,14 +20,12 @@ from gateway import choices, responses_store, streaming, upstream
 from gateway.pipeline import (
     Call,
     admit,
-    billable,
+    answer_usage,
     fail,
-    headers,
-    json_response,
     log,
     message_id,
     release_admission,
-    settle,
+    settle_and_answer,
 )
 from gateway.protocols.passthrough import model_rewriter
 from gateway.routing import get_router
@@ -63,27 +61,21 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
 
 def complete_response(call: Call, opened: Any) -> Response:
     """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
-    resp = opened.response
-    text = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
-    usage = billable(call, resp.usage, (text + 3) // 4)
-    cost = call.cost_of(usage)
-    try:
+    usage = answer_usage(call, opened.response)
+
+    def render() -> Any:
         if opened.passthrough:
-            body: Any = _named(opened)
-        else:
-            if call.state is not None:  # one id for stream and non-stream: the stored one
-                resp = replace(resp, id=message_id(call))
-            body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
-            if call.state is not None:
-                body.update(responses_store.meta(call.state))
-                responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
-        charged = settle(call, usage, cost)
-    except GatewayError as err:
-        return fail(call, err)
-    except Exception:  # noqa: BLE001
-        log.exception("render/settle failed in %s", call.request_id)
-        return fail(call, GatewayError("internal error; the call was not charged"))
-    return json_response(body, 200, headers(call, cost=charged))
+            return _named(opened)
+        resp = opened.response
+        if call.state is not None:  # one id for stream and non-stream: the stored one
+            resp = replace(resp, id=message_id(call))
+        body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
+        if call.state is not None:
+            body.update(responses_store.meta(call.state))
+            responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
+        return body
+
+    return settle_and_answer(call, render, usage, call.cost_of(usage))
 
 
 def _named(opened: Any) -> bytes:

@@ -25,7 +25,18 @@ from flask import Response, stream_with_context
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway import sse, upstream
 from gateway.canonical import Usage
-from gateway.pipeline import Call, billable, fail, headers, json_response, log, message_id, release, settle
+from gateway.pipeline import (
+    Call,
+    answer_usage,
+    billable,
+    fail,
+    headers,
+    log,
+    message_id,
+    release,
+    settle,
+    settle_and_answer,
+)
 from gateway.protocols.common import usage_to_openai
 from gateway.protocols.gemini.parts import usage_to_gemini
 from gateway.streaming import make_relay
@@ -116,13 +127,10 @@ def _complete(call: Call, branches: list[Any]) -> Response:
     rid = message_id(call)
     total = Usage()
     for b in branches:
-        resp = b.response
-        text = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
-        total = add(total, billable(call, resp.usage, (text + 3) // 4))
-    created = int(time.time())
-    key = _LIST_KEY[call.protocol]
-    try:
-        model = branches[0].card.id
+        total = add(total, answer_usage(call, b.response))
+
+    def render() -> Any:
+        created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
         body = call.codec.render_response(replace(branches[0].response, id=rid, usage=total), model=model,
                                           created=created)
         merged = []
@@ -130,13 +138,9 @@ def _complete(call: Call, branches: list[Any]) -> Response:
             one = call.codec.render_response(replace(b.response, id=rid), model=model, created=created)
             merged.append({**one[key][0], "index": i})
         body[key] = merged
-        charged = settle(call, total, call.cost_of(total))
-    except GatewayError as err:
-        return fail(call, err)
-    except Exception:  # noqa: BLE001
-        log.exception("render/settle failed in %s", call.request_id)
-        return fail(call, GatewayError("internal error; the call was not charged"))
-    return json_response(body, 200, headers(call, cost=charged))
+        return body
+
+    return settle_and_answer(call, render, total, call.cost_of(total))
 
 
 # --- streams ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -390,6 +390,25 @@ def billable(call: Call, usage: Usage, delivered_tokens: int) -> Usage:
     if usage.input_tokens or usage.output_tokens or usage.cache_read_tokens or usage.cache_write_tokens:
         return usage
     return Usage(input_tokens=ratecard.estimate_input_tokens(call.body), output_tokens=max(delivered_tokens, 1))
+
+
+def answer_usage(call: Call, resp: Any) -> Usage:
+    """A complete answer's billable usage: the vendor's report, or an estimate from its text and arguments."""
+    chars = sum(len(getattr(p, "text", "") or "") + len(getattr(p, "arguments", "") or "") for p in resp.parts)
+    return billable(call, resp.usage, (chars + 3) // 4)
+
+
+def settle_and_answer(call: Call, render: Callable[[], Any], usage: Usage, cost: int) -> Response:
+    """Render the answer, charge it (committed), then send it with its cost; any failure is answered free."""
+    try:
+        body = render()
+        charged = settle(call, usage, cost)
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001
+        log.exception("render/settle failed in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    return json_response(body, 200, headers(call, cost=charged))
 
 
 def message_id(call: Call) -> str:
