@@ -9,7 +9,7 @@ import re
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core import db as core_db
 from core import roles
-from core.models import Membership, User
+from core.models import Membership, OrgInvite, PasswordReset, User, utcnow
 
 log = logging.getLogger(__name__)
 login_manager = LoginManager()
@@ -156,6 +156,17 @@ _DUMMY_HASH = "scrypt:32768:8:1$0000000000000000$" + "0" * 128
 def token_hash(token: str) -> str:
     """Tokens (password reset, org invites) are stored as their SHA-256 only."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+TokenRow = TypeVar("TokenRow", OrgInvite, PasswordReset)
+
+
+def open_token(model: type[TokenRow], token: str) -> TokenRow | None:
+    """The single-use row (an invite, a password reset) this token names, if it is unused and not expired."""
+    found = core_db.session().get(model, token_hash(token))
+    if found is None or found.used_at is not None or found.expires_at < utcnow():
+        return None
+    return found
 
 
 # --- login throttling ---------------------------------------------------------------------------

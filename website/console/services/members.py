@@ -13,7 +13,7 @@ from core import audit, keys
 from core import db as core_db
 from core.models import ApiKey, Membership, OrgInvite, User, utcnow
 
-from ..auth import token_hash
+from ..auth import open_token, token_hash
 
 INVITE_TTL = dt.timedelta(days=7)
 ROLES = ("owner", "admin", "member")
@@ -62,10 +62,7 @@ def invite(org_id: int, role: str, email: str | None, created_by: int) -> str:
 
 def open_invite(token: str) -> OrgInvite | None:
     """The invite this token names, if it is unused and not expired."""
-    found = core_db.session().get(OrgInvite, token_hash(token))
-    if found is None or found.used_at is not None or found.expires_at < utcnow():
-        return None
-    return found
+    return open_token(OrgInvite, token)
 
 
 def accept_invite(found: OrgInvite, user_id: int, email: str) -> Joined:

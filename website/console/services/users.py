@@ -16,7 +16,15 @@ from core import accounts
 from core import db as core_db
 from core.models import InviteCode, PasswordReset, User, utcnow
 
-from ..auth import check_password, end_all_sessions, hash_password, password_problem, throttle, token_hash
+from ..auth import (
+    check_password,
+    end_all_sessions,
+    hash_password,
+    open_token,
+    password_problem,
+    throttle,
+    token_hash,
+)
 
 INVITES_PER_ACCOUNT = 3
 RESET_TTL = dt.timedelta(hours=1)
@@ -101,10 +109,7 @@ def request_password_reset(email: str) -> str | None:
 
 def open_reset(token: str) -> PasswordReset | None:
     """The reset this token names, if it is unused and not expired."""
-    reset = core_db.session().get(PasswordReset, token_hash(token))
-    if reset is None or reset.used_at is not None or reset.expires_at < utcnow():
-        return None
-    return reset
+    return open_token(PasswordReset, token)
 
 
 def reset_password(reset: PasswordReset, password: str) -> bool:
