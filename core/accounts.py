@@ -84,8 +84,25 @@ def open_account(conn: sa.Connection, email: str, *, org_name: str | None = None
     return Opened(int(uid), int(org_id), int(mid))
 
 
+NAME_MAX = 200  # api_keys.name
+
+
+def clean_name(raw: object, limit: int = NAME_MAX) -> str:
+    """A display name (a key's, an app's), stripped; ValueError when it is empty, longer than ``limit`` or holds
+    control characters (NUL included, which PostgreSQL cannot store)."""
+    name = raw.strip() if isinstance(raw, str) else ""
+    if not name:
+        raise ValueError("name is required")
+    if len(name) > limit:
+        raise ValueError(f"name must be at most {limit} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValueError("name must not contain control characters")
+    return name
+
+
 def insert_key(conn: sa.Connection, *, org_id: int, member_id: int | None, parent_id: str | None, kind: str,
                 name: str, **controls: Any) -> NewKey:
+    name = clean_name(name)
     raw = generate_key()
     key_id = new_id("key")
     row: dict[str, Any] = {
@@ -123,8 +140,7 @@ def create_sub_key(parent_key_id: str, name: str, *, quota_credits: int | None =
                    rpm: int | None = None, tpm: int | None = None, expires_in_days: int | None = None,
                    ip_allow: list[str] | None = None, ip_deny: list[str] | None = None) -> NewKey:
     """Mint a sub-key under a master key; it spends from the same wallet within its own limits."""
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError("name is required")
+    name = clean_name(name)
     controls: dict[str, Any] = {
         "quota_credits": _int_or_none(quota_credits, "quota_credits"),
         "rate_limit_5h": _int_or_none(rate_limit_5h, "rate_limit_5h"),
@@ -145,7 +161,7 @@ def create_sub_key(parent_key_id: str, name: str, *, quota_credits: int | None =
         if parent.kind != "master":
             raise PermissionError("a sub-key cannot mint keys")
         return insert_key(conn, org_id=parent.org_id, member_id=parent.member_id, parent_id=parent.id,
-                           kind="sub", name=name.strip(), **controls)
+                           kind="sub", name=name, **controls)
 
 
 def canonical_models(models: list[str]) -> list[str]:

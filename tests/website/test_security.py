@@ -228,3 +228,28 @@ def test_key_limits_out_of_range_answer_400(console_app, body):
         key = accounts.create_account("lim@example.com", 10**6)[1].raw
     r = console_app.test_client().post("/api/v1/keys", json=body, headers={"x-api-key": key})
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("name", ["a\u0000b", "tab\there", "x" * 201])
+def test_key_names_with_control_characters_or_too_long_answer_400(console_app, name):
+    """PostgreSQL cannot store NUL, and a name is at most 200 characters: refused by name, never a 500."""
+    from core import accounts
+
+    with console_app.app_context():
+        key = accounts.create_account("names@example.com", 10**6)[1].raw
+    r = console_app.test_client().post("/api/v1/keys", json={"name": name}, headers={"x-api-key": key})
+    assert r.status_code == 400 and "name" in r.json["error"]["message"], r.text
+
+
+def test_console_key_names_with_control_characters_answer_400(console_app):
+    from core import db as core_db
+    from core.models import ApiKey
+
+    person = signup(console_app, "names.console@example.com")
+    assert person.post("/keys", {"name": "a\u0000b"}).status_code == 400
+    assert person.post("/keys", {"name": "laptop"}).status_code == 200
+    with console_app.app_context():
+        key_id = core_db.session().query(ApiKey).filter(ApiKey.name == "laptop").one().id
+    assert person.post(f"/keys/{key_id}/rename", {"name": "bad\u0000name"}).status_code == 400
+    with console_app.app_context():
+        assert core_db.session().get(ApiKey, key_id).name == "laptop"

@@ -52,7 +52,10 @@ def mint_key():  # type: ignore[no-untyped-def]
     """Mint a master key for the signed-in member; the full key appears on this response only."""
     member = current_membership()
     name = (request.form.get("name") or "").strip()[:200] or _("Untitled key")
-    key = key_service.create_master_key(member, name)
+    try:
+        key = key_service.create_master_key(member, name)
+    except ValueError as exc:
+        return _page(member, error=str(exc), status=400)
     return _page(member, new_key=key.raw)
 
 
@@ -84,5 +87,8 @@ def revoke_key(key_id: str):  # type: ignore[no-untyped-def]
 def rename_key(key_id: str):  # type: ignore[no-untyped-def]
     member = current_membership()
     key = _own_key(member, key_id)
-    key_service.rename_key(member, key, (request.form.get("name") or "").strip()[:200])
+    try:
+        key_service.rename_key(member, key, (request.form.get("name") or "").strip()[:200])
+    except ValueError as exc:
+        return _page(member, error=str(exc), status=400)
     return redirect(url_for("console.keys"))

@@ -102,6 +102,7 @@ def register_app(name: str, redirect_uris: list[str], *, confidential: bool, log
     name = (name or "").strip()
     if not name or len(name) > 120:
         raise ValueError("name is required (at most 120 characters)")
+    name = accounts.clean_name(name, 120)  # no control characters: it also names the app's key
     uris = [validate_redirect_uri(u) for u in redirect_uris if u.strip()]
     if not uris:
         raise ValueError("at least one redirect URI is required")

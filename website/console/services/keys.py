@@ -34,9 +34,10 @@ def revoke_key(member: Membership, key: ApiKey) -> None:
 
 
 def rename_key(member: Membership, key: ApiKey, name: str) -> None:
-    """Give the key a new name (nothing happens for an empty or unchanged one)."""
+    """Give the key a new name (nothing happens for an empty or unchanged one); ValueError says why not."""
     if not name or name == key.name:
         return
+    name = accounts.clean_name(name)
     before, key.name = key.name, name
     core_db.session().commit()
     audit.record("key.renamed", org_id=member.org_id, target=key.id, details={"from": before, "to": name})
