@@ -19,11 +19,9 @@ from core import db as core_db
 from core.errors import InvalidRequest
 from core.models import Org
 from core.signing import WEBHOOK_EVENTS
-from website.payments.webhooks import KEEP, save_endpoint
+from website.payments.webhooks import KEEP, URL_MAX, endpoint_url_ok, save_endpoint
 
 from .account_api import bp, caller, int_arg, json_response
-
-URL_MAX = 500
 
 
 @bp.get("/api/v1/me/audit")
@@ -66,8 +64,8 @@ def _read_hook_body() -> dict[str, Any]:
         raise InvalidRequest(f"Unknown field '{unknown[0]}'.", param=unknown[0])
     url = body.get("url")
     if url is not None and (not isinstance(url, str) or len(url) > URL_MAX
-                            or (url.strip() and not url.strip().startswith(("https://", "http://")))):
-        raise InvalidRequest("url must start with https:// (at most 500 characters), or be null.", param="url")
+                            or (url.strip() and not endpoint_url_ok(url.strip()))):
+        raise InvalidRequest("url must start with https:// (at most 500 characters, no spaces or control characters), or be null.", param="url")
     events = body.get("events")
     if events is not None:
         if not isinstance(events, list) or not all(isinstance(e, str) for e in events):

@@ -267,3 +267,17 @@ def test_account_api_member_key_reaches_only_its_own(api):
     assert client.get("/api/v1/me/usage/req_member", headers=bearer(admin_raw)).status_code == 200
     assert client.get("/api/v1/me/billing/transactions", headers=bearer(admin_raw)).status_code == 200
     assert client.get("/api/v1/me/account", headers=bearer(owner_raw)).status_code == 200
+
+
+@pytest.mark.parametrize("path,method,body,param", [
+    ("/api/v1/keys", "post", {"name": "a\u0000b"}, None),
+    ("/api/v1/me/webhooks", "put", {"url": "https://hooks.example/\u0000"}, "url"),
+    ("/api/v1/me/webhooks", "put", {"url": "https://hooks .example/in"}, "url"),
+])
+def test_account_api_refuses_text_the_database_cannot_store(api, path, method, body, param):
+    """NUL cannot be stored in a PostgreSQL text column: a 400 naming the field, on every backend, never a 500."""
+    app, client = api
+    _, raw = new_account(app, email="nul@example.com")
+    resp = getattr(client, method)(path, json=body, headers=bearer(raw))
+    assert_openai_error(resp, 400, resp.get_json()["error"]["code"])
+    assert resp.get_json()["error"]["param"] == param or "name" in resp.get_json()["error"]["message"]

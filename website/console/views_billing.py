@@ -24,7 +24,7 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
-from website.payments.webhooks import EVENTS, KEEP, Keep, outbound_allow
+from website.payments.webhooks import EVENTS, KEEP, Keep, endpoint_url_ok, outbound_allow
 
 from .auth import current_membership
 from .blueprint import bp
@@ -163,7 +163,7 @@ def set_notifications():  # type: ignore[no-untyped-def]
         flash(_("Enter the threshold in USD, such as 5."))
         return redirect(url_for("console.settings"))
     url = (request.form.get("webhook_url") or "").strip()
-    if url and not url.startswith(("https://", "http://")):
+    if url and not endpoint_url_ok(url):
         flash(_("The webhook URL must start with https://"))
         return redirect(url_for("console.settings"))
     try:

@@ -29,7 +29,7 @@ from core.signing import SIGNATURE_HEADER, WEBHOOK_EVENTS, sign, verify
 log = logging.getLogger("bytespike.webhooks")
 EVENTS = WEBHOOK_EVENTS  # the events an org may subscribe to (``core.signing``); "webhook.test" always goes out
 __all__ = ["EVENTS", "SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance",
-           "KEEP", "Endpoint", "change_endpoint", "audit_endpoint", "save_endpoint"]
+           "KEEP", "URL_MAX", "Endpoint", "endpoint_url_ok", "change_endpoint", "audit_endpoint", "save_endpoint"]
 
 
 def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = True) -> int | None:
@@ -167,6 +167,15 @@ class Endpoint:
     @classmethod
     def of(cls, org: Org) -> Endpoint:
         return cls(org.webhook_url, org.webhook_secret, org.webhook_events)
+
+
+URL_MAX = 500  # orgs.webhook_url
+
+
+def endpoint_url_ok(url: str) -> bool:
+    """An endpoint URL the org may save: http(s), at most 500 characters, no spaces or control characters."""
+    return (url.startswith(("https://", "http://")) and len(url) <= URL_MAX
+            and not any(ord(c) <= 32 or ord(c) == 127 for c in url))
 
 
 def change_endpoint(org: Org, *, url: str | None | Keep = KEEP, events: list[str] | None | Keep = KEEP,
