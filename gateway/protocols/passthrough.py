@@ -52,8 +52,18 @@ def model_rewriter(key: str, model: str) -> Callable[[bytes], bytes]:
     """
     pattern = re.compile(rb'([{,]\s*"' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"')
     value = json.dumps(model).encode()
+    name = b'"' + key.encode() + b'"'
+    compact = name + b':"'
 
     def rewrite(data: bytes) -> bytes:
+        # Fast path, same result as the pattern: the first mention of the key is a compact
+        # member (``{"model":"…"`` or ``,"model":"…"``) whose value has no escapes.
+        at = data.find(name)
+        if at > 0 and data[at - 1] in b"{," and data.startswith(compact, at):
+            start = at + len(compact)
+            end = data.find(b'"', start)
+            if end >= 0 and data.find(b"\\", start, end) < 0:
+                return data[:at + len(name) + 1] + value + data[end + 1:]
         return pattern.sub(lambda m: m.group(1) + value, data, count=1)
 
     return rewrite
