@@ -1,4 +1,4 @@
-"""tools/import_check.py: the repository passes; a cycle, a hidden import and core importing gateway fail."""
+"""tools/import_check.py: the repository passes; a cycle, a hidden import and a layer importing one above it fail."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def test_import_check_passes_on_the_repository():
      "gateway/a.py:2: gateway.a imports gateway.b inside a function"),
     ({"core/a.py": "from gateway import b\n", "gateway/b.py": ""},
      "core/a.py:1: core.a imports gateway.b: core must not import gateway"),
+    ({"gateway/a.py": "import os\n\nfrom website.b import g\n", "website/b.py": "g = 1\n"},
+     "gateway/a.py:3: gateway.a imports website.b: gateway must not import website"),
 ])
 def test_import_check_fails_naming_module_and_line(tmp_path, files, expected):
     out = _run(_package(tmp_path, files))

@@ -14,6 +14,7 @@ from core import accounts, outbound
 from core import db as core_db
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
+from core.webhooks import KEEP, Keep, endpoint_url_ok
 from website.payments import providers, service
 from website.payments.base import (
     BONUS_LADDER,
@@ -24,7 +25,7 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
-from website.payments.webhooks import EVENTS, KEEP, Keep, endpoint_url_ok, outbound_allow
+from website.payments.webhooks import EVENTS, outbound_allow
 
 from .auth import current_membership
 from .blueprint import bp
