@@ -13,25 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.canonical import (
+from gateway.canonical import Citation, SearchPart, TextPart, ToolCallPart, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
-    Citation,
     CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
     SearchDone,
-    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCallPart,
-    Usage,
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.gemini.errors import error_payload

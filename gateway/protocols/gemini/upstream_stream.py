@@ -18,28 +18,30 @@ import re
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
+    Citation,
+    ImagePart,
+    SearchPart,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    Usage,
+)
+from gateway.canonical_events import (
     BlockKind,
     BlockStart,
     BlockStop,
-    Citation,
     CitationDelta,
-    ImagePart,
     MessageDelta,
     MessageStart,
     MessageStop,
     SearchDone,
-    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
-    Tool,
     ToolArgsDelta,
-    ToolCallPart,
-    Usage,
 )
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
