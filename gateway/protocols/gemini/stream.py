@@ -31,7 +31,8 @@ from gateway.canonical_events import (
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.gemini.errors import error_payload
-from gateway.protocols.gemini.parts import STOP_TO_FINISH, grounding_of, render_parts, usage_to_gemini
+from gateway.protocols.gemini.grounding import grounding_of
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
 from gateway.sse import encode
 
 
