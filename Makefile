@@ -62,6 +62,7 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/python -m website.catalog_lint
 	$(BIN)/python tools/import_check.py
+	$(BIN)/python tools/size_check.py
 
 freeze: setup
 	$(BIN)/flask --app app freeze

@@ -28,14 +28,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     core_db.init_app(app)
     core_cli.init_app(app)
 
-    import website
     from gateway import blueprints as gateway_blueprints
     from jobs import worker as jobs_worker
-    from website import oauth as website_oauth
+    from website import blueprints as website_blueprints
 
     gateway_blueprints.register(app)
-    website.register(app)
-    website_oauth.init_app(app)
+    website_blueprints.register(app)
     jobs_worker.init_app(app)
     _health(app)
     return app

@@ -50,10 +50,11 @@ SELECT count(*) FROM w
 
 def one_transaction(engine, closes) -> None:
     """Shape A: one transaction, the locks first, then each close's own statement."""
-    from core import ledger
+    from core import ledger_writes
+    from core.models import utcnow
 
-    now = ledger.utcnow()
-    prepared = [ledger._close_params(c, now, False) for c in closes]
+    now = utcnow()
+    prepared = [ledger_writes.close_params(c, now, False) for c in closes]
 
     def ids(name: str) -> list:
         return sorted({p[name] for p, _h, _u in prepared if p[name] is not None})
@@ -62,7 +63,7 @@ def one_transaction(engine, closes) -> None:
         conn.exec_driver_sql(LOCK_GROUP, {"rids": ids("rid"), "keys": ids("key"), "members": ids("member"),
                                           "wallets": ids("wallet")})
         for item in prepared:
-            assert ledger._close_pg(conn, *item)[0]
+            assert ledger_writes.close_pg(conn, *item)[0]
 
 
 def main() -> None:

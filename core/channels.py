@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 PROTOCOLS = ("anthropic", "openai", "gemini")
 PRICE_FIELDS = ("input", "cache_write", "cache_read", "output", "per_image", "per_second", "per_million_chars", "per_search")
@@ -135,24 +135,7 @@ def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
     model_map = entry.get("model_map", {})
     if not isinstance(model_map, dict) or not all(isinstance(v, str) for v in model_map.values()):
         raise fail("model_map", "must map model ids to upstream model names (strings)")
-    prices: dict[str, dict[str, Decimal]] = {}
-    for model, row in (entry.get("prices") or {}).items():
-        if not isinstance(row, dict):
-            raise fail(f"prices.{model}", "must be a table of prices")
-        parsed = {}
-        for k, v in row.items():
-            if k not in PRICE_FIELDS:
-                raise fail(f"prices.{model}.{k}", f"unknown price field (known: {', '.join(PRICE_FIELDS)})")
-            if isinstance(v, float):
-                raise fail(f"prices.{model}.{k}", 'write prices as decimal strings, e.g. "3.00" (floats lose cents)')
-            try:
-                d = Decimal(str(v))
-            except InvalidOperation:
-                raise fail(f"prices.{model}.{k}", f"not a decimal: {v!r}") from None
-            if d < 0:
-                raise fail(f"prices.{model}.{k}", "must not be negative")
-            parsed[k] = d
-        prices[model] = parsed
+    prices = _parse_prices(entry.get("prices") or {}, fail)
     return ChannelConfig(
         source=str(path),
         index=i,
@@ -169,6 +152,29 @@ def _parse_one(path: Path, text: str, i: int, entry: Any) -> ChannelConfig:
         timeout_s=timeouts["timeout_s"],
         connect_timeout_s=timeouts["connect_timeout_s"],
     )
+
+
+def _parse_prices(table: dict[str, Any], fail: Callable[[str, str], ChannelFileError]) -> dict[str, dict[str, Decimal]]:
+    """A channel's ``prices`` table: per model, each known price field as a non-negative Decimal."""
+    prices: dict[str, dict[str, Decimal]] = {}
+    for model, row in table.items():
+        if not isinstance(row, dict):
+            raise fail(f"prices.{model}", "must be a table of prices")
+        parsed = {}
+        for k, v in row.items():
+            if k not in PRICE_FIELDS:
+                raise fail(f"prices.{model}.{k}", f"unknown price field (known: {', '.join(PRICE_FIELDS)})")
+            if isinstance(v, float):
+                raise fail(f"prices.{model}.{k}", 'write prices as decimal strings, e.g. "3.00" (floats lose cents)')
+            try:
+                d = Decimal(str(v))
+            except InvalidOperation:
+                raise fail(f"prices.{model}.{k}", f"not a decimal: {v!r}") from None
+            if d < 0:
+                raise fail(f"prices.{model}.{k}", "must not be negative")
+            parsed[k] = d
+        prices[model] = parsed
+    return prices
 
 
 def _line_of(text: str, fld: str, index: int) -> int:

@@ -1,14 +1,15 @@
 """The wallet ledger: reserve before a call, settle or release after it, credit top-ups.
 
 Reserve, settle and release are one statement on PostgreSQL and one short
-write transaction on SQLite (``core.ledger_sql``): conditional writes that
-hold only when the key is live and within quota, the member within quotas
-and the wallet's spendable balance covers the hold. Rows are always locked
-in one order (reservation, key, member, wallet) so that concurrent reserves
-and settles never deadlock. Settle and release are gated by flipping the
-reservation from ``open``, so a second settle or release of the same request
-is a no-op; the unique (wallet, kind, ref) on ledger entries backs that up
-and makes credits idempotent per payment reference.
+write transaction on SQLite (``core.ledger_sql``, run by
+``core.ledger_writes``): conditional writes that hold only when the key is
+live and within quota, the member within quotas and the wallet's spendable
+balance covers the hold. Rows are always locked in one order (reservation,
+key, member, wallet) so that concurrent reserves and settles never
+deadlock. Settle and release are gated by flipping the reservation from
+``open``, so a second settle or release of the same request is a no-op; the
+unique (wallet, kind, ref) on ledger entries backs that up and makes credits
+idempotent per payment reference.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from . import db as core_db
 from . import ledger_group, limits
 from . import ledger_sql as sql
+from . import ledger_writes as writes
 from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
 from .models.accounts import ApiKey, Membership
@@ -87,10 +89,6 @@ def _engine() -> sa.Engine:
     return core_db.get_db().engine
 
 
-def _month(now: dt.datetime) -> str:
-    return now.strftime("%Y-%m")
-
-
 # --- reserve ------------------------------------------------------------------
 
 
@@ -104,7 +102,7 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
         raise ValueError("a reservation cannot be negative")
     now = utcnow()
     params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
-              "amt": credits, "now": now, "month": _month(now), "rid": request_id,
+              "amt": credits, "now": now, "month": writes.month(now), "rid": request_id,
               "ver": getattr(principal, "version", None),
               "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
     # Spend windows are judged here, under the key's lock, counting every open hold of the key.
@@ -113,9 +111,9 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
         params[f"wl_{name}"], params[f"ws_{name}"] = limit, start
     engine = _engine()
     if engine.dialect.name == "postgresql":
-        verdict, key_row, wallet_row = _reserve_pg(engine, params, tuple(windows))
+        verdict, key_row, wallet_row = writes.reserve_pg(engine, params, tuple(windows))
     else:
-        verdict, key_row, wallet_row = _reserve_lite(engine, params, tuple(windows))
+        verdict, key_row, wallet_row = writes.reserve_lite(engine, params, tuple(windows))
     live = getattr(principal, "live", None)
     if live is not None:
         _remember(live, key_row, wallet_row)
@@ -128,54 +126,6 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     _maybe_expire()
     return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
                 credits, principal.has_windows, live)
-
-
-def _reserve_pg(engine: sa.Engine, params: dict[str, Any],
-                windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
-    """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
-    with sql.autocommit(engine) as conn:
-        row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
-    if row is None:  # the key (or its wallet) is gone
-        return "auth", None, None
-    verdict, ks, kr, kq, wb, wr = row
-    add = params["amt"] if verdict == "ok" else 0
-    return verdict, (ks, kr + add, kq), (wb, wr + add)
-
-
-def _reserve_lite(engine: sa.Engine, params: dict[str, Any],
-                  windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
-    """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
-    p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
-    p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
-    with sql.lite_transaction(engine) as cur:
-        key_row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
-        if key_row is None:
-            state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            if state is None:
-                return "auth", None, None
-            if not state[4]:
-                return "stale", None, None
-            if not state[3]:
-                return "auth", None, None
-            return "key_quota", tuple(state[:3]), wallet_row
-        if windows:
-            sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
-            over = next((n for n, used in zip(windows, sums, strict=True) if used + key_row[1] > p[f"wl_{n}"]), None)
-            if over is not None:
-                return over, (key_row[0], key_row[1] - p["amt"], key_row[2]), cur.execute(
-                    sql.LITE_WALLET_STATE, p).fetchone()
-        if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "member_quota", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
-        wallet_row = cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone()
-        if wallet_row is None:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "balance", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
-        cur.execute(sql.LITE_RES_INSERT, p)
-        cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
-        cur.commit = True
-    return "ok", key_row, wallet_row
 
 
 def _remember(live: dict[str, Any], key_row: tuple | None, wallet_row: tuple | None) -> None:
@@ -252,18 +202,18 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
     """
     now = utcnow()
     sqlite = engine.dialect.name != "postgresql"
-    prepared = [_close_params(c, now, sqlite) for c in closes]
+    prepared = [writes.close_params(c, now, sqlite) for c in closes]
     if sqlite:
         with sql.lite_transaction(engine) as cur:
-            results = [_close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
+            results = [writes.close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
             cur.commit = True
-    elif len(prepared) == 1 or not _groupable(prepared):
+    elif len(prepared) == 1 or not writes.groupable(prepared):
         with sql.autocommit(engine) as conn:
-            results = [_close_pg(conn, *item) for item in prepared]
+            results = [writes.close_pg(conn, *item) for item in prepared]
     else:
         with sql.autocommit(engine) as conn:
             rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
-        results = [(p["rid"] in rows, *_group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
+        results = [(p["rid"] in rows, *writes.group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
     for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:
@@ -273,76 +223,12 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
     return [done for done, _k, _w in results]
 
 
-def _close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[str, Any], bool, bool]:
-    hold, kind, charged, record = close
-    params: dict[str, Any] = {
-        "rid": hold.request_id, "state": "settled" if kind == "settle" else "released", "kind": kind,
-        "key": hold.api_key_id, "member": hold.member_id, "wallet": hold.wallet_id, "amt": hold.amount,
-        "charged": charged, "now": now, "month": _month(now), "memo": record.model if record else "",
-        "hour": now.replace(minute=0, second=0, microsecond=0),
-    }
-    with_hour = bool(charged and hold.track_spend and hold.api_key_id is not None)
-    if record is not None:
-        params.update(sql.usage_params(_usage_values(record, now, cost=charged, billed=kind == "settle"),
-                                       sqlite=sqlite))
-    if sqlite:
-        params["now"], params["hour"] = sql.lite_time(params["now"]), sql.lite_time(params["hour"])
-    return params, with_hour, record is not None
-
-
-def _groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
-    """One statement takes a group whose requests are distinct and all carry a usage row (every call's do)."""
-    return all(usage for _p, _h, usage in prepared) and len({p["rid"] for p, _h, _u in prepared}) == len(prepared)
-
-
-def _group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
-    if row is None:
-        return None, None
-    _rid, ks, kr, kq, wb, wr = row
-    return ((ks, kr, kq) if ks is not None else None), (wb, wr)
-
-
-def _close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool,
-              with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
-    n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).fetchone()
-    return bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
-
-
-def _close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool,
-                with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
-    if cur.execute(sql.LITE_GATE, p).rowcount != 1:
-        return False, None, None  # settled, released or expired already: nothing to do
-    key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
-    if p["member"] is not None:
-        cur.execute(sql.LITE_MEMBER_CLOSE, p)
-    wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
-    cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
-    if with_hour:
-        cur.execute(sql.LITE_HOUR, p)
-    if with_usage:
-        cur.execute(sql.LITE_USAGE, p)
-    return True, key_row, wallet_row
-
-
-def _usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
-    return {
-        "id": rec.request_id, "created_at": now, "org_id": rec.org_id, "api_key_id": rec.api_key_id,
-        "member_id": rec.member_id, "model": rec.model[:120], "provider": rec.provider, "channel": rec.channel,
-        "protocol": rec.protocol, "stream": bool(rec.stream), "status": int(rec.status),
-        "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
-        "cache_write_tokens": rec.cache_write_tokens, "cache_read_tokens": rec.cache_read_tokens,
-        "estimated_credits": rec.estimated_credits, "cost_credits": cost, "billed": billed,
-        "latency_ms": int(rec.latency_ms), "overhead_ms": int(rec.overhead_ms),
-        "fallback_from": rec.fallback_from, "error": rec.error[:500] if rec.error else None,
-    }
-
-
 def log_call(record: UsageRecord) -> None:
     """Write the usage row of a call refused before any reservation (free, not billed)."""
     with _engine().begin() as conn:
         mod = pg_dialect if conn.dialect.name == "postgresql" else sqlite_dialect
         stmt = mod.insert(_u).on_conflict_do_nothing(index_elements=[_u.c.id])
-        conn.execute(stmt, _usage_values(record, utcnow(), cost=0, billed=False))
+        conn.execute(stmt, writes.usage_values(record, utcnow(), cost=0, billed=False))
 
 
 # --- expiry ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from core import db as core_db
 from core.errors import InvalidRequest
 from core.models import Org
 from core.signing import WEBHOOK_EVENTS
-from website.payments.webhooks import KEEP, URL_MAX, endpoint_url_ok, save_endpoint
+from core.webhooks import KEEP, URL_MAX, endpoint_url_ok, save_endpoint
 
 from .account_api import bp, caller, int_arg, json_response
 

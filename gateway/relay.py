@@ -18,7 +18,8 @@ from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from gateway import sse
-from gateway.canonical import (
+from gateway.canonical import Tool, Usage
+from gateway.canonical_events import (
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -26,9 +27,7 @@ from gateway.canonical import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
-    Tool,
     ToolArgsDelta,
-    Usage,
 )
 from gateway.protocols import carry
 from gateway.protocols.contract import Codec, UpstreamCodec

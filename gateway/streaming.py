@@ -17,7 +17,8 @@ from flask import Response, stream_with_context
 from core import metrics
 from core.errors import GatewayError, UpstreamError
 from gateway import relay, responses_store
-from gateway.canonical import StreamError, Usage
+from gateway.canonical import Usage
+from gateway.canonical_events import StreamError
 from gateway.pipeline import Call, billable, headers, log, message_id, release, settle
 from gateway.upstream import READ_ERRORS
 

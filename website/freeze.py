@@ -18,6 +18,11 @@ import click
 from flask import Flask, abort, current_app, render_template, send_from_directory, url_for
 from flask.cli import with_appcontext
 
+from core import catalog
+
+from . import content
+from .i18n import LANGS, set_lang
+
 _FINGERPRINT = re.compile(r"^(?P<stem>.+)\.(?P<hash>[0-9a-f]{10})(?P<ext>\.[A-Za-z0-9]+)$")
 _hash_cache: dict[tuple[str, float], str] = {}
 
@@ -88,11 +93,6 @@ HEADERS_FILE = """\
 
 def page_urls(app: Flask) -> Iterator[str]:
     """Yield every public HTML page of the site, in both languages."""
-    from core import catalog
-
-    from . import content
-    from .i18n import LANGS
-
     model_ids = [m.id for m in catalog.get_card(app).models]
     for lang in LANGS:
         yield url_for("marketing.home", lang=lang)
@@ -110,8 +110,6 @@ def page_urls(app: Flask) -> Iterator[str]:
 
 def frozen_urls(app: Flask) -> Iterator[str]:
     """Yield every URL of the static site: pages, search indexes, sitemap, every asset."""
-    from .i18n import LANGS
-
     yield "/"
     yield from page_urls(app)
     for lang in LANGS:
@@ -139,8 +137,6 @@ def freeze_site(app: Flask, out: Path) -> dict[str, int]:
             warnings.simplefilter("ignore", MissingURLGeneratorWarning)
             urls = list(freezer.freeze_yield())
         with app.test_request_context("/en/404"):
-            from .i18n import set_lang
-
             set_lang("en")
             (out / "404.html").write_text(render_template("404.html"), encoding="utf-8")
     finally:

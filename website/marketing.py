@@ -8,6 +8,7 @@ from core import catalog
 
 from . import content, i18n
 from .examples import home_examples
+from .freeze import page_urls
 from .pricing import rows, vendor_name
 
 bp = Blueprint("marketing", __name__)
@@ -34,8 +35,6 @@ def root():  # type: ignore[no-untyped-def]
 @bp.get("/sitemap.xml")
 def sitemap():  # type: ignore[no-untyped-def]
     """List every public page for search engines."""
-    from .freeze import page_urls
-
     urls = [i18n.absolute(u) for u in page_urls(current_app._get_current_object())]  # type: ignore[attr-defined]
     body = render_template("sitemap.xml", urls=urls)
     return current_app.response_class(body, mimetype="application/xml")

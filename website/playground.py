@@ -17,6 +17,9 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 
 from core import catalog, ratecard
+from gateway import providers
+from gateway.protocols import anthropic
+from gateway.routing import get_router
 
 bp = Blueprint("playground", __name__, url_prefix="/<lang>/playground")
 
@@ -113,10 +116,6 @@ class NoChannel(RunFailed):
 
 def call_gateway(model_id: str, prompt: str) -> dict[str, Any]:
     """Send one prompt through the gateway's router and provider; return text, usage and cost."""
-    from gateway import providers
-    from gateway.protocols import anthropic
-    from gateway.routing import get_router
-
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     card = catalog.get_card(app).resolve(model_id)
     if card is None:

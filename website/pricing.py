@@ -15,6 +15,8 @@ from flask_babel import lazy_gettext as _l
 
 from core import catalog, ratecard
 
+from .examples import model_examples
+
 bp = Blueprint("pricing", __name__, url_prefix="/<lang>")
 
 KIND_LABELS = {
@@ -182,8 +184,6 @@ def model(model_id: str):  # type: ignore[no-untyped-def]
     if row is None:
         abort(404)
     base = (current_app.config.get("BYTESPIKE_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
-    from .examples import model_examples
-
     return render_template(
         "pricing/model.html", row=row, examples=model_examples(row.data, base), active_page="models",
         **_template_helpers(),

@@ -23,7 +23,6 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from core.errors import InvalidRequest
 from gateway.canonical import (
-    BlockStart,
     ChatRequest,
     ChatResponse,
     DocumentPart,
@@ -31,11 +30,11 @@ from gateway.canonical import (
     Part,
     RawPart,
     ServerTool,
-    StreamEvent,
     TextPart,
     Tool,
     ToolCallPart,
 )
+from gateway.canonical_events import BlockStart, StreamEvent
 
 # Which server-tool kinds each upstream protocol can run, and the knobs it takes for them.
 RUNS: dict[str, dict[str, tuple[str, ...]]] = {

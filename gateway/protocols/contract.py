@@ -22,7 +22,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Protocol
 
 from core.errors import GatewayError, UpstreamError
-from gateway.canonical import ChatRequest, ChatResponse, StreamEvent, Tool
+from gateway.canonical import ChatRequest, ChatResponse, Tool
+from gateway.canonical_events import StreamEvent
 from gateway.protocols.passthrough import PassthroughRules
 from gateway.sse import SSEEvent
 

@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from gateway.canonical import StreamError, Usage
+from gateway.canonical import Usage
+from gateway.canonical_events import StreamError
 from gateway.protocols import upstream_error
 from gateway.sse import SSEEvent
 

@@ -18,7 +18,7 @@ import re
 from typing import Any, Iterable, Mapping
 
 from core.errors import ANTHROPIC_KIND, UpstreamError
-from gateway.canonical import StreamError
+from gateway.canonical_events import StreamError
 
 MAX_MESSAGE = 500
 _SECRETS = (

@@ -68,6 +68,18 @@ class Snapshot:
         return frozenset(self.channels.opened) | frozenset(self.channels.levels)
 
 
+def circuit_for(snap: Snapshot, mine: Flags, name: str) -> tuple[str, str]:
+    """One tenant's view of a channel's circuit: (state, scope), the channel's own state first."""
+    shared, own = snap.circuit(name), mine.state(name)
+    if OPEN in (shared, own):
+        return OPEN, "channel" if shared == OPEN else "tenant"
+    if shared == HALF_OPEN:
+        return HALF_OPEN, "channel"
+    if own == HALF_OPEN:
+        return HALF_OPEN, "tenant"
+    return CLOSED, ""
+
+
 @dataclass(frozen=True)
 class Read:
     """What one request needs read from the store: the shared flags (when stale), one tenant's (when stale)."""

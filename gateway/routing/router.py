@@ -26,17 +26,17 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, cast
 
 from core import catalog
 from core.channels import ChannelConfig
 
-from .circuit import CLOSED, HALF_OPEN, OPEN, Circuits, Flags, Snapshot
+from .circuit import CLOSED, HALF_OPEN, OPEN, Circuits, Flags, Snapshot, circuit_for
 from .health import CLIENT, FAIL, KEY_REJECTED, OK, THROTTLE, BreakerPolicy, Health, best_p95, classify
 from .state import make_store
 from .stats import Counters, Track, build_status
 from .sticky import Pins, session_key
+from .target import Target
 from .tenants import NO_TENANT, Tenants
 
 ECHO_CHANNEL = ChannelConfig(
@@ -54,49 +54,10 @@ SNAPSHOT_CACHE_S = 0.25  # with Redis, shared flags are re-read at most this oft
 FAIL_OPEN_GAP_S = 1.0  # every target open: one call per model (and tenant) goes through this often
 
 
-@dataclass(frozen=True)
-class Target:
-    """One attempt: a channel, one key of its pool, and the model name the upstream expects.
-
-    ``probe`` names the circuit this attempt tests ("channel" or "tenant"), empty for a plain attempt.
-    """
-
-    channel: ChannelConfig
-    key_index: int
-    upstream_model: str
-    session: str | None = field(default=None, compare=False, repr=False)  # hashed session key
-    probe: str = field(default="", compare=False)
-    track: Track | None = field(default=None, compare=False, repr=False)
-    tenant: str = field(default=NO_TENANT, compare=False, repr=False)
-
-    @property
-    def api_key(self) -> str:
-        return self.channel.api_keys[self.key_index]
-
-    @property
-    def key_label(self) -> str:
-        return f"{self.channel.name}#{self.key_index}"
-
-    def __repr__(self) -> str:  # never print keys
-        return f"Target({self.key_label}, model={self.upstream_model!r}, probe={self.probe!r})"
-
-
 def _unit(*parts: str) -> float:
     """Map strings to a stable number in (0, 1): the same session picks the same channel everywhere."""
     h = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
     return (int.from_bytes(h, "big") + 0.5) / 2**64
-
-
-def circuit_for(snap: Snapshot, mine: Flags, name: str) -> tuple[str, str]:
-    """One tenant's view of a channel's circuit: (state, scope), the channel's own state first."""
-    shared, own = snap.circuit(name), mine.state(name)
-    if OPEN in (shared, own):
-        return OPEN, "channel" if shared == OPEN else "tenant"
-    if shared == HALF_OPEN:
-        return HALF_OPEN, "channel"
-    if own == HALF_OPEN:
-        return HALF_OPEN, "tenant"
-    return CLOSED, ""
 
 
 class Router:

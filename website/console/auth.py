@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from core import db as core_db
 from core import roles
-from core.models import Membership, OrgInvite, PasswordReset, User, utcnow
+from core.models import Membership, Org, OrgInvite, PasswordReset, User, utcnow
 
 log = logging.getLogger(__name__)
 login_manager = LoginManager()
@@ -303,8 +303,6 @@ def can_open(endpoint: str) -> bool:
 
 def org_choices() -> list[tuple[int, str, bool]]:
     """(org id, name, is current) for each org the signed-in person belongs to (the sidebar switcher)."""
-    from core.models import Org
-
     if not current_user.is_authenticated:
         return []
     current = current_membership().org_id

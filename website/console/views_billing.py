@@ -14,6 +14,7 @@ from core import accounts, outbound
 from core import db as core_db
 from core.models import InviteCode, LedgerEntry, Order, Org, Wallet, WebhookDelivery
 from core.money import credits_to_cny, usd_str, usd_to_credits
+from core.webhooks import KEEP, Keep, endpoint_url_ok
 from website.payments import providers, service
 from website.payments.base import (
     BONUS_LADDER,
@@ -24,7 +25,8 @@ from website.payments.base import (
     ProviderError,
     quote,
 )
-from website.payments.webhooks import EVENTS, KEEP, Keep, endpoint_url_ok, outbound_allow
+from website.payments.sandbox import simulate_payment
+from website.payments.webhooks import EVENTS, outbound_allow, send
 
 from .auth import current_membership
 from .blueprint import bp
@@ -107,8 +109,6 @@ def simulate(order_id: str):  # type: ignore[no-untyped-def]
     o = _order(order_id)
     if not o.sandbox or not providers.sandbox_allowed(current_app):
         abort(404)
-    from website.payments.sandbox import simulate_payment
-
     status = simulate_payment(current_app._get_current_object(), o.out_trade_no)  # type: ignore[attr-defined]
     if status >= 300:
         flash(_("The simulated notification was refused (HTTP %(status)d).", status=status))
@@ -184,8 +184,6 @@ def set_notifications():  # type: ignore[no-untyped-def]
 @bp.post("/settings/webhook-test")
 @login_required
 def webhook_test():  # type: ignore[no-untyped-def]
-    from website.payments.webhooks import send
-
     if send(_org().id, "webhook.test", {"message": "hello from ByteSpike"}, background=False) is None:
         flash(_("Set a webhook URL first."))
     return redirect(url_for("console.deliveries"))

@@ -16,6 +16,7 @@ from core import roles
 from core.models import ApiKey, Org, Reservation, UsageLog, Wallet, utcnow
 from core.money import credits_to_cny, usd_str
 from gateway.routing import get_router
+from website.payments.webhooks import check_low_balance
 
 from .auth import current_actor, current_membership
 from .blueprint import bp
@@ -62,8 +63,6 @@ def dashboard():  # type: ignore[no-untyped-def]
     s = core_db.session()
     org = s.get(Org, member.org_id)
     assert org is not None
-    from website.payments.webhooks import check_low_balance
-
     check_low_balance(org.id)
     wallet = wallet_view(org.id)
     low = org.low_balance_credits is not None and wallet["spendable"] < org.low_balance_credits

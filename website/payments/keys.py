@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .base import Transport
+from .base import ProviderError, Transport
 
 
 def _pem_or_bare(text: str, kind: str) -> bytes:
@@ -98,8 +98,6 @@ def http_transport(timeout: tuple[float, float] = (5.0, 15.0)) -> Transport:
         try:
             resp = _session.request(method, url, headers=dict(headers), data=body or None, timeout=timeout)
         except requests.RequestException as exc:
-            from .base import ProviderError
-
             raise ProviderError(f"provider unreachable: {type(exc).__name__}") from exc
         return resp.status_code, resp.headers, resp.content
 

@@ -11,6 +11,7 @@ import threading
 
 from flask import Flask, current_app
 
+from . import sandbox as sb
 from .alipay import Alipay, AlipayConfig
 from .base import Provider
 from .keys import http_transport, load_private_key, load_public_key
@@ -117,8 +118,6 @@ def _real(app: Flask, name: str) -> Provider:
 
 
 def _simulated(app: Flask, name: str) -> Provider:
-    from . import sandbox as sb
-
     keys = sb.load_keys(app.instance_path)
     if name == "alipay":
         return Alipay(AlipayConfig(

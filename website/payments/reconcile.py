@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import select, update
 
 from core import db as core_db
+from core import ledger
 from core.models import Order, PaymentEvent, utcnow
 
 from . import providers
@@ -82,8 +83,6 @@ def _repair_credits(now: dt.datetime) -> int:
 
 def refund_order(order_id: str, reason: str = "") -> Order:
     """Refund a paid order in full: reverse its credit in the ledger, refund at the provider, mark refunded."""
-    from core import ledger
-
     s = core_db.session()
     order = s.get(Order, order_id)
     if order is None:

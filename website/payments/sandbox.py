@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from core import db as core_db
 from core.models import SandboxTrade, utcnow
 
-from .alipay import BEIJING, sign_content
+from .alipay import BEIJING, sign_content, yuan_to_fen
 from .base import fen_to_yuan
 from .keys import load_private_key, private_pem, rsa_sha256_sign, rsa_sha256_verify
 from .wechatpay import SIGNATURE_TYPE, encrypt_resource, make_nonce, request_message
@@ -254,8 +254,6 @@ class SimulatedWeChatPay:
 
 
 def _fen(yuan: str) -> int:
-    from .alipay import yuan_to_fen
-
     fen = yuan_to_fen(yuan)
     if fen is None:
         raise ValueError("total_amount is not a two-decimal yuan amount")

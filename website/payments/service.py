@@ -22,11 +22,11 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from core import audit
+from core import audit, ledger
 from core import db as core_db
 from core.models import Order, Org, PaymentEvent, new_id, utcnow
 
-from . import providers
+from . import providers, subscriptions, webhooks
 from .base import (
     MAX_TOPUP_CNY,
     MIN_TOPUP_CNY,
@@ -230,8 +230,6 @@ def apply_payment(order_id: str, trade_no: str, *, source: str) -> bool:
     audit.record("payment.received", org_id=order.org_id, target=order_id, actor=audit.Who(),
                  details={"provider": provider, "source": source, "credits": order.credits + order.bonus_credits})
     credit_order(order)
-    from . import subscriptions, webhooks
-
     if order.plan:
         subscriptions.activate(order)
     webhooks.payment_received(order)
@@ -253,8 +251,6 @@ def _refused(order_id: str, provider: str, source: str) -> bool:
 
 def credit_order(order: Order) -> bool:
     """Put the order's principal and bonus in the wallet: two ledger lines keyed by the provider trade."""
-    from core import ledger
-
     ref = f"{order.provider}:{order.provider_trade_no}"
     memo = f"order {order.id}: {order.amount_cny} CNY at {order.cny_per_usd} CNY/USD"
     applied = ledger.credit(order.org_id, "topup", order.credits, ref, memo)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import db as core_db
+from core import ledger
 from core.errors import GatewayError
 from core.models import Order, Org, utcnow
 from core.money import cny_to_credits
@@ -30,8 +31,6 @@ def add_month(when: dt.datetime) -> dt.datetime:
 
 def activate(order: Order) -> None:
     """A paid plan order: charge the month from the credited principal and raise the tier."""
-    from core import ledger
-
     s = core_db.session()
     org = s.get(Org, order.org_id)
     if org is None or order.plan is None:
@@ -52,8 +51,6 @@ def plan_price_credits(plan: str) -> int:
 
 def renew_due(now: dt.datetime | None = None) -> dict[str, int]:
     """Renew every plan past its date: charge the wallet, or lapse to free when it is short."""
-    from core import ledger
-
     now = now or utcnow()
     s = core_db.session()
     due = s.scalars(select(Org).where(Org.tier.in_(("pro", "max")), Org.tier_renews_at <= now)).all()

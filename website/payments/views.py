@@ -13,6 +13,7 @@ from core import roles
 from core.errors import AuthError, GatewayError, InvalidRequest, NotFound
 from core.keys import authenticate
 from core.models import Membership, Order
+from website.console.auth import check_csrf_header, current_actor
 
 from . import service
 from .base import ProviderError
@@ -70,8 +71,6 @@ def _caller() -> tuple[int, int | None]:
             user_id = member.user_id if member else None
         return principal.org_id, user_id
     if current_user.is_authenticated:
-        from website.console.auth import check_csrf_header, current_actor
-
         if request.method == "POST":
             check_csrf_header()
         actor = current_actor()

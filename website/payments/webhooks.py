@@ -1,5 +1,7 @@
 """Signed outgoing webhooks (``payment.received``, ``balance.low``) and the low-balance check.
 
+The endpoint they go to (URL, events, secret) and its rules are ``core.webhooks``.
+
 Signature: ``X-ByteSpike-Signature: t=<unix seconds>,v1=<hex>`` where ``v1`` is
 HMAC-SHA256 with the org's webhook secret over ``"<t>." + raw body``; the
 timestamp is signed too, so a receiver can refuse old deliveries.
@@ -7,29 +9,25 @@ timestamp is signed too, so a receiver can refuse old deliveries.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
-import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
 from flask import current_app
 from sqlalchemy import select
 
-from core import audit, outbound
 from core import db as core_db
 from core import jobs as core_jobs
+from core import outbound
 from core.models import Order, Org, Wallet, WebhookDelivery, utcnow
 from core.money import usd_str
 from core.signing import SIGNATURE_HEADER, WEBHOOK_EVENTS, sign, verify
 
 log = logging.getLogger("bytespike.webhooks")
 EVENTS = WEBHOOK_EVENTS  # the events an org may subscribe to (``core.signing``); "webhook.test" always goes out
-__all__ = ["EVENTS", "SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance",
-           "KEEP", "URL_MAX", "Endpoint", "endpoint_url_ok", "change_endpoint", "audit_endpoint", "save_endpoint"]
+__all__ = ["EVENTS", "SIGNATURE_HEADER", "sign", "verify", "send", "deliver", "flush", "check_low_balance"]
 
 
 def send(org_id: int, event: str, data: dict[str, Any], *, background: bool = True) -> int | None:
@@ -145,73 +143,3 @@ def retry_failed(max_attempts: int = 5) -> int:
                                                      WebhookDelivery.created_at >= since)).all()
     return sum(1 for delivery_id in ids if deliver(delivery_id))
 
-
-# --- the endpoint: URL, events, signing secret (the console's settings page and PUT /api/v1/me/webhooks) ---
-
-
-class Keep(enum.Enum):
-    KEEP = "keep"
-
-
-KEEP = Keep.KEEP  # "leave this setting as it is"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The endpoint's settings at one moment, to tell what a change changed."""
-
-    url: str | None
-    secret: str | None
-    events: list[str] | None
-
-    @classmethod
-    def of(cls, org: Org) -> Endpoint:
-        return cls(org.webhook_url, org.webhook_secret, org.webhook_events)
-
-
-URL_MAX = 500  # orgs.webhook_url
-
-
-def endpoint_url_ok(url: str) -> bool:
-    """An endpoint URL the org may save: http(s), at most 500 characters, no spaces or control characters."""
-    return (url.startswith(("https://", "http://")) and len(url) <= URL_MAX
-            and not any(ord(c) <= 32 or ord(c) == 127 for c in url))
-
-
-def change_endpoint(org: Org, *, url: str | None | Keep = KEEP, events: list[str] | None | Keep = KEEP,
-                    rotate_secret: bool = False) -> str | None:
-    """Apply a change to the org's endpoint (the caller commits); return a secret made now, to show once.
-
-    A URL without a secret gets one; ``events`` None means every event.
-    """
-    if url is not KEEP:
-        org.webhook_url = url or None
-    if events is not KEEP:
-        org.webhook_events = events
-    if org.webhook_url and (not org.webhook_secret or rotate_secret):
-        org.webhook_secret = "whsec_" + secrets.token_urlsafe(24)
-        return org.webhook_secret
-    return None
-
-
-def audit_endpoint(org: Org, before: Endpoint) -> None:
-    """Audit rows for a committed endpoint change: the URL and events, a new secret (never its value)."""
-    if org.webhook_url != before.url or org.webhook_events != before.events:
-        audit.record("webhook.updated", org_id=org.id, target=org.webhook_url,
-                     details={"from": before.url, "events": org.webhook_events})
-    if org.webhook_secret != before.secret:
-        audit.record("webhook.secret_rotated", org_id=org.id, target=org.webhook_url)
-
-
-def save_endpoint(org_id: int, *, url: str | None | Keep = KEEP, events: list[str] | None | Keep = KEEP,
-                  rotate_secret: bool = False) -> tuple[Org, str | None]:
-    """Change the org's endpoint in one transaction and audit it; return the org and a new secret, if any."""
-    s = core_db.session()
-    org = s.get(Org, org_id)
-    if org is None:
-        raise LookupError(f"no org {org_id}")
-    before = Endpoint.of(org)
-    fresh = change_endpoint(org, url=url, events=events, rotate_secret=rotate_secret)
-    s.commit()
-    audit_endpoint(org, before)
-    return org, fresh

@@ -12,7 +12,8 @@ import re
 from typing import Any, Iterable, Mapping
 
 from gateway import sse
-from gateway.canonical import (
+from gateway.canonical import Tool, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
     CitationDelta,
@@ -25,9 +26,7 @@ from gateway.canonical import (
     StreamEvent,
     TextDelta,
     ThinkingDelta,
-    Tool,
     ToolArgsDelta,
-    Usage,
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error

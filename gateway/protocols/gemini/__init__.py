@@ -3,8 +3,9 @@
 ``request``: parse a caller's body; ``response``: render a caller's answer;
 ``stream``: render a caller's stream; ``errors``. The upstream's side:
 ``upstream`` renders the request and reads the answer, ``upstream_stream``
-reads or passes through the stream; ``parts`` holds the content parts both
-sides share.
+reads or passes through the stream; ``parts`` holds the content parts, usage
+and finish reasons both sides share, ``grounding`` the searches and
+citations.
 """
 
 from gateway.protocols.gemini.errors import parse_error, render_error, render_stream_error

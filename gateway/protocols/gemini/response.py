@@ -7,12 +7,8 @@ from typing import Any
 from gateway.canonical import (
     ChatResponse,
 )
-from gateway.protocols.gemini.parts import (
-    STOP_TO_FINISH,
-    grounding_of,
-    render_parts,
-    usage_to_gemini,
-)
+from gateway.protocols.gemini.grounding import grounding_of
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
 
 
 def render_response(resp: ChatResponse, *, model: str, created: int, cost_credits: int | None = None) -> dict[str, Any]:

@@ -13,29 +13,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.canonical import (
+from gateway.canonical import Citation, SearchPart, TextPart, ToolCallPart, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
-    Citation,
     CitationDelta,
     MessageDelta,
     MessageStart,
     MessageStop,
     SearchDone,
-    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCallPart,
-    Usage,
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.gemini.errors import error_payload
-from gateway.protocols.gemini.parts import STOP_TO_FINISH, grounding_of, render_parts, usage_to_gemini
+from gateway.protocols.gemini.grounding import grounding_of
+from gateway.protocols.gemini.parts import STOP_TO_FINISH, render_parts, usage_to_gemini
 from gateway.sse import encode
 
 

@@ -16,17 +16,14 @@ from typing import Any, Iterable, Mapping
 
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
 from gateway.protocols import server_tools
+from gateway.protocols.gemini.grounding import citations_of, cite_texts, search_of, with_searches
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
-    citations_of,
-    cite_texts,
     parse_upstream_part,
     render_parts,
-    search_of,
     stop_from_finish,
     usage_from_gemini,
-    with_searches,
 )
 from gateway.protocols.gemini.upstream_stream import default_ids
 

@@ -18,44 +18,44 @@ import re
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
+    Citation,
+    ImagePart,
+    SearchPart,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    Usage,
+)
+from gateway.canonical_events import (
     BlockKind,
     BlockStart,
     BlockStop,
-    Citation,
     CitationDelta,
-    ImagePart,
     MessageDelta,
     MessageStart,
     MessageStop,
     SearchDone,
-    SearchPart,
     SignatureDelta,
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
-    Tool,
     ToolArgsDelta,
-    ToolCallPart,
-    Usage,
 )
 from gateway.protocols import upstream_error
 from gateway.protocols.common import dumps
 from gateway.protocols.fields import pick
 from gateway.protocols.gemini.errors import error_payload
+from gateway.protocols.gemini.grounding import citations_of, search_of, with_searches
 from gateway.protocols.gemini.partial_args import Arguments, continues, streams
 from gateway.protocols.gemini.parts import (
     CallIds,
     MakeId,
-    citations_of,
     parse_upstream_part,
     render_image,
-    search_of,
     stop_from_finish,
     usage_from_gemini,
-    with_searches,
 )
 from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
 from gateway.sse import SSEEvent, encode

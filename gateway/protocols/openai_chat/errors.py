@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 from core.errors import GatewayError, UpstreamError
 from gateway import sse
-from gateway.canonical import StreamError
+from gateway.canonical_events import StreamError
 from gateway.protocols import upstream_error
 
 

@@ -13,21 +13,19 @@ import re
 from typing import Any, Iterable, Mapping
 
 from gateway import sse
-from gateway.canonical import (
+from gateway.canonical import Protocol, Tool, Usage
+from gateway.canonical_events import (
     BlockKind,
     BlockStart,
     BlockStop,
     MessageDelta,
     MessageStart,
     MessageStop,
-    Protocol,
     StreamError,
     StreamEvent,
     TextDelta,
     ThinkingDelta,
-    Tool,
     ToolArgsDelta,
-    Usage,
 )
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error

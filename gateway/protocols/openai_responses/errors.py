@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import GatewayError
-from gateway.canonical import StreamError
+from gateway.canonical_events import StreamError
 from gateway.protocols.common import dumps
 from gateway.sse import encode
 

@@ -21,8 +21,6 @@ from typing import Any, Mapping
 from gateway.canonical import (
     ChatResponse,
     Citation,
-    MessageDelta,
-    MessageStart,
     Part,
     SearchPart,
     TextPart,
@@ -30,6 +28,7 @@ from gateway.canonical import (
     ToolCallPart,
     Usage,
 )
+from gateway.canonical_events import MessageDelta, MessageStart
 from gateway.protocols.common import cited_span, loads_object
 
 # Tools in a namespace reach other vendors as "<namespace>--<name>": valid in every vendor's tool

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
-from gateway.canonical import (
+from gateway.canonical import Citation, ToolCallPart
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
-    Citation,
     CitationDelta,
     MessageDelta,
     MessageStart,
@@ -27,7 +27,6 @@ from gateway.canonical import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
-    ToolCallPart,
 )
 from gateway.protocols.common import dumps
 from gateway.protocols.openai_responses.errors import failed_error

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from core.errors import InvalidRequest
-from gateway.canonical import SearchDone
+from gateway.canonical_events import SearchDone
 from gateway.protocols import carry, registry
 from tests.gateway.protocols.test_sse import FIXTURES, check_golden, decode, parse_stream, render_stream
 

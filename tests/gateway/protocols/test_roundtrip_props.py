@@ -11,29 +11,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.canonical import (
-    BlockStart,
-    BlockStop,
     ChatRequest,
     ChatResponse,
     ImagePart,
     Message,
-    MessageDelta,
-    MessageStart,
-    MessageStop,
     Part,
-    SignatureDelta,
-    StreamEvent,
-    TextDelta,
     TextPart,
     Thinking,
-    ThinkingDelta,
     ThinkingPart,
     Tool,
-    ToolArgsDelta,
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
     Usage,
+)
+from gateway.canonical_events import (
+    BlockStart,
+    BlockStop,
+    MessageDelta,
+    MessageStart,
+    MessageStop,
+    SignatureDelta,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolArgsDelta,
 )
 from gateway.protocols import anthropic, openai_chat
 from gateway.protocols.common import dump_arguments

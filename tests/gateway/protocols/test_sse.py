@@ -101,7 +101,7 @@ def render_stream(codec, events: list, *, cost: int | None = 1234, include_usage
     """Render canonical events for a caller, the pipeline's cost filled into each message delta."""
     from dataclasses import replace
 
-    from gateway.canonical import MessageDelta
+    from gateway.canonical_events import MessageDelta
 
     renderer = codec.StreamRenderer(
         model="bytespike-test", message_id="gw_01", created=1763800000, include_usage=include_usage

@@ -6,7 +6,7 @@ from core import audit
 from core import db as core_db
 from core.accounts import preset_models
 from core.models import Org
-from website.payments.webhooks import Endpoint, Keep, audit_endpoint, change_endpoint
+from core.webhooks import Endpoint, Keep, audit_endpoint, change_endpoint
 
 PRESET_CHOICES = ("global", "china")
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from gateway.canonical import (
+from gateway.canonical import Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
     MessageDelta,
@@ -17,7 +18,6 @@ from gateway.canonical import (
     TextDelta,
     ThinkingDelta,
     ToolArgsDelta,
-    Usage,
 )
 from gateway.protocols import anthropic, openai_chat
 from gateway.protocols.passthrough import PassthroughStream

@@ -14,11 +14,21 @@ from google.genai import types
 
 from core.errors import GatewayError, InvalidRequest, RateLimited
 from gateway.canonical import (
-    BlockStart,
-    BlockStop,
     ChatResponse,
     ImagePart,
     Message,
+    TextPart,
+    Thinking,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+from gateway.canonical_events import (
+    BlockStart,
+    BlockStop,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -26,16 +36,8 @@ from gateway.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
-    Thinking,
     ThinkingDelta,
-    ThinkingPart,
-    Tool,
     ToolArgsDelta,
-    ToolCallPart,
-    ToolChoice,
-    ToolResultPart,
-    Usage,
 )
 from gateway.protocols import gemini
 

@@ -9,26 +9,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.canonical import (
-    BlockStart,
-    BlockStop,
     ChatRequest,
     ChatResponse,
     ImagePart,
     Message,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+from gateway.canonical_events import (
+    BlockStart,
+    BlockStop,
     MessageDelta,
     MessageStart,
     MessageStop,
     SignatureDelta,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
-    Tool,
     ToolArgsDelta,
-    ToolCallPart,
-    ToolResultPart,
-    Usage,
 )
 from gateway.protocols import gemini
 from gateway.protocols.gemini.parts import DUMMY_SIGNATURE

@@ -10,11 +10,21 @@ import pytest
 
 from core.errors import InvalidRequest
 from gateway.canonical import (
-    BlockStart,
-    BlockStop,
     ChatRequest,
     ImagePart,
     Message,
+    TextPart,
+    Thinking,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+from gateway.canonical_events import (
+    BlockStart,
+    BlockStop,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -22,16 +32,8 @@ from gateway.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
-    Thinking,
     ThinkingDelta,
-    ThinkingPart,
-    Tool,
     ToolArgsDelta,
-    ToolCallPart,
-    ToolChoice,
-    ToolResultPart,
-    Usage,
 )
 from gateway.protocols import gemini, registry
 from gateway.protocols.gemini.parts import DUMMY_SIGNATURE

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from gateway.canonical import (
+from gateway.canonical import Tool, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
     MessageDelta,
@@ -15,9 +16,7 @@ from gateway.canonical import (
     StreamError,
     TextDelta,
     ThinkingDelta,
-    Tool,
     ToolArgsDelta,
-    Usage,
 )
 from gateway.protocols import anthropic, openai_chat
 from gateway.protocols.common import truncate_tool_name

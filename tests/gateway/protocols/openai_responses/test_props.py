@@ -8,23 +8,18 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.canonical import (
+from gateway.canonical import ChatResponse, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
-    ChatResponse,
     MessageDelta,
     MessageStart,
     MessageStop,
     SignatureDelta,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ToolArgsDelta,
-    ToolCallPart,
-    ToolResultPart,
-    Usage,
 )
 from gateway.protocols import openai_responses as responses
 from gateway.sse import SSEDecoder

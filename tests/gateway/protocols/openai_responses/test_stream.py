@@ -12,10 +12,10 @@ import openai
 import pytest
 
 from core.errors import InvalidRequest
-from gateway.canonical import (
+from gateway.canonical import ChatResponse, TextPart, ThinkingPart, ToolCallPart, Usage
+from gateway.canonical_events import (
     BlockStart,
     BlockStop,
-    ChatResponse,
     MessageDelta,
     MessageStart,
     MessageStop,
@@ -23,12 +23,8 @@ from gateway.canonical import (
     StreamError,
     StreamEvent,
     TextDelta,
-    TextPart,
     ThinkingDelta,
-    ThinkingPart,
     ToolArgsDelta,
-    ToolCallPart,
-    Usage,
 )
 from gateway.protocols import openai_responses as responses
 from gateway.sse import SSEDecoder
