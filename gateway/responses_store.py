@@ -44,7 +44,7 @@ class State:
 
 
 def _table() -> sa.Table:
-    return StoredResponse.__table__  # type: ignore[return-value]
+    return StoredResponse.__table__
 
 
 def _engine() -> sa.Engine:
