@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -30,13 +30,14 @@ from . import ledger_group, limits
 from . import ledger_sql as sql
 from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
+from .live import KeyFigures, Live, WalletFigures
 from .models.accounts import ApiKey, Membership
 from .models.base import utcnow
 from .models.ledger import KeySpendHour, LedgerEntry, Reservation, Wallet
 from .models.usage import UsageLog
 from .money import usd_str
 
-_w, _e, _r, _k, _m, _u, _h = (cast(sa.Table, t.__table__) for t in (
+_w, _e, _r, _k, _m, _u, _h = (t.__table__ for t in (
     Wallet, LedgerEntry, Reservation, ApiKey, Membership, UsageLog, KeySpendHour))
 
 log = logging.getLogger("bytespike.ledger")
@@ -57,7 +58,7 @@ class Hold:
     amount: int
     track_spend: bool = True  # keep hourly spend for the key's rolling windows
     # The principal's live figures (see keys.Principal.live): refreshed by settle/release for the envelope.
-    live: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    live: Live | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -105,10 +106,10 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     now = utcnow()
     params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
               "amt": credits, "now": now, "month": _month(now), "rid": request_id,
-              "ver": getattr(principal, "version", None),
+              "ver": principal.version,
               "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
     # Spend windows are judged here, under the key's lock, counting every open hold of the key.
-    windows = limits.window_bounds(principal, now) if getattr(principal, "has_windows", False) else {}
+    windows = limits.window_bounds(principal, now) if principal.has_windows else {}
     for name, (limit, start) in windows.items():
         params[f"wl_{name}"], params[f"ws_{name}"] = limit, start
     engine = _engine()
@@ -116,22 +117,22 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
         verdict, key_row, wallet_row = _reserve_pg(engine, params, tuple(windows))
     else:
         verdict, key_row, wallet_row = _reserve_lite(engine, params, tuple(windows))
-    live = getattr(principal, "live", None)
-    if live is not None:
-        _remember(live, key_row, wallet_row)
+    live = principal.live
+    live.remember(key_row, wallet_row)
     if verdict in windows:
         raise limits.window_exceeded(principal, verdict, credits)
     if verdict != "ok":
         _refuse(verdict, credits, key_row)
-    if live is not None:
-        live["win_delta"] = live.get("win_delta", 0) + credits
+    live.win_delta += credits
     _maybe_expire()
     return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
                 credits, principal.has_windows, live)
 
 
-def _reserve_pg(engine: sa.Engine, params: dict[str, Any],
-                windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
+Verdict = tuple[str, KeyFigures | None, WalletFigures | None]  # "ok" or why not, and the rows' figures
+
+
+def _reserve_pg(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
     """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
     with sql.autocommit(engine) as conn:
         row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
@@ -139,61 +140,68 @@ def _reserve_pg(engine: sa.Engine, params: dict[str, Any],
         return "auth", None, None
     verdict, ks, kr, kq, wb, wr = row
     add = params["amt"] if verdict == "ok" else 0
-    return verdict, (ks, kr + add, kq), (wb, wr + add)
+    return verdict, _key((ks, kr + add, kq)), _wallet((wb, wr + add))
 
 
-def _reserve_lite(engine: sa.Engine, params: dict[str, Any],
-                  windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
+def _reserve_lite(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
     """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
     p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
     p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
     with sql.lite_transaction(engine) as cur:
-        key_row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
-        if key_row is None:
+        row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
+        if row is None:
             state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
+            wallet = _wallet(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
             if state is None:
                 return "auth", None, None
             if not state[4]:
                 return "stale", None, None
             if not state[3]:
                 return "auth", None, None
-            return "key_quota", tuple(state[:3]), wallet_row
+            return "key_quota", _key(state), wallet
+        key = _key_figures(row)
+        held_before = key._replace(reserved=key.reserved - p["amt"])  # as it stands when refused (rolled back)
         if windows:
             sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
-            over = next((n for n, used in zip(windows, sums, strict=True) if used + key_row[1] > p[f"wl_{n}"]), None)
+            over = next((n for n, used in zip(windows, sums, strict=True) if used + key.reserved > p[f"wl_{n}"]), None)
             if over is not None:
-                return over, (key_row[0], key_row[1] - p["amt"], key_row[2]), cur.execute(
-                    sql.LITE_WALLET_STATE, p).fetchone()
+                return over, held_before, _wallet(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
         if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "member_quota", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
-        wallet_row = cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone()
-        if wallet_row is None:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "balance", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
+            return "member_quota", held_before, _wallet(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
+        wallet = _wallet(cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone())
+        if wallet is None:
+            return "balance", held_before, _wallet(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
         cur.execute(sql.LITE_RES_INSERT, p)
         cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
         cur.commit = True
-    return "ok", key_row, wallet_row
+    return "ok", key, wallet
 
 
-def _remember(live: dict[str, Any], key_row: tuple | None, wallet_row: tuple | None) -> None:
-    """Keep the key's (spent, reserved, quota) and the wallet's (balance, reserved) for the quota envelope."""
-    if key_row is not None and wallet_row is not None:
-        live["key"], live["wallet"] = key_row, wallet_row
-    else:
-        live.pop("key", None)
-        live.pop("wallet", None)
+def _key_figures(row: Sequence[Any]) -> KeyFigures:
+    """A driver row of (spent, reserved, quota) credits."""
+    return KeyFigures(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
 
 
-def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
+def _key(row: Sequence[Any] | None) -> KeyFigures | None:
+    """``_key_figures``, or None when the statement returned no key."""
+    return None if row is None or row[0] is None else _key_figures(row)
+
+
+def _wallet(row: Sequence[Any] | None) -> WalletFigures | None:
+    """A driver row of (balance, reserved) credits; None when the statement returned no wallet."""
+    if row is None or row[0] is None:
+        return None
+    return WalletFigures(int(row[0]), int(row[1]))
+
+
+def _refuse(verdict: str, credits: int, key_row: KeyFigures | None) -> None:
     if verdict == "stale":
         raise StalePrincipal("This API key changed while the call was admitted; read it again.")
     if verdict == "auth" or key_row is None:
         raise AuthError("This API key has been revoked or has expired.")
     if verdict == "key_quota":
         spent, held, quota = key_row
+        assert quota is not None  # only a key with a quota is refused for it
         left = max(0, quota - spent - held)
         raise QuotaExceeded(
             f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
@@ -264,12 +272,12 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
         with sql.autocommit(engine) as conn:
             rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
         results = [(p["rid"] in rows, *_group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
-    for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
+    for (hold, _kind, charged, _rec), (done, key, wallet) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:
-            _remember(live, key_row if done else None, wallet_row if done else None)
+            live.remember(key if done else None, wallet if done else None)
             if done:
-                live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
+                live.win_delta += charged - hold.amount
     return [done for done, _k, _w in results]
 
 
@@ -295,27 +303,28 @@ def _groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
     return all(usage for _p, _h, usage in prepared) and len({p["rid"] for p, _h, _u in prepared}) == len(prepared)
 
 
-def _group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
+def _group_rows(row: Sequence[Any] | None) -> tuple[KeyFigures | None, WalletFigures | None]:
     if row is None:
         return None, None
     _rid, ks, kr, kq, wb, wr = row
-    return ((ks, kr, kq) if ks is not None else None), (wb, wr)
+    return _key((ks, kr, kq)), _wallet((wb, wr))
 
 
-def _close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool,
-              with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+Closed = tuple[bool, KeyFigures | None, WalletFigures | None]  # flipped or not, and the rows' figures after
+
+
+def _close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
     n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).fetchone()
-    return bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
+    return bool(n), _key((ks, kr, kq)), _wallet((wb, wr))
 
 
-def _close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool,
-                with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+def _close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
     if cur.execute(sql.LITE_GATE, p).rowcount != 1:
         return False, None, None  # settled, released or expired already: nothing to do
-    key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
+    key_row = _key(cur.execute(sql.LITE_KEY_CLOSE, p).fetchone()) if p["key"] is not None else None
     if p["member"] is not None:
         cur.execute(sql.LITE_MEMBER_CLOSE, p)
-    wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
+    wallet_row = _wallet(cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone())
     cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
     if with_hour:
         cur.execute(sql.LITE_HOUR, p)
