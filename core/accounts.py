@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -16,7 +16,7 @@ from .models.accounts import PRESETS, TIERS, ApiKey, Membership, Org, User
 from .models.base import new_id, utcnow
 from .models.ledger import Wallet
 
-_k, _o, _w, _m, _u = (cast(sa.Table, t.__table__) for t in (ApiKey, Org, Wallet, Membership, User))
+_k, _o, _w, _m, _u = (t.__table__ for t in (ApiKey, Org, Wallet, Membership, User))
 
 DEMO_EMAIL = "demo@bytespike.local"
 DEMO_CREDITS = 1_000_000  # $1.00 of free credits; the demo model itself costs nothing

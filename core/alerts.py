@@ -15,12 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 import sqlalchemy as sa
 
 from . import db as core_db
 from . import jobs
+from .ledger import Hold
 from .models.accounts import Org
 
 log = logging.getLogger("bytespike.alerts")
@@ -57,7 +57,7 @@ def budget_marks_crossed(spent_before: int, spent_after: int, quota: int | None)
     return [pct for pct in KEY_BUDGET_MARKS if spent_before * 100 < pct * quota <= spent_after * 100]
 
 
-def after_settle(hold: Any, charged: int) -> None:
+def after_settle(hold: Hold, charged: int) -> None:
     """Enqueue the low-balance or key-budget check this charge calls for (nothing otherwise).
 
     Never fails the settled call: a trouble here is logged, and the hourly sweep catches the crossing.
@@ -65,19 +65,19 @@ def after_settle(hold: Any, charged: int) -> None:
     try:
         _check(hold, charged)
     except Exception:  # noqa: BLE001 - the charge stands; the alert falls to the sweep, loudly
-        log.warning("alert check after settle of %s failed", getattr(hold, "request_id", "?"), exc_info=True)
+        log.warning("alert check after settle of %s failed", hold.request_id, exc_info=True)
 
 
-def _check(hold: Any, charged: int) -> None:
-    live = getattr(hold, "live", None)
-    if charged <= 0 or not live:
+def _check(hold: Hold, charged: int) -> None:
+    live = hold.live
+    if charged <= 0 or live is None:
         return
-    wallet, key = live.get("wallet"), live.get("key")
+    wallet, key = live.wallet, live.key
     if wallet is not None:
-        balance_after = int(wallet[0])
+        balance_after = wallet.balance
         if crossed_below(balance_after + charged, balance_after, threshold(hold.org_id)):
             jobs.try_enqueue("balance_alert", hold.org_id)
     if key is not None and hold.api_key_id is not None:
-        spent_after, quota = int(key[0]), key[2]
+        spent_after, quota = key.spent, key.quota
         for pct in budget_marks_crossed(spent_after - charged, spent_after, quota):
             jobs.try_enqueue("key_budget_alert", hold.api_key_id, pct)

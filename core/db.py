@@ -95,7 +95,8 @@ def init_app(app: Flask) -> Database:
 
 
 def get_db(app: Flask | None = None) -> Database:
-    return (app or current_app).extensions["bytespike_db"]
+    db: Database = (app or current_app).extensions["bytespike_db"]  # set by init_app
+    return db
 
 
 def session() -> Session:

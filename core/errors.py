@@ -8,7 +8,7 @@ failure may be retried on another key or channel is decided in one place:
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, TypedDict, Unpack
 
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -44,6 +44,16 @@ ANTHROPIC_KIND = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+
+
+class ErrorOptions(TypedDict, total=False):
+    """``GatewayError``'s keyword arguments, for the subclasses that add their own."""
+
+    status: int | None
+    code: str | None
+    param: str | None
+    retry_after: int | None
+    headers: Mapping[str, str] | None
 
 
 class GatewayError(Exception):
@@ -157,15 +167,23 @@ class UpstreamError(GatewayError):
     """An upstream answered with an error or could not be reached.
 
     ``upstream_status`` is what the vendor said (None: no answer at all);
-    ``status`` is what the caller will see once mapped.
+    ``status`` is what the caller will see once mapped. ``retry_after_s`` is
+    how long the vendor asked before that key is tried again (its
+    ``retry-after``; None: it did not say), which the router's key cooldown
+    honours. Both are set where the vendor's answer is read, which may be after
+    a codec built the error from the body alone.
     """
 
     status = 502
     code = "upstream_error"
+    upstream_status: int | None
+    retry_after_s: float | None
 
-    def __init__(self, message: str, *, upstream_status: int | None = None, **kw) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, message: str, *, upstream_status: int | None = None, retry_after_s: float | None = None,
+                 **kw: Unpack[ErrorOptions]) -> None:
         super().__init__(message, **kw)
         self.upstream_status = upstream_status
+        self.retry_after_s = retry_after_s
 
 
 class NoChannel(GatewayError):

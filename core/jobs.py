@@ -79,10 +79,10 @@ def try_enqueue(name: str, *args: Any, delay_s: float = 0.0) -> bool:
 
 def backend(app: Flask | None = None) -> Backend:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = app.extensions.get(EXT)
+    found: Backend | None = app.extensions.get(EXT)
     if found is None:
         found = app.extensions[EXT] = make_backend(app)
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def make_backend(app: Flask) -> Backend:

@@ -25,8 +25,7 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 from . import catalog
 from . import db as core_db
 from .errors import AuthError, ModelNotInGroup, PermissionDenied
+from .live import Live
 from .models.accounts import ApiKey, Membership, Org, User
 from .models.base import utcnow
 from .models.ledger import Wallet
@@ -75,11 +75,44 @@ class Principal:
     version: int | None = None
     # This call's latest figures (key and wallet totals, window deltas), filled by limits.admit and the
     # ledger so the quota envelope needs no query of its own; never shared between calls.
-    live: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+    live: Live = field(default_factory=Live, compare=False, repr=False, hash=False)
 
     @property
     def has_windows(self) -> bool:
         return any(w is not None for w in (self.rate_limit_5h, self.rate_limit_1d, self.rate_limit_7d))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    """A key's row as ``authenticate`` reads it: the key's controls, its org's and member's, its wallet."""
+
+    id: str
+    key_hash: str
+    org_id: int
+    member_id: int | None
+    parent_id: str | None
+    kind: str
+    name: str
+    quota_credits: int | None
+    models: list[str] | None
+    rpm: int | None
+    tpm: int | None
+    rate_limit_5h: int | None
+    rate_limit_1d: int | None
+    rate_limit_7d: int | None
+    ip_allow: list[str] | None
+    ip_deny: list[str] | None
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    auth_version: int | None
+    org_name: str
+    tier: str
+    preset: str
+    org_models: list[str] | None
+    concurrency_cap: int | None
+    wallet_id: int
+    role: str | None
+    email: str | None
 
 
 def generate_key() -> str:
@@ -129,7 +162,7 @@ def authenticate(raw_key: str, remote_ip: str) -> Principal:
 
 CACHE_TTL_S = 300.0
 CACHE_MAX = 20_000
-_cache: OrderedDict[tuple[int, str], tuple[float, Any]] = OrderedDict()
+_cache: OrderedDict[tuple[int, str], tuple[float, KeyRow]] = OrderedDict()
 
 
 def authenticate_cached(raw_key: str, remote_ip: str) -> Principal:
@@ -179,7 +212,7 @@ def _digest(raw_key: str) -> str:
     return hash_key(raw_key)
 
 
-def _judge(row: Any, digest: str, remote_ip: str, version: int | None = None) -> Principal:
+def _judge(row: KeyRow | None, digest: str, remote_ip: str, version: int | None = None) -> Principal:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise AuthError("Invalid API key.")
     if row.revoked_at is not None:
@@ -216,11 +249,11 @@ def version_bump() -> dict[str, Any]:
     return {"auth_version": _k.c.auth_version + 1}
 
 
-_AUTH_COLS = tuple(c.key for c in _AUTH_SQL.selected_columns)
+_AUTH_COLS = tuple(str(c.key) for c in _AUTH_SQL.selected_columns)
 _AUTH_TEXT: dict[str, str] = {}
 
 
-def _fetch_key(digest: str) -> Any:
+def _fetch_key(digest: str) -> KeyRow | None:
     """The key's row with its org, wallet and member, read through the driver (this runs on every call)."""
     with read_connection() as conn:
         name = conn.dialect.name
@@ -243,11 +276,11 @@ def _fetch_key(digest: str) -> Any:
         for col in ("expires_at", "revoked_at"):
             if isinstance(row[col], str):
                 row[col] = dt.datetime.fromisoformat(row[col])
-    return SimpleNamespace(**row)
+    return KeyRow(**row)
 
 
-def _principal(row: Any, version: int | None = None) -> Principal:
-    models = row.models if row.models is not None else row.org_models
+def _principal(row: KeyRow, version: int | None = None) -> Principal:
+    models: Sequence[str] | None = row.models if row.models is not None else row.org_models
     if models is None:  # the org follows its preset as the card defines it now
         models = catalog.get_card().preset_models(row.preset) or None
     return Principal(
@@ -267,12 +300,13 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _contains(nets: tuple, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def _contains(nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+              ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # an IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d)
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
     for net in nets:
         if net.version == ip.version and ip in net:
             return True
-        # an IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d)
-        mapped = getattr(ip, "ipv4_mapped", None)
         if mapped is not None and net.version == 4 and mapped in net:
             return True
     return False

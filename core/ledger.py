@@ -1,15 +1,14 @@
 """The wallet ledger: reserve before a call, settle or release after it, credit top-ups.
 
 Reserve, settle and release are one statement on PostgreSQL and one short
-write transaction on SQLite (``core.ledger_sql``, run by
-``core.ledger_writes``): conditional writes that hold only when the key is
-live and within quota, the member within quotas and the wallet's spendable
-balance covers the hold. Rows are always locked in one order (reservation,
-key, member, wallet) so that concurrent reserves and settles never
-deadlock. Settle and release are gated by flipping the reservation from
-``open``, so a second settle or release of the same request is a no-op; the
-unique (wallet, kind, ref) on ledger entries backs that up and makes credits
-idempotent per payment reference.
+write transaction on SQLite (``core.ledger_sql``): conditional writes that
+hold only when the key is live and within quota, the member within quotas
+and the wallet's spendable balance covers the hold. Rows are always locked
+in one order (reservation, key, member, wallet) so that concurrent reserves
+and settles never deadlock. Settle and release are gated by flipping the
+reservation from ``open``, so a second settle or release of the same request
+is a no-op; the unique (wallet, kind, ref) on ledger entries backs that up
+and makes credits idempotent per payment reference.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -32,13 +30,14 @@ from . import ledger_sql as sql
 from . import ledger_writes as writes
 from .errors import AuthError, InsufficientBalance, QuotaExceeded, StalePrincipal
 from .keys import Principal
+from .live import KeyFigures, Live
 from .models.accounts import ApiKey, Membership
 from .models.base import utcnow
 from .models.ledger import KeySpendHour, LedgerEntry, Reservation, Wallet
 from .models.usage import UsageLog
 from .money import usd_str
 
-_w, _e, _r, _k, _m, _u, _h = (cast(sa.Table, t.__table__) for t in (
+_w, _e, _r, _k, _m, _u, _h = (t.__table__ for t in (
     Wallet, LedgerEntry, Reservation, ApiKey, Membership, UsageLog, KeySpendHour))
 
 log = logging.getLogger("bytespike.ledger")
@@ -59,7 +58,7 @@ class Hold:
     amount: int
     track_spend: bool = True  # keep hourly spend for the key's rolling windows
     # The principal's live figures (see keys.Principal.live): refreshed by settle/release for the envelope.
-    live: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    live: Live | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -103,10 +102,10 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     now = utcnow()
     params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
               "amt": credits, "now": now, "month": writes.month(now), "rid": request_id,
-              "ver": getattr(principal, "version", None),
+              "ver": principal.version,
               "exp": now + dt.timedelta(seconds=_deadline_s() + 60)}
     # Spend windows are judged here, under the key's lock, counting every open hold of the key.
-    windows = limits.window_bounds(principal, now) if getattr(principal, "has_windows", False) else {}
+    windows = limits.window_bounds(principal, now) if principal.has_windows else {}
     for name, (limit, start) in windows.items():
         params[f"wl_{name}"], params[f"ws_{name}"] = limit, start
     engine = _engine()
@@ -114,36 +113,26 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
         verdict, key_row, wallet_row = writes.reserve_pg(engine, params, tuple(windows))
     else:
         verdict, key_row, wallet_row = writes.reserve_lite(engine, params, tuple(windows))
-    live = getattr(principal, "live", None)
-    if live is not None:
-        _remember(live, key_row, wallet_row)
+    live = principal.live
+    live.remember(key_row, wallet_row)
     if verdict in windows:
         raise limits.window_exceeded(principal, verdict, credits)
     if verdict != "ok":
         _refuse(verdict, credits, key_row)
-    if live is not None:
-        live["win_delta"] = live.get("win_delta", 0) + credits
+    live.win_delta += credits
     _maybe_expire()
     return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
                 credits, principal.has_windows, live)
 
 
-def _remember(live: dict[str, Any], key_row: tuple | None, wallet_row: tuple | None) -> None:
-    """Keep the key's (spent, reserved, quota) and the wallet's (balance, reserved) for the quota envelope."""
-    if key_row is not None and wallet_row is not None:
-        live["key"], live["wallet"] = key_row, wallet_row
-    else:
-        live.pop("key", None)
-        live.pop("wallet", None)
-
-
-def _refuse(verdict: str, credits: int, key_row: tuple | None) -> None:
+def _refuse(verdict: str, credits: int, key_row: KeyFigures | None) -> None:
     if verdict == "stale":
         raise StalePrincipal("This API key changed while the call was admitted; read it again.")
     if verdict == "auth" or key_row is None:
         raise AuthError("This API key has been revoked or has expired.")
     if verdict == "key_quota":
         spent, held, quota = key_row
+        assert quota is not None  # only a key with a quota is refused for it
         left = max(0, quota - spent - held)
         raise QuotaExceeded(
             f"Key quota exceeded: this call needs up to {credits} credits and the key has {left} of its "
@@ -214,12 +203,12 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
         with sql.autocommit(engine) as conn:
             rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
         results = [(p["rid"] in rows, *writes.group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
-    for (hold, _kind, charged, _rec), (done, key_row, wallet_row) in zip(closes, results, strict=True):
+    for (hold, _kind, charged, _rec), (done, key, wallet) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:
-            _remember(live, key_row if done else None, wallet_row if done else None)
+            live.remember(key if done else None, wallet if done else None)
             if done:
-                live["win_delta"] = live.get("win_delta", 0) + charged - hold.amount
+                live.win_delta += charged - hold.amount
     return [done for done, _k, _w in results]
 
 

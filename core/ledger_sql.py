@@ -331,6 +331,9 @@ def autocommit(engine: sa.Engine) -> Iterator[PgAutocommit]:
     """
     raw = engine.raw_connection()
     conn = raw.driver_connection
+    if conn is None:  # only a connection already closed has none; one just checked out always has it
+        raw.close()
+        raise RuntimeError("the pool handed out a connection without its driver connection")
     try:
         conn.autocommit = True
         yield PgAutocommit(conn)

@@ -11,11 +11,12 @@ a short ``BEGIN IMMEDIATE`` transaction of conditional UPDATEs.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 
 from . import ledger_sql as sql
+from .live import KeyFigures, WalletFigures
 
 if TYPE_CHECKING:
     from .ledger import Close, UsageRecord
@@ -25,8 +26,10 @@ def month(now: dt.datetime) -> str:
     return now.strftime("%Y-%m")
 
 
-def reserve_pg(engine: sa.Engine, params: dict[str, Any],
-               windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
+Verdict = tuple[str, KeyFigures | None, WalletFigures | None]  # "ok" or why not, and the rows' figures
+
+
+def reserve_pg(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
     """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
     with sql.autocommit(engine) as conn:
         row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
@@ -34,43 +37,58 @@ def reserve_pg(engine: sa.Engine, params: dict[str, Any],
         return "auth", None, None
     verdict, ks, kr, kq, wb, wr = row
     add = params["amt"] if verdict == "ok" else 0
-    return verdict, (ks, kr + add, kq), (wb, wr + add)
+    return verdict, key_of((ks, kr + add, kq)), wallet_of((wb, wr + add))
 
 
-def reserve_lite(engine: sa.Engine, params: dict[str, Any],
-                 windows: tuple[str, ...] = ()) -> tuple[str, tuple | None, tuple | None]:
+def reserve_lite(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
     """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
     p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
     p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
     with sql.lite_transaction(engine) as cur:
-        key_row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
-        if key_row is None:
+        row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
+        if row is None:
             state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
+            wallet = wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
             if state is None:
                 return "auth", None, None
             if not state[4]:
                 return "stale", None, None
             if not state[3]:
                 return "auth", None, None
-            return "key_quota", tuple(state[:3]), wallet_row
+            return "key_quota", key_of(state), wallet
+        key = key_figures(row)
+        held_before = key._replace(reserved=key.reserved - p["amt"])  # as it stands when refused (rolled back)
         if windows:
             sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
-            over = next((n for n, used in zip(windows, sums, strict=True) if used + key_row[1] > p[f"wl_{n}"]), None)
+            over = next((n for n, used in zip(windows, sums, strict=True) if used + key.reserved > p[f"wl_{n}"]), None)
             if over is not None:
-                return over, (key_row[0], key_row[1] - p["amt"], key_row[2]), cur.execute(
-                    sql.LITE_WALLET_STATE, p).fetchone()
+                return over, held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
         if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "member_quota", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
-        wallet_row = cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone()
-        if wallet_row is None:
-            wallet_row = cur.execute(sql.LITE_WALLET_STATE, p).fetchone()
-            return "balance", (key_row[0], key_row[1] - p["amt"], key_row[2]), wallet_row
+            return "member_quota", held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
+        wallet = wallet_of(cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone())
+        if wallet is None:
+            return "balance", held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
         cur.execute(sql.LITE_RES_INSERT, p)
         cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
         cur.commit = True
-    return "ok", key_row, wallet_row
+    return "ok", key, wallet
+
+
+def key_figures(row: Sequence[Any]) -> KeyFigures:
+    """A driver row of (spent, reserved, quota) credits."""
+    return KeyFigures(int(row[0]), int(row[1]), None if row[2] is None else int(row[2]))
+
+
+def key_of(row: Sequence[Any] | None) -> KeyFigures | None:
+    """``_key_figures``, or None when the statement returned no key."""
+    return None if row is None or row[0] is None else key_figures(row)
+
+
+def wallet_of(row: Sequence[Any] | None) -> WalletFigures | None:
+    """A driver row of (balance, reserved) credits; None when the statement returned no wallet."""
+    if row is None or row[0] is None:
+        return None
+    return WalletFigures(int(row[0]), int(row[1]))
 
 
 def close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[str, Any], bool, bool]:
@@ -95,27 +113,28 @@ def groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
     return all(usage for _p, _h, usage in prepared) and len({p["rid"] for p, _h, _u in prepared}) == len(prepared)
 
 
-def group_rows(row: Any) -> tuple[tuple | None, tuple | None]:
+def group_rows(row: Sequence[Any] | None) -> tuple[KeyFigures | None, WalletFigures | None]:
     if row is None:
         return None, None
     _rid, ks, kr, kq, wb, wr = row
-    return ((ks, kr, kq) if ks is not None else None), (wb, wr)
+    return key_of((ks, kr, kq)), wallet_of((wb, wr))
 
 
-def close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool,
-             with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+Closed = tuple[bool, KeyFigures | None, WalletFigures | None]  # flipped or not, and the rows' figures after
+
+
+def close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
     n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).fetchone()
-    return bool(n), (ks, kr, kq) if ks is not None else None, (wb, wr)
+    return bool(n), key_of((ks, kr, kq)), wallet_of((wb, wr))
 
 
-def close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool,
-               with_usage: bool) -> tuple[bool, tuple | None, tuple | None]:
+def close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
     if cur.execute(sql.LITE_GATE, p).rowcount != 1:
         return False, None, None  # settled, released or expired already: nothing to do
-    key_row = cur.execute(sql.LITE_KEY_CLOSE, p).fetchone() if p["key"] is not None else None
+    key_row = key_of(cur.execute(sql.LITE_KEY_CLOSE, p).fetchone()) if p["key"] is not None else None
     if p["member"] is not None:
         cur.execute(sql.LITE_MEMBER_CLOSE, p)
-    wallet_row = cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone()
+    wallet_row = wallet_of(cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone())
     cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
     if with_hour:
         cur.execute(sql.LITE_HOUR, p)

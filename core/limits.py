@@ -27,13 +27,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask, current_app
 
 from .errors import ConcurrencyLimited, RateLimited
 from .keys import Principal, read_connection
 from .limit_counters import ADMIT_CONC, ADMIT_RPM, ADMIT_TPM, SLOT_TTL_S, LocalCounters, RedisCounters
+from .live import KeyFigures, Live, WalletFigures, Window
 from .models.accounts import ApiKey
 from .models.base import utcnow
 from .models.ledger import KeySpendHour, Wallet
@@ -44,28 +45,15 @@ log = logging.getLogger(__name__)
 WINDOWS = (("rate_limit_5h", 5), ("rate_limit_1d", 24), ("rate_limit_7d", 168))
 
 
-@dataclass(frozen=True)
-class Window:
-    name: str
-    limit: int
-    used: int
-    reset_at: int  # Unix time
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
-
-
 _counters_lock = threading.Lock()
 
 
-def counters(app: Any = None) -> RedisCounters | LocalCounters:
+def counters(app: Flask | None = None) -> RedisCounters | LocalCounters:
     """The counter backend of this app and process."""
     if app is None:
-        from flask import current_app
-
+        # Flask types current_app as the app itself; the proxy's own accessor is not in its stubs.
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-    c = app.extensions.get("bytespike_limits")
+    c: RedisCounters | LocalCounters | None = app.extensions.get("bytespike_limits")
     if c is None:
         with _counters_lock:
             c = app.extensions.get("bytespike_limits")
@@ -87,7 +75,7 @@ class Admission:
 
     principal: Principal
     windows: list[Window] = field(default_factory=list)
-    _backend: Any = None
+    _backend: RedisCounters | LocalCounters | None = None
     _token: str | None = None
     tpm_counted: int = 0  # tokens the admission counted against the key's tpm (the estimate)
     minute: int = 0  # the minute they were counted in
@@ -120,11 +108,11 @@ def admit(principal: Principal, *, estimated_tokens: int) -> Admission:
             f"({principal.tier} tier)", retry_after=1,
         )
     live = principal.live
-    live["win_delta"] = 0  # reservations and settlements from here on move the windows' use
+    live.win_delta = 0  # reservations and settlements from here on move the windows' use
     if principal.has_windows:
-        live["windows"] = windows
+        live.windows = windows
     if principal.rpm is not None:
-        live["rpm_used"] = rpm_used
+        live.rpm_used = rpm_used
     counted = max(1, estimated_tokens) if principal.tpm is not None else 0
     return Admission(principal, windows, backend, token, counted, int(now // 60))
 
@@ -222,24 +210,24 @@ def envelope_headers(principal: Principal) -> dict[str, str]:
     no earlier step of the call saw (a dry run, a call refused before it
     reserved).
     """
-    live = getattr(principal, "live", None) or {}
-    wallet, key = live.get("wallet"), live.get("key")
+    live = principal.live
+    wallet, key = live.wallet, live.key
     if wallet is None or key is None:
         with read_connection() as conn:
             row = conn.execute(_ENVELOPE_SQL, {"b_key": principal.key_id, "b_wallet": principal.wallet_id}).first()
-        wallet = (row.balance_credits, row.reserved_credits) if row is not None else (0, 0)
-        key = (row.spent_credits, row.kr, row.quota_credits) if row is not None else (0, 0, None)
-    spendable = max(0, int(wallet[0] - wallet[1]))
+        wallet = WalletFigures(row.balance_credits, row.reserved_credits) if row is not None else WalletFigures(0, 0)
+        key = KeyFigures(row.spent_credits, row.kr, row.quota_credits) if row is not None else KeyFigures(0, 0, None)
+    spendable = max(0, int(wallet.balance - wallet.reserved))
     headers = {"X-Org-Quota-Remaining-Credits": str(spendable)}
-    if key[2] is not None:
-        headers["X-Quota-Remaining-Credits"] = str(max(0, key[2] - key[0] - key[1]))
+    if key.quota is not None:
+        headers["X-Quota-Remaining-Credits"] = str(max(0, key.quota - key.spent - key.reserved))
     now = time.time()
     windows = _live_windows(principal, live)
     if windows:
         w = min(windows, key=lambda w: (w.remaining / w.limit if w.limit else 0, w.remaining))
         limit, remaining, reset = w.limit, w.remaining, w.reset_at
     elif principal.rpm is not None:
-        used = live.get("rpm_used")
+        used = live.rpm_used
         if used is None:
             _, used = counters().window_add(f"rpm:{principal.key_id}", 0, principal.rpm, now)
         limit, remaining, reset = principal.rpm, max(0, principal.rpm - used), (int(now // 60) + 1) * 60
@@ -250,12 +238,12 @@ def envelope_headers(principal: Principal) -> dict[str, str]:
     return headers
 
 
-def _live_windows(principal: Principal, live: dict[str, Any]) -> list[Window]:
+def _live_windows(principal: Principal, live: Live) -> list[Window]:
     """The spend windows as admitted, moved by this call's own reservation and settlement since."""
     if not principal.has_windows:
         return []
-    cached = live.get("windows")
+    cached = live.windows
     if cached is None:
         return spend_windows(principal)
-    delta = int(live.get("win_delta", 0))
+    delta = live.win_delta
     return [Window(w.name, w.limit, max(0, w.used + delta), w.reset_at) for w in cached]

@@ -143,9 +143,11 @@ class ScrapeTime(Collector):
                                 labels=["queue"])
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            names = sorted(n.decode() for n in client.smembers("rq:queues"))
-            for name in names:
-                fam.add_metric([name.removeprefix("rq:queue:")], float(client.llen(name)))
+            # redis-py types each command for its sync and asyncio clients alike; this one is sync.
+            queues: set[bytes] = client.smembers("rq:queues")  # type: ignore[assignment]
+            for name in sorted(n.decode() for n in queues):
+                depth: int = client.llen(name)  # type: ignore[assignment]
+                fam.add_metric([name.removeprefix("rq:queue:")], float(depth))
         except redis.RedisError:
             return None
         finally:
@@ -164,7 +166,8 @@ def exposition(app: Any, circuit_states: Callable[[], Mapping[str, str]]) -> byt
     if MULTIPROC:
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        # prometheus_client leaves this constructor unannotated.
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry.register(_Forward(REGISTRY))
     registry.register(ScrapeTime(app, circuit_states))

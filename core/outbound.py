@@ -81,7 +81,8 @@ def resolve(url: str, allow: Iterable[Network] = ()) -> tuple[str, str, int, Add
         infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise BlockedTarget(f"the host {parts.hostname!r} does not resolve") from None
-    addrs = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    hosts = [info[4][0] for info in infos]  # an IPv4 or IPv6 socket address starts with the host as text
+    addrs = [ipaddress.ip_address(host.split("%", 1)[0]) for host in hosts if isinstance(host, str)]
     allowed = tuple(allow)
     for addr in addrs:
         if not _public(addr) and not any(addr in net for net in allowed):

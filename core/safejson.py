@@ -13,9 +13,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, TypeAlias
 
 from flask.json.provider import DefaultJSONProvider
+
+# A JSON value, and a JSON object (what a request body must be).
+JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+JSONObject: TypeAlias = "dict[str, JSON]"
 
 MAX_DEPTH = 128
 # Numbers beyond 2**53 do not survive a trip through most JSON parsers (RFC 7493, I-JSON).

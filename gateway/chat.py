@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
 
 import sqlalchemy.exc
 from flask import Response, current_app
@@ -18,6 +17,7 @@ from flask import Response, current_app
 from core.errors import GatewayError
 from gateway import choices, responses_store, streaming, upstream
 from gateway.pipeline import (
+    Body,
     Call,
     admit,
     answer_usage,
@@ -29,6 +29,7 @@ from gateway.pipeline import (
 )
 from gateway.protocols.passthrough import model_rewriter
 from gateway.routing import get_router
+from gateway.upstream import Opened
 
 
 def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | None = None) -> Response:
@@ -39,9 +40,9 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
         if early is not None:
             release_admission(call)
             return early
-        call.router = get_router(current_app)
+        call.router = router = get_router(current_app)
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        opened = upstream.open_call(call, call.router, deadline=deadline)
+        opened = upstream.open_call(call, router, deadline=deadline)
         call.served = opened.card
     except GatewayError as err:
         return fail(call, err)
@@ -59,17 +60,17 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
     return complete_response(call, opened)
 
 
-def complete_response(call: Call, opened: Any) -> Response:
+def complete_response(call: Call, opened: Opened) -> Response:
     """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
-    usage = answer_usage(call, opened.response)
+    resp = choices.whole(opened)
+    usage = answer_usage(call, resp)
 
-    def render() -> Any:
+    def render() -> Body:
         if opened.passthrough:
             return _named(opened)
-        resp = opened.response
-        if call.state is not None:  # one id for stream and non-stream: the stored one
-            resp = replace(resp, id=message_id(call))
-        body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
+        # A stored Responses answer has one id for stream and non-stream: the stored one.
+        answer = replace(resp, id=message_id(call)) if call.state is not None else resp
+        body = call.codec.render_response(answer, model=opened.card.id, created=int(time.time()))
         if call.state is not None:
             body.update(responses_store.meta(call.state))
             responses_store.save(call.state, call.principal, body)  # committed: the caller may chain at once
@@ -78,8 +79,8 @@ def complete_response(call: Call, opened: Any) -> Response:
     return settle_and_answer(call, render, usage, call.cost_of(usage))
 
 
-def _named(opened: Any) -> bytes:
+def _named(opened: Opened) -> bytes:
     """A passthrough body naming the id the caller asked for when the channel maps it to another upstream."""
     if opened.target.upstream_model == opened.card.id:
-        return opened.body  # type: ignore[no-any-return]
+        return opened.body
     return model_rewriter(opened.codec.PASSTHROUGH.model_key, opened.card.id)(opened.body)

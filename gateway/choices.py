@@ -23,9 +23,11 @@ from typing import Any, Iterator
 from flask import Response, stream_with_context
 
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
+from core.safejson import JSONObject
 from gateway import sse, upstream
-from gateway.canonical import Usage
+from gateway.canonical import ChatResponse, Usage
 from gateway.pipeline import (
+    Body,
     Call,
     answer_usage,
     billable,
@@ -39,7 +41,9 @@ from gateway.pipeline import (
 )
 from gateway.protocols.common import usage_to_openai
 from gateway.protocols.gemini.parts import usage_to_gemini
+from gateway.relay import Relay
 from gateway.streaming import make_relay
+from gateway.upstream import Opened
 
 _LIST_KEY = {"openai": "choices", "gemini": "candidates"}
 FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices need a native upstream
@@ -59,7 +63,7 @@ def count(call: Call) -> int:
     return call.req.n if call.req is not None else 1
 
 
-def serve(call: Call, first: Any, deadline: float) -> Response:
+def serve(call: Call, first: Opened, deadline: float) -> Response:
     """Open the other branches, then answer with every choice (stream or not)."""
     if count(call) > FAN_OUT_MAX:
         first.reply.close()
@@ -81,16 +85,18 @@ def serve(call: Call, first: Any, deadline: float) -> Response:
     return _complete(call, branches)
 
 
-def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
+def _open_rest(call: Call, first: Opened, n: int, deadline: float) -> list[Opened]:
     """Open ``n`` more upstream calls at once, to the first branch's model; close them all on any failure."""
-    results: list[Any] = [None] * n
+    asked, router = call.asked, call.router
+    assert asked is not None and router is not None  # fanned out only once admitted and first answered
+    results: list[Opened | GatewayError | None] = [None] * n
 
     def run(i: int) -> None:
         branch = copy.copy(call)
         branch.cards = [first.card]  # every choice from the model that answered, at its price
-        branch.raw = _one_choice(call.raw)  # a branch that passes through asks one answer too
+        branch.asked = replace(asked, raw=_one_choice(asked.raw))  # a branch that passes through asks one answer too
         try:
-            results[i] = upstream.open_call(branch, call.router, deadline=deadline)
+            results[i] = upstream.open_call(branch, router, deadline=deadline)
         except GatewayError as err:
             results[i] = err
         except Exception:  # noqa: BLE001 - reported as the branch's failure
@@ -102,18 +108,15 @@ def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
         t.start()
     for t in threads:
         t.join(max(0.1, deadline - time.perf_counter()) + 5)
-    errors = [r for r in results if not hasattr(r, "reply")]
-    if errors:
-        for r in results:
-            if hasattr(r, "reply"):
-                r.reply.close()
-        raise next((e for e in errors if isinstance(e, GatewayError)), UpstreamTimeout("a choice did not answer"))
-    return results
+    opened = [r for r in results if isinstance(r, Opened)]
+    if len(opened) < n:  # a branch failed, or did not answer in time (None)
+        for r in opened:
+            r.reply.close()
+        raise next((e for e in results if isinstance(e, GatewayError)), UpstreamTimeout("a choice did not answer"))
+    return opened
 
 
-def _one_choice(raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        return raw
+def _one_choice(raw: JSONObject) -> JSONObject:
     out = {k: v for k, v in raw.items() if k not in ("n", "best_of")}
     for key in ("generationConfig", "generation_config"):
         gen = raw.get(key)
@@ -122,20 +125,20 @@ def _one_choice(raw: Any) -> Any:
     return out
 
 
-def _complete(call: Call, branches: list[Any]) -> Response:
+def _complete(call: Call, branches: list[Opened]) -> Response:
     """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
     rid = message_id(call)
+    answers = [whole(b) for b in branches]
     total = Usage()
-    for b in branches:
-        total = add(total, answer_usage(call, b.response))
+    for resp in answers:
+        total = add(total, answer_usage(call, resp))
 
-    def render() -> Any:
+    def render() -> Body:
         created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
-        body = call.codec.render_response(replace(branches[0].response, id=rid, usage=total), model=model,
-                                          created=created)
+        body = call.codec.render_response(replace(answers[0], id=rid, usage=total), model=model, created=created)
         merged = []
-        for i, b in enumerate(branches):
-            one = call.codec.render_response(replace(b.response, id=rid), model=model, created=created)
+        for i, resp in enumerate(answers):
+            one = call.codec.render_response(replace(resp, id=rid), model=model, created=created)
             merged.append({**one[key][0], "index": i})
         body[key] = merged
         return body
@@ -143,10 +146,16 @@ def _complete(call: Call, branches: list[Any]) -> Response:
     return settle_and_answer(call, render, total, call.cost_of(total))
 
 
+def whole(opened: Opened) -> ChatResponse:
+    """A whole answer, parsed when its upstream call was opened."""
+    assert opened.response is not None  # only a stream opens without one
+    return opened.response
+
+
 # --- streams ------------------------------------------------------------------------------
 
 
-def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseException]]) -> None:
+def _pump(i: int, opened: Opened, out: queue.Queue[tuple[int, bytes | None | BaseException]]) -> None:
     try:
         for chunk in opened.chunks():
             out.put((i, chunk))
@@ -155,11 +164,9 @@ def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseEx
         out.put((i, exc))
 
 
-def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
+def _relay(call: Call, branches: list[Opened], deadline: float) -> Iterator[bytes]:
     """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
-    include_usage, call.include_usage = call.include_usage, True  # each branch reports its usage to us
-    relays = [make_relay(call, b) for b in branches]
-    call.include_usage = include_usage
+    relays = [make_relay(call, b, include_usage=True) for b in branches]  # each branch reports its usage to us
     inbox: queue.Queue[tuple[int, bytes | None | BaseException]] = queue.Queue()
     for i, b in enumerate(branches):
         threading.Thread(target=_pump, args=(i, b, inbox), daemon=True).start()
@@ -208,7 +215,7 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
         _close_all(branches)
 
 
-def _close_all(branches: list[Any]) -> None:
+def _close_all(branches: list[Opened]) -> None:
     """Hang up every branch's upstream. A branch's pump may be inside a read of that very reply, and
     closing it then fails ("reentrant call"); the pump's read fails instead and it stops."""
     for b in branches:
@@ -244,7 +251,7 @@ def _reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
     return b"".join(out)
 
 
-def _finish(call: Call, relays: list[Any]) -> bytes:
+def _finish(call: Call, relays: list[Relay]) -> bytes:
     """Settle the sum of the branches' usage (committed), then the protocol's final usage event."""
     total = Usage()
     for rel in relays:
@@ -268,7 +275,7 @@ def _finish(call: Call, relays: list[Any]) -> bytes:
     return sse.encode(json.dumps(last, separators=(",", ":")))
 
 
-def _bill_delivered(call: Call, relays: list[Any]) -> None:
+def _bill_delivered(call: Call, relays: list[Relay]) -> None:
     total = Usage()
     for rel in relays:
         u = rel.usage or Usage()
@@ -280,7 +287,7 @@ def _bill_delivered(call: Call, relays: list[Any]) -> None:
         log.exception("closing %s failed", call.request_id)
 
 
-def _release(call: Call, relays: list[Any], reason: str) -> None:
+def _release(call: Call, relays: list[Relay], reason: str) -> None:
     try:
         release(call, error=reason, status=502)
     except Exception:  # noqa: BLE001 - a stuck hold is released by expiry

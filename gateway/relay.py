@@ -196,3 +196,6 @@ class TranslateRelay:
     @property
     def delivered_tokens(self) -> int:
         return (self._chars + 3) // 4
+
+
+Relay = PassthroughRelay | TranslateRelay  # the one shape a stream's caller reads

@@ -27,6 +27,7 @@ from flask.cli import with_appcontext
 
 from core import db as core_db
 from core.errors import InvalidRequest, NotFound
+from core.keys import Principal
 from core.models import StoredResponse, utcnow
 
 KEEP = dt.timedelta(days=30)
@@ -44,7 +45,7 @@ class State:
 
 
 def _table() -> sa.Table:
-    return StoredResponse.__table__  # type: ignore[return-value]
+    return StoredResponse.__table__
 
 
 def _engine() -> sa.Engine:
@@ -104,13 +105,13 @@ def meta(state: State) -> dict[str, Any]:
     return {"store": state.store, "previous_response_id": state.previous_id}
 
 
-def save(state: State, principal: Any, body: dict[str, Any]) -> None:
+def save(state: State, principal: Principal, body: dict[str, Any]) -> None:
     """Keep the answered response (committed before this returns); nothing when ``store`` is false."""
     if not state.store:
         return
     now = utcnow()
     row = {
-        "id": body["id"], "org_id": principal.org_id, "api_key_id": getattr(principal, "key_id", None),
+        "id": body["id"], "org_id": principal.org_id, "api_key_id": principal.key_id,
         "model": str(body.get("model") or "")[:120], "previous_response_id": state.previous_id,
         "input_items": with_ids(state.own_items, body["id"]), "conversation": state.conversation,
         "response": json.loads(json.dumps(body)), "created_at": now, "expires_at": now + KEEP,

@@ -10,7 +10,7 @@ caller's stream with its protocol's error event, free.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Iterator
 
 from flask import Response, stream_with_context
 
@@ -20,10 +20,12 @@ from gateway import relay, responses_store
 from gateway.canonical import Usage
 from gateway.canonical_events import StreamError
 from gateway.pipeline import Call, billable, headers, log, message_id, release, settle
-from gateway.upstream import READ_ERRORS
+from gateway.protocols.openai_responses import StreamRenderer as ResponsesRenderer
+from gateway.relay import Relay
+from gateway.upstream import READ_ERRORS, Opened
 
 
-def stream_response(call: Call, opened: Any, deadline: float) -> Response:
+def stream_response(call: Call, opened: Opened, deadline: float) -> Response:
     """Stream: headers now (envelope included), events as they arrive, settle when it ends."""
     hdrs = headers(call, cost=None)
     hdrs["Cache-Control"] = "no-cache"
@@ -32,10 +34,12 @@ def stream_response(call: Call, opened: Any, deadline: float) -> Response:
     return Response(stream_with_context(gen), status=200, headers=hdrs, mimetype="text/event-stream")
 
 
-def make_relay(call: Call, opened: Any) -> Any:
+def make_relay(call: Call, opened: Opened, *, include_usage: bool | None = None) -> Relay:
+    """The relay for ``opened``'s stream; ``include_usage`` overrides the caller's choice of a usage event."""
     secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
+    with_usage = call.include_usage if include_usage is None else include_usage
     if opened.passthrough:
-        return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
+        return relay.PassthroughRelay(opened.codec, include_usage=with_usage, cost_fn=call.cost_of,
                                       secrets=secrets, model=renamed(opened))
     rel = relay.TranslateRelay(
         opened.codec,
@@ -43,22 +47,29 @@ def make_relay(call: Call, opened: Any) -> Any:
         model=opened.card.id,
         message_id=message_id(call),
         created=int(time.time()),
-        include_usage=call.include_usage,
+        include_usage=with_usage,
         cost_fn=call.cost_of,
         tools=call.req.tools if call.req is not None else (),
         secrets=secrets,
     )
-    if call.state is not None:
+    if call.state is not None and isinstance(rel.renderer, ResponsesRenderer):
         rel.renderer.meta.update(responses_store.meta(call.state))
     return rel
 
 
-def renamed(opened: Any) -> str | None:
+def _responses_renderer(rel: Relay) -> ResponsesRenderer | None:
+    """The Responses renderer of a stream translated to that protocol (it keeps the response object)."""
+    if isinstance(rel, relay.TranslateRelay) and isinstance(rel.renderer, ResponsesRenderer):
+        return rel.renderer
+    return None
+
+
+def renamed(opened: Opened) -> str | None:
     """The id the caller asked for, when the channel's ``model_map`` names the model otherwise upstream."""
     return opened.card.id if opened.target.upstream_model != opened.card.id else None
 
 
-def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
+def relay_stream(call: Call, opened: Opened, deadline: float) -> Iterator[bytes]:
     """Forward chunk by chunk; hold the final event(s) back until the settlement has committed.
 
     Everything from the event that ends the upstream's answer on (Anthropic
@@ -117,11 +128,12 @@ def relay_stream(call: Call, opened: Any, deadline: float) -> Any:
             _close_stream(call, rel, outcome, reason)
 
 
-def _settle_done(call: Call, rel: Any) -> bool:
+def _settle_done(call: Call, rel: Relay) -> bool:
     """Settle a finished stream at the upstream's usage, committed now; False if it could not be written."""
     usage = billable(call, rel.usage or Usage(), rel.delivered_tokens)
     try:
-        final = getattr(getattr(rel, "renderer", None), "final", None)
+        renderer = _responses_renderer(rel)
+        final = renderer.final if renderer is not None else None  # the completed response object
         if call.state is not None and final is not None:
             responses_store.save(call.state, call.principal, final)  # before the final event: chain at once
         settle(call, usage, call.cost_of(usage))
@@ -137,8 +149,8 @@ def _settle_failed(call: Call) -> bytes:
     return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
 
 
-def _stream_error(call: Call, rel: Any, err: Any) -> bytes:
-    if hasattr(rel, "fail"):
+def _stream_error(call: Call, rel: Relay, err: StreamError) -> bytes:
+    if isinstance(rel, relay.TranslateRelay):
         return rel.fail(err)
     return call.codec.render_stream_error(UpstreamError(err.message, status=err.status))
 
@@ -150,7 +162,7 @@ def release_quietly(call: Call, reason: str) -> None:
         log.exception("releasing stream %s failed", call.request_id)
 
 
-def _close_stream(call: Call, rel: Any, outcome: str, reason: str) -> None:
+def _close_stream(call: Call, rel: Relay, outcome: str, reason: str) -> None:
     try:
         usage = rel.usage or Usage()
         if outcome == "abandoned":

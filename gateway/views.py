@@ -46,7 +46,7 @@ def count_tokens() -> Response:
     call = pipeline.Call("anthropic")
     try:
         pipeline.authenticate(call)
-        raw = pipeline.read_json(call)
+        body, raw = pipeline.read_body()
         name = raw.get("model")
         if not isinstance(name, str) or not name:
             raise InvalidRequest("model: field required", param="model")
@@ -58,7 +58,7 @@ def count_tokens() -> Response:
         keys.check_model(call.principal, card.id)
     except GatewayError as err:
         return pipeline.error_response(call, err)
-    tokens = ratecard.estimate_input_tokens(call.body)
+    tokens = ratecard.estimate_input_tokens(body)
     return pipeline.json_response({"input_tokens": tokens}, 200, pipeline.headers(call, cost=0))
 
 

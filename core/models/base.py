@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import ClassVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 # Integers that hold credits: 1 credit = 1e-6 USD, so a large wallet passes 2**31.
@@ -22,6 +23,8 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model maps one table (none maps a join or a select), so ``Model.__table__`` is a Table.
+    __table__: ClassVar[Table]
 
 
 def utcnow() -> dt.datetime:

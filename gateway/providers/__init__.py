@@ -8,6 +8,8 @@ from .echo import EchoProvider
 from .gemini import GeminiProvider
 from .openai import OpenAIProvider
 
+__all__ = ["PROVIDERS", "AnthropicProvider", "EchoProvider", "GeminiProvider", "OpenAIProvider", "Provider", "get"]
+
 PROVIDERS: dict[str, Provider] = {
     "anthropic": AnthropicProvider(),
     "openai": OpenAIProvider(),

@@ -37,7 +37,7 @@ def test_a_settle_is_written_when_it_returns(dapp, make_account):
     assert ledger.balance(org) == (8_500, 0)
     (u,) = rows(UsageLog.__table__, UsageLog.__table__.c.id == "rg_a")
     assert u.billed and u.cost_credits == 1_500 and u.output_tokens == 3
-    assert p.live["wallet"] == (8_500, 0)  # the envelope follows the committed row
+    assert p.live.wallet == (8_500, 0)  # the envelope follows the committed row
     assert ledger.verify_ledger() == []
 
 

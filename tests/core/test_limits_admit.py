@@ -27,7 +27,7 @@ def test_limits_refused_call_counts_nowhere(counters_app, make_account):
         conn.execute(Org.__table__.update().where(Org.__table__.c.id == org).values(concurrency_cap=1))
     p = keys.authenticate(accounts.create_sub_key(master.key_id, "s", rpm=2, tpm=1_000).raw, "127.0.0.1")
     first = limits.admit(p, estimated_tokens=100)
-    assert p.live["rpm_used"] == 1
+    assert p.live.rpm_used == 1
     for _ in range(3):  # refused for concurrency: neither a request nor tokens are counted
         with pytest.raises(ConcurrencyLimited):
             limits.admit(p, estimated_tokens=100)
@@ -35,7 +35,7 @@ def test_limits_refused_call_counts_nowhere(counters_app, make_account):
     with pytest.raises(RateLimited, match="tpm"):  # over tpm: the request is not counted either
         limits.admit(p, estimated_tokens=950)
     limits.admit(p, estimated_tokens=100).release()
-    assert p.live["rpm_used"] == 2
+    assert p.live.rpm_used == 2
     assert limits.envelope_headers(p)["X-RateLimit-Remaining"] == "0"
     with pytest.raises(RateLimited, match="rpm"):
         limits.admit(p, estimated_tokens=1)

@@ -14,7 +14,7 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ SCOPES = ("inference",)  # call models through the gateway with the limits the u
 CLIENT_PREFIX = "bsapp_"
 LIMIT_FIELDS = ("quota_credits", "rate_limit_5h", "rate_limit_1d", "rate_limit_7d", "models", "expires_in_days")
 
-_c, _code, _conn, _k = (cast(sa.Table, t.__table__) for t in (OAuthClient, OAuthCode, OAuthConnection, ApiKey))
+_c, _code, _conn, _k = (t.__table__ for t in (OAuthClient, OAuthCode, OAuthConnection, ApiKey))
 
 
 @dataclass(frozen=True)

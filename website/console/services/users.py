@@ -6,9 +6,7 @@ import datetime as dt
 import enum
 import secrets
 import string
-from typing import cast
 
-import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -29,7 +27,7 @@ from ..auth import (
 INVITES_PER_ACCOUNT = 3
 RESET_TTL = dt.timedelta(hours=1)
 _CODE_ALPHABET = string.ascii_uppercase.replace("O", "").replace("I", "") + "23456789"
-_invites = cast(sa.Table, InviteCode.__table__)
+_invites = InviteCode.__table__
 
 
 class Refused(enum.Enum):
