@@ -162,6 +162,7 @@ class UpstreamError(GatewayError):
 
     status = 502
     code = "upstream_error"
+    retry_after_s: float | None = None  # the upstream's retry-after: how long the Router cools that key
 
     def __init__(self, message: str, *, upstream_status: int | None = None, **kw) -> None:  # type: ignore[no-untyped-def]
         super().__init__(message, **kw)

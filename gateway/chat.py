@@ -16,7 +16,8 @@ import sqlalchemy.exc
 from flask import Response, current_app
 
 from core.errors import GatewayError
-from gateway import choices, responses_store, streaming, upstream
+from gateway import chat_upstream, choices, responses_store, streaming
+from gateway.chat_upstream import Opened
 from gateway.pipeline import (
     Call,
     admit,
@@ -41,7 +42,7 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
             return early
         call.router = get_router(current_app)
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        opened = upstream.open_call(call, call.router, deadline=deadline)
+        opened = chat_upstream.open_call(call, call.router, deadline=deadline)
         call.served = opened.card
     except GatewayError as err:
         return fail(call, err)
@@ -59,7 +60,7 @@ def handle(protocol: str, *, path_model: str | None = None, path_stream: bool | 
     return complete_response(call, opened)
 
 
-def complete_response(call: Call, opened: Any) -> Response:
+def complete_response(call: Call, opened: Opened) -> Response:
     """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
     usage = answer_usage(call, opened.response)
 
@@ -67,6 +68,7 @@ def complete_response(call: Call, opened: Any) -> Response:
         if opened.passthrough:
             return _named(opened)
         resp = opened.response
+        assert resp is not None
         if call.state is not None:  # one id for stream and non-stream: the stored one
             resp = replace(resp, id=message_id(call))
         body = call.codec.render_response(resp, model=opened.card.id, created=int(time.time()))
@@ -78,8 +80,8 @@ def complete_response(call: Call, opened: Any) -> Response:
     return settle_and_answer(call, render, usage, call.cost_of(usage))
 
 
-def _named(opened: Any) -> bytes:
+def _named(opened: Opened) -> bytes:
     """A passthrough body naming the id the caller asked for when the channel maps it to another upstream."""
     if opened.target.upstream_model == opened.card.id:
-        return opened.body  # type: ignore[no-any-return]
+        return opened.body
     return model_rewriter(opened.codec.PASSTHROUGH.model_key, opened.card.id)(opened.body)

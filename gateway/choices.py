@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from flask import Response, stream_with_context
 
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
-from gateway import sse, upstream
+from gateway import chat_upstream, sse
 from gateway.canonical import Usage
 from gateway.pipeline import (
     Call,
@@ -90,7 +90,7 @@ def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
         branch.cards = [first.card]  # every choice from the model that answered, at its price
         branch.raw = _one_choice(call.raw)  # a branch that passes through asks one answer too
         try:
-            results[i] = upstream.open_call(branch, call.router, deadline=deadline)
+            results[i] = chat_upstream.open_call(branch, call.router, deadline=deadline)
         except GatewayError as err:
             results[i] = err
         except Exception:  # noqa: BLE001 - reported as the branch's failure

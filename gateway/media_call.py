@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from core import catalog, keys, ledger, limits
 from core.errors import GatewayError, InvalidRequest, ModelNotFound, NoChannel, TooLarge
 from core.ratecard import ModelCard
-from gateway import media_upstream, pipeline
+from gateway import media_upstream, pipeline, upstream
 from gateway.canonical import Usage
 from gateway.media_upstream import Outbound, Reply
 from gateway.routing import get_router
@@ -70,7 +70,8 @@ def serve(protocol: str, prepare: Callable[[pipeline.Call], Job]) -> Response:
             return pipeline.json_response(body, 200, pipeline.headers(call, cost=0))
         call.hold = ledger.reserve(call.principal, call.request_id, call.estimate)
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        reply = media_upstream.send(call, job.card, job.out, deadline=deadline)
+        reply = upstream.first_answer(call, get_router(current_app), media_upstream.exchange(job.out),
+                                      deadline=deadline, speaks=media_upstream.speaks)
         answer = job.finish(reply)
         charged = pipeline.settle(call, answer.usage, answer.cost)
     except GatewayError as err:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 from flask import Blueprint, Response, current_app, request, stream_with_context
@@ -23,9 +23,10 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from core import jobs, ledger, limits, ratecard
 from core.errors import Conflict, GatewayError, InvalidRequest, TaskNotFound
 from core.models import new_id
-from gateway import media_tasks, media_upstream, pipeline
+from gateway import media_tasks, media_upstream, pipeline, upstream
 from gateway.media_call import is_dry_run, new_call, read_json, resolve
-from gateway.media_upstream import Outbound
+from gateway.media_upstream import Outbound, Reply
+from gateway.routing import get_router
 
 bp = Blueprint("tasks", __name__, cli_group=None)
 log = logging.getLogger("bytespike.gateway.tasks")
@@ -112,8 +113,9 @@ def submit() -> Response:
             return _replay(call, out_id or "", digest) or pipeline.fail(call, GatewayError("task conflict"))
         call.hold = ledger.reserve(p, call.request_id, call.estimate)
         deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        reply = media_upstream.send(call, card, Outbound(path="videos", json=upstream_params(params, seconds)),
-                                    deadline=deadline)
+        out = Outbound(path="videos", json=upstream_params(params, seconds))
+        reply = upstream.first_answer(call, get_router(current_app), media_upstream.exchange(out),
+                                      deadline=deadline, speaks=media_upstream.speaks)
         data = reply.json()
         media_tasks.submitted(task_id, data, reply, call.provider)
         task = media_tasks.get(task_id) or {}
@@ -160,7 +162,7 @@ def _find(call: pipeline.Call, task_id: Any = None, out_id: Any = None) -> dict[
     return task
 
 
-def _free(handler: Any) -> Response:
+def _free(handler: Callable[[pipeline.Call], Response]) -> Response:
     """Run a free task call: auth, then ``handler(call)``; errors in OpenAI's shape."""
     call = new_call("tasks")
     try:
@@ -237,7 +239,7 @@ def content(task_id: str) -> Response:
     return _free(run)
 
 
-def _relay(reply: media_upstream.Reply) -> Iterator[bytes]:
+def _relay(reply: Reply) -> Iterator[bytes]:
     try:
         yield from reply.chunks or ()
     finally:
