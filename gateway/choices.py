@@ -25,7 +25,9 @@ from flask import Response, stream_with_context
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway import chat_upstream, sse
 from gateway.canonical import Usage
+from gateway.chat_upstream import Opened
 from gateway.pipeline import (
+    Answer,
     Call,
     answer_usage,
     billable,
@@ -59,7 +61,7 @@ def count(call: Call) -> int:
     return call.req.n if call.req is not None else 1
 
 
-def serve(call: Call, first: Any, deadline: float) -> Response:
+def serve(call: Call, first: Opened, deadline: float) -> Response:
     """Open the other branches, then answer with every choice (stream or not)."""
     if count(call) > FAN_OUT_MAX:
         first.reply.close()
@@ -81,7 +83,7 @@ def serve(call: Call, first: Any, deadline: float) -> Response:
     return _complete(call, branches)
 
 
-def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
+def _open_rest(call: Call, first: Opened, n: int, deadline: float) -> list[Opened]:
     """Open ``n`` more upstream calls at once, to the first branch's model; close them all on any failure."""
     results: list[Any] = [None] * n
 
@@ -122,31 +124,33 @@ def _one_choice(raw: Any) -> Any:
     return out
 
 
-def _complete(call: Call, branches: list[Any]) -> Response:
+def _complete(call: Call, branches: list[Opened]) -> Response:
     """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
-    rid = message_id(call)
-    total = Usage()
-    for b in branches:
-        total = add(total, answer_usage(call, b.response))
 
-    def render() -> Any:
+    def produce() -> Answer:
+        answers = [b.response for b in branches if b.response is not None]
+        if len(answers) != len(branches):
+            raise UpstreamError("a choice came back without an answer")
+        total = Usage()
+        for resp in answers:
+            total = add(total, answer_usage(call, resp))
+        rid = message_id(call)
         created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
-        body = call.codec.render_response(replace(branches[0].response, id=rid, usage=total), model=model,
-                                          created=created)
+        body = call.codec.render_response(replace(answers[0], id=rid, usage=total), model=model, created=created)
         merged = []
-        for i, b in enumerate(branches):
-            one = call.codec.render_response(replace(b.response, id=rid), model=model, created=created)
+        for i, resp in enumerate(answers):
+            one = call.codec.render_response(replace(resp, id=rid), model=model, created=created)
             merged.append({**one[key][0], "index": i})
         body[key] = merged
-        return body
+        return Answer(body, total, call.cost_of(total))
 
-    return settle_and_answer(call, render, total, call.cost_of(total))
+    return settle_and_answer(call, produce)
 
 
 # --- streams ------------------------------------------------------------------------------
 
 
-def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseException]]) -> None:
+def _pump(i: int, opened: Opened, out: queue.Queue[tuple[int, bytes | None | BaseException]]) -> None:
     try:
         for chunk in opened.chunks():
             out.put((i, chunk))
@@ -155,7 +159,7 @@ def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseEx
         out.put((i, exc))
 
 
-def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
+def _relay(call: Call, branches: list[Opened], deadline: float) -> Iterator[bytes]:
     """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
     include_usage, call.include_usage = call.include_usage, True  # each branch reports its usage to us
     relays = [make_relay(call, b) for b in branches]
@@ -208,7 +212,7 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
         _close_all(branches)
 
 
-def _close_all(branches: list[Any]) -> None:
+def _close_all(branches: list[Opened]) -> None:
     """Hang up every branch's upstream. A branch's pump may be inside a read of that very reply, and
     closing it then fails ("reentrant call"); the pump's read fails instead and it stops."""
     for b in branches:

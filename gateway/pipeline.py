@@ -1,11 +1,12 @@
-"""One call's admission and accounts: admit, reserve, answer, settle or release.
+"""What every call shares, whatever its kind: the call's record, the key, the body, the answers and the money.
 
-The order is fixed: key -> body -> model -> permission -> limits -> estimate ->
-(dry run) -> reservation; then ``gateway.chat`` tries the targets in order
-(retry while no byte reached the caller) and answers through ``settle`` or
-``release`` here (streams: ``gateway.streaming``; fanned-out choices:
-``gateway.choices``). Every exit renders in the caller's protocol and carries
-the quota and cost headers.
+``gateway.lifecycle`` runs one call through these steps in a fixed order
+(key -> body -> models and estimate -> limits -> dry run -> reservation ->
+the targets -> the answer -> settle or release); the kinds of work (chat,
+media, a video task's submit) and the stream and choice relays
+(``gateway.streaming``, ``gateway.choices``) answer through the helpers here.
+Every exit renders in the caller's protocol and carries the quota and cost
+headers.
 """
 
 from __future__ import annotations
@@ -13,38 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import alerts, catalog, keys, ledger, limits, metrics, ratecard, safejson
-from core.errors import (
-    AuthError,
-    GatewayError,
-    InsufficientBalance,
-    InvalidRequest,
-    ModelNotFound,
-    NoChannel,
-    QuotaExceeded,
-    StalePrincipal,
-    TooLarge,
-)
+from core import alerts, keys, ledger, limits, metrics, ratecard, safejson
+from core.errors import AuthError, GatewayError, InvalidRequest, TooLarge
 from core.models import new_id
 from core.money import usd_str
-from gateway import auth, responses_store
-from gateway import estimate as estimator
+from gateway import auth
 from gateway.canonical import ChatRequest, Usage
 from gateway.protocols import registry
 from gateway.protocols.contract import Codec
-from gateway.routing import get_router
 
 log = logging.getLogger("bytespike.gateway")
 
 MAX_BODY = 32 * 1024 * 1024
-ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
-MAX_TOKENS_LIMIT = 2**31 - 1  # far above any model's output; keeps every reservation within a bigint
+JSON = "application/json"
 
 
 @dataclass
@@ -122,116 +110,6 @@ def authenticate(call: Call, *, cached: bool = False) -> None:
         raise AuthError("missing API key: send x-api-key or Authorization: Bearer")
     check = keys.authenticate_cached if cached else keys.authenticate
     call.principal = check(key, auth.client_ip(request))
-
-
-def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
-    call.raw = read_json(call)
-    if call.protocol == "responses":
-        call.raw, call.state = responses_store.prepare(call.raw, call.principal.org_id)
-        if call.state.previous_id:  # the estimate counts the earlier turns too
-            call.body = json.dumps(call.raw).encode()
-    if call.protocol == "anthropic":
-        version = request.headers.get("anthropic-version", "").strip()
-        call.version = version if version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
-        beta = request.headers.get("anthropic-beta")
-        if beta:
-            call.forward["anthropic-beta"] = beta
-    stream = None if path_model is None else bool(path_stream)
-    req = call.codec.parse_request(call.raw, version=call.version, model=path_model, stream=stream)
-    if path_model is not None:  # Gemini: the URL names the model and the method says stream or not
-        req = replace(req, model=path_model, stream=bool(path_stream))
-    if req.max_tokens is not None and req.max_tokens > MAX_TOKENS_LIMIT:
-        raise InvalidRequest(f"max_tokens: {req.max_tokens} is above {MAX_TOKENS_LIMIT}", param="max_tokens")
-    call.req = req
-    if call.protocol == "openai":
-        opts = call.raw.get("stream_options")
-        call.include_usage = bool(isinstance(opts, dict) and opts.get("include_usage"))
-    call.session = request.headers.get("x-bytespike-session") or req.user
-
-
-def resolve_models(call: Call) -> None:
-    """The asked model and any fallbacks, on the rate card; 404 names an unknown model."""
-    assert call.req is not None
-    card = catalog.get_card().resolve(call.req.model)
-    if card is None:
-        raise ModelNotFound(f"model '{call.req.model}' not found", param="model")
-    if card.kind != "chat":
-        raise InvalidRequest(f"model '{card.id}' is a {card.kind} model, not a chat model", param="model")
-    keys.check_model(call.principal, card.id)
-    call.cards = [card]
-    for name in (request.headers.get("x-bytespike-fallback") or "").split(","):
-        alt = catalog.get_card().resolve(name.strip()) if name.strip() else None
-        if alt is None or alt.kind != "chat" or any(c.id == alt.id for c in call.cards):
-            continue
-        try:
-            keys.check_model(call.principal, alt.id)
-        except GatewayError:
-            continue
-        call.cards.append(alt)
-    router = get_router(current_app)
-    if not any(router.serves(c.id) for c in call.cards):
-        raise NoChannel(f"no channel configured for model '{card.id}'")
-
-
-def estimate(call: Call) -> None:
-    """Upper-bound cost (``gateway.estimate``): input and every answer, at the dearest candidate's price."""
-    assert call.req is not None
-    est = 0
-    found = estimator.scan(call.req, len(call.body))
-    for card in call.cards:
-        tokens = estimator.input_tokens(found, card)
-        out = estimator.output_tokens(call.req, call.raw, card)
-        # Several choices fanned out (``gateway.choices``) read the input once per choice.
-        reads = call.req.n if call.req.n > 1 and _fans_out(call, card) else 1
-        est = max(est, ratecard.estimate_credits(card, tokens * reads, out))
-        if card is call.cards[0]:
-            call.input_tokens, call.max_output = tokens, estimator.max_output(call.req, card)
-    call.estimate = est
-
-
-def _fans_out(call: Call, card: Any) -> bool:
-    """True when some channel serving ``card`` speaks another protocol than the caller (no native choices)."""
-    return any(card.id in ch.models and ch.protocol != call.protocol for ch in get_router(current_app).channels)
-
-
-def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:
-    """Run every check before the upstream; returns a response for a dry run.
-
-    The key comes from this process's cache (``keys.authenticate_cached``). If it changed
-    meanwhile, the reservation says so (StalePrincipal); a refusal made on the cached copy
-    stands only if the key's version is still the copy's. Otherwise the call is judged
-    again on a fresh read of the key.
-    """
-    authenticate(call, cached=True)
-    parse(call, path_model=path_model, path_stream=path_stream)
-    for attempt in range(3):
-        try:
-            return _judge(call)
-        except (InsufficientBalance, QuotaExceeded):
-            raise  # judged under the row locks on the stored figures
-        except GatewayError as err:
-            release_admission(call)
-            p = call.principal
-            if p is None or p.version is None or attempt == 2:
-                raise
-            if not isinstance(err, StalePrincipal) and keys.is_current(p):
-                raise  # the cached copy was right: the refusal stands
-            keys.forget(auth.extract_key(request, gemini=call.protocol == "gemini") or "")
-            # Read the key again (caching the new row); a third try reads it without a version at all.
-            authenticate(call, cached=attempt == 0)
-    raise AssertionError("unreachable")
-
-
-def _judge(call: Call) -> Response | None:
-    """Models, limits, the estimate and the reservation for the current principal."""
-    resolve_models(call)
-    estimate(call)
-    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
-    if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):
-        body = {"estimated_credits": call.estimate, "model": call.cards[0].id, "input_tokens": call.input_tokens}
-        return json_response(body, 200, headers(call, cost=0))
-    call.hold = ledger.reserve(call.principal, call.request_id, call.estimate)
-    return None
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -317,9 +195,9 @@ def _observe(call: Call, status: int, usage: Usage, error: str | None, *, writte
 
 def _model_name(call: Call) -> str:
     if call.served is not None:
-        return call.served.id
+        return str(call.served.id)
     if call.cards:
-        return call.cards[0].id
+        return str(call.cards[0].id)
     return printable(str(call.req.model if call.req else ""), 120)
 
 
@@ -398,17 +276,57 @@ def answer_usage(call: Call, resp: Any) -> Usage:
     return billable(call, resp.usage, (chars + 3) // 4)
 
 
-def settle_and_answer(call: Call, render: Callable[[], Any], usage: Usage, cost: int) -> Response:
-    """Render the answer, charge it (committed), then send it with its cost; any failure is answered free."""
+@dataclass
+class Answer:
+    """A whole answer: what the caller gets, in which content type, and what it costs."""
+
+    body: Any  # a JSON object, or the bytes or text to send as they are
+    usage: Usage
+    cost: int
+    content_type: str = JSON
+
+
+def respond(answer: Answer, hdrs: dict[str, str]) -> Response:
+    """Send a whole answer with ``hdrs``."""
+    if answer.content_type == JSON:
+        return json_response(answer.body, 200, hdrs)
+    data = answer.body.encode() if isinstance(answer.body, str) else answer.body
+    return Response(data, status=200, headers=hdrs, content_type=answer.content_type)
+
+
+def settle_and_answer(call: Call, produce: Callable[[], Answer]) -> Response:
+    """Produce the answer, charge it (committed), then send it with its cost; any failure is answered free."""
     try:
-        body = render()
-        charged = settle(call, usage, cost)
+        answer = produce()
+        charged = settle(call, answer.usage, answer.cost)
     except GatewayError as err:
         return fail(call, err)
     except Exception:  # noqa: BLE001
         log.exception("render/settle failed in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
-    return json_response(body, 200, headers(call, cost=charged))
+    return respond(answer, headers(call, cost=charged))
+
+
+def hand_over(call: Call, produce: Callable[[], Answer]) -> Response:
+    """Produce the answer and send it free, its hold left open for the work it started (a task settles it).
+
+    The work runs upstream from here on: it holds money, not a concurrency slot. Any failure is answered free.
+    """
+    try:
+        answer = produce()
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001
+        log.exception("internal error in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    finally:
+        release_admission(call)
+    return respond(answer, headers(call, cost=0))
+
+
+def is_dry_run() -> bool:
+    """Whether the caller asked for the estimate only (``x-bytespike-dry-run``)."""
+    return request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes")
 
 
 def message_id(call: Call) -> str:
