@@ -177,7 +177,7 @@ class UpstreamError(GatewayError):
     status = 502
     code = "upstream_error"
     upstream_status: int | None
-    retry_after_s: float | None
+    retry_after_s: float | None  # the upstream's retry-after: how long the Router cools that key
 
     def __init__(self, message: str, *, upstream_status: int | None = None, retry_after_s: float | None = None,
                  **kw: Unpack[ErrorOptions]) -> None:

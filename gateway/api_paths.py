@@ -18,6 +18,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from core.errors import GatewayError, NotFound
 from gateway import pipeline
+from gateway.call import Call
 from gateway.models_api import caller_of_models
 
 API_ROOTS = ("/v1", "/v1beta", "/api")
@@ -48,7 +49,7 @@ def _guard(endpoint: str | None, values: dict[str, Any] | None) -> None:
     if exc is None and rule is not None and not rule.rule.startswith("/<lang>"):
         return  # an API route: it renders its own errors
     caller = caller_for(request.path)
-    call = pipeline.Call(caller)
+    call = Call(caller)
     if isinstance(exc, MethodNotAllowed):
         allowed = sorted(exc.valid_methods or ())
         err = GatewayError(f"method {request.method} is not allowed on {request.path} (allowed: {', '.join(allowed)})",

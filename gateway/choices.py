@@ -24,11 +24,12 @@ from flask import Response, stream_with_context
 
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
 from core.safejson import JSONObject
-from gateway import sse, upstream
+from gateway import chat_upstream, sse
+from gateway.call import Call
 from gateway.canonical import ChatResponse, Usage
+from gateway.chat_upstream import Opened
 from gateway.pipeline import (
-    Body,
-    Call,
+    Answer,
     answer_usage,
     billable,
     fail,
@@ -43,7 +44,6 @@ from gateway.protocols.common import usage_to_openai
 from gateway.protocols.gemini.parts import usage_to_gemini
 from gateway.relay import Relay
 from gateway.streaming import make_relay
-from gateway.upstream import Opened
 
 _LIST_KEY = {"openai": "choices", "gemini": "candidates"}
 FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices need a native upstream
@@ -96,7 +96,7 @@ def _open_rest(call: Call, first: Opened, n: int, deadline: float) -> list[Opene
         branch.cards = [first.card]  # every choice from the model that answered, at its price
         branch.asked = replace(asked, raw=_one_choice(asked.raw))  # a branch that passes through asks one answer too
         try:
-            results[i] = upstream.open_call(branch, router, deadline=deadline)
+            results[i] = chat_upstream.open_call(branch, router, deadline=deadline)
         except GatewayError as err:
             results[i] = err
         except Exception:  # noqa: BLE001 - reported as the branch's failure
@@ -127,13 +127,15 @@ def _one_choice(raw: JSONObject) -> JSONObject:
 
 def _complete(call: Call, branches: list[Opened]) -> Response:
     """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
-    rid = message_id(call)
-    answers = [whole(b) for b in branches]
-    total = Usage()
-    for resp in answers:
-        total = add(total, answer_usage(call, resp))
 
-    def render() -> Body:
+    def produce() -> Answer:
+        answers = [b.response for b in branches if b.response is not None]
+        if len(answers) != len(branches):
+            raise UpstreamError("a choice came back without an answer")
+        total = Usage()
+        for resp in answers:
+            total = add(total, answer_usage(call, resp))
+        rid = message_id(call)
         created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
         body = call.codec.render_response(replace(answers[0], id=rid, usage=total), model=model, created=created)
         merged = []
@@ -141,9 +143,9 @@ def _complete(call: Call, branches: list[Opened]) -> Response:
             one = call.codec.render_response(replace(resp, id=rid), model=model, created=created)
             merged.append({**one[key][0], "index": i})
         body[key] = merged
-        return body
+        return Answer(body, total, call.cost_of(total))
 
-    return settle_and_answer(call, render, total, call.cost_of(total))
+    return settle_and_answer(call, produce)
 
 
 def whole(opened: Opened) -> ChatResponse:

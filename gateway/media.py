@@ -21,16 +21,19 @@ images in ``output_tokens``, audio seconds in ``input_tokens``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 from flask import Blueprint, Response
 
 from core import ratecard
 from core.errors import InvalidRequest, UpstreamError
+from core.ratecard import ModelCard
 from gateway import media_audio, tasks
+from gateway.call import Call
 from gateway.canonical import Usage
-from gateway.media_call import Answer, Job, field, int_param, read_form, read_json, resolve, serve, with_model
+from gateway.media_call import Form, Job, form_body, int_param, json_body, resolve, serve, with_model
 from gateway.media_upstream import Outbound, Reply
+from gateway.pipeline import Answer
 
 bp = Blueprint("media", __name__, cli_group=None)
 bp.register_blueprint(tasks.bp)  # /v1/tasks/* and `flask poll-tasks`
@@ -42,32 +45,32 @@ CHUNK_TOKENS = 500  # Cohere splits a longer document into chunks, each counted 
 
 @bp.post("/v1/embeddings")
 def embeddings() -> Response:
-    return serve("embeddings", _embeddings)
+    return serve("embeddings", json_body, _embeddings)
 
 
 @bp.post("/v1/rerank")
 def rerank() -> Response:
-    return serve("rerank", _rerank)
+    return serve("rerank", json_body, _rerank)
 
 
 @bp.post("/v1/images/generations")
 def image_generations() -> Response:
-    return serve("images", _image_generations)
+    return serve("images", json_body, _image_generations)
 
 
 @bp.post("/v1/images/edits")
 def image_edits() -> Response:
-    return serve("images", _image_edits)
+    return serve("images", form_body, _image_edits)
 
 
 @bp.post("/v1/audio/speech")
 def speech() -> Response:
-    return serve("audio", media_audio.speech)
+    return serve("audio", json_body, media_audio.speech)
 
 
 @bp.post("/v1/audio/transcriptions")
 def transcriptions() -> Response:
-    return serve("audio", media_audio.transcription)
+    return serve("audio", form_body, media_audio.transcription)
 
 
 # --- embeddings ------------------------------------------------------------------------------
@@ -92,20 +95,25 @@ def input_bytes(value: Any, name: str = "input") -> tuple[int, int]:
     raise InvalidRequest(f"{name}: a string or a non-empty list is required", param=name)
 
 
-def _embeddings(call: Any) -> Job:
-    body = read_json(call)
+def _embeddings(call: Call, body: dict[str, Any]) -> Job:
     card = resolve(call, body.get("model"), kinds=("embedding",), what="embeddings")
     tokens, _ = input_bytes(body.get("input"))
     estimate = ratecard.chat_cost_credits(card, Usage(input_tokens=tokens))
 
     def finish(reply: Reply) -> Answer:
         data = reply.json()
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        usage = _obj(data, "usage")
         used = _count(usage.get("prompt_tokens"), usage.get("total_tokens"), default=math.ceil(tokens / 4))
         billed = Usage(input_tokens=used)
-        return Answer(with_model(data, card), ratecard.chat_cost_credits(card, billed), billed)
+        return Answer(with_model(data, card), billed, ratecard.chat_cost_credits(card, billed))
 
     return Job(card, estimate, Outbound(path="embeddings", json=body), finish, input_tokens=tokens)
+
+
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """``data[key]`` when it is an object, else an empty one."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _count(*values: Any, default: int) -> int:
@@ -122,13 +130,13 @@ def _count(*values: Any, default: int) -> int:
 def _doc_text(doc: Any) -> str:
     if isinstance(doc, str):
         return doc
-    if isinstance(doc, dict) and isinstance(doc.get("text"), str):
-        return doc["text"]
+    text = doc.get("text") if isinstance(doc, dict) else None
+    if isinstance(text, str):
+        return text
     raise InvalidRequest("documents: each item must be a string or an object with 'text'", param="documents")
 
 
-def _rerank(call: Any) -> Job:
-    body = read_json(call)
+def _rerank(call: Call, body: dict[str, Any]) -> Job:
     card = resolve(call, body.get("model"), kinds=("rerank",), what="rerank")
     query, docs = body.get("query"), body.get("documents")
     if not isinstance(query, str) or not query:
@@ -152,42 +160,39 @@ def _rerank(call: Any) -> Job:
         data = reply.json()
         if not isinstance(data.get("results"), list):
             raise _bad_answer("results")
-        meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-        units = meta.get("billed_units") if isinstance(meta.get("billed_units"), dict) else {}
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        units, usage = _obj(_obj(data, "meta"), "billed_units"), _obj(data, "usage")
         if by_search:
             n = _count(units.get("search_units"), usage.get("search_units"),
                        default=math.ceil(len(docs) / DOCS_PER_SEARCH))
-            return Answer(with_model(data, card), ratecard.search_cost_credits(card, n), Usage(input_tokens=n))
+            return Answer(with_model(data, card), Usage(input_tokens=n), ratecard.search_cost_credits(card, n))
         n = _count(usage.get("total_tokens"), usage.get("prompt_tokens"), units.get("input_tokens"),
                    default=math.ceil(tokens / 4))
         billed = Usage(input_tokens=n)
-        return Answer(with_model(data, card), ratecard.chat_cost_credits(card, billed), billed)
+        return Answer(with_model(data, card), billed, ratecard.chat_cost_credits(card, billed))
 
     return Job(card, estimate, Outbound(path="rerank", json=body), finish, input_tokens=tokens)
 
 
-def _bad_answer(what: str) -> Exception:
+def _bad_answer(what: str) -> UpstreamError:
     return UpstreamError(f"upstream answer has no {what}")
 
 
 # --- images ----------------------------------------------------------------------------------
 
 
-def _images_answer(card: Any, n: int) -> Any:
+def _images_answer(card: ModelCard, n: int) -> Callable[[Reply], Answer]:
     def finish(reply: Reply) -> Answer:
         data = reply.json()
         images = data.get("data")
         if not isinstance(images, list):
             raise _bad_answer("data")
         count = min(len(images), n)
-        return Answer(with_model(data, card), ratecard.image_cost_credits(card, count), Usage(output_tokens=count))
+        return Answer(with_model(data, card), Usage(output_tokens=count), ratecard.image_cost_credits(card, count))
 
     return finish
 
 
-def _image_generations(call: Any) -> Job:
-    body = read_json(call)
+def _image_generations(call: Call, body: dict[str, Any]) -> Job:
     card = resolve(call, body.get("model"), kinds=("image",), capability="image_generation",
                    what="image generation")
     if not isinstance(body.get("prompt"), str) or not body["prompt"]:
@@ -199,14 +204,13 @@ def _image_generations(call: Any) -> Job:
     return Job(card, estimate, Outbound(path="images/generations", json=body), _images_answer(card, n))
 
 
-def _image_edits(call: Any) -> Job:
-    fields, files = read_form()
-    card = resolve(call, field(fields, "model"), kinds=("image",), capability="image_edit", what="image edits")
-    if not field(fields, "prompt"):
+def _image_edits(call: Call, form: Form) -> Job:
+    card = resolve(call, form.field("model"), kinds=("image",), capability="image_edit", what="image edits")
+    if not form.field("prompt"):
         raise InvalidRequest("prompt: a non-empty string is required", param="prompt")
-    if not any(name.startswith("image") for name, _ in files):
+    if not any(name.startswith("image") for name, _ in form.files):
         raise InvalidRequest("image: at least one image file is required", param="image")
-    n = int_param(field(fields, "n"), "n", default=1, lo=1, hi=MAX_IMAGES)
+    n = int_param(form.field("n"), "n", default=1, lo=1, hi=MAX_IMAGES)
     estimate = ratecard.image_cost_credits(card, n)
-    out = Outbound(path="images/edits", form=fields, files=files)
+    out = Outbound(path="images/edits", form=form.fields, files=form.files)
     return Job(card, estimate, out, _images_answer(card, n))

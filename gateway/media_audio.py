@@ -19,18 +19,20 @@ from typing import Any
 
 from core import ratecard
 from core.errors import InvalidRequest
+from core.ratecard import ModelCard
+from gateway.call import Call
 from gateway.canonical import Usage
-from gateway.media_call import Answer, Job, field, read_form, read_json, resolve
+from gateway.media_call import Form, Job, resolve
 from gateway.media_upstream import Outbound, Reply
+from gateway.pipeline import Answer
 
 MIN_BYTES_PER_S = 1000  # 8 kbit/s: a floor for compressed speech, so size / this bounds the length
 TYPICAL_BYTES_PER_S = 16000  # 128 kbit/s: the usual MP3/M4A rate, for an estimate when nothing is reported
 UPGRADE_FORMATS = ("json", "text")
 
 
-def speech(call: Any) -> Job:
+def speech(call: Call, body: dict[str, Any]) -> Job:
     """``POST /v1/audio/speech``: JSON in, the upstream's audio bytes and content type out."""
-    body = read_json(call)
     card = resolve(call, body.get("model"), kinds=("audio",), capability="tts", what="speech")
     text = body.get("input")
     if not isinstance(text, str) or not text:
@@ -42,7 +44,7 @@ def speech(call: Any) -> Job:
 
     def finish(reply: Reply) -> Answer:
         ctype = reply.headers.get("content-type") or "audio/mpeg"
-        return Answer(reply.body, cost, Usage(input_tokens=chars), ctype)
+        return Answer(reply.body, Usage(input_tokens=chars), cost, ctype)
 
     return Job(card, cost, Outbound(path="audio/speech", json=body), finish, input_tokens=chars)
 
@@ -78,10 +80,10 @@ def _usage_seconds(usage: Any) -> Any:
     return None
 
 
-def transcription(call: Any) -> Job:
+def transcription(call: Call, form: Form) -> Job:
     """``POST /v1/audio/transcriptions``: multipart in, the caller's ``response_format`` out."""
-    fields, files = read_form()
-    card = resolve(call, field(fields, "model"), kinds=("audio",), capability="stt", what="transcription")
+    card = resolve(call, form.field("model"), kinds=("audio",), capability="stt", what="transcription")
+    fields, files = form.fields, form.files
     audio = next((f for name, f in files if name == "file"), None)
     if audio is None or not audio[1]:
         raise InvalidRequest("file: an audio file is required", param="file")
@@ -89,7 +91,7 @@ def transcription(call: Any) -> Job:
     upper = exact if exact is not None else Decimal(len(audio[1])) / MIN_BYTES_PER_S
     fallback = exact if exact is not None else Decimal(len(audio[1])) / TYPICAL_BYTES_PER_S
     estimate = ratecard.seconds_cost_credits(card, Decimal(math.ceil(upper)))
-    fmt = field(fields, "response_format") or "json"
+    fmt = form.field("response_format") or "json"
     upgrade = fmt in UPGRADE_FORMATS and card.id.startswith("whisper")
     if upgrade:
         fields = [(k, v) for k, v in fields if k != "response_format"] + [("response_format", "verbose_json")]
@@ -104,7 +106,8 @@ def transcription(call: Any) -> Job:
         seconds = fallback if seconds is None else seconds
         if not upgrade:
             return _billed(card, seconds, data)
-        text = data.get("text") if isinstance(data.get("text"), str) else ""
+        said = data.get("text")
+        text = said if isinstance(said, str) else ""
         if fmt == "text":
             return _billed(card, seconds, text + "\n", "text/plain; charset=utf-8")
         usage = {"type": "duration", "seconds": math.ceil(seconds)}
@@ -113,5 +116,5 @@ def transcription(call: Any) -> Job:
     return Job(card, estimate, out, finish, input_tokens=math.ceil(upper))
 
 
-def _billed(card: Any, seconds: Decimal, body: Any, ctype: str = "application/json") -> Answer:
-    return Answer(body, ratecard.seconds_cost_credits(card, seconds), Usage(input_tokens=math.ceil(seconds)), ctype)
+def _billed(card: ModelCard, seconds: Decimal, body: Any, ctype: str = "application/json") -> Answer:
+    return Answer(body, Usage(input_tokens=math.ceil(seconds)), ratecard.seconds_cost_credits(card, seconds), ctype)

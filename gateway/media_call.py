@@ -1,41 +1,34 @@
-"""One synchronous non-chat call: the chat pipeline's checks and ledger steps around a media upstream.
+"""Media as a kind of work: embeddings, rerank, images and audio through the one call lifecycle.
 
-The order matches the chat path: key -> body -> model (card, kind, key's
-group, a channel) -> limits -> estimate -> (dry run) -> reservation -> the
-upstream (retrying other keys and channels) -> settle, or release on any
-failure. Every answer, error or not, carries the quota envelope and the cost
-headers, through ``gateway.pipeline``'s own helpers; errors are OpenAI-shaped.
+An endpoint names how its body is read (``json_body`` or ``form_body``) and
+how a body becomes a ``Job``: its model (``resolve``: card, kind, the key's
+group, a channel), the upper-bound cost, what to send
+(``media_upstream.Outbound``) and how to read the answer into a
+``pipeline.Answer`` (body, usage, cost). ``gateway.lifecycle`` does the rest,
+as for chat: limits, dry run, reservation, the targets (OpenAI-protocol
+channels only), settle or release, the headers. Errors are OpenAI-shaped.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import catalog, keys, ledger, limits
-from core.errors import GatewayError, InvalidRequest, ModelNotFound, NoChannel, TooLarge
+from core import catalog, keys
+from core.errors import InvalidRequest, ModelNotFound, NoChannel, TooLarge
 from core.ratecard import ModelCard
-from gateway import media_upstream, pipeline
-from gateway.canonical import Usage
+from gateway import lifecycle, media_upstream, pipeline
+from gateway.call import Call
 from gateway.media_upstream import Outbound, Reply
-from gateway.routing import get_router
+from gateway.pipeline import Answer
+from gateway.routing import Target, get_router
+from gateway.upstream import Timeout
 
-log = logging.getLogger("bytespike.gateway.media")
-
-
-@dataclass
-class Answer:
-    """What the caller gets back and what it costs."""
-
-    body: Any  # a dict (JSON) or bytes
-    cost: int
-    usage: Usage
-    content_type: str = "application/json"
+B = TypeVar("B")
+File = tuple[str, tuple[str, bytes, str]]  # (field name, (file name, data, content type))
 
 
 @dataclass
@@ -49,47 +42,67 @@ class Job:
     input_tokens: int = 0
 
 
-def new_call(protocol: str) -> pipeline.Call:
-    """A pipeline ``Call`` that renders errors in OpenAI's shape and logs ``protocol`` in the usage row."""
-    call = pipeline.Call("openai")
+@dataclass
+class Form:
+    """A multipart body: its fields and files, in order."""
+
+    fields: list[tuple[str, str]]
+    files: list[File]
+
+    def field(self, name: str) -> str | None:
+        for k, v in self.fields:
+            if k == name:
+                return v
+        return None
+
+
+class MediaWork(lifecycle.Work[Reply], Generic[B]):
+    """One media call: its body read by ``read``, made a ``Job`` by ``prepare``."""
+
+    def __init__(self, read: Callable[[Call], B], prepare: Callable[[Call, B], Job]) -> None:
+        self._read = read
+        self._prepare = prepare
+        self._body: B | None = None
+        self._job: Job | None = None
+
+    @property
+    def job(self) -> Job:
+        assert self._job is not None, "judged before it is sent"
+        return self._job
+
+    def parse(self, call: Call) -> None:
+        self._body = self._read(call)
+
+    def judge(self, call: Call) -> Response | None:
+        assert self._body is not None
+        self._job = self._prepare(call, self._body)
+        call.estimate, call.input_tokens = self._job.estimate, self._job.input_tokens
+        return None
+
+    def speaks(self, protocol: str) -> bool:
+        return media_upstream.speaks(protocol)
+
+    def exchange(self, call: Call, card: ModelCard, target: Target) -> Callable[[Timeout], Reply]:
+        return media_upstream.exchange(self.job.out)(card, target)
+
+    def answer(self, call: Call, reply: Reply, deadline: float) -> Response:
+        job = self.job
+        return pipeline.settle_and_answer(call, lambda: job.finish(reply))
+
+
+def serve(protocol: str, read: Callable[[Call], B], prepare: Callable[[Call, B], Job]) -> Response:
+    """Serve one media call; ``protocol`` names its kind in the usage log (embeddings, rerank, images, audio)."""
+    return lifecycle.serve(new_call(protocol), MediaWork(read, prepare))
+
+
+def new_call(protocol: str) -> Call:
+    """A ``Call`` that renders errors in OpenAI's shape and logs ``protocol`` in the usage row."""
+    call = Call("openai")
     call.protocol = protocol  # only the usage row reads it from here on
     return call
 
 
-def serve(protocol: str, prepare: Callable[[pipeline.Call], Job]) -> Response:
-    """Run one call end to end; every exit carries the quota and cost headers."""
-    call = new_call(protocol)
-    try:
-        pipeline.authenticate(call)
-        job = prepare(call)
-        call.estimate, call.input_tokens = job.estimate, job.input_tokens
-        call.admission = limits.admit(call.principal, estimated_tokens=job.input_tokens)
-        if is_dry_run():
-            pipeline.release_admission(call)
-            body = {"estimated_credits": call.estimate, "model": job.card.id, "input_tokens": job.input_tokens}
-            return pipeline.json_response(body, 200, pipeline.headers(call, cost=0))
-        call.hold = ledger.reserve(call.principal, call.request_id, call.estimate)
-        deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        reply = media_upstream.send(call, job.card, job.out, deadline=deadline)
-        answer = job.finish(reply)
-        charged = pipeline.settle(call, answer.usage, answer.cost)
-    except GatewayError as err:
-        return pipeline.fail(call, err)
-    except Exception:  # noqa: BLE001 - the caller gets a clean 500, the log the trace
-        log.exception("internal error in %s", call.request_id)
-        return pipeline.fail(call, GatewayError("internal error; the call was not charged"))
-    hdrs = pipeline.headers(call, cost=charged)
-    if isinstance(answer.body, bytes | str):
-        data = answer.body.encode() if isinstance(answer.body, str) else answer.body
-        return Response(data, status=200, headers=hdrs, content_type=answer.content_type)
-    return pipeline.json_response(answer.body, 200, hdrs)
-
-
-def is_dry_run() -> bool:
-    return request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes")
-
-
-def resolve(call: pipeline.Call, name: Any, *, kinds: tuple[str, ...], capability: str | None = None,
+def resolve(call: Call, name: Any, *, kinds: tuple[str, ...], capability: str | None = None,
             what: str) -> ModelCard:
     """The card row for ``name``: 404 unknown, 400 wrong kind, 403 outside the key's group, 503 no channel."""
     if not isinstance(name, str) or not name.strip():
@@ -106,12 +119,13 @@ def resolve(call: pipeline.Call, name: Any, *, kinds: tuple[str, ...], capabilit
     return card
 
 
-def read_json(call: pipeline.Call) -> dict[str, Any]:
+def json_body(call: Call) -> dict[str, Any]:
+    """A JSON object body (400 on anything else, 413 past 32 MB)."""
     return pipeline.read_json(call)
 
 
-def read_form() -> tuple[list[tuple[str, str]], list[tuple[str, tuple[str, bytes, str]]]]:
-    """A multipart body as (fields, files), in order; 413 past 32 MB, 400 when it is not multipart."""
+def form_body(call: Call) -> Form:
+    """A multipart body, in order; 413 past 32 MB, 400 when it is not multipart."""
     if (request.content_length or 0) > pipeline.MAX_BODY:
         raise TooLarge("request body exceeds the 32 MB limit")
     if not (request.mimetype or "").startswith("multipart/form-data"):
@@ -122,14 +136,7 @@ def read_form() -> tuple[list[tuple[str, str]], list[tuple[str, tuple[str, bytes
                  for k, f in request.files.items(multi=True)]
     except RequestEntityTooLarge:
         raise TooLarge("request body exceeds the 32 MB limit") from None
-    return fields, files
-
-
-def field(fields: list[tuple[str, str]], name: str) -> str | None:
-    for k, v in fields:
-        if k == name:
-            return v
-    return None
+    return Form(fields, files)
 
 
 def int_param(value: Any, name: str, *, default: int, lo: int, hi: int) -> int:
@@ -150,7 +157,3 @@ def with_model(body: dict[str, Any], card: ModelCard) -> dict[str, Any]:
     if "model" in body:
         body = dict(body, model=card.id)
     return body
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode()

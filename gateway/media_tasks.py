@@ -18,6 +18,7 @@ callback, so concurrent pollers never bill twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -32,15 +33,15 @@ from flask import current_app
 
 from core import catalog, ledger, outbound, ratecard, signing
 from core import db as core_db
-from core.errors import GatewayError, UpstreamError
+from core.errors import GatewayError, NoChannel, UpstreamError
 from core.keys import Principal
 from core.models.accounts import Org
 from core.models.base import utcnow
 from core.models.tasks import AsyncTask
-from gateway import media_upstream
-from gateway.media_upstream import Outbound
+from gateway import media_upstream, upstream
+from gateway.media_upstream import Outbound, Reply
 from gateway.protocols.upstream_error import redact
-from gateway.routing import get_router
+from gateway.routing import Target, get_router
 
 log = logging.getLogger("bytespike.gateway.tasks")
 _t = AsyncTask.__table__
@@ -133,12 +134,20 @@ def _int(value: Any, default: int) -> int:
         return default
 
 
-def upstream_call(task: Mapping[str, Any], method: str, path: str, *, stream: bool = False) -> media_upstream.Reply:
-    """One call about this task's job, on the channel and key that took it."""
-    target = media_upstream.target_for(task["channel"], task["key_index"], task["upstream_model"] or "")
+def upstream_call(task: Mapping[str, Any], method: str, path: str, *, stream: bool = False) -> Reply:
+    """One call about this task's job, on the channel and key that took it (``gateway.upstream.attempt``)."""
+    target = target_for(task["channel"], task["key_index"], task["upstream_model"] or "")
     out = Outbound(method=method, path=path, set_model=False, stream=stream)
-    return media_upstream.attempt(None, get_router(current_app), _card(task), target, out,
-                                  deadline=time.perf_counter() + POLL_TIMEOUT_S)
+    return upstream.attempt(get_router(current_app), target, functools.partial(media_upstream.send, out, target),
+                            deadline=time.perf_counter() + POLL_TIMEOUT_S)
+
+
+def target_for(channel_name: str, key_index: int, upstream_model: str) -> Target:
+    """Rebuild the (channel, key) a task was submitted to; NoChannel when it is gone."""
+    for ch in get_router(current_app).channels:
+        if ch.name == channel_name and 0 <= key_index < len(ch.api_keys):
+            return Target(ch, key_index, upstream_model)
+    raise NoChannel(f"channel '{channel_name}' is no longer configured")
 
 
 def refresh(task: dict[str, Any], *, base_url: str) -> dict[str, Any]:
@@ -164,12 +173,21 @@ def apply(task: dict[str, Any], data: Mapping[str, Any], *, base_url: str) -> di
         result = {"seconds": total, "size": data.get("size"), "upstream_id": task["upstream_id"]}
         return finalize(dict(task, seconds_total=total), "completed", total, base_url=base_url, result=result)
     if state in ("failed", "cancelled"):
-        err = data.get("error") if isinstance(data.get("error"), Mapping) else {}
-        why = redact(str(err.get("message") or "the upstream reported the job failed"))[:250]
+        err = data.get("error")
+        said = err.get("message") if isinstance(err, Mapping) else None
+        why = redact(str(said or "the upstream reported the job failed"), _keys(task))[:250]
         return finalize(task, "failed", 0, base_url=base_url, error=why)
     if (state, progress, total) != (task["state"], task["progress"], task["seconds_total"]):
         _advance(task["id"], state=state, progress=progress, seconds_total=total)
     return get(task["id"]) or task
+
+
+def _keys(task: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys of the channel that took the job: never shown in what its upstream says."""
+    for ch in get_router(current_app).channels:
+        if ch.name == task.get("channel"):
+            return tuple(ch.api_keys)
+    return ()
 
 
 def rendered_seconds(task: Mapping[str, Any]) -> int:
@@ -321,7 +339,7 @@ def render(task: Mapping[str, Any], *, base_url: str) -> dict[str, Any]:
     }
 
 
-def submitted(task_id: str, data: Mapping[str, Any], reply: media_upstream.Reply, provider: str) -> None:
+def submitted(task_id: str, data: Mapping[str, Any], reply: Reply, provider: str) -> None:
     """Record where the job went and what the upstream first said about it."""
     upstream_id = data.get("id")
     if not isinstance(upstream_id, str) or not upstream_id:

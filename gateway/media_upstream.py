@@ -1,29 +1,25 @@
-"""Send a non-chat call (embeddings, rerank, images, audio, video tasks) to an OpenAI-protocol channel.
+"""A media call's exchange with one target: a JSON or multipart body out, raw bytes back.
 
-The chat path's retry policy, for bodies the chat codecs do not model: JSON
-or multipart out, raw bytes back. A connect error, a timeout, a 429 or a 5xx
-moves on to the next key or channel serving the model; anything else is the
-answer. Each attempt is reported to the Router. No ledger here.
+Embeddings, rerank, images, audio and video tasks go to OpenAI-protocol
+channels in bodies the chat codecs do not model. The targets, the retries and
+the Router's score are ``gateway.upstream``'s (``first_answer``, ``attempt``),
+and so is the reading of an error answer (``upstream.refusal``); no ledger here.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 
-import requests
+from core.errors import UpstreamError
+from core.ratecard import ModelCard
+from gateway import upstream
+from gateway.providers.base import USER_AGENT, http_session
+from gateway.routing import Target
+from gateway.upstream import READ_ERRORS, Timeout
 
-from core.errors import GatewayError, NoChannel, UpstreamError, UpstreamTimeout, is_retryable
-from gateway.protocols import openai_chat
-from gateway.providers.base import http_session
-from gateway.providers.openai import OpenAIProvider
-from gateway.routing import Router, Target, get_router
-from gateway.upstream import READ_ERRORS
-
-USER_AGENT = "bytespike-gateway/1"
-_VENDOR = OpenAIProvider()
+SPEAKS = "openai"  # the one upstream protocol the media endpoints talk
 
 
 @dataclass
@@ -78,58 +74,18 @@ class Reply:
         return data
 
 
-def send(call: Any, card: Any, out: Outbound, *, deadline: float) -> Reply:
-    """Try every OpenAI-protocol target of ``card`` in order; return the first 2xx answer."""
-    from flask import current_app
-
-    router = get_router(current_app)
-    last: GatewayError | None = None
-    for target in router.targets(card.id, session=None, tenant=str(call.principal.org_id)):
-        if target.channel.protocol != "openai":
-            continue
-        if time.perf_counter() >= deadline:
-            raise last or UpstreamTimeout("request deadline exceeded before an upstream answered")
-        try:
-            return attempt(call, router, card, target, out, deadline=deadline)
-        except GatewayError as err:
-            if not is_retryable(err):
-                raise
-            last = err
-    if last is None:
-        raise NoChannel(f"no channel configured for model '{card.id}'")
-    raise last
+def speaks(protocol: str) -> bool:
+    """Whether a channel of ``protocol`` can take a media call."""
+    return protocol == SPEAKS
 
 
-def attempt(call: Any, router: Router | None, card: Any, target: Target, out: Outbound, *,
-            deadline: float) -> Reply:
-    """One try at one (channel, key); raises a mapped UpstreamError on failure."""
-    channel = target.channel
-    remaining = max(0.1, deadline - time.perf_counter())
-    timeout = (min(channel.connect_timeout_s, remaining), min(channel.timeout_s, remaining))
-    if call is not None:
-        call.provider = _VENDOR.vendor(channel, default=card.vendor)
-        call.channel = channel.name
-        call.upstream_protocol = channel.protocol
-    t0 = time.perf_counter()
-    status: int | None = None
-    try:
-        reply = _exchange(target, out, timeout)
-        status = reply.status
-    except GatewayError as err:
-        status = getattr(err, "upstream_status", None)
-        if router is not None:
-            router.report(target, ok=False, latency_ms=(time.perf_counter() - t0) * 1000, status=status,
-                          retry_after=getattr(err, "retry_after_s", None))
-        raise
-    finally:
-        if call is not None:
-            call.upstream_s += time.perf_counter() - t0
-    if router is not None:
-        router.report(target, ok=True, latency_ms=(time.perf_counter() - t0) * 1000, status=status)
-    return reply
+def exchange(out: Outbound) -> Callable[[ModelCard, Target], Callable[[Timeout], Reply]]:
+    """The exchange ``gateway.upstream`` runs per target: ``out`` with that target's model name."""
+    return lambda card, target: lambda timeout: send(out, target, timeout)
 
 
-def _exchange(target: Target, out: Outbound, timeout: tuple[float, float]) -> Reply:
+def send(out: Outbound, target: Target, timeout: Timeout) -> Reply:
+    """One round trip; a failure raises the mapped ``UpstreamError`` (``upstream.refusal``)."""
     url = f"{target.channel.base_url}/{out.path.lstrip('/')}"
     kw = out.for_model(target.upstream_model)
     headers = {"user-agent": USER_AGENT, "authorization": f"Bearer {target.api_key}", **kw.pop("headers", {})}
@@ -138,31 +94,8 @@ def _exchange(target: Target, out: Outbound, timeout: tuple[float, float]) -> Re
         if out.stream and resp.status_code < 300:
             return Reply(target, resp.status_code, resp.headers, b"", resp.iter_content(65536), resp.close)
         body = resp.content
-    except requests.Timeout:
-        raise UpstreamTimeout("upstream did not answer in time") from None
-    except READ_ERRORS:
-        raise UpstreamError("upstream unreachable") from None
+    except READ_ERRORS as exc:
+        raise upstream.transport_error(exc) from None
     if resp.status_code >= 300:
-        err = openai_chat.parse_error(resp.status_code, body, secrets=target.channel.api_keys)
-        if getattr(err, "upstream_status", None) is None:
-            err.upstream_status = resp.status_code
-        err.retry_after_s = _retry_after(resp.headers.get("retry-after"))  # type: ignore[attr-defined]
-        raise err
+        raise upstream.refusal(target, resp.status_code, body, upstream.retry_after_s(resp.headers.get("retry-after")))
     return Reply(target, resp.status_code, resp.headers, body)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def target_for(channel_name: str, key_index: int, upstream_model: str) -> Target:
-    """Rebuild the (channel, key) an async task was submitted to; NoChannel when it is gone."""
-    from flask import current_app
-
-    for ch in get_router(current_app).channels:
-        if ch.name == channel_name and 0 <= key_index < len(ch.api_keys):
-            return Target(ch, key_index, upstream_model)
-    raise NoChannel(f"channel '{channel_name}' is no longer configured")

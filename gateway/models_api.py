@@ -19,6 +19,7 @@ from core import catalog
 from core.errors import GatewayError, ModelNotFound
 from core.ratecard import ModelCard
 from gateway import pipeline
+from gateway.call import Call
 from gateway.routing import get_router
 
 bp = Blueprint("models_api", __name__)
@@ -39,7 +40,7 @@ def caller_of_models() -> str:
     return "openai"
 
 
-def _callable(call: pipeline.Call) -> list[ModelCard]:
+def _callable(call: Call) -> list[ModelCard]:
     """The catalog's models this key may call, in card order."""
     served = get_router(current_app).models()
     allowed = call.principal.models
@@ -47,9 +48,9 @@ def _callable(call: pipeline.Call) -> list[ModelCard]:
             if m.id in served and (allowed is None or m.id in allowed)]
 
 
-def _start() -> pipeline.Call:
+def _start() -> Call:
     caller = caller_of_models()
-    return pipeline.Call(caller)
+    return Call(caller)
 
 
 @bp.get("/v1/models")

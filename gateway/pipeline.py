@@ -1,11 +1,12 @@
-"""One call's admission and accounts: admit, reserve, answer, settle or release.
+"""What every call shares, whatever its kind: the call's record, the key, the body, the answers and the money.
 
-The order is fixed: key -> body -> model -> permission -> limits -> estimate ->
-(dry run) -> reservation; then ``gateway.chat`` tries the targets in order
-(retry while no byte reached the caller) and answers through ``settle`` or
-``release`` here (streams: ``gateway.streaming``; fanned-out choices:
-``gateway.choices``). Every exit renders in the caller's protocol and carries
-the quota and cost headers.
+``gateway.lifecycle`` runs one call through these steps in a fixed order
+(key -> body -> models and estimate -> limits -> dry run -> reservation ->
+the targets -> the answer -> settle or release); the kinds of work (chat,
+media, a video task's submit) and the stream and choice relays
+(``gateway.streaming``, ``gateway.choices``) answer through the helpers here.
+Every exit renders in the caller's protocol and carries the quota and cost
+headers.
 """
 
 from __future__ import annotations
@@ -13,151 +14,28 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from core import alerts, catalog, keys, ledger, limits, metrics, ratecard, safejson
-from core.errors import (
-    AuthError,
-    GatewayError,
-    InsufficientBalance,
-    InvalidRequest,
-    ModelNotFound,
-    NoChannel,
-    QuotaExceeded,
-    StalePrincipal,
-    TooLarge,
-)
+from core import alerts, keys, ledger, limits, metrics, ratecard, safejson
+from core.errors import AuthError, GatewayError, InvalidRequest, TooLarge
 from core.keys import Principal
 from core.ledger import Hold, UsageRecord
-from core.limits import Admission
-from core.models import new_id
 from core.money import usd_str
-from core.ratecard import ModelCard
 from core.safejson import JSONObject
-from gateway import auth, responses_store
-from gateway import estimate as estimator
-from gateway.canonical import ChatRequest, ChatResponse, Usage
-from gateway.protocols import registry
-from gateway.protocols.contract import Codec
-from gateway.responses_store import State
-from gateway.routing import Router, get_router
+from gateway import auth
+from gateway.call import Call
+from gateway.canonical import ChatResponse, Usage
 
 log = logging.getLogger("bytespike.gateway")
 
 MAX_BODY = 32 * 1024 * 1024
-ANTHROPIC_VERSIONS = ("2023-06-01", "2026-10-21")
-MAX_TOKENS_LIMIT = 2**31 - 1  # far above any model's output; keeps every reservation within a bigint
+JSON = "application/json"
 
 Body = Mapping[str, object] | bytes  # an answer's body: a JSON object to encode, or bytes sent as they are
-
-
-@dataclass(frozen=True)
-class Asked:
-    """What the caller asked, as ``parse`` read it: fixed from then on."""
-
-    raw: JSONObject  # the body's object (a chained Responses call's with the earlier turns in front)
-    body: bytes  # the bytes the estimate reads (a chained Responses call's: ``raw`` encoded again)
-    req: ChatRequest
-    version: str | None = None  # the Anthropic version served (the asked one when known, else the first)
-    forward: Mapping[str, str] = field(default_factory=dict)  # caller headers a same-protocol upstream gets
-    include_usage: bool = True  # whether an OpenAI stream ends with its usage chunk
-    session: str | None = None  # the sticky-routing session (``x-bytespike-session``, else the caller's user)
-    state: State | None = None  # a Responses call's stored state (``gateway.responses_store``)
-
-
-@dataclass
-class Call:
-    """Everything one request learns on its way through.
-
-    ``protocol``, ``request_id`` and ``started`` name the call from its start, and
-    ``asked`` (the parsed request, frozen) is set once by ``parse``; ``raw``,
-    ``body``, ``req``, ``version``, ``forward``, ``include_usage``, ``session`` and
-    ``state`` read it. The rest is running state, moved as the call goes:
-    ``authenticated`` (read again when the key changed meanwhile), the judged
-    ``cards``, ``input_tokens``, ``max_output`` and ``estimate`` (judged again
-    then too), the ``admission`` (None once released) and the ``hold`` (None
-    until reserved), and what the upstream attempts leave: ``router``,
-    ``provider``, ``channel``, ``upstream_protocol``, ``served``,
-    ``fallback_from``, ``fallback_reason`` and ``upstream_s``.
-    """
-
-    protocol: str  # the caller's: anthropic | openai | responses | gemini (a media call names its kind)
-    codec: Codec = field(init=False)  # the caller's protocol's codec
-    request_id: str = field(default_factory=lambda: new_id("req"))
-    started: float = field(default_factory=time.perf_counter)
-    asked: Asked | None = None
-    authenticated: Principal | None = None  # None until the key is read (or when it was refused)
-    cards: list[ModelCard] = field(default_factory=list)  # the asked model, then fallbacks
-    input_tokens: int = 0
-    max_output: int = 0
-    estimate: int = 0
-    admission: Admission | None = None
-    hold: Hold | None = None
-    router: Router | None = None
-    provider: str = ""
-    channel: str | None = None
-    upstream_protocol: str = ""  # the wire of the channel that answered (metrics' protocol pair)
-    served: ModelCard | None = None  # the card of the model that answered
-    fallback_from: str | None = None
-    fallback_reason: str | None = None
-    upstream_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.codec = registry.codec(self.protocol)
-
-    @property
-    def principal(self) -> Principal:
-        """The caller's key; read only once ``authenticate`` has admitted it."""
-        if self.authenticated is None:
-            raise RuntimeError(f"{self.request_id}: the caller's key is read before it was authenticated")
-        return self.authenticated
-
-    @property
-    def raw(self) -> JSONObject | None:
-        return self.asked.raw if self.asked is not None else None
-
-    @property
-    def body(self) -> bytes:
-        return self.asked.body if self.asked is not None else b""
-
-    @property
-    def req(self) -> ChatRequest | None:
-        return self.asked.req if self.asked is not None else None
-
-    @property
-    def version(self) -> str | None:
-        return self.asked.version if self.asked is not None else None
-
-    @property
-    def forward(self) -> Mapping[str, str]:
-        return self.asked.forward if self.asked is not None else {}
-
-    @property
-    def include_usage(self) -> bool:
-        return self.asked.include_usage if self.asked is not None else True
-
-    @property
-    def session(self) -> str | None:
-        return self.asked.session if self.asked is not None else None
-
-    @property
-    def state(self) -> State | None:
-        return self.asked.state if self.asked is not None else None
-
-    @property
-    def stream(self) -> bool:
-        return self.asked is not None and self.asked.req.stream
-
-    def overhead_ms(self) -> float:
-        return max(0.0, (time.perf_counter() - self.started - self.upstream_s) * 1000)
-
-    def cost_of(self, usage: Usage) -> int:
-        """Cost of the reported usage at the served model's price (the reservation is no ceiling)."""
-        return ratecard.chat_cost_credits(self.served or self.cards[0], usage)
 
 
 # --- admission: everything before the first upstream byte ------------------------------
@@ -195,120 +73,6 @@ def authenticate(call: Call, *, cached: bool = False) -> Principal:
     check = keys.authenticate_cached if cached else keys.authenticate
     call.authenticated = check(key, auth.client_ip(request))
     return call.authenticated
-
-
-def parse(call: Call, *, path_model: str | None, path_stream: bool | None) -> None:
-    body, raw = read_body()
-    state = None
-    if call.protocol == "responses":
-        raw, state = responses_store.prepare(raw, call.principal.org_id)
-        if state.previous_id:  # the estimate counts the earlier turns too
-            body = json.dumps(raw).encode()
-    version = None
-    forward = {}
-    if call.protocol == "anthropic":
-        asked_version = request.headers.get("anthropic-version", "").strip()
-        version = asked_version if asked_version in ANTHROPIC_VERSIONS else ANTHROPIC_VERSIONS[0]
-        beta = request.headers.get("anthropic-beta")
-        if beta:
-            forward["anthropic-beta"] = beta
-    stream = None if path_model is None else bool(path_stream)
-    req = call.codec.parse_request(raw, version=version, model=path_model, stream=stream)
-    if path_model is not None:  # Gemini: the URL names the model and the method says stream or not
-        req = replace(req, model=path_model, stream=bool(path_stream))
-    if req.max_tokens is not None and req.max_tokens > MAX_TOKENS_LIMIT:
-        raise InvalidRequest(f"max_tokens: {req.max_tokens} is above {MAX_TOKENS_LIMIT}", param="max_tokens")
-    include_usage = True
-    if call.protocol == "openai":
-        opts = raw.get("stream_options")
-        include_usage = bool(isinstance(opts, dict) and opts.get("include_usage"))
-    session = request.headers.get("x-bytespike-session") or req.user
-    call.asked = Asked(raw, body, req, version, forward, include_usage, session, state)
-
-
-def resolve_models(call: Call, asked: Asked) -> None:
-    """The asked model and any fallbacks, on the rate card; 404 names an unknown model."""
-    card = catalog.get_card().resolve(asked.req.model)
-    if card is None:
-        raise ModelNotFound(f"model '{asked.req.model}' not found", param="model")
-    if card.kind != "chat":
-        raise InvalidRequest(f"model '{card.id}' is a {card.kind} model, not a chat model", param="model")
-    keys.check_model(call.principal, card.id)
-    call.cards = [card]
-    for name in (request.headers.get("x-bytespike-fallback") or "").split(","):
-        alt = catalog.get_card().resolve(name.strip()) if name.strip() else None
-        if alt is None or alt.kind != "chat" or any(c.id == alt.id for c in call.cards):
-            continue
-        try:
-            keys.check_model(call.principal, alt.id)
-        except GatewayError:
-            continue
-        call.cards.append(alt)
-    router = get_router(current_app)
-    if not any(router.serves(c.id) for c in call.cards):
-        raise NoChannel(f"no channel configured for model '{card.id}'")
-
-
-def estimate(call: Call, asked: Asked) -> None:
-    """Upper-bound cost (``gateway.estimate``): input and every answer, at the dearest candidate's price."""
-    req = asked.req
-    est = 0
-    found = estimator.scan(req, len(asked.body))
-    for card in call.cards:
-        tokens = estimator.input_tokens(found, card)
-        out = estimator.output_tokens(req, asked.raw, card)
-        # Several choices fanned out (``gateway.choices``) read the input once per choice.
-        reads = req.n if req.n > 1 and _fans_out(call, card) else 1
-        est = max(est, ratecard.estimate_credits(card, tokens * reads, out))
-        if card is call.cards[0]:
-            call.input_tokens, call.max_output = tokens, estimator.max_output(req, card)
-    call.estimate = est
-
-
-def _fans_out(call: Call, card: ModelCard) -> bool:
-    """True when some channel serving ``card`` speaks another protocol than the caller (no native choices)."""
-    return any(card.id in ch.models and ch.protocol != call.protocol for ch in get_router(current_app).channels)
-
-
-def admit(call: Call, *, path_model: str | None = None, path_stream: bool | None = None) -> Response | None:
-    """Run every check before the upstream; returns a response for a dry run.
-
-    The key comes from this process's cache (``keys.authenticate_cached``). If it changed
-    meanwhile, the reservation says so (StalePrincipal); a refusal made on the cached copy
-    stands only if the key's version is still the copy's. Otherwise the call is judged
-    again on a fresh read of the key.
-    """
-    authenticate(call, cached=True)
-    parse(call, path_model=path_model, path_stream=path_stream)
-    assert call.asked is not None
-    for attempt in range(3):
-        try:
-            return _judge(call, call.asked)
-        except (InsufficientBalance, QuotaExceeded):
-            raise  # judged under the row locks on the stored figures
-        except GatewayError as err:
-            release_admission(call)
-            p = call.authenticated
-            if p is None or p.version is None or attempt == 2:
-                raise
-            if not isinstance(err, StalePrincipal) and keys.is_current(p):
-                raise  # the cached copy was right: the refusal stands
-            keys.forget(auth.extract_key(request, gemini=call.protocol == "gemini") or "")
-            # Read the key again (caching the new row); a third try reads it without a version at all.
-            authenticate(call, cached=attempt == 0)
-    raise AssertionError("unreachable")
-
-
-def _judge(call: Call, asked: Asked) -> Response | None:
-    """Models, limits, the estimate and the reservation for the current principal."""
-    resolve_models(call, asked)
-    estimate(call, asked)
-    call.admission = limits.admit(call.principal, estimated_tokens=call.input_tokens)
-    if request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes"):
-        body = {"estimated_credits": call.estimate, "model": call.cards[0].id, "input_tokens": call.input_tokens}
-        return json_response(body, 200, headers(call, cost=0))
-    call.hold = ledger.reserve(call.principal, call.request_id, call.estimate)
-    return None
 
 
 # --- answers -------------------------------------------------------------------------------
@@ -394,9 +158,9 @@ def _observe(call: Call, status: int, usage: Usage, error: str | None, *, writte
 
 def _model_name(call: Call) -> str:
     if call.served is not None:
-        return call.served.id
+        return str(call.served.id)
     if call.cards:
-        return call.cards[0].id
+        return str(call.cards[0].id)
     return printable(str(call.req.model if call.req else ""), 120)
 
 
@@ -476,17 +240,57 @@ def answer_usage(call: Call, resp: ChatResponse) -> Usage:
     return billable(call, resp.usage, (chars + 3) // 4)
 
 
-def settle_and_answer(call: Call, render: Callable[[], Body], usage: Usage, cost: int) -> Response:
-    """Render the answer, charge it (committed), then send it with its cost; any failure is answered free."""
+@dataclass
+class Answer:
+    """A whole answer: what the caller gets, in which content type, and what it costs."""
+
+    body: Body | str  # a JSON object, or the bytes or text to send as they are
+    usage: Usage
+    cost: int
+    content_type: str = JSON
+
+
+def respond(answer: Answer, hdrs: dict[str, str]) -> Response:
+    """Send a whole answer with ``hdrs``."""
+    if answer.content_type == JSON and not isinstance(answer.body, str):
+        return json_response(answer.body, 200, hdrs)
+    data = answer.body.encode() if isinstance(answer.body, str) else answer.body
+    return Response(data, status=200, headers=hdrs, content_type=answer.content_type)
+
+
+def settle_and_answer(call: Call, produce: Callable[[], Answer]) -> Response:
+    """Produce the answer, charge it (committed), then send it with its cost; any failure is answered free."""
     try:
-        body = render()
-        charged = settle(call, usage, cost)
+        answer = produce()
+        charged = settle(call, answer.usage, answer.cost)
     except GatewayError as err:
         return fail(call, err)
     except Exception:  # noqa: BLE001
         log.exception("render/settle failed in %s", call.request_id)
         return fail(call, GatewayError("internal error; the call was not charged"))
-    return json_response(body, 200, headers(call, cost=charged))
+    return respond(answer, headers(call, cost=charged))
+
+
+def hand_over(call: Call, produce: Callable[[], Answer]) -> Response:
+    """Produce the answer and send it free, its hold left open for the work it started (a task settles it).
+
+    The work runs upstream from here on: it holds money, not a concurrency slot. Any failure is answered free.
+    """
+    try:
+        answer = produce()
+    except GatewayError as err:
+        return fail(call, err)
+    except Exception:  # noqa: BLE001
+        log.exception("internal error in %s", call.request_id)
+        return fail(call, GatewayError("internal error; the call was not charged"))
+    finally:
+        release_admission(call)
+    return respond(answer, headers(call, cost=0))
+
+
+def is_dry_run() -> bool:
+    """Whether the caller asked for the estimate only (``x-bytespike-dry-run``)."""
+    return request.headers.get("x-bytespike-dry-run", "").strip().lower() in ("1", "true", "yes")
 
 
 def message_id(call: Call) -> str:

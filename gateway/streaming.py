@@ -17,12 +17,14 @@ from flask import Response, stream_with_context
 from core import metrics
 from core.errors import GatewayError, UpstreamError
 from gateway import relay, responses_store
+from gateway.call import Call
 from gateway.canonical import Usage
 from gateway.canonical_events import StreamError
-from gateway.pipeline import Call, billable, headers, log, message_id, release, settle
+from gateway.chat_upstream import Opened
+from gateway.pipeline import billable, headers, log, message_id, release, settle
 from gateway.protocols.openai_responses import StreamRenderer as ResponsesRenderer
 from gateway.relay import Relay
-from gateway.upstream import READ_ERRORS, Opened
+from gateway.upstream import READ_ERRORS
 
 
 def stream_response(call: Call, opened: Opened, deadline: float) -> Response:

@@ -15,17 +15,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
-from core import jobs, ledger, limits, ratecard
+from core import jobs, ratecard
 from core.errors import Conflict, GatewayError, InvalidRequest, TaskNotFound
 from core.models import new_id
-from gateway import media_tasks, media_upstream, pipeline
-from gateway.media_call import is_dry_run, new_call, read_json, resolve
-from gateway.media_upstream import Outbound
+from core.ratecard import ModelCard
+from gateway import lifecycle, media_tasks, media_upstream, pipeline
+from gateway.call import Call
+from gateway.canonical import Usage
+from gateway.media_call import json_body, new_call, resolve
+from gateway.media_upstream import Outbound, Reply
+from gateway.pipeline import Answer
+from gateway.routing import Target
+from gateway.upstream import Timeout
 
 bp = Blueprint("tasks", __name__, cli_group=None)
 log = logging.getLogger("bytespike.gateway.tasks")
@@ -40,7 +46,7 @@ def _base_url() -> str:
     return request.host_url.rstrip("/")
 
 
-def _answer(call: pipeline.Call, task: dict[str, Any], status: int = 200) -> Response:
+def _answer(call: Call, task: dict[str, Any], status: int = 200) -> Response:
     return pipeline.json_response(media_tasks.render(task, base_url=_base_url()), status,
                                   pipeline.headers(call, cost=0))
 
@@ -82,62 +88,86 @@ def _submit_fields(body: dict[str, Any]) -> tuple[dict[str, Any], str | None, st
 @bp.post("/v1/tasks/submit")
 def submit() -> Response:
     """Start a task, or answer with the one this ``out_task_id`` already made."""
-    call = new_call("tasks")
-    task_id = None
-    try:
-        pipeline.authenticate(call)
-        body = read_json(call)
-        card = resolve(call, body.get("model"), kinds=("video",), what="async tasks")
-        params, out_id, callback = _submit_fields(body)
-        seconds = _seconds(params)
-        digest = media_tasks.params_hash(card.id, params)
-        if out_id is not None:
-            known = _replay(call, out_id, digest)
+    return lifecycle.serve(new_call("tasks"), TaskSubmit())
+
+
+class TaskSubmit(lifecycle.Work[Reply]):
+    """A video job as a kind of work: the task row is claimed before the reservation, and the hold handed to it."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] = {}
+        self.params: dict[str, Any] = {}
+        self.out_id: str | None = None
+        self.callback: str | None = None
+        self.seconds = DEFAULT_SECONDS
+        self.digest = ""
+        self.task_id: str | None = None
+
+    def parse(self, call: Call) -> None:
+        self.body = json_body(call)
+
+    def judge(self, call: Call) -> Response | None:
+        card = resolve(call, self.body.get("model"), kinds=("video",), what="async tasks")
+        self.params, self.out_id, self.callback = _submit_fields(self.body)
+        self.seconds = _seconds(self.params)
+        self.digest = media_tasks.params_hash(card.id, self.params)
+        if self.out_id is not None:
+            known = _replay(call, self.out_id, self.digest)
             if known is not None:
                 return known
-        call.estimate = ratecard.seconds_cost_credits(card, seconds)
-        call.admission = limits.admit(call.principal, estimated_tokens=1)
-        if is_dry_run():
-            pipeline.release_admission(call)
-            dry = {"estimated_credits": call.estimate, "model": card.id, "input_tokens": 0}
-            return pipeline.json_response(dry, 200, pipeline.headers(call, cost=0))
-        task_id = new_id("task")
+        call.estimate = ratecard.seconds_cost_credits(card, self.seconds)
+        return None
+
+    def claim(self, call: Call) -> Response | None:
         p = call.principal
-        row = {"id": task_id, "org_id": p.org_id, "api_key_id": p.key_id, "out_task_id": out_id, "model": card.id,
-               "params": params, "params_hash": digest, "state": "pending", "estimated_credits": call.estimate,
-               "callback_url": callback, "request_id": call.request_id, "wallet_id": p.wallet_id,
-               "member_id": p.member_id, "seconds_total": seconds}
+        assert p is not None
+        task_id = new_id("task")
+        row = {"id": task_id, "org_id": p.org_id, "api_key_id": p.key_id, "out_task_id": self.out_id,
+               "model": call.cards[0].id, "params": self.params, "params_hash": self.digest, "state": "pending",
+               "estimated_credits": call.estimate, "callback_url": self.callback, "request_id": call.request_id,
+               "wallet_id": p.wallet_id, "member_id": p.member_id, "seconds_total": self.seconds}
         if not media_tasks.insert(row):  # a concurrent submit with this out_task_id won
-            task_id = None
-            return _replay(call, out_id or "", digest) or pipeline.fail(call, GatewayError("task conflict"))
-        call.hold = ledger.reserve(p, call.request_id, call.estimate)
-        deadline = call.started + float(current_app.config.get("REQUEST_DEADLINE_S", 600))
-        reply = media_upstream.send(call, card, Outbound(path="videos", json=upstream_params(params, seconds)),
-                                    deadline=deadline)
-        data = reply.json()
-        media_tasks.submitted(task_id, data, reply, call.provider)
-        task = media_tasks.get(task_id) or {}
-        task = media_tasks.apply(task, data, base_url=_base_url())
-        if task.get("state") in media_tasks.LIVE:  # the vendor is polled from here on, not only when asked
-            jobs.try_enqueue("advance_task", task_id, 0, delay_s=FIRST_POLL_S)
-    except GatewayError as err:
-        return _fail_submit(call, task_id, err)
-    except Exception:  # noqa: BLE001 - a clean 500 for the caller, the trace for the log
-        log.exception("internal error in %s", call.request_id)
-        return _fail_submit(call, task_id, GatewayError("internal error; the call was not charged"))
-    finally:
-        pipeline.release_admission(call)  # the job runs upstream: it holds money, not a slot
-    return _answer(call, task)
+            known = _replay(call, self.out_id or "", self.digest)
+            if known is None:
+                raise GatewayError("task conflict")
+            return known
+        self.task_id = task_id
+        return None
+
+    def abandon(self, call: Call) -> None:
+        if self.task_id is not None:
+            media_tasks.delete(self.task_id)  # it never reached the upstream: forgotten, not charged
+            self.task_id = None
+
+    def speaks(self, protocol: str) -> bool:
+        return media_upstream.speaks(protocol)
+
+    def exchange(self, call: Call, card: ModelCard, target: Target) -> Callable[[Timeout], Reply]:
+        out = Outbound(path="videos", json=upstream_params(self.params, self.seconds))
+        return media_upstream.exchange(out)(card, target)
+
+    def answer(self, call: Call, reply: Reply, deadline: float) -> Response:
+        return pipeline.hand_over(call, lambda: self._started(call, reply))
+
+    def _started(self, call: Call, reply: Reply) -> Answer:
+        """Record where the job went; the vendor is polled from here on, not only when asked."""
+        task_id = self.task_id
+        assert task_id is not None
+        try:
+            data = reply.json()
+            media_tasks.submitted(task_id, data, reply, call.provider)
+            task = media_tasks.apply(media_tasks.get(task_id) or {}, data, base_url=_base_url())
+            if task.get("state") in media_tasks.LIVE:
+                jobs.try_enqueue("advance_task", task_id, 0, delay_s=FIRST_POLL_S)
+        except Exception:
+            self.abandon(call)
+            raise
+        return Answer(media_tasks.render(task, base_url=_base_url()), Usage(), 0)
 
 
-def _fail_submit(call: pipeline.Call, task_id: str | None, err: GatewayError) -> Response:
-    if task_id is not None:
-        media_tasks.delete(task_id)
-    return pipeline.fail(call, err)
-
-
-def _replay(call: pipeline.Call, out_id: str, digest: str) -> Response | None:
+def _replay(call: Call, out_id: str, digest: str) -> Response | None:
     """The existing task for this ``out_task_id`` (same params), a 409 (other params), or None."""
+    assert call.principal is not None
     known = media_tasks.by_out_id(call.principal.org_id, out_id)
     if known is None:
         return None
@@ -147,7 +177,7 @@ def _replay(call: pipeline.Call, out_id: str, digest: str) -> Response | None:
     return _answer(call, media_tasks.refresh(known, base_url=_base_url()))
 
 
-def _find(call: pipeline.Call, task_id: Any = None, out_id: Any = None) -> dict[str, Any]:
+def _find(call: Call, task_id: Any = None, out_id: Any = None) -> dict[str, Any]:
     task = None
     if isinstance(task_id, str) and task_id:
         task = media_tasks.get(task_id, call.principal.org_id)
@@ -160,7 +190,7 @@ def _find(call: pipeline.Call, task_id: Any = None, out_id: Any = None) -> dict[
     return task
 
 
-def _free(handler: Any) -> Response:
+def _free(handler: Callable[[Call], Response]) -> Response:
     """Run a free task call: auth, then ``handler(call)``; errors in OpenAI's shape."""
     call = new_call("tasks")
     try:
@@ -175,8 +205,8 @@ def _free(handler: Any) -> Response:
 
 @bp.post("/v1/tasks/query")
 def query() -> Response:
-    def run(call: pipeline.Call) -> Response:
-        body = read_json(call)
+    def run(call: Call) -> Response:
+        body = json_body(call)
         task = _find(call, body.get("task_id"), body.get("out_task_id"))
         return _answer(call, media_tasks.refresh(task, base_url=_base_url()))
 
@@ -185,7 +215,7 @@ def query() -> Response:
 
 @bp.post("/v1/tasks/cancel/<task_id>")
 def cancel(task_id: str) -> Response:
-    def run(call: pipeline.Call) -> Response:
+    def run(call: Call) -> Response:
         task = _find(call, task_id)
         return _answer(call, media_tasks.cancel(task, base_url=_base_url()))
 
@@ -195,7 +225,7 @@ def cancel(task_id: str) -> Response:
 @bp.get("/v1/tasks/stream/<task_id>")
 def stream(task_id: str) -> Response:
     """Server-sent events: the task each time its state or progress changes, until it is final."""
-    def run(call: pipeline.Call) -> Response:
+    def run(call: Call) -> Response:
         task = _find(call, task_id)
         hdrs = pipeline.headers(call, cost=0)
         hdrs.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -223,7 +253,7 @@ def _events(task: dict[str, Any], base_url: str, limit_s: float) -> Iterator[byt
 @bp.get("/v1/tasks/<task_id>/content")
 def content(task_id: str) -> Response:
     """The finished video, fetched from the upstream with the channel's key."""
-    def run(call: pipeline.Call) -> Response:
+    def run(call: Call) -> Response:
         task = _find(call, task_id)
         if task["state"] != "completed":
             raise InvalidRequest(f"task '{task_id}' is {task['state']}, not completed", param="task_id")
@@ -237,7 +267,7 @@ def content(task_id: str) -> Response:
     return _free(run)
 
 
-def _relay(reply: media_upstream.Reply) -> Iterator[bytes]:
+def _relay(reply: Reply) -> Iterator[bytes]:
     try:
         yield from reply.chunks or ()
     finally:

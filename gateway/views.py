@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from core import catalog, keys, ratecard
 from core.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
 from gateway import chat, pipeline, responses_store
+from gateway.call import Call
 
 bp = Blueprint("gateway", __name__)
 BLUEPRINTS = [bp]
@@ -35,7 +36,7 @@ def responses() -> Response:
 def gemini(target: str) -> Response:
     model, _, action = target.rpartition(":")
     if action not in ("generateContent", "streamGenerateContent") or not model:
-        call = pipeline.Call("gemini")
+        call = Call("gemini")
         return pipeline.error_response(call, NotFound(f"unknown method '{target}'"))
     return chat.handle("gemini", path_model=model, path_stream=action == "streamGenerateContent")
 
@@ -43,7 +44,7 @@ def gemini(target: str) -> Response:
 @bp.post("/v1/messages/count_tokens")
 def count_tokens() -> Response:
     """Estimate input tokens locally (Anthropic shape); nothing is sent upstream or charged."""
-    call = pipeline.Call("anthropic")
+    call = Call("anthropic")
     try:
         pipeline.authenticate(call)
         body, raw = pipeline.read_body()
@@ -64,7 +65,7 @@ def count_tokens() -> Response:
 
 def _stored(action: str, response_id: str) -> Response:
     """GET / DELETE a stored response, or list its input items, for the caller's own account."""
-    call = pipeline.Call("responses")
+    call = Call("responses")
     try:
         pipeline.authenticate(call)
         org = call.principal.org_id

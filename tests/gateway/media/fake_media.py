@@ -5,10 +5,13 @@ request (method, path, key, JSON body or multipart fields and files), and
 takes directives from the request body, e.g. ``[fake fail=500]``,
 ``[fake in=37]`` (usage tokens), ``[fake images=1]`` (fewer images than
 asked), ``[fake duration=12.5]`` (seconds of audio), ``[fake units=3]``
-(rerank search units), ``[fake nousage=1]``. A video job follows
+(rerank search units), ``[fake nousage=1]``, ``[fake fail=400 leak=1]`` (an
+error body full of key-like strings; ``leak=text`` sends it as plain text). A
+video job follows
 ``[fake script=q,r40,c]``: each GET of the job takes the next step (``q``
 queued, ``rNN`` in progress at NN %, ``c`` completed, ``f`` failed) and stays
-on the last. Per-key failures: ``fake.fail_keys[key] = 429``. It also takes
+on the last; with ``leak=1`` its failure message and its content download
+carry key-like strings. Per-key failures: ``fake.fail_keys[key] = 429``. It also takes
 callbacks: ``POST /callback`` is recorded in ``fake.callbacks``.
 """
 
@@ -32,6 +35,8 @@ DIRECTIVE = re.compile(rb"\[fake ([^\]]*)\]")
 MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x64" * 64
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00" * 64
 PNG_B64 = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32).decode()
+# What a careless upstream echoes back in an error: credentials in every common spelling.
+LEAKS = ("key=AKIAFAKE0123", "token: tok_live_9f8e7d", "sk-live-4242abcdXYZ", "Bearer eyJhbGciOi.fake")
 
 
 @dataclass
@@ -154,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200, {"ok": True})
         k = knobs(raw)
         status = self.owner.fail_keys.get(seen.key or "") or int(k.get("fail", 0))
+        if status and k.get("leak"):
+            return self._leak(status, seen, text=k["leak"] == "text")
         if status:
             return self._json(status, {"error": {"message": f"fake {status} for key {seen.key}",
                                                  "type": "server_error", "param": None, "code": None}})
@@ -171,6 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
         if job is None:
             return self._json(404, {"error": {"message": "video not found", "type": "invalid_request_error"}})
         if m.group(2):
+            if job.get("leak"):
+                return self._leak(503, seen)
             return self._raw(200, MP4, "video/mp4")
         step = job["script"][min(job["polls"], len(job["script"]) - 1)]
         job["polls"] += 1
@@ -182,6 +191,13 @@ class _Handler(BaseHTTPRequestHandler):
         if vid not in self.owner.jobs:
             return self._json(404, {"error": {"message": "video not found", "type": "invalid_request_error"}})
         self._json(200, {"id": vid, "object": "video.deleted", "deleted": True})
+
+    def _leak(self, status: int, seen: Seen, *, text: bool = False) -> None:
+        message = f"refused for {seen.key}: " + ", ".join(LEAKS)
+        if text:
+            return self._raw(status, message.encode(), "text/plain")
+        self._json(status, {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                      "code": "key=AKIAFAKE0123"}})
 
     def _json(self, status: int, obj: Any) -> None:
         self._raw(status, json.dumps(obj).encode(), "application/json")
@@ -262,7 +278,8 @@ def _video_create(h: _Handler, seen: Seen, k: dict[str, str]) -> None:
     vid = h.owner.next_id("video")
     script = (k.get("script") or "q,r50,c").split(",")
     job = {"id": vid, "model": body.get("model"), "seconds": str(body.get("seconds") or "4"),
-           "size": body.get("size") or "720x1280", "script": script, "polls": 0, "created_at": int(time.time())}
+           "size": body.get("size") or "720x1280", "script": script, "polls": 0, "created_at": int(time.time()),
+           "leak": f"refused for {seen.key}: " + ", ".join(LEAKS) if k.get("leak") else ""}
     h.owner.jobs[vid] = job
     h._json(200, _video_object(job, "q"))
 
@@ -278,5 +295,5 @@ def _video_object(job: dict[str, Any], step: str) -> dict[str, Any]:
     if status == "completed":
         obj["completed_at"] = job["created_at"] + 30
     if status == "failed":
-        obj["error"] = {"code": "video_generation_failed", "message": "The render failed."}
+        obj["error"] = {"code": "video_generation_failed", "message": job.get("leak") or "The render failed."}
     return obj
