@@ -180,6 +180,9 @@ def server_env(db_url: str, channels: Path, prefix: str) -> dict[str, str]:
                BYTESPIKE_REDIS_URL=REDIS_URL, BYTESPIKE_REDIS_PREFIX=prefix,
                BYTESPIKE_SECRET_KEY="test-secret", BYTESPIKE_REQUEST_DEADLINE_S="20",
                BYTESPIKE_OUTBOUND_ALLOW="127.0.0.1/32")  # the tests' webhook and callback receivers
+    # Several test servers share one PostgreSQL (100 connections): each takes a small budget, so a
+    # burst in one waits for a pooled connection instead of starving the others ("too many clients").
+    env.setdefault("BYTESPIKE_DB_CONNECTIONS", "16")
     env.pop("GUNICORN_CMD_ARGS", None)
     return env
 
