@@ -136,9 +136,9 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
         if kind not in RAN:
             raise refuse(f"{_where('messages', i, j)}: a '{kind}' part", model,
                          f"the {upstream} upstream cannot carry it", _where("messages", i, j))
-        text = ran_as_text(part.data)
-        if text:
-            parts.append(TextPart(text))
+        # A blank line after a record that is not the turn's end: texts of a turn are joined as they are
+        # where the target takes one text per turn (Chat Completions).
+        parts.append(TextPart(ran_as_text(part.data) + ("\n\n" if j < len(msg.parts) - 1 else "")))
     return Message(msg.role, tuple(parts))
 
 

@@ -1,7 +1,6 @@
 """What a conversation's history holds that another vendor cannot take as it is, as text its model reads.
 
-Two kinds of record, both written the same way for every target, so the same
-history always reaches a model as the same words:
+Two kinds of record, each written one way whatever the target:
 
 - the citations on a text (Anthropic ``citations``, Chat and Responses
   ``annotations``): only Anthropic takes citations back, and only with the

@@ -54,3 +54,33 @@ def test_sources_are_appended_once_each_in_order() -> None:
         'Text.\n\n[sources]\n- A https://a.example: "said here"\n- Memo')
     assert history.with_sources("Text.", []) == "Text."
     assert history.with_sources("", [doc]) == "[sources]\n- Memo"
+
+
+# --- searches another vendor ran, in the history -------------------------------------------------
+
+
+def test_foreign_search_records_reach_anthropic_as_text_when_passed_through() -> None:
+    """An Anthropic caller's history to Anthropic: Gemini's search as text, Claude's own search as it was."""
+    body = _body("anthropic/request_history_foreign_search.json")
+    sent = registry.upstream_codec("anthropic").passthrough_request(body, upstream_model="m-up", stream=False)
+    _golden("anthropic/rendered/passthrough_foreign_search.json", sent)
+    assert sent["messages"][1]["content"][0] == {"type": "text", "text": "[web search: ByteSpike launch]"}
+    assert sent["messages"][3] == body["messages"][3]  # Anthropic's own records, untouched
+    assert '"encrypted_content": ""' not in json.dumps(sent) and '"encrypted_index": ""' not in json.dumps(sent)
+
+
+def test_history_without_foreign_records_passes_through_as_it_is() -> None:
+    body = _body("anthropic/request_history_citations.json")
+    sent = registry.upstream_codec("anthropic").passthrough_request(body, upstream_model="m-up", stream=False)
+    assert sent["messages"] is body["messages"]
+
+
+@pytest.mark.parametrize("upstream", UPSTREAMS)
+@pytest.mark.parametrize("caller", ("anthropic", "responses"))
+def test_foreign_search_records_render_as_text_for_other_upstreams(caller: str, upstream: str) -> None:
+    if caller == upstream:
+        pytest.skip("same protocol: the body passes through (above)")
+    sent = _render(caller, _body(f"{caller}/request_history_foreign_search.json"), upstream)
+    _golden(f"{upstream}/rendered/request_from_{caller}_foreign_search.json", sent)
+    text = json.dumps(sent)
+    assert "[web search: ByteSpike launch]" in text and "encrypted" not in text and "[sources]" in text
