@@ -158,7 +158,7 @@ def _pump(i: int, opened: Any, out: queue.Queue[tuple[int, bytes | None | BaseEx
 def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
     """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
     include_usage, call.include_usage = call.include_usage, True  # each branch reports its usage to us
-    relays = [make_relay(call, b) for b in branches]
+    relays = [make_relay(call, b, choices=1) for b in branches]  # each branch asks one answer
     call.include_usage = include_usage
     inbox: queue.Queue[tuple[int, bytes | None | BaseException]] = queue.Queue()
     for i, b in enumerate(branches):

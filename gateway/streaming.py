@@ -31,11 +31,13 @@ def stream_response(call: Call, opened: Any, deadline: float) -> Response:
     return Response(stream_with_context(gen), status=200, headers=hdrs, mimetype="text/event-stream")
 
 
-def make_relay(call: Call, opened: Any) -> Any:
+def make_relay(call: Call, opened: Any, *, choices: int | None = None) -> Any:
+    """The relay for one upstream stream; ``choices``: how many answers it gives (the caller's ``n`` unless said)."""
     secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
     if opened.passthrough:
+        asked = choices if choices is not None else call.req.n if call.req is not None else 1
         return relay.PassthroughRelay(opened.codec, include_usage=call.include_usage, cost_fn=call.cost_of,
-                                      secrets=secrets, model=renamed(opened))
+                                      secrets=secrets, model=renamed(opened), choices=asked)
     rel = relay.TranslateRelay(
         opened.codec,
         call.codec,

@@ -270,7 +270,11 @@ def _passthrough_error_chunk(err: StreamError) -> bytes:
 
 
 def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str, Any]) -> bytes | None:
-    """Keep the running usage; the chunk with the ``finishReason`` carries the cost and ends the stream."""
+    """Keep the running usage; the chunk that ends the last candidate carries the cost and ends the stream.
+
+    With ``candidateCount`` the candidates may end in different chunks, the usage running on: the
+    stream ends once every candidate asked for has its ``finishReason``.
+    """
     if stream.done:
         return None
     meta = body.get("usageMetadata")
@@ -278,7 +282,11 @@ def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str
         stream.usage = usage_from_gemini(meta)
     candidate = _candidate(body)
     stream.usage = with_searches(stream.usage or Usage(), candidate)
-    finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
+    candidates = body.get("candidates")
+    for cand in candidates if isinstance(candidates, list) else []:
+        if isinstance(cand, Mapping) and isinstance(cand.get("finishReason"), str):
+            stream.ended.add(cand["index"] if isinstance(cand.get("index"), int) else 0)
+    finished = len(stream.ended) >= stream.choices if candidate else _blocked(body)
     if not finished:
         return None
     stream.done = True
