@@ -24,7 +24,7 @@ from flask import Response, stream_with_context
 
 from core.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout
 from gateway import sse, upstream
-from gateway.canonical import Usage
+from gateway.canonical import ChatResponse, Usage
 from gateway.pipeline import (
     Call,
     answer_usage,
@@ -88,7 +88,7 @@ def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
     def run(i: int) -> None:
         branch = copy.copy(call)
         branch.cards = [first.card]  # every choice from the model that answered, at its price
-        branch.raw = _one_choice(call.raw)  # a branch that passes through asks one answer too
+        branch.raw = one_choice(call.raw)  # a branch that passes through asks one answer too
         try:
             results[i] = upstream.open_call(branch, call.router, deadline=deadline)
         except GatewayError as err:
@@ -111,7 +111,8 @@ def _open_rest(call: Call, first: Any, n: int, deadline: float) -> list[Any]:
     return results
 
 
-def _one_choice(raw: Any) -> Any:
+def one_choice(raw: Any) -> Any:
+    """A caller's body asking one answer (``n`` / ``candidateCount`` left out), for a branch that passes through."""
     if not isinstance(raw, dict):
         return raw
     out = {k: v for k, v in raw.items() if k not in ("n", "best_of")}
@@ -124,23 +125,29 @@ def _one_choice(raw: Any) -> Any:
 
 def _complete(call: Call, branches: list[Any]) -> Response:
     """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
-    rid = message_id(call)
     total = Usage()
     for b in branches:
         total = add(total, answer_usage(call, b.response))
 
     def render() -> Any:
-        created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
-        body = call.codec.render_response(replace(branches[0].response, id=rid, usage=total), model=model,
-                                          created=created)
-        merged = []
-        for i, b in enumerate(branches):
-            one = call.codec.render_response(replace(b.response, id=rid), model=model, created=created)
-            merged.append({**one[key][0], "index": i})
-        body[key] = merged
-        return body
+        return merge(call.codec, call.protocol, [b.response for b in branches], rid=message_id(call),
+                     model=branches[0].card.id, created=int(time.time()), usage=total)
 
     return settle_and_answer(call, render, total, call.cost_of(total))
+
+
+def merge(codec: Any, protocol: str, answers: list[ChatResponse], *, rid: str, model: str, created: int,
+          usage: Usage) -> dict[str, Any]:
+    """One answer of every branch's: choice / candidate ``i`` is answer ``i``'s, ``usage`` their sum."""
+    key = _LIST_KEY[protocol]
+    body: dict[str, Any] = codec.render_response(replace(answers[0], id=rid, usage=usage), model=model,
+                                                 created=created)
+    merged = []
+    for i, answer in enumerate(answers):
+        one = codec.render_response(replace(answer, id=rid), model=model, created=created)
+        merged.append({**one[key][0], "index": i})
+    body[key] = merged
+    return body
 
 
 # --- streams ------------------------------------------------------------------------------
@@ -184,7 +191,7 @@ def _relay(call: Call, branches: list[Any], deadline: float) -> Iterator[bytes]:
             if rel.error is not None:  # its error event is not forwarded: ours follows the release
                 reason = "upstream error event"
                 break
-            data = _reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
+            data = reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
             if data:
                 yield data
             if item is None and not rel.done:
@@ -218,7 +225,7 @@ def _close_all(branches: list[Any]) -> None:
             pass
 
 
-def _reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
+def reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
     """A branch's chunks as choice ``i``: its index set, its own usage and end marker held back."""
     out = []
     key = _LIST_KEY[protocol]
@@ -256,15 +263,22 @@ def _finish(call: Call, relays: list[Any]) -> bytes:
         _release(call, relays, "the settlement could not be written")
         return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
     model = call.served.id if call.served is not None else ""
-    if call.protocol == "openai":
+    return final_event(call.protocol, total, cost, rid=message_id(call), model=model, created=int(time.time()),
+                       include_usage=call.include_usage)
+
+
+def final_event(protocol: str, total: Usage, cost: int, *, rid: str, model: str, created: int,
+                include_usage: bool) -> bytes:
+    """The stream's end: OpenAI's usage chunk (when asked) and ``[DONE]``, or Gemini's last chunk with the sum."""
+    if protocol == "openai":
         out = b""
-        if call.include_usage:
-            chunk: dict[str, Any] = {"id": message_id(call), "object": "chat.completion.chunk", "created": int(time.time()),
-                     "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
+        if include_usage:
+            chunk: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                                     "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
             out = sse.encode(json.dumps(chunk, separators=(",", ":")))
         return out + sse.encode("[DONE]")
     last: dict[str, Any] = {"candidates": [], "usageMetadata": usage_to_gemini(total, cost), "modelVersion": model,
-             "responseId": message_id(call)}
+                            "responseId": rid}
     return sse.encode(json.dumps(last, separators=(",", ":")))
 
 
