@@ -46,12 +46,14 @@ FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices n
 
 
 def add(a: Usage, b: Usage) -> Usage:
+    """Two branches' usage together: every bucket, the searches each ran included (billed apiece)."""
     return Usage(
         input_tokens=a.input_tokens + b.input_tokens,
         output_tokens=a.output_tokens + b.output_tokens,
         cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
         cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
         reasoning_tokens=a.reasoning_tokens + b.reasoning_tokens,
+        web_searches=a.web_searches + b.web_searches,
     )
 
 

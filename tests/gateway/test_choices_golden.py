@@ -46,6 +46,12 @@ def _count(protocol: str, body: dict[str, Any]) -> Any:
     return body.get("n") if protocol == "openai" else body.get("generationConfig", {}).get("candidateCount")
 
 
+def test_branch_usage_adds_up_every_bucket() -> None:
+    one = Usage(input_tokens=10, output_tokens=5, cache_write_tokens=1, cache_read_tokens=2, reasoning_tokens=3,
+                web_searches=1)
+    assert choices.add(one, one) == Usage(20, 10, 2, 4, 6, web_searches=2)  # each branch's searches are billed
+
+
 # --- requests --------------------------------------------------------------------------------------
 
 
