@@ -85,16 +85,19 @@ def prepare(raw: dict[str, Any], org_id: int) -> tuple[dict[str, Any], State]:
 
 
 def with_ids(items: list[Any], rid: str) -> list[Any]:
-    """Give each input item an id (``<kind>_<response>_in<i>``) where the caller sent none."""
+    """The input items as OpenAI lists them: an id (``<kind>_<response>_in<i>``) where the caller sent none,
+    and a message's ``type``, ``status`` and content parts (a string becomes one text part)."""
     out = []
     tail = rid.removeprefix("resp_")
     for i, item in enumerate(items):
-        if isinstance(item, dict) and not item.get("id"):
+        if isinstance(item, dict):
             kind = item.get("type") or ("message" if "role" in item else "item")
-            item = {"id": f"{_ITEM_PREFIX.get(kind, 'item')}_{tail}_in{i}", **item}
-            if kind == "message" and isinstance(item.get("content"), str):
-                part = "output_text" if item.get("role") == "assistant" else "input_text"
-                item["content"] = [{"type": part, "text": item["content"]}]
+            item = {"id": item.get("id") or f"{_ITEM_PREFIX.get(kind, 'item')}_{tail}_in{i}", **item}
+            if kind == "message":
+                item = {**item, "type": "message", "status": item.get("status") or "completed"}
+                if isinstance(item.get("content"), str):
+                    part = "output_text" if item.get("role") == "assistant" else "input_text"
+                    item["content"] = [{"type": part, "text": item["content"]}]
         out.append(item)
     return out
 
