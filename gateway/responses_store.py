@@ -78,10 +78,17 @@ def prepare(raw: dict[str, Any], org_id: int) -> tuple[dict[str, Any], State]:
     row = load(org_id, prev)
     if raw.get("input") is None:
         raise InvalidRequest("Missing required parameter: 'input'", param="input")
-    # Output items are valid input items as they are (messages, reasoning with its state, calls).
-    conversation = list(row.conversation) + list(row.response.get("output") or []) + own
+    conversation = continued(row.conversation, row.response, own)
     body["input"] = conversation
     return body, State(store, prev, own, conversation)
+
+
+def continued(conversation: list[Any], response: dict[str, Any], own: list[Any]) -> list[Any]:
+    """The input a call continuing ``response`` sends: the conversation that led to it, its output, then ``own``.
+
+    Output items are valid input items as they are (messages, reasoning with its state, calls, searches).
+    """
+    return list(conversation) + list(response.get("output") or []) + list(own)
 
 
 def with_ids(items: list[Any], rid: str) -> list[Any]:
