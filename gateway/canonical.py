@@ -54,6 +54,8 @@ class Citation:
 
     ``quote`` is the source's own words (Anthropic ``cited_text``); ``span`` is the answer's words
     it supports (Gemini's segment text), empty when it supports its whole text block (Anthropic).
+    In a caller's history a citation may name a document or a file instead (``url`` empty, ``title``
+    its name): it only ever becomes text there (``gateway.protocols.history``).
     """
 
     url: str
@@ -67,7 +69,8 @@ class TextPart:
     text: str
     cache_control: Mapping[str, Any] | None = None
     type: Literal["text"] = "text"
-    citations: tuple[Citation, ...] = ()  # in answers only: the sources a search-grounded text cites
+    # An answer's sources; in a caller's history the citations its text came back with, sent on as text.
+    citations: tuple[Citation, ...] = ()
 
 
 @dataclass(frozen=True)

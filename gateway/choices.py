@@ -50,12 +50,14 @@ FAN_OUT_MAX = 16  # parallel upstream calls one request may make; more choices n
 
 
 def add(a: Usage, b: Usage) -> Usage:
+    """Two branches' usage together: every bucket, the searches each ran included (billed apiece)."""
     return Usage(
         input_tokens=a.input_tokens + b.input_tokens,
         output_tokens=a.output_tokens + b.output_tokens,
         cache_write_tokens=a.cache_write_tokens + b.cache_write_tokens,
         cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
         reasoning_tokens=a.reasoning_tokens + b.reasoning_tokens,
+        web_searches=a.web_searches + b.web_searches,
     )
 
 
@@ -94,7 +96,7 @@ def _open_rest(call: Call, first: Opened, n: int, deadline: float) -> list[Opene
     def run(i: int) -> None:
         branch = copy.copy(call)
         branch.cards = [first.card]  # every choice from the model that answered, at its price
-        branch.asked = replace(asked, raw=_one_choice(asked.raw))  # a branch that passes through asks one answer too
+        branch.asked = replace(asked, raw=one_choice(asked.raw))  # a branch that passes through asks one answer too
         try:
             results[i] = chat_upstream.open_call(branch, router, deadline=deadline)
         except GatewayError as err:
@@ -116,7 +118,8 @@ def _open_rest(call: Call, first: Opened, n: int, deadline: float) -> list[Opene
     return opened
 
 
-def _one_choice(raw: JSONObject) -> JSONObject:
+def one_choice(raw: JSONObject) -> JSONObject:
+    """A caller's body asking one answer (``n`` / ``candidateCount`` left out), for a branch that passes through."""
     out = {k: v for k, v in raw.items() if k not in ("n", "best_of")}
     for key in ("generationConfig", "generation_config"):
         gen = raw.get(key)
@@ -135,14 +138,8 @@ def _complete(call: Call, branches: list[Opened]) -> Response:
         total = Usage()
         for resp in answers:
             total = add(total, answer_usage(call, resp))
-        rid = message_id(call)
-        created, key, model = int(time.time()), _LIST_KEY[call.protocol], branches[0].card.id
-        body = call.codec.render_response(replace(answers[0], id=rid, usage=total), model=model, created=created)
-        merged = []
-        for i, resp in enumerate(answers):
-            one = call.codec.render_response(replace(resp, id=rid), model=model, created=created)
-            merged.append({**one[key][0], "index": i})
-        body[key] = merged
+        body = merge(call.codec, call.protocol, answers, rid=message_id(call), model=branches[0].card.id,
+                     created=int(time.time()), usage=total)
         return Answer(body, total, call.cost_of(total))
 
     return settle_and_answer(call, produce)
@@ -152,6 +149,20 @@ def whole(opened: Opened) -> ChatResponse:
     """A whole answer, parsed when its upstream call was opened."""
     assert opened.response is not None  # only a stream opens without one
     return opened.response
+
+
+def merge(codec: Any, protocol: str, answers: list[ChatResponse], *, rid: str, model: str, created: int,
+          usage: Usage) -> dict[str, Any]:
+    """One answer of every branch's: choice / candidate ``i`` is answer ``i``'s, ``usage`` their sum."""
+    key = _LIST_KEY[protocol]
+    body: dict[str, Any] = codec.render_response(replace(answers[0], id=rid, usage=usage), model=model,
+                                                 created=created)
+    merged = []
+    for i, answer in enumerate(answers):
+        one = codec.render_response(replace(answer, id=rid), model=model, created=created)
+        merged.append({**one[key][0], "index": i})
+    body[key] = merged
+    return body
 
 
 # --- streams ------------------------------------------------------------------------------
@@ -168,7 +179,8 @@ def _pump(i: int, opened: Opened, out: queue.Queue[tuple[int, bytes | None | Bas
 
 def _relay(call: Call, branches: list[Opened], deadline: float) -> Iterator[bytes]:
     """Interleave the branches' streams as chunks arrive; settle the sum, then send the final usage event."""
-    relays = [make_relay(call, b, include_usage=True) for b in branches]  # each branch reports its usage to us
+    # Each branch asks one answer and reports its usage to us.
+    relays = [make_relay(call, b, include_usage=True, choices=1) for b in branches]
     inbox: queue.Queue[tuple[int, bytes | None | BaseException]] = queue.Queue()
     for i, b in enumerate(branches):
         threading.Thread(target=_pump, args=(i, b, inbox), daemon=True).start()
@@ -193,7 +205,7 @@ def _relay(call: Call, branches: list[Opened], deadline: float) -> Iterator[byte
             if rel.error is not None:  # its error event is not forwarded: ours follows the release
                 reason = "upstream error event"
                 break
-            data = _reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
+            data = reindex(call.protocol, decoders[i].feed(out) + (decoders[i].flush() if item is None else []), i)
             if data:
                 yield data
             if item is None and not rel.done:
@@ -227,7 +239,7 @@ def _close_all(branches: list[Opened]) -> None:
             pass
 
 
-def _reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
+def reindex(protocol: str, events: list[sse.SSEEvent], i: int) -> bytes:
     """A branch's chunks as choice ``i``: its index set, its own usage and end marker held back."""
     out = []
     key = _LIST_KEY[protocol]
@@ -265,15 +277,22 @@ def _finish(call: Call, relays: list[Relay]) -> bytes:
         _release(call, relays, "the settlement could not be written")
         return call.codec.render_stream_error(GatewayError("internal error; the call was not charged"))
     model = call.served.id if call.served is not None else ""
-    if call.protocol == "openai":
+    return final_event(call.protocol, total, cost, rid=message_id(call), model=model, created=int(time.time()),
+                       include_usage=call.include_usage)
+
+
+def final_event(protocol: str, total: Usage, cost: int, *, rid: str, model: str, created: int,
+                include_usage: bool) -> bytes:
+    """The stream's end: OpenAI's usage chunk (when asked) and ``[DONE]``, or Gemini's last chunk with the sum."""
+    if protocol == "openai":
         out = b""
-        if call.include_usage:
-            chunk: dict[str, Any] = {"id": message_id(call), "object": "chat.completion.chunk", "created": int(time.time()),
-                     "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
+        if include_usage:
+            chunk: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                                     "model": model, "choices": [], "usage": usage_to_openai(total, cost_credits=cost)}
             out = sse.encode(json.dumps(chunk, separators=(",", ":")))
         return out + sse.encode("[DONE]")
     last: dict[str, Any] = {"candidates": [], "usageMetadata": usage_to_gemini(total, cost), "modelVersion": model,
-             "responseId": message_id(call)}
+                            "responseId": rid}
     return sse.encode(json.dumps(last, separators=(",", ":")))
 
 

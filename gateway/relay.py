@@ -47,11 +47,11 @@ class PassthroughRelay:
     """
 
     def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = (),
-                 model: str | None = None) -> None:
+                 model: str | None = None, choices: int = 1) -> None:
         self._decoder = sse.SSEDecoder()
         self._rules = codec.PASSTHROUGH
         self._stream = PassthroughStream(self._rules, include_usage=include_usage, cost_fn=cost_fn,
-                                         secrets=secrets, model=model)
+                                         secrets=secrets, model=model, choices=choices)
         self._buf = b""
         self._slow = False  # set for good once the stream shows a \r or a BOM
         self._first = True

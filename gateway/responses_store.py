@@ -79,23 +79,33 @@ def prepare(raw: dict[str, Any], org_id: int) -> tuple[dict[str, Any], State]:
     row = load(org_id, prev)
     if raw.get("input") is None:
         raise InvalidRequest("Missing required parameter: 'input'", param="input")
-    # Output items are valid input items as they are (messages, reasoning with its state, calls).
-    conversation = list(row.conversation) + list(row.response.get("output") or []) + own
+    conversation = continued(row.conversation, row.response, own)
     body["input"] = conversation
     return body, State(store, prev, own, conversation)
 
 
+def continued(conversation: list[Any], response: dict[str, Any], own: list[Any]) -> list[Any]:
+    """The input a call continuing ``response`` sends: the conversation that led to it, its output, then ``own``.
+
+    Output items are valid input items as they are (messages, reasoning with its state, calls, searches).
+    """
+    return list(conversation) + list(response.get("output") or []) + list(own)
+
+
 def with_ids(items: list[Any], rid: str) -> list[Any]:
-    """Give each input item an id (``<kind>_<response>_in<i>``) where the caller sent none."""
+    """The input items as OpenAI lists them: an id (``<kind>_<response>_in<i>``) where the caller sent none,
+    and a message's ``type``, ``status`` and content parts (a string becomes one text part)."""
     out = []
     tail = rid.removeprefix("resp_")
     for i, item in enumerate(items):
-        if isinstance(item, dict) and not item.get("id"):
+        if isinstance(item, dict):
             kind = item.get("type") or ("message" if "role" in item else "item")
-            item = {"id": f"{_ITEM_PREFIX.get(kind, 'item')}_{tail}_in{i}", **item}
-            if kind == "message" and isinstance(item.get("content"), str):
-                part = "output_text" if item.get("role") == "assistant" else "input_text"
-                item["content"] = [{"type": part, "text": item["content"]}]
+            item = {"id": item.get("id") or f"{_ITEM_PREFIX.get(kind, 'item')}_{tail}_in{i}", **item}
+            if kind == "message":
+                item = {**item, "type": "message", "status": item.get("status") or "completed"}
+                if isinstance(item.get("content"), str):
+                    part = "output_text" if item.get("role") == "assistant" else "input_text"
+                    item["content"] = [{"type": part, "text": item["content"]}]
         out.append(item)
     return out
 

@@ -36,13 +36,18 @@ def stream_response(call: Call, opened: Opened, deadline: float) -> Response:
     return Response(stream_with_context(gen), status=200, headers=hdrs, mimetype="text/event-stream")
 
 
-def make_relay(call: Call, opened: Opened, *, include_usage: bool | None = None) -> Relay:
-    """The relay for ``opened``'s stream; ``include_usage`` overrides the caller's choice of a usage event."""
+def make_relay(call: Call, opened: Opened, *, include_usage: bool | None = None, choices: int | None = None) -> Relay:
+    """The relay for ``opened``'s stream.
+
+    ``include_usage`` overrides the caller's choice of a usage event; ``choices``: how many
+    answers the stream gives (the caller's ``n`` unless said).
+    """
     secrets = opened.target.channel.api_keys  # never shown to the caller in an upstream's error message
     with_usage = call.include_usage if include_usage is None else include_usage
     if opened.passthrough:
+        asked = choices if choices is not None else call.req.n if call.req is not None else 1
         return relay.PassthroughRelay(opened.codec, include_usage=with_usage, cost_fn=call.cost_of,
-                                      secrets=secrets, model=renamed(opened))
+                                      secrets=secrets, model=renamed(opened), choices=asked)
     rel = relay.TranslateRelay(
         opened.codec,
         call.codec,

@@ -13,13 +13,16 @@ the part and the model, before the upstream is called (the call is free).
   ``code_execution``, ``web_fetch``);
 - blocks only one protocol understands (``RawPart``) go to that protocol
   only; the record of a server tool already run (a search call and its
-  results) becomes readable text for any other.
+  results) becomes readable text for any other (``history``);
+- citations on a text in the history go with the text as its source list
+  (``history.with_sources``): a translated request never carries them as
+  citations, since only Anthropic takes them back, and only its own.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 from core.errors import InvalidRequest
 from gateway.canonical import (
@@ -35,6 +38,7 @@ from gateway.canonical import (
     ToolCallPart,
 )
 from gateway.canonical_events import BlockStart, StreamEvent
+from gateway.protocols.history import RAN, ran_as_text, with_sources
 
 # Which server-tool kinds each upstream protocol can run, and the knobs it takes for them.
 RUNS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -46,12 +50,6 @@ RUNS: dict[str, dict[str, tuple[str, ...]]] = {
     # Gemini bounds its own searches per turn: a max_uses cap is met, not sent (the docs' table says so).
     "gemini": {"web_search": ("max_uses",), "code_execution": (), "web_fetch": ("max_uses",)},
     "openai": {},
-}
-# History of a tool the vendor already ran, by block / item type: kept as text across protocols.
-_RAN = {
-    "server_tool_use", "web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
-    "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
-    "web_search_call", "code_interpreter_call",
 }
 
 
@@ -121,10 +119,11 @@ def _check_server_tool(tool: ServerTool, where: str, upstream: str, card: Any) -
 
 
 def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
-    if not any(isinstance(p, RawPart) and p.origin != upstream or _lone_context(p, upstream) for p in msg.parts):
+    if not any(isinstance(p, RawPart) and p.origin != upstream or _lone_context(p, upstream)
+               or isinstance(p, TextPart) and p.citations for p in msg.parts):
         return msg
     parts: list[Part] = []
-    for j, part in enumerate(msg.parts):
+    for j, part in enumerate(_sources_folded(msg.parts)):
         if isinstance(part, DocumentPart) and _lone_context(part, upstream):
             # Gemini has no place for a document's context: it goes as text just before the document.
             parts += [TextPart(part.context or ""), replace(part, context=None)]
@@ -133,13 +132,27 @@ def _adapt_message(msg: Message, i: int, upstream: str, model: str) -> Message:
             parts.append(part)
             continue
         kind = str(part.data.get("type") or next(iter(part.data), "part"))
-        if kind not in _RAN:
+        if kind not in RAN:
             raise refuse(f"{_where('messages', i, j)}: a '{kind}' part", model,
                          f"the {upstream} upstream cannot carry it", _where("messages", i, j))
-        text = ran_as_text(part.data)
-        if text:
-            parts.append(TextPart(text))
+        # A blank line after a record that is not the turn's end: texts of a turn are joined as they are
+        # where the target takes one text per turn (Chat Completions).
+        parts.append(TextPart(ran_as_text(part.data) + ("\n\n" if j < len(msg.parts) - 1 else "")))
     return Message(msg.role, tuple(parts))
+
+
+def _sources_folded(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """A turn's citations as one source list after its last text (``history.with_sources``)."""
+    cited = [c for p in parts if isinstance(p, TextPart) for c in p.citations]
+    if not cited:
+        return parts
+    last = max(j for j, p in enumerate(parts) if isinstance(p, TextPart))
+    out: list[Part] = []
+    for j, part in enumerate(parts):
+        if isinstance(part, TextPart):
+            part = replace(part, text=with_sources(part.text, cited) if j == last else part.text, citations=())
+        out.append(part)
+    return tuple(out)
 
 
 def custom_names(tools: Iterable[Tool]) -> frozenset[str]:
@@ -166,25 +179,3 @@ def mark_custom_event(event: StreamEvent, names: frozenset[str]) -> StreamEvent:
 
 def _lone_context(part: Part, upstream: str) -> bool:
     return isinstance(part, DocumentPart) and bool(part.context) and upstream == "gemini"
-
-
-def ran_as_text(block: Mapping[str, Any]) -> str:
-    """A server tool's call or results, as text another vendor's model can read."""
-    kind = block.get("type")
-    if kind in ("server_tool_use", "web_search_call", "code_interpreter_call"):
-        data = block.get("input") or block.get("action") or {}
-        query = data.get("query") if isinstance(data, Mapping) else None
-        code = (data.get("code") if isinstance(data, Mapping) else None) or block.get("code")
-        if query:
-            return f"[web search: {query}]"
-        return f"[code run]\n{code}" if code else f"[{block.get('name') or kind}]"
-    content = block.get("content")
-    if isinstance(content, list):
-        lines = [f"- {r.get('title') or ''} {r.get('url') or ''}".rstrip()
-                 for r in content if isinstance(r, Mapping) and r.get("url")]
-        if lines:
-            return "[search results]\n" + "\n".join(lines)
-    if isinstance(content, Mapping):
-        out = content.get("stdout") or content.get("content") or ""
-        return f"[result]\n{out}" if isinstance(out, str) and out else "[result]"
-    return "[result]"

@@ -74,7 +74,7 @@ class PassthroughStream:
     """One upstream's events to a caller of its own protocol; keeps ``usage``, ``done`` and ``error``."""
 
     def __init__(self, rules: PassthroughRules, *, include_usage: bool, cost_fn: CostFn,
-                 secrets: Iterable[str] = (), model: str | None = None) -> None:
+                 secrets: Iterable[str] = (), model: str | None = None, choices: int = 1) -> None:
         self.rules = rules
         # ``model``: the id the caller asked for, when the upstream names it otherwise.
         self.rename = model_rewriter(rules.model_key, model) if model is not None else None
@@ -85,6 +85,8 @@ class PassthroughStream:
         self.done = False
         self.finished = False  # the message said it is finishing (its usage may still follow)
         self.error: StreamError | None = None
+        self.choices = choices  # answers the upstream gives (Gemini candidateCount): each one's end is seen
+        self.ended: set[int] = set()  # the answers (by index) that have ended
 
     def feed(self, event: SSEEvent) -> bytes:
         """Return the bytes to forward for one upstream event."""

@@ -435,17 +435,21 @@ class _Gemini:
 
     @classmethod
     def events(cls, fake: FakeVendor, model: str, k: Knobs, body: dict[str, Any]) -> list[tuple[bytes, bool]]:
+        """One candidate after another (``candidateCount``), each ending in its own chunk; the usage runs on."""
         ps = pieces(k.text, k.chunks)
         rid = "fake" + fake.next_id()
+        n = (body.get("generationConfig") or {}).get("candidateCount") or 1
         ev = []
-        for i, p in enumerate(ps):
-            last = i == len(ps) - 1
-            cand: dict[str, Any] = {"content": {"parts": [{"text": p}], "role": "model"}, "index": 0}
-            if last:
-                cand["finishReason"] = "STOP"
-            obj = {"candidates": [cand], "usageMetadata": cls.usage(k, (k.out or len(ps)) if last else i + 1),
-                   "modelVersion": model, "responseId": rid}
-            ev.append((sse(obj, sep=b"\r\n\r\n"), True))
+        for c in range(n):
+            for i, p in enumerate(ps):
+                last = i == len(ps) - 1
+                cand: dict[str, Any] = {"content": {"parts": [{"text": p}], "role": "model"}, "index": c}
+                if last:
+                    cand["finishReason"] = "STOP"
+                out = c * (k.out or len(ps)) + ((k.out or len(ps)) if last else i + 1)
+                obj = {"candidates": [cand], "usageMetadata": cls.usage(k, out), "modelVersion": model,
+                       "responseId": rid}
+                ev.append((sse(obj, sep=b"\r\n\r\n"), True))
         return ev
 
     @staticmethod

@@ -36,6 +36,19 @@ def _content(item: Any) -> Add:
     return add
 
 
+def _history(turn: Any) -> Add:
+    """An earlier answer (``turn``) and a next question after the first user turn."""
+    def add(body: Body) -> None:
+        if "input" in body:
+            body["input"] += [turn, {"role": "user", "content": [{"type": "input_text", "text": "more"}]}]
+        else:
+            body["messages"] += [turn, {"role": "user", "content": [{"type": "text", "text": "more"}]}]
+    return add
+
+
+CITE_URL = "https://MARK-cite.example/a"
+
+
 def _top(**fields: Any) -> Add:
     def add(body: Body) -> None:
         for key, value in fields.items():
@@ -92,6 +105,20 @@ PARTS: dict[str, dict[str, Add]] = {
         "responses": _content({"type": "input_file", "file_id": "file_MARK"}),
         "gemini": _content({"fileData": {"mimeType": "application/pdf",
                                          "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/file_MARK"}}),
+    },
+    # Gemini has no citations in a history: its groundingMetadata is on the answer's candidate, not in a Content.
+    "citations in history": {
+        "anthropic": _history({"role": "assistant", "content": [
+            {"type": "text", "text": "MARK-cited claim.", "citations": [
+                {"type": "web_search_result_location", "url": CITE_URL, "title": "MARK-source",
+                 "encrypted_index": "Eo8BMARK", "cited_text": "MARK-quote"}]}]}),
+        "openai": _history({"role": "assistant", "content": "MARK-cited claim.", "annotations": [
+            {"type": "url_citation", "url_citation": {"url": CITE_URL, "title": "MARK-source",
+                                                      "start_index": 0, "end_index": 17}}]}),
+        "responses": _history({"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": "MARK-cited claim.", "annotations": [
+                {"type": "url_citation", "url": CITE_URL, "title": "MARK-source", "start_index": 0,
+                 "end_index": 17}]}]}),
     },
     "tools": {
         "anthropic": _tools({"name": "mark_tool", "input_schema": {"type": "object", "properties": {}}}),
@@ -157,6 +184,10 @@ def _found_in(part: str, upstream: str, sent: Any) -> bool:
         "text document": lambda: TXT in text or base64.b64encode(TXT.encode()).decode() in text,
         "document url": lambda: "MARK-url.pdf" in text,
         "file_id": lambda: "file_MARK" in text,
+        # Passed through as they came to an upstream of the caller's protocol; elsewhere the text goes with
+        # its source list.
+        "citations in history": lambda: CITE_URL in text and any(
+            w in text for w in ('"citations"', '"annotations"', "[sources]")),
         "tools": lambda: "mark_tool" in tools,
         "web search": lambda: any(w in text for w in ("web_search", "googleSearch")),
         "web search domains": lambda: "MARK.test" in tools,

@@ -124,6 +124,24 @@ def test_candidate_count_native_on_gemini_upstream(gateway):
     assert charged == cost("gemini-3-1-pro", inp=10, out=10) and gateway.wallet(key)[0] == before - charged
 
 
+def test_candidate_count_native_stream_is_billed_for_every_candidate(gateway):
+    """Gemini streams the candidates one after another, each ending in its own chunk: the call ends with the last."""
+    key = gateway.account(credits=10_000_000)
+    before = gateway.wallet(key)[0]
+    r = _gen(gateway, key, "gemini-3-1-pro", "hi [fake in=10 out=5]", stream=True)
+    assert r.status_code == 200, r.text
+    events = data_events(r.content)
+    texts = {0: "", 1: ""}
+    for e in events:
+        for c in e.get("candidates", []):
+            texts[c["index"]] += "".join(p.get("text", "") for p in c["content"]["parts"])
+    assert texts == {0: TEXT, 1: TEXT}
+    expected = cost("gemini-3-1-pro", inp=10, out=10)
+    assert events[-1]["usageMetadata"]["costCredits"] == expected
+    assert [e["usageMetadata"].get("costCredits") for e in events[:-1]] == [None] * (len(events) - 1)
+    assert gateway.wallet(key) == (before - expected, 0)
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_candidate_count_fanned_out_to_openai_upstream(gateway, stream):
     key = gateway.account(credits=10_000_000)

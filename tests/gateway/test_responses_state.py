@@ -53,6 +53,7 @@ def test_retrieve_delete_and_input_items(gateway, shared_key):
     assert got.id == resp.id and got.output_text == resp.output_text and got.usage.total_tokens == resp.usage.total_tokens
     items = client.responses.input_items.list(resp.id)
     assert [i.role for i in items.data] == ["user", "developer"]  # newest first, as OpenAI lists them
+    assert [(i.type, i.status) for i in items.data] == [("message", "completed")] * 2
     asc = client.responses.input_items.list(resp.id, order="asc", limit=1)
     assert len(asc.data) == 1 and asc.data[0].role == "developer" and asc.has_more
     assert asc.data[0].id and asc.first_id == asc.data[0].id

@@ -7,6 +7,7 @@ verify it (signed, or redacted).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from gateway.canonical import (
@@ -24,6 +25,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols.fields import as_list, as_obj, invalid, opt_bool, opt_str, req_str
+from gateway.protocols.history import anthropic_citation
 
 # --- content blocks ------------------------------------------------------------
 
@@ -241,9 +243,19 @@ def parse_messages(value: Any) -> tuple[Message, ...]:
             raise invalid(f"{field}.content", "field required")
         else:
             blocks = as_list(content, f"{field}.content")
-            parts = tuple(parse_block(b, f"{field}.content[{j}]") for j, b in enumerate(blocks))
+            parts = tuple(_history_block(b, f"{field}.content[{j}]") for j, b in enumerate(blocks))
         out.append(Message(role=role, parts=parts))
     return tuple(out)
+
+
+def _history_block(item: Any, field: str) -> Part:
+    """A block of a caller's turn; a text keeps its citations of every kind (``carry`` folds them for others)."""
+    part = parse_block(item, field)
+    cited = item.get("citations") if isinstance(part, TextPart) else None
+    if isinstance(part, TextPart) and isinstance(cited, list):
+        found = tuple(c for c in (anthropic_citation(v) for v in cited) if c is not None)
+        return replace(part, citations=found) if found else part
+    return part
 
 
 def parse_system(value: Any) -> tuple[TextPart, ...]:

@@ -28,6 +28,7 @@ from gateway.protocols.anthropic.blocks import (
     render_messages,
     with_cache,
 )
+from gateway.protocols.anthropic.records import without_foreign_records
 from gateway.protocols.fields import (
     as_list,
     as_obj,
@@ -276,10 +277,16 @@ def render_request(
 
 
 def passthrough_request(body: Mapping[str, Any], *, upstream_model: str, stream: bool) -> dict[str, Any]:
-    """Forward a caller's body unchanged but for the model and the stream flag."""
+    """Forward a caller's body unchanged but for the model, the stream flag and other vendors' search records.
+
+    Searches another vendor ran reached the caller in Anthropic's blocks, without the encrypted content
+    Anthropic refuses to do without: in the history they go back as text (``records``).
+    """
     out = dict(as_obj(body, "body"))
     out["model"] = upstream_model
     out["stream"] = stream
+    if isinstance(out.get("messages"), list):
+        out["messages"] = without_foreign_records(out["messages"])
     return out
 
 

@@ -3,9 +3,13 @@
 Each ``alt=sse`` chunk carries only new parts. Text and thought text may be
 split across chunks and are merged into one block while they continue; a
 thought signature closes its thinking block; function calls arrive whole and
-become a block start, one argument delta and a stop. ``groundingMetadata`` goes out once:
-its citations (``groundingSupports``) on the last text block before it closes, then
-the searches the answer ran. ``usageMetadata`` is the
+become a block start, one argument delta and a stop. ``groundingMetadata`` (each chunk
+that has it holds all of it so far) gives the searches the answer ran, and its citations
+(``groundingSupports``) go on the last text block before it closes. A vendor that searches
+shows the search before the text it grounds; Gemini mostly reports it with its last chunk,
+after the text, and the text is never held back for it. So the search goes out at once when
+its queries and sources come before any text (sources a later chunk adds follow at the end,
+as one more record), else at the end, after the text. ``usageMetadata`` is the
 running total: the last one counts, never the sum. The stream is over when a
 candidate has a ``finishReason`` (or the prompt was blocked); an upstream that
 closes before that broke the stream.
@@ -101,7 +105,8 @@ class StreamParser:
         self._usage = Usage()
         self._had_calls = False
         self._rid = "gemini"
-        self._search: SearchPart | None = None  # the latest groundingMetadata, sent once the text is done
+        self._search: SearchPart | None = None  # the latest groundingMetadata
+        self._shown: SearchPart | None = None  # what went out before the text, when it came first
         self._citations: list[Citation] = []  # its groundingSupports, put on the answer's text block
         self._last_text: int | None = None
         self._streamed: tuple[int, Arguments] | None = None  # a call arriving in pieces
@@ -128,6 +133,10 @@ class StreamParser:
         self._usage = self._usage.merged(with_searches(Usage(), candidate))
         self._search = search_of(candidate, self._rid) or self._search
         self._citations = citations_of(candidate) or self._citations
+        found = self._search
+        if found is not None and found.queries and found.sources and self._shown is None and self._next == 0:
+            self._shown = found  # nothing shown yet: the search goes before the text, as vendors show it
+            out.append(SearchDone(found))
         content = candidate.get("content") if candidate else None
         parts = content.get("parts") if isinstance(content, Mapping) else None
         for i, raw in enumerate(parts if isinstance(parts, list) else []):
@@ -140,11 +149,24 @@ class StreamParser:
             if self._last_text is not None:
                 out += [CitationDelta(self._last_text, c) for c in self._citations]
             self._close(out)
-            if self._search is not None:
-                out.append(SearchDone(self._search))
+            rest = self._unshown()
+            if rest is not None:
+                out.append(SearchDone(rest))
             out += [MessageDelta(stop_reason=stop, usage=self._usage), MessageStop()]
             self._done = True
         return out
+
+    def _unshown(self) -> SearchPart | None:
+        """The searches and sources the caller has not been shown yet (all of them unless shown early)."""
+        if self._search is None or self._shown is None:
+            return self._search
+        shown = self._shown
+        queries = tuple(q for q in self._search.queries if q not in shown.queries)
+        sources = tuple(s for s in self._search.sources if s not in shown.sources)
+        if not queries and not sources:
+            return None
+        # New sources of the same searches: one more record under their queries.
+        return SearchPart(id=f"{self._search.id}_more", queries=queries or shown.queries, sources=sources)
 
     def finish(self) -> list[StreamEvent]:
         """The upstream closed: an error unless a finishReason was seen."""
@@ -248,7 +270,11 @@ def _passthrough_error_chunk(err: StreamError) -> bytes:
 
 
 def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str, Any]) -> bytes | None:
-    """Keep the running usage; the chunk with the ``finishReason`` carries the cost and ends the stream."""
+    """Keep the running usage; the chunk that ends the last candidate carries the cost and ends the stream.
+
+    With ``candidateCount`` the candidates may end in different chunks, the usage running on: the
+    stream ends once every candidate asked for has its ``finishReason``.
+    """
     if stream.done:
         return None
     meta = body.get("usageMetadata")
@@ -256,7 +282,11 @@ def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str
         stream.usage = usage_from_gemini(meta)
     candidate = _candidate(body)
     stream.usage = with_searches(stream.usage or Usage(), candidate)
-    finished = isinstance(candidate.get("finishReason"), str) if candidate else _blocked(body)
+    candidates = body.get("candidates")
+    for cand in candidates if isinstance(candidates, list) else []:
+        if isinstance(cand, Mapping) and isinstance(cand.get("finishReason"), str):
+            stream.ended.add(cand["index"] if isinstance(cand.get("index"), int) else 0)
+    finished = len(stream.ended) >= stream.choices if candidate else _blocked(body)
     if not finished:
         return None
     stream.done = True

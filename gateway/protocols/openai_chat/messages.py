@@ -9,6 +9,7 @@ text is prefixed with ``Error: ``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from gateway.canonical import (
@@ -25,6 +26,7 @@ from gateway.canonical import (
 )
 from gateway.protocols import common as c
 from gateway.protocols.fields import as_list, as_obj, invalid, req_str
+from gateway.protocols.history import openai_annotation
 
 TOOL_ERROR_PREFIX = "Error: "
 
@@ -123,11 +125,23 @@ def _assistant(msg: Mapping[str, Any], field: str) -> list[Part]:
     reasoning = msg.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         parts.append(ThinkingPart(text=reasoning, origin="openai"))
-    parts += _parse_content(msg.get("content"), f"{field}.content", cache_of(msg))
+    parts += _cited(_parse_content(msg.get("content"), f"{field}.content", cache_of(msg)), msg.get("annotations"))
     refusal = msg.get("refusal")
     if isinstance(refusal, str) and refusal:
         parts.append(TextPart(refusal))
     return parts + _parse_tool_calls(msg.get("tool_calls"), f"{field}.tool_calls")
+
+
+def _cited(parts: list[Part], notes: Any) -> list[Part]:
+    """An answer replayed with its ``annotations`` (url citations): they go on its last text part."""
+    texts = [i for i, p in enumerate(parts) if isinstance(p, TextPart)]
+    if not isinstance(notes, list) or not notes or not texts:
+        return parts
+    whole = text_of(parts)
+    found = tuple(c for c in (openai_annotation(n, whole) for n in notes) if c is not None)
+    last = parts[texts[-1]]
+    assert isinstance(last, TextPart)
+    return [*parts[:texts[-1]], replace(last, citations=found), *parts[texts[-1] + 1:]] if found else parts
 
 
 def parse_messages(value: Any) -> tuple[tuple[TextPart, ...], tuple[Message, ...]]:

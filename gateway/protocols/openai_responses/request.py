@@ -46,6 +46,7 @@ from gateway.protocols.fields import (
     opt_str,
     req_str,
 )
+from gateway.protocols.history import openai_annotation
 from gateway.protocols.openai_responses.response import (
     NAMESPACE_SEP,
     unwrap_reasoning_state,
@@ -210,7 +211,10 @@ def _content(value: Any, field: str, role: str) -> list[Part]:
 def _content_part(part: Mapping[str, Any], field: str) -> Part:
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-        return TextPart(req_str(part.get("text"), f"{field}.text"))
+        text = req_str(part.get("text"), f"{field}.text")
+        notes = part.get("annotations") if kind == "output_text" else None
+        found = tuple(c for c in (openai_annotation(n, text) for n in notes or []) if c is not None)
+        return TextPart(text, citations=found)
     if kind == "refusal":
         return TextPart(req_str(part.get("refusal"), f"{field}.refusal"))
     if kind == "input_image":

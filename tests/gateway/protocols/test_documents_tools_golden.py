@@ -128,3 +128,43 @@ def test_search_stream_assembles_like_the_answer_for_a_responses_caller() -> Non
         kinds = [f["type"] for f in frames]
         assert kinds.index("response.web_search_call.searching") < kinds.index("response.web_search_call.completed")
         assert kinds.index("response.output_text.annotation.added") < kinds.index("response.output_text.done")
+
+
+# --- the order of a Gemini search and the text it grounds ------------------------------------------
+
+
+def _kinds(caller: str, data: bytes) -> list[str]:
+    """The caller's block / item kinds in the order its stream opens them."""
+    frames = [json.loads(e.data) for e in decode(data)]
+    if caller == "anthropic":
+        return [f["content_block"]["type"] for f in frames if f["type"] == "content_block_start"]
+    return [f["item"]["type"] for f in frames if f["type"] == "response.output_item.added"]
+
+
+ORDER = {"anthropic": (["server_tool_use", "web_search_tool_result", "text"], ["text", "server_tool_use",
+                                                                                 "web_search_tool_result"]),
+         "responses": (["web_search_call", "message"], ["message", "web_search_call"])}
+
+
+@pytest.mark.parametrize("caller", ORDER)
+def test_gemini_search_reported_at_the_end_streams_after_the_text(caller: str) -> None:
+    """Gemini reports its searches with its last chunk: the text is never held back for them."""
+    events = parse_stream(registry.upstream_codec("gemini"), (FIXTURES / STREAMS["gemini"]).read_bytes())
+    assert _kinds(caller, render_stream(registry.codec(caller), events)) == ORDER[caller][1]
+    answer = registry.upstream_codec("gemini").parse_response(
+        json.loads((FIXTURES / ANSWERS["gemini"]).read_text(encoding="utf-8")))
+    whole = registry.codec(caller).render_response(answer, model="m", created=1)
+    assert [b["type"] for b in whole["content" if caller == "anthropic" else "output"]] == ORDER[caller][0]
+
+
+@pytest.mark.parametrize("caller", ORDER)
+def test_gemini_search_reported_before_the_text_streams_first(caller: str) -> None:
+    """Queries and sources in a chunk before any text: the search goes first; sources added later follow."""
+    events = parse_stream(registry.upstream_codec("gemini"), (FIXTURES / "gemini/grounded_early.sse").read_bytes())
+    searches = [e.search for e in events if isinstance(e, SearchDone)]
+    assert [(s.queries, s.sources) for s in searches] == [
+        (("ByteSpike launch",), (("https://news.example/bytespike", "news.example"),)),
+        (("ByteSpike launch",), (("https://press.example/launch", "press.example"),))]
+    out = render_stream(registry.codec(caller), events)
+    check_golden(FIXTURES / f"{caller}/rendered/stream_from_gemini_search_early.sse", out)
+    assert _kinds(caller, out)[:len(ORDER[caller][0])] == ORDER[caller][0]

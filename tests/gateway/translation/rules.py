@@ -43,9 +43,12 @@ def _anthropic_refusal(body: dict[str, Any]) -> str | None:
         blocks = m["content"] if isinstance(m["content"], list) else [{"type": "text", "text": m["content"]}]
         if not blocks:
             return f"messages.{n}: all messages must have non-empty content"
-        for b in blocks:
+        for k, b in enumerate(blocks):
             if b["type"] == "text" and not b["text"]:
                 return f"messages.{n}: text content blocks must be non-empty"
+            problem = _anthropic_search_refusal(b, f"messages.{n}.content.{k}")
+            if problem is not None:
+                return problem
             if b["type"] == "tool_use" and not TOOL_ID.match(b["id"]):
                 return f"messages.{n}: tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'"
             if b["type"] == "tool_result" and b["tool_use_id"] not in last_calls:
@@ -58,6 +61,18 @@ def _anthropic_refusal(body: dict[str, Any]) -> str | None:
             "thinking", "redacted_thinking"):
         return ("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, "
                 "a final `assistant` message must start with a thinking block")
+    return None
+
+
+def _anthropic_search_refusal(block: dict[str, Any], where: str) -> str | None:
+    """Search records only Anthropic's own search can give: its encrypted result content and citation index."""
+    if block["type"] == "web_search_tool_result" and isinstance(block.get("content"), list):
+        for j, result in enumerate(block["content"]):
+            if not result.get("encrypted_content"):
+                return f"{where}.content.{j}.encrypted_content: invalid encrypted content"
+    for j, citation in enumerate(block.get("citations") or [] if block["type"] == "text" else []):
+        if citation.get("type") == "web_search_result_location" and not citation.get("encrypted_index"):
+            return f"{where}.citations.{j}.encrypted_index: invalid encrypted index"
     return None
 
 
@@ -82,6 +97,10 @@ def _openai_refusal(body: dict[str, Any]) -> str | None:
     return None
 
 
+GEMINI_PART_KEYS = {"text", "thought", "thoughtSignature", "inlineData", "fileData", "functionCall",
+                    "functionResponse", "executableCode", "codeExecutionResult", "videoMetadata", "partMetadata"}
+
+
 def _gemini_refusal(body: dict[str, Any]) -> str | None:
     contents = camel(body.get("contents") or [])
     calls = 0
@@ -89,6 +108,10 @@ def _gemini_refusal(body: dict[str, Any]) -> str | None:
         parts = c.get("parts") or []
         if c.get("role") not in ("user", "model") or not parts:
             return f"contents[{n}]: role must be user or model, with at least one part"
+        unknown = sorted({k for k in c if k not in ("role", "parts")} | {k for p in parts for k in p
+                                                                        if k not in GEMINI_PART_KEYS})
+        if unknown:
+            return f"Invalid JSON payload received. Unknown name \"{unknown[0]}\" at 'contents[{n}]'"
         answers = sum(1 for p in parts if "functionResponse" in p)
         if answers and answers != calls:
             return ("Please ensure that the number of function response parts is equal to the number of "

@@ -75,6 +75,9 @@ def test_gemini_search_reaches_an_anthropic_caller_as_blocks(tgw, tkey, tag, str
     else:
         msg = client.messages.create(**kw)
     assert {"googleSearch": {}} in sent(tgw, "gemini", tag)["tools"]
+    # Gemini reports the search with its last chunk: streamed, the text is not held back for it.
+    order = ["server_tool_use", "web_search_tool_result", "text"]
+    assert [b.type for b in msg.content] == (order[2:] + order[:2] if stream else order)
     kinds = {b.type: b for b in msg.content}
     assert kinds["server_tool_use"].input == {"query": SEARCH_QUERY}
     assert [r.url for r in kinds["web_search_tool_result"].content] == [SEARCH_HIT[0]]  # type: ignore[union-attr]
