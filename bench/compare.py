@@ -317,6 +317,8 @@ def summary(results, scenarios, targets, baseline, meta):
         return text + (", %d errors" % errs if errs else "")
 
     cols = ([base] if base else []) + gws
+    if not cols:
+        return "\n".join(lines)
     head = ["scenario"] + ["%s: added p50 / p99, req/s, CPU ms per call" % label(cols[0])] + [label(t) for t in cols[1:]]
     lines.append("| " + " | ".join(head) + " |")
     lines.append("|" + "---|" * len(head))
