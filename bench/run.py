@@ -255,8 +255,17 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
     return False
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    tck = os.sysconf("SC_CLK_TCK")
+    total = sum(ticks) / tck
+    return total - (ticks[3] + ticks[4]) / tck, total  # idle and iowait are not busy
+
+
 class Sampler(threading.Thread):
-    """Every 0.5 s: the RSS of the server's whole process tree, and the bench database's connections."""
+    """Every 0.5 s: the server's whole process tree (RSS, CPU), the machine's CPU, the bench database's connections."""
 
     def __init__(self, root_pid: int, db_name: str) -> None:
         super().__init__(daemon=True)
@@ -266,8 +275,11 @@ class Sampler(threading.Thread):
         self.engine = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_size=1)
         self.query = sa.text("SELECT count(*), count(*) FILTER (WHERE state IS DISTINCT FROM 'idle') "
                              "FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()")
-        self.samples: list[tuple[float, int, int, int]] = []  # (t, rss bytes, pg open, pg busy)
+        # (t s, server RSS MB, pg open, pg busy, server CPU cores, machine CPU cores busy) per interval
+        self.samples: list[tuple[float, float, int, int, float, float]] = []
         self.t0 = time.monotonic()
+        self.cpu0 = tree_usage(root_pid)[1]
+        self.cpu_s = 0.0
 
     def connections(self) -> tuple[int, int]:
         with self.engine.connect() as conn:
@@ -275,25 +287,33 @@ class Sampler(threading.Thread):
         return int(total), int(busy)
 
     def run(self) -> None:
-        while not self.halt.is_set():
-            rss = tree_usage(self.root)[0]
+        last_t, last_cpu, last_m = time.monotonic(), self.cpu0, machine_cpu()
+        while not self.halt.wait(0.5):
+            now = time.monotonic()
+            rss, cpu = tree_usage(self.root)
+            m = machine_cpu()
             try:
                 total, busy = self.connections()
             except Exception:  # noqa: BLE001 - a missed sample, not a failed run
                 total = busy = -1
-            self.samples.append((round(time.monotonic() - self.t0, 2), rss, total, busy))
-            self.halt.wait(0.5)
+            dt_s = max(now - last_t, 1e-3)
+            self.samples.append((round(now - self.t0, 2), round(rss / 2**20, 1), total, busy,
+                                 round(max(0.0, cpu - last_cpu) / dt_s, 2),
+                                 round((m[0] - last_m[0]) / max(m[1] - last_m[1], 1e-3) * (os.cpu_count() or 1), 2)))
+            last_t, last_cpu, last_m = now, cpu, m
+            self.cpu_s = cpu - self.cpu0
 
     def stop(self) -> dict:
         self.halt.set()
         self.join(5)
         self.engine.dispose()
-        rss = [s[1] for s in self.samples]
         return {
             "samples": len(self.samples),
-            "peak_rss_mb": round(max(rss, default=0) / 2**20, 1),
+            "peak_rss_mb": max((s[1] for s in self.samples), default=0.0),
             "pg_open_peak": max((s[2] for s in self.samples), default=0),
             "pg_busy_peak": max((s[3] for s in self.samples), default=0),
+            "server_cpu_s": round(self.cpu_s, 1),
+            "series_fields": ["t_s", "server_rss_mb", "pg_open", "pg_busy", "server_cpu_cores", "machine_busy_cores"],
             "series": self.samples,
         }
 
@@ -349,10 +369,12 @@ def hold(py: str, env: dict[str, str], key: str, db_name: str, shape: dict, upst
             sys.exit(f"load generator failed: {done.stderr[-800:]}")
         res = json.loads(done.stdout.strip().splitlines()[-1])
         seen = sampler.stop()
-        # While every stream is open and relaying (after the ramp, before the first one ends; the
-        # sampler's clock started just before the load generator): no reserve, no settle.
+        # While every stream is open and only relaying (the last first byte to the first end, as
+        # the load generator saw them, on the same monotonic clock): no reserve, no settle.
+        lo, hi = (res.get("open") or {}).get("all_open_monotonic") or (0.0, 0.0)
+        relaying = [x for x in seen["series"] if lo + 1 <= sampler.t0 + x[0] <= hi - 1]
         t0 = launched - sampler.t0
-        relaying = [x for x in seen["series"] if t0 + shape["send_s"] + 2 <= x[0] <= t0 + shape["seconds"] - 2]
+        t1 = (lo - sampler.t0) if lo else t0 + shape["send_s"]
         sampler = None
     finally:
         if sampler is not None:
@@ -373,14 +395,25 @@ def hold(py: str, env: dict[str, str], key: str, db_name: str, shape: dict, upst
         "ttfb_ms": res["ttfb_ms"], "lat_ms": res["lat_ms"], "open": res.get("open"),
         "events_mean": res.get("events_mean"), "client_cpu_s": res.get("client_cpu_s"),
         "idle_rss_mb": round(idle_rss / 2**20, 1), "peak_rss_mb": seen["peak_rss_mb"],
+        "server_cpu_s": seen["server_cpu_s"],
+        "server_cpu_ms_per_stream": round(seen["server_cpu_s"] * 1000 / max(1, res["requests"]), 1),
+        # Mean over the opening (until every stream answered; the ramp for the rolling short hold):
+        # how busy the server and the whole machine were.
+        "opening_cpu_cores": {
+            "server": mean_of([x[4] for x in seen["series"] if t0 <= x[0] <= t1]),
+            "machine": mean_of([x[5] for x in seen["series"] if t0 <= x[0] <= t1])},
         "pg_idle_open": idle_pg[0], "pg_open_peak": seen["pg_open_peak"], "pg_busy_peak": seen["pg_busy_peak"],
         # None for the short hold: its streams open and end throughout, there is no relay-only stretch.
-        "pg_busy_relaying_peak": max((x[3] for x in relaying), default=None) if res.get("open", {}).get(
-            "all_open_s") else None,
+        "pg_busy_relaying_peak": max((x[3] for x in relaying), default=None),
         "relaying_samples": len(relaying),
         "server_log_errors": server_errors, "server_log": str(logfile),
-        "loadavg_before": load0, "loadavg_after": loadavg(), "series": seen["series"],
+        "loadavg_before": load0, "loadavg_after": loadavg(),
+        "series_fields": seen["series_fields"], "series": seen["series"],
     }
+
+
+def mean_of(xs: list[float]) -> float | None:
+    return round(sum(xs) / len(xs), 2) if xs else None
 
 
 def hold_summary(results: list[dict], meta: dict) -> str:
@@ -391,23 +424,27 @@ def hold_summary(results: list[dict], meta: dict) -> str:
         f"Hold tests {meta['date']}, machine: {meta['nproc']} CPUs ({meta['cpu_model']}); one server, 2 gevent "
         f"workers, PostgreSQL + Redis; load average (1/5/15 min): {la}.",
         "",
-        "| hold | streams open at once (all together for) | ok / errors | time to first byte p50 / p99 "
-        "| peak RSS, whole server | PostgreSQL connections: open / busy (peak); busy while only relaying |",
-        "|---|---|---|---|---|---|",
+        "| hold | streams open at once (all answering together for; all going after) | ok / errors | time to first byte p50 / p99 "
+        "| peak RSS, whole server | PostgreSQL connections: open / busy (peak); busy while only relaying "
+        "| server CPU per stream; CPU cores busy while opening: server / machine |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         what = (f"{r['streams']:,} × {r['seconds']} s × {r['chunks']} chunks ({r['gap_ms']} ms apart), "
                 f"{r['rate']:.0f} opened/s")
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["error_kinds"].items()))
         opened = r["open"] or {}
-        together = f"{opened.get('all_open_s', 0):.0f} s" if r["n"] <= r["streams"] else "rolling"
+        together = (f"{opened.get('all_open_s', 0):.0f} s; {opened.get('opened_over_s', 0):.0f} s"
+                    if r["n"] <= r["streams"] else "rolling")
         relaying = "-" if r["pg_busy_relaying_peak"] is None else str(r["pg_busy_relaying_peak"])
         lines.append(
             f"| {what} | {opened.get('peak', '?'):,} ({together}) "
             f"| {r['ok']:,} / {r['errors']}{' (' + kinds + ')' if kinds else ''} "
             f"| {fmt_ms(r['ttfb_ms']['p50'])} / {fmt_ms(r['ttfb_ms']['p99'])} "
             f"| {r['peak_rss_mb']:.0f} MB (idle {r['idle_rss_mb']:.0f} MB) "
-            f"| {r['pg_open_peak']} / {r['pg_busy_peak']} (idle {r['pg_idle_open']}); {relaying} |")
+            f"| {r['pg_open_peak']} / {r['pg_busy_peak']} (idle {r['pg_idle_open']}); {relaying} "
+            f"| {r['server_cpu_ms_per_stream']} ms; {r['opening_cpu_cores']['server']} / "
+            f"{r['opening_cpu_cores']['machine']} |")
     return "\n".join(lines)
 
 
@@ -437,7 +474,8 @@ def holds(py: str, args: argparse.Namespace, workdir: Path) -> None:
                   f"ttfb p50/p99 {r['ttfb_ms']['p50']}/{r['ttfb_ms']['p99']} ms, peak RSS {r['peak_rss_mb']} MB, "
                   f"PostgreSQL open/busy peak {r['pg_open_peak']}/{r['pg_busy_peak']} "
                   f"(busy while only relaying: {r['pg_busy_relaying_peak']}), "
-                  f"server log errors {r['server_log_errors']}", flush=True)
+                  f"server CPU {r['server_cpu_ms_per_stream']} ms per stream, cores while opening "
+                  f"{r['opening_cpu_cores']}, server log errors {r['server_log_errors']}", flush=True)
     finally:
         pg_database(False, name)
         redis_cleanup(prefix)
