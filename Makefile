@@ -67,8 +67,10 @@ lint: setup
 freeze: setup
 	$(BIN)/flask --app app freeze
 
+# PEERS=litellm adds the LiteLLM proxy to the same interleaved run (installed into /tmp/venv-litellm
+# on first use); BENCH_ARGS passes anything else to bench/run.py (see bench/README.md).
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(PEERS),--peers $(PEERS)) $(BENCH_ARGS)
 
 # Hostile bodies on every JSON surface of a served app on PostgreSQL: 0 answers >= 500 expected.
 fuzz: setup

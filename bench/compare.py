@@ -228,6 +228,116 @@ def fmt_r(xs, nd=1):
     return "%s [%s..%s]" % (fmt(m, nd), fmt(lo, nd), fmt(hi, nd))
 
 
+def same_repeat(runs, r):
+    """The run in ``runs`` made in the same repeat as ``r`` (None if that one failed)."""
+    for x in runs:
+        if x.get("repeat") == r.get("repeat"):
+            return x
+    return None
+
+
+SCENARIO_TITLES = {
+    "chat-c1-d0": "chat, concurrency 1",
+    "chat-c32-d0": "chat, concurrency 32",
+    "stream-c1-d0": "stream (20 chunks), concurrency 1",
+    "stream-c32-d0": "stream (20 chunks), concurrency 32",
+    "chat-c1-d50": "chat, 50 ms vendor, concurrency 1",
+    "chat-c32-d50": "chat, 50 ms vendor, concurrency 32",
+    "stream-c32-d50": "stream (20 chunks), 50 ms vendor, concurrency 32",
+    "msgs-c32-d0": "Anthropic messages, concurrency 32",
+    "msgs-stream-c32-d0": "Anthropic messages stream, concurrency 32",
+    "chat-open20-d50": "chat, open loop 20/s, 50 ms vendor",
+}
+
+
+def label(t):
+    return t.get("label") or t["name"]
+
+
+def cpu_ratios(results, sc_name, target, baseline):
+    """CPU per call of ``target`` over ``baseline``'s, each repeat against the same repeat's."""
+    out = []
+    for r in results.get((sc_name, target), []):
+        b = same_repeat(results.get((sc_name, baseline), []), r)
+        if b and r.get("gw_cpu_ms_per_req") and b.get("gw_cpu_ms_per_req"):
+            out.append(r["gw_cpu_ms_per_req"] / b["gw_cpu_ms_per_req"])
+    return out
+
+
+def machine():
+    """nproc, CPU model (from /proc/cpuinfo) and the 1-minute load average now."""
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count() or 1, "cpu_model": model}
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return [float(x) for x in f.read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def summary(results, scenarios, targets, baseline, meta):
+    """Ready-to-paste Markdown: the run's header, one row per scenario, then CPU per call against ``baseline``."""
+    base = next((t for t in targets if t["name"] == baseline), None)
+    gws = [t for t in targets if t["name"] not in ("direct", baseline)]
+    la0, la1 = meta.get("loadavg_before"), meta.get("loadavg_after")
+    lines = [
+        "Run %s, machine: %d CPUs (%s), load average %s before, %s after (1/5/15 min); %s, "
+        "gateways on CPU %s with %d worker(s) each, %d interleaved repeat(s) of at most %g s." % (
+            meta["date"], meta["nproc"], meta["cpu_model"], "/".join("%.2f" % x for x in la0 or []) or "?",
+            "/".join("%.2f" % x for x in la1 or []) or "?", "pin=" + meta["pin"], meta["gateway_cpus"] or "any",
+            meta["gateway_workers"], meta["repeats"], meta["max_seconds"]),
+        "",
+    ]
+
+    def cell(sc, t):
+        runs = results.get((sc[0], t["name"]), [])
+        if not runs:
+            return "-"
+        direct = results.get((sc[0], "direct"), [])
+        add50, add99 = [], []
+        for r in runs:
+            d = same_repeat(direct, r)
+            if d and r["lat_ms"]["p50"] is not None and d["lat_ms"]["p50"] is not None:
+                add50.append(r["lat_ms"]["p50"] - d["lat_ms"]["p50"])
+                add99.append(r["lat_ms"]["p99"] - d["lat_ms"]["p99"])
+        errs = sum(r["errors"] for r in runs)
+        text = "+%s / +%s ms, %s, %s" % (fmt(med(add50)), fmt(med(add99)), fmt(med([r["rps"] for r in runs]), 0),
+                                         fmt(med([r.get("gw_cpu_ms_per_req") for r in runs]), 2))
+        return text + (", %d errors" % errs if errs else "")
+
+    cols = ([base] if base else []) + gws
+    if not cols:
+        return "\n".join(lines)
+    head = ["scenario"] + ["%s: added p50 / p99, req/s, CPU ms per call" % label(cols[0])] + [label(t) for t in cols[1:]]
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for sc in scenarios:
+        lines.append("| " + " | ".join([SCENARIO_TITLES.get(sc[0], sc[0])] + [cell(sc, t) for t in cols]) + " |")
+    if base and gws:
+        lines += ["", "CPU per call against %s (median of the per-repeat ratios, each repeat against "
+                      "the same repeat's %s; the repeats in brackets):" % (label(base), label(base)), ""]
+        lines.append("| scenario | " + " | ".join(label(t) for t in gws) + " |")
+        lines.append("|" + "---|" * (len(gws) + 1))
+        for sc in scenarios:
+            row = []
+            for t in gws:
+                rs = cpu_ratios(results, sc[0], t["name"], baseline)
+                row.append("-" if not rs else "%.2fx [%s]" % (med(rs), ", ".join("%.2f" % x for x in rs)))
+            lines.append("| %s | %s |" % (SCENARIO_TITLES.get(sc[0], sc[0]), " | ".join(row)))
+    return "\n".join(lines)
+
+
 def report(results, scenarios, targets):
     lines = []
     hdr = ("scenario", "target", "req/s", "p50 ms", "p99 ms", "+p50 ms", "+p99 ms", "ttfb p50", "ttfb p99",
@@ -249,8 +359,8 @@ def report(results, scenarios, targets):
             err = sum(r["errors"] for r in runs)
             add50, add99, ratio = [], [], []
             if t["name"] != "direct":
-                for i, r in enumerate(runs):  # pair with the direct run of the same repeat
-                    d = direct[i] if i < len(direct) else None
+                for r in runs:  # pair with the direct run of the same repeat
+                    d = same_repeat(direct, r)
                     if d and r["lat_ms"]["p50"] is not None and d["lat_ms"]["p50"] is not None:
                         add50.append(r["lat_ms"]["p50"] - d["lat_ms"]["p50"])
                         add99.append(r["lat_ms"]["p99"] - d["lat_ms"]["p99"])
@@ -279,7 +389,10 @@ def main():
     ap.add_argument("--prompt-chars", type=int, default=200)
     ap.add_argument("--upstream-port", type=int, default=9000)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--baseline", default="",
+                    help="gateway whose CPU per call the others are divided by, per repeat (e.g. the bare forward)")
     args = ap.parse_args()
+    load_before = loadavg()
 
     ncpu = os.cpu_count() or 1
     if args.pin == "split":
@@ -385,23 +498,33 @@ def main():
                             r["gw_peak_rss_mb"] = round(sampler.peak / 2 ** 20, 1)
                     if r is None:
                         continue
+                    r["repeat"] = rep
                     results.setdefault((sc[0], t["name"]), []).append(r)
                     log("  rep %d %-20s %-10s rps %8.1f p50 %8.2f p99 %8.2f err %d" % (
                         rep + 1, sc[0], t["name"], r["rps"], r["lat_ms"]["p50"] or -1,
                         r["lat_ms"]["p99"] or -1, r["errors"]))
         table = report(results, scenarios, targets)
-        meta = {"when": stamp, "pin": args.pin, "tools_cpus": tools_cpus, "gateway_cpus": gw_cpus,
+        meta = {"when": stamp, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "pin": args.pin,
+                "tools_cpus": tools_cpus, "gateway_cpus": gw_cpus,
                 "gateway_workers": workers, "cpus": ncpu, "repeats": args.repeats,
                 "max_seconds": args.max_seconds, "prompt_chars": args.prompt_chars,
+                "loadavg_before": load_before, "loadavg_after": loadavg(), "baseline": args.baseline or None,
                 "gateways": [{k: v for k, v in s.items() if k != "protocols"} for s in specs]}
+        meta.update(machine())
+        md = summary(results, scenarios, targets, args.baseline, meta)
+        ratios = {sc[0]: {t["name"]: cpu_ratios(results, sc[0], t["name"], args.baseline)
+                          for t in targets if t["name"] not in ("direct", args.baseline)}
+                  for sc in scenarios} if args.baseline else {}
         print("\n# compare %s  pin=%s (tools on %s, gateway on %s, %d worker(s)), %d repeat(s)\n" % (
             stamp, args.pin, tools_cpus or "any", gw_cpus or "any", workers, args.repeats))
         print("median [min..max] over repeats; +p50/+p99 = gateway minus DIRECT of the same repeat;")
         print("rps ratio = gateway req/s / direct req/s; gw cpu = CPU of the gateway's process tree per request.\n")
         print(table)
+        print("\n# summary (Markdown)\n")
+        print(md)
         out = args.out or os.path.join(BENCH, "results", "compare-%s-%s.json" % (stamp, args.pin))
         with open(out, "w") as f:
-            json.dump({"meta": meta, "table": table,
+            json.dump({"meta": meta, "table": table, "summary_md": md, "cpu_ratio_vs_baseline": ratios,
                        "runs": [dict(scenario=k[0], target=k[1], results=v) for k, v in results.items()]},
                       f, indent=1, default=list)
         print("\nwritten: %s" % out)
