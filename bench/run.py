@@ -37,11 +37,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Iterator
 import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 from compare import loadavg, machine, tree_usage
 
