@@ -121,7 +121,7 @@ def resolve(call: Call, name: Any, *, kinds: tuple[str, ...], capability: str | 
 
 def json_body(call: Call) -> dict[str, Any]:
     """A JSON object body (400 on anything else, 413 past 32 MB)."""
-    return pipeline.read_json(call)
+    return pipeline.read_body()[1]
 
 
 def form_body(call: Call) -> Form:

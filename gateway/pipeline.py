@@ -60,11 +60,6 @@ def read_body() -> tuple[bytes, JSONObject]:
     return body, raw
 
 
-def read_json(call: Call) -> JSONObject:
-    """The body of ``call``'s request as a JSON object (``read_body``)."""
-    return read_body()[1]
-
-
 def authenticate(call: Call, *, cached: bool = False) -> Principal:
     """Read the caller's key (this process's copy when ``cached``); 401 / 403 refuse it."""
     key = auth.extract_key(request, gemini=call.protocol == "gemini")
