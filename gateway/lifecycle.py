@@ -82,8 +82,8 @@ def serve(call: Call, work: Work[R]) -> Response:
         log.warning("database pool exhausted in %s", call.request_id)
         return _refuse(call, work, GatewayError("the gateway is busy; retry shortly (not charged)", status=503,
                                                 code="overloaded", retry_after=1))
-    except sqlalchemy.exc.OperationalError:  # no connection to be had ("too many clients", a restart)
-        log.exception("database unavailable in %s", call.request_id)
+    except sqlalchemy.exc.OperationalError as exc:  # no connection to be had ("too many clients", a restart)
+        log.warning("database unavailable in %s: %s", call.request_id, str(exc.orig).splitlines()[0])
         return _refuse(call, work, GatewayError("the gateway cannot reach its database; retry shortly "
                                                 "(not charged)", status=503, code="overloaded", retry_after=1))
     except Exception:  # noqa: BLE001 - the caller gets a clean 500 in its shape, the log the trace
