@@ -38,12 +38,11 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator
 
-from compare import loadavg, machine, tree_usage
+from compare import loadavg, machine, tree_usage, wait_http
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -272,22 +271,6 @@ def database_on_tools_core(enabled: bool) -> Iterator[None]:
 
 
 # --- hold tests ------------------------------------------------------------------------------
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bool:
-    """Poll ``url`` until it answers 2xx (readiness), the process dies, or ``timeout`` passes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if 200 <= r.status < 300:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
 
 
 def machine_cpu() -> tuple[float, float]:
