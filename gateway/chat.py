@@ -144,7 +144,7 @@ def complete_response(call: Call, opened: Opened) -> Response:
     """Non-stream: render (or pass through) the answer, settle, then send it with its cost."""
 
     def produce() -> Answer:
-        resp = choices.whole(opened)
+        resp = opened.whole()
         usage = answer_usage(call, resp)
         if opened.passthrough:
             return Answer(_named(opened), usage, call.cost_of(usage))

@@ -43,6 +43,12 @@ class Opened:
     def codec(self) -> UpstreamCodec:
         return self.provider.codec
 
+    def whole(self) -> ChatResponse:
+        """The whole answer, parsed when the call was opened; a stream opens without one."""
+        if self.response is None:
+            raise UpstreamError("the upstream's answer was not read")
+        return self.response
+
     def chunks(self) -> Iterator[bytes]:
         """The primed first bytes, then the rest as they arrive."""
         if self.first:

@@ -132,9 +132,7 @@ def _complete(call: Call, branches: list[Opened]) -> Response:
     """Non-stream: render each branch's answer as choice ``i``; settle the sum of their usage."""
 
     def produce() -> Answer:
-        answers = [b.response for b in branches if b.response is not None]
-        if len(answers) != len(branches):
-            raise UpstreamError("a choice came back without an answer")
+        answers = [b.whole() for b in branches]
         total = Usage()
         for resp in answers:
             total = add(total, answer_usage(call, resp))
@@ -143,12 +141,6 @@ def _complete(call: Call, branches: list[Opened]) -> Response:
         return Answer(body, total, call.cost_of(total))
 
     return settle_and_answer(call, produce)
-
-
-def whole(opened: Opened) -> ChatResponse:
-    """A whole answer, parsed when its upstream call was opened."""
-    assert opened.response is not None  # only a stream opens without one
-    return opened.response
 
 
 def merge(codec: Any, protocol: str, answers: list[ChatResponse], *, rid: str, model: str, created: int,
