@@ -106,6 +106,15 @@ def test_a_branch_breaking_mid_stream_fails_the_call_free(gateway):
     assert gateway.wallet(key) == before
 
 
+def _candidate_texts(events: list[dict]) -> dict[int, str]:
+    """Each Gemini candidate's text, joined over a stream's chunks."""
+    texts: dict[int, str] = {}
+    for e in events:
+        for c in e.get("candidates", []):
+            texts[c["index"]] = texts.get(c["index"], "") + "".join(p.get("text", "") for p in c["content"]["parts"])
+    return texts
+
+
 def _gen(gateway, key, model, text, *, stream=False):
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     body = {"contents": [{"role": "user", "parts": [{"text": text}]}], "generationConfig": {"candidateCount": 2}}
@@ -131,11 +140,7 @@ def test_candidate_count_native_stream_is_billed_for_every_candidate(gateway):
     r = _gen(gateway, key, "gemini-3-1-pro", "hi [fake in=10 out=5]", stream=True)
     assert r.status_code == 200, r.text
     events = data_events(r.content)
-    texts = {0: "", 1: ""}
-    for e in events:
-        for c in e.get("candidates", []):
-            texts[c["index"]] += "".join(p.get("text", "") for p in c["content"]["parts"])
-    assert texts == {0: TEXT, 1: TEXT}
+    assert _candidate_texts(events) == {0: TEXT, 1: TEXT}
     expected = cost("gemini-3-1-pro", inp=10, out=10)
     assert events[-1]["usageMetadata"]["costCredits"] == expected
     assert [e["usageMetadata"].get("costCredits") for e in events[:-1]] == [None] * (len(events) - 1)
@@ -153,11 +158,7 @@ def test_candidate_count_fanned_out_to_openai_upstream(gateway, stream):
     expected = cost("gpt-5-4", inp=20, out=10)  # the cost of the summed usage
     if stream:
         events = data_events(r.content)
-        texts = {0: "", 1: ""}
-        for e in events:
-            for c in e.get("candidates", []):
-                texts[c["index"]] += "".join(p.get("text", "") for p in c["content"]["parts"])
-        assert texts == {0: TEXT, 1: TEXT}
+        assert _candidate_texts(events) == {0: TEXT, 1: TEXT}
         assert events[-1]["usageMetadata"]["costCredits"] == expected
         assert events[-1]["usageMetadata"]["candidatesTokenCount"] == 10
     else:
