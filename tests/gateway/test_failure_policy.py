@@ -166,6 +166,22 @@ def test_midstream_error_event_is_free_and_translated(gateway, fresh):
     assert_unchanged(gateway, key, before)
 
 
+def test_an_upstream_that_goes_silent_mid_stream_times_out_free(gateway, fresh):
+    """A stream whose upstream stops sending for longer than the channel's read timeout (3 s here)
+    ends with an error event soon after, free, in either protocol; the next stream is served."""
+    key, before = fresh
+    for model in ("claude-sonnet-4-6", "gpt-5-4"):
+        t0 = time.monotonic()
+        r = post(gateway, key, "/v1/messages", msg("one two three [fake chunks=3 gap=8]", stream=True, model=model))
+        took = time.monotonic() - t0
+        events = sse_events(r.content)
+        assert events[-1][0] == "error", events[-3:]
+        assert 3 <= took < 7.5, took
+    assert_unchanged(gateway, key, before)
+    r = post(gateway, key, "/v1/messages", msg("hi [fake chunks=2]", stream=True))
+    assert sse_events(r.content)[-1][0] == "message_stop"
+
+
 def test_client_disconnect_bills_what_was_delivered(gateway, fresh):
     key, (bal, _) = fresh
     body = json.dumps(msg("hi [fake in=50 gap=0.3 chunks=10 out=10]", stream=True)).encode()

@@ -1,0 +1,141 @@
+"""The chunked-body reader under a stream: same bytes as the framing says, whatever the reads, and a
+connection that ends at a message boundary goes back to the pool."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+from typing import Callable, Iterator
+
+import pytest
+import urllib3
+
+from gateway.providers.base import Prepared, Provider, dechunk
+
+
+def reads_of(wire: bytes, cuts: list[int]) -> Callable[[int], bytes]:
+    """A ``read1`` that gives ``wire`` cut at ``cuts``, then EOF."""
+    pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if wire[a:b]]
+    it: Iterator[bytes] = iter(pieces)
+    return lambda size: next(it, b"")
+
+
+def framed(parts: list[bytes], *, ext: bool = False, trailers: bytes = b"") -> bytes:
+    out = b"".join(b"%x%s\r\n%s\r\n" % (len(p), b";name=v" if ext else b"", p) for p in parts)
+    return out + b"0\r\n" + trailers + b"\r\n"
+
+
+EVENTS = [b'data: {"id":"c1","choices":[{"delta":{"content":"%d"}}]}\n\n' % i for i in range(12)] + [b"data: [DONE]\n\n"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_any_cutting_gives_the_same_data(seed: int) -> None:
+    rnd = random.Random(seed)
+    wire = framed(EVENTS, ext=seed % 3 == 0, trailers=b"x-trailer: 1\r\n" if seed % 4 == 0 else b"")
+    cuts = sorted(rnd.sample(range(1, len(wire)), rnd.randint(0, min(60, len(wire) - 1))))
+    got = list(dechunk(reads_of(wire, cuts)))
+    assert b"".join(got) == b"".join(EVENTS)
+    assert all(got)  # no empty pieces
+
+
+def test_one_read_per_event_gives_one_piece_per_event() -> None:
+    wire = framed(EVENTS)
+    cuts, at = [], 0
+    for ev in EVENTS:
+        at += len(b"%x\r\n" % len(ev)) + len(ev) + 2
+        cuts.append(at)
+    assert list(dechunk(reads_of(wire, cuts[:-1]))) == EVENTS[:-1] + [EVENTS[-1]]
+
+
+@pytest.mark.parametrize("wire", [
+    b"5\r\nhello\r\n",                       # closed inside the body
+    b"5\r\nhello",                           # closed inside a chunk
+    b"zz\r\nhello\r\n0\r\n\r\n",             # not hex
+    b"0x5\r\nhello\r\n0\r\n\r\n",            # not a bare hex number
+    b"-5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhelloXX0\r\n\r\n",                # data not followed by CRLF
+    b"1" * 5000,                             # a size line without an end
+    b"5\r\nhello\r\n0\r\n\r\nHTTP/1.1",      # bytes after the body
+])
+def test_bad_framing_is_an_error(wire: bytes) -> None:
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        list(dechunk(reads_of(wire, [])))
+
+
+class _Upstream:
+    """A raw HTTP/1.1 server answering each request on a connection with a chunked event stream."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.accepted = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
+
+    def _conn(self, conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        with conn:
+            while True:
+                length = 0
+                line = f.readline()
+                if not line:
+                    return
+                while line not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                    line = f.readline()
+                f.read(length)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                             b"transfer-encoding: chunked\r\n\r\n")
+                try:
+                    for i in range(0, len(self.body), 40):  # in several writes
+                        conn.sendall(self.body[i:i + 40])
+                except OSError:  # the client hung up mid-body
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _Plain(Provider):
+    protocol = "openai"
+
+
+def test_a_finished_stream_gives_its_connection_back() -> None:
+    up = _Upstream(framed(EVENTS, trailers=b"x-done: yes\r\n"))
+    try:
+        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
+                            {"content-type": "application/json"}, b"{}", True)
+        for _ in range(3):
+            reply = _Plain().send(prepared, timeout=(5, 5))
+            assert b"".join(reply.chunks()) == b"".join(EVENTS)
+            reply.close()
+        assert up.accepted == 1
+    finally:
+        up.close()
+
+
+def test_an_abandoned_stream_drops_its_connection() -> None:
+    up = _Upstream(framed(EVENTS))
+    try:
+        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
+                            {"content-type": "application/json"}, b"{}", True)
+        reply = _Plain().send(prepared, timeout=(5, 5))
+        assert next(iter(reply.chunks()))
+        reply.close()  # mid-body: the connection cannot be reused
+        reply = _Plain().send(prepared, timeout=(5, 5))
+        assert b"".join(reply.chunks()) == b"".join(EVENTS)
+        reply.close()
+        assert up.accepted == 2
+    finally:
+        up.close()
