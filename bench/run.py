@@ -346,8 +346,9 @@ def hold_shapes(args: argparse.Namespace) -> list[dict]:
         shapes.append({"name": "short", "streams": args.streams, "seconds": 10, "chunks": 20, "gap_ms": 500,
                        "rate": rate, "n": int(rate * 25), "send_s": 25.0})
     if args.hold in ("long", "both"):
-        # Opened over the ramp, then every stream open at once until the first one ends.
-        ramp = min(args.ramp_seconds, args.long_seconds / 3)
+        # Opened over the ramp (by default half again the steady-state rate of 5,000 streams of
+        # 60 s, 83 a second), then every stream open at once until the first one ends.
+        ramp = min(args.ramp_seconds, args.long_seconds * 2 / 3)
         shapes.append({"name": "long", "streams": args.long_streams, "seconds": args.long_seconds,
                        "chunks": args.long_seconds, "gap_ms": 1000, "rate": args.long_streams / ramp,
                        "n": args.long_streams, "send_s": ramp})
@@ -544,8 +545,8 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=2000, help="short hold: streams open at once (10 s, 20 chunks)")
     ap.add_argument("--long-streams", type=int, default=5000, help="long hold: streams open at once")
     ap.add_argument("--long-seconds", type=int, default=60, help="long hold: stream length, one event a second")
-    ap.add_argument("--ramp-seconds", type=float, default=20.0,
-                    help="long hold: open the streams over this long (at most a third of --long-seconds)")
+    ap.add_argument("--ramp-seconds", type=float, default=40.0,
+                    help="long hold: open the streams over this long (at most two thirds of --long-seconds)")
     ap.add_argument("--upstream-workers", type=int, default=2, help="fake vendor processes in the hold tests")
     args = ap.parse_args()
     nofile = raise_nofile()
