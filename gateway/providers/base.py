@@ -28,7 +28,7 @@ from requests.adapters import HTTPAdapter
 from core.channels import ChannelConfig
 from gateway.protocols.contract import UpstreamCodec
 from gateway.protocols.registry import upstream_codec
-from gateway.providers import idle
+from gateway.providers.idle import Stamp, unwatch, watch
 
 # Client headers that may travel to an upstream of the caller's own protocol.
 # Everything else (hop-by-hop, encoding, x-stainless-*, the caller's key) stays here.
@@ -199,7 +199,7 @@ class UpstreamReply:
             yield data
 
     def _unchunked(self, hr: Any, read1: Callable[[int], bytes], size: int) -> Iterator[bytes]:
-        stamp: idle.Stamp = [0.0]
+        stamp: Stamp = [0.0]
         body = dechunk(read1, size, stamp)
         for piece in body:  # the first bytes under the socket's own read timeout
             yield piece
@@ -209,12 +209,12 @@ class UpstreamReply:
             self._done = True
             return
         # Then one timer per process keeps the read timeout, not one per read (``idle``).
-        watched = idle.watch(getattr(hr.fp.raw, "_sock", None), stamp)
+        watched = watch(getattr(hr.fp.raw, "_sock", None), stamp)
         try:
             yield from body
         finally:
             if watched:
-                idle.unwatch(stamp)
+                unwatch(stamp)
         # The last chunk and the trailer were read: the connection is at a message boundary and
         # goes back to the pool (http.client sees its response closed; urllib3 releases it).
         hr._close_conn()
@@ -256,9 +256,7 @@ def dechunk(read1: Callable[[int], bytes], size: int = 65536, stamp: list[float]
     connection that closes inside the body (the caller's stream then ends with an error event).
     ``stamp[0]`` holds the time the current read started waiting, 0.0 between reads (``idle``).
     """
-    stamp = stamp if stamp is not None else [0.0]
-    now = time.monotonic
-    buf = b""
+    stamp, now, buf = stamp if stamp is not None else [0.0], time.monotonic, b""
     left = -1  # bytes of the current chunk's data still to come; -1: a size line is next; -2: trailers
     crlf = False  # the CRLF after a chunk's data is next
     while True:

@@ -83,25 +83,29 @@ class _Upstream:
             threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
 
     def _conn(self, conn: socket.socket) -> None:
+        try:
+            self._answer(conn)
+        except OSError:  # the client hung up mid-body
+            pass
+        finally:
+            conn.close()
+
+    def _answer(self, conn: socket.socket) -> None:
         f = conn.makefile("rb")
-        with conn:
-            while True:
-                length = 0
+        while True:
+            length = 0
+            line = f.readline()
+            if not line:
+                return
+            while line not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
                 line = f.readline()
-                if not line:
-                    return
-                while line not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                    line = f.readline()
-                f.read(length)
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                             b"transfer-encoding: chunked\r\n\r\n")
-                try:
-                    for i in range(0, len(self.body), 40):  # in several writes
-                        conn.sendall(self.body[i:i + 40])
-                except OSError:  # the client hung up mid-body
-                    return
+            f.read(length)
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                         b"transfer-encoding: chunked\r\n\r\n")
+            for i in range(0, len(self.body), 40):  # in several writes
+                conn.sendall(self.body[i:i + 40])
 
     def close(self) -> None:
         self.sock.close()
