@@ -5,20 +5,16 @@ speaks, whose codec (``gateway.protocols.registry``) reads and writes its format
 or the caller's protocol: the pipeline decides passthrough or translation and
 reads the answer through the codec.
 
-Chat calls go straight through one urllib3 pool per process (rebuilt after a
-fork), with explicit (connect, read) timeouts on every call: requests' session
-layer (settings merging, cookies, hooks) cost more CPU per call than the rest
-of the hop. ``http_session`` stays for the media endpoints.
+Chat calls go through this process's urllib3 pool (``gateway.providers.pool``);
+``http_session`` stays for the media endpoints.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping
 
 import requests
 import urllib3
@@ -29,6 +25,7 @@ from core.channels import ChannelConfig
 from gateway.protocols.contract import UpstreamCodec
 from gateway.protocols.registry import upstream_codec
 from gateway.providers.idle import Stamp, unwatch, watch
+from gateway.providers.pool import PerProcess, http_pool
 
 # Client headers that may travel to an upstream of the caller's own protocol.
 # Everything else (hop-by-hop, encoding, x-stainless-*, the caller's key) stays here.
@@ -40,9 +37,6 @@ JSON_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
 STREAM_HEADERS = {"content-type": "application/json", "user-agent": USER_AGENT,
                   "accept-encoding": "identity", "accept": "text/event-stream"}
 
-T = TypeVar("T")
-
-
 def _build_session() -> requests.Session:
     s = requests.Session()
     # Enough pooled connections per upstream host for many concurrent streams.
@@ -53,95 +47,12 @@ def _build_session() -> requests.Session:
     return s
 
 
-class _PerProcess(Generic[T]):
-    """One object per process, built on first use (a forked worker builds its own)."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._held: tuple[int, T] | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> T:
-        pid = os.getpid()
-        held = self._held
-        if held is not None and held[0] == pid:
-            return held[1]
-        with self._lock:
-            if self._held is None or self._held[0] != pid:
-                self._held = (pid, self._build())
-            return self._held[1]
-
-
-_session = _PerProcess(_build_session)
+_session = PerProcess(_build_session)
 
 
 def http_session() -> requests.Session:
     """Return this process's pooled session (used by the media endpoints)."""
     return _session.get()
-
-
-class _OneWrite:
-    """Send the request head and a bytes body in one write instead of two.
-
-    urllib3 writes the headers, then the body: two syscalls and two packets per
-    call, which on loopback cost about as much as the rest of the send path
-    (http.client joins them the same way for bytes bodies).
-    """
-
-    _head: bytes | None = None
-
-    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kw: Any) -> None:
-        self._head = b"" if isinstance(body, bytes) and body else None
-        try:
-            super().request(method, url, body=body, headers=headers, **kw)  # type: ignore[misc]
-        finally:
-            head, self._head = self._head, None
-            if head:  # the body never came: the head still goes out alone
-                super().send(head)  # type: ignore[misc]
-
-    def send(self, data: Any) -> None:
-        head = self._head
-        if head is not None:
-            if not head:
-                self._head = bytes(data)  # the head: hold it for the body
-                return
-            data, self._head = head + bytes(data), None
-        super().send(data)  # type: ignore[misc]
-
-
-class _Conn(_OneWrite, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _TLSConn(_OneWrite, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _Pool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _Conn
-
-
-class _TLSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _TLSConn
-
-
-def _build_pool() -> urllib3.PoolManager:
-    import certifi
-
-    # Enough pooled connections per upstream host for many concurrent streams; the same
-    # CA bundle requests used; no retries or redirects (the router decides what happens next).
-    pool = urllib3.PoolManager(num_pools=16, maxsize=1024, block=False, retries=False,
-                               ca_certs=certifi.where())
-    pool.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
-    return pool
-
-
-_pool = _PerProcess(_build_pool)
-
-
-def http_pool() -> urllib3.PoolManager:
-    """Return this process's upstream connection pool (a forked worker builds its own)."""
-    return _pool.get()
 
 
 @dataclass(frozen=True)
@@ -242,7 +153,15 @@ def _chunked_reader(resp: urllib3.BaseHTTPResponse) -> tuple[Any, Callable[[int]
     if (fp is None or not getattr(hr, "chunked", False) or getattr(hr, "chunk_left", 0) is not None
             or getattr(resp, "_fp_bytes_read", 1) != 0 or not hasattr(hr, "_close_conn")):
         return None
-    return hr, fp.read1
+    peek, read1 = fp.peek, fp.read1
+
+    def read(size: int) -> bytes:
+        # What one socket read brought, through the reader's own buffer: ``read1(size)`` on an
+        # empty buffer would allocate ``size`` bytes for every event, and hold them while it waits.
+        data: bytes = peek(1)
+        return read1(len(data)) if data else data
+
+    return hr, read
 
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")

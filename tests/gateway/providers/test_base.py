@@ -143,3 +143,30 @@ def test_an_abandoned_stream_drops_its_connection() -> None:
         assert up.accepted == 2
     finally:
         up.close()
+
+
+def test_an_address_is_used_as_given_and_a_name_is_looked_up_once() -> None:
+    from gateway.providers import pool
+
+    assert pool.addresses("127.0.0.1", 80)[0][4] == ("127.0.0.1", 80)
+    assert pool.addresses("[::1]", 80)[0][4][:2] == ("::1", 80)
+    pool._addresses.clear()
+    first = pool.addresses("localhost", 8080)
+    assert ("localhost", 8080) in pool._addresses
+    assert pool.addresses("localhost", 8080) is first
+
+
+def test_a_pooled_connection_closed_by_the_upstream_is_not_reused() -> None:
+    up = _Upstream(framed(EVENTS))
+    try:
+        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
+                            {"content-type": "application/json"}, b"{}", True)
+        reply = _Plain().send(prepared, timeout=(5, 5))
+        assert b"".join(reply.chunks()) == b"".join(EVENTS)
+        conn = reply._resp._connection
+        assert conn is not None and conn.is_connected
+        reply.close()
+        conn.sock.shutdown(socket.SHUT_RD)  # as if the peer had closed it: readable at EOF
+        assert not conn.is_connected
+    finally:
+        up.close()
