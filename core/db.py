@@ -15,6 +15,8 @@ from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from core import pgwait
+
 
 class Database:
     def __init__(self, url: str) -> None:
@@ -47,6 +49,7 @@ class Database:
                 os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             kw["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
+            pgwait.install()  # under gevent: one io watcher per statement wait, not a poll() emulation
             # Several workers share the server's max_connections: gunicorn.conf.py sizes these per worker.
             kw.update(
                 pool_size=int(os.environ.get("BYTESPIKE_DB_POOL_SIZE", "20")),
