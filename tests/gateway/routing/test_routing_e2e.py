@@ -138,19 +138,21 @@ def test_routing_retry_after_moves_traffic_to_other_key(gw, client):
     pool = gw.fakes["pool"]
     pool.set(key="sk-rt-pool-1", fail=429, retry_after="2")
     c = client()
-    throttled_at = None
-    while throttled_at is None:
-        n = len(pool.seen)
+    # The 2 s cooldown starts between the send of the call that met the 429 and its answer (which
+    # a busy machine can delay): it surely runs from ``sent`` + 2 s and surely ends by ``answered`` + 2 s.
+    sent = answered = None
+    while answered is None:
+        n, t = len(pool.seen), time.time()
         ask(c, "deepseek-v4-flash")
         if "sk-rt-pool-1" in [s.key for s in pool.seen[n:]]:
-            throttled_at = time.time()
+            sent, answered = t, time.time()
     pool.set(key="sk-rt-pool-1", fail=0)  # it would answer now, but asked us to wait 2 s
     time.sleep(0.3)  # every worker's cached flags have caught up
-    while time.time() < throttled_at + 1.8:
+    while time.time() < sent + 1.8:
         n = len(pool.seen)
         ask(c, "deepseek-v4-flash")
         assert [s.key for s in pool.seen[n:]] == ["sk-rt-pool-2"]
-    time.sleep(max(0.0, throttled_at + 2.4 - time.time()))
+    time.sleep(max(0.0, answered + 2.4 - time.time()))
     n = len(pool.seen)
     for _ in range(8):
         ask(c, "deepseek-v4-flash")
