@@ -45,6 +45,7 @@ def watch(sock: Any, stamp: Stamp) -> bool:
 
 
 def unwatch(stamp: Stamp) -> None:
+    stamp[0] = 0.0  # not reading: a throw already scheduled for it is dropped (``_expire``)
     _watched.pop(id(stamp), None)
 
 
@@ -63,5 +64,12 @@ def _tick() -> None:
     now = time.monotonic()
     stale = [key for key, (_, stamp, limit) in _watched.items() if stamp[0] and now - stamp[0] > limit]
     for key in stale:
-        glet, _, limit = _watched.pop(key)
-        gevent.get_hub().loop.run_callback(glet.throw, TimeoutError(f"upstream read timed out after {limit:g} s"))
+        glet, stamp, limit = _watched.pop(key)
+        gevent.get_hub().loop.run_callback(_expire, glet, stamp, limit)
+
+
+def _expire(glet: Any, stamp: Stamp, limit: float) -> None:
+    """Throw into ``glet`` only if it still waits in the read found too long: by the time this runs it may
+    have got its bytes, started another read, or left the stream (then it is blocked elsewhere, untouchable)."""
+    if stamp[0] and time.monotonic() - stamp[0] > limit:
+        glet.throw(TimeoutError(f"upstream read timed out after {limit:g} s"))
