@@ -172,61 +172,83 @@ def dechunk(read1: Callable[[int], bytes], size: int = 65536, stamp: list[float]
     """The data of an HTTP/1.1 chunked body read with ``read1``, one piece per read that carried data.
 
     Stops after the last chunk's trailer section; raises ``ProtocolError`` on bad framing or a
-    connection that closes inside the body (the caller's stream then ends with an error event).
-    ``stamp[0]`` holds the time the current read started waiting, 0.0 between reads (``idle``).
+    connection that closes inside the body (the caller's stream then ends with an error event),
+    after giving what came before the fault. ``stamp[0]`` holds the time the current read started
+    waiting, 0.0 between reads (``idle``).
     """
-    stamp, now, buf = stamp if stamp is not None else [0.0], time.monotonic, b""
-    left = -1  # bytes of the current chunk's data still to come; -1: a size line is next; -2: trailers
-    crlf = False  # the CRLF after a chunk's data is next
+    stamp, now, framing = stamp if stamp is not None else [0.0], time.monotonic, _Framing()
     while True:
         stamp[0] = now()
         data = read1(size)
         stamp[0] = 0.0
         if not data:
             raise urllib3.exceptions.ProtocolError("upstream closed the connection inside a chunked body")
-        if buf:
-            data, buf = buf + data, b""
-        pos, end, out = 0, len(data), []
-        while pos < end:
-            if left > 0:
-                take = min(left, end - pos)
-                out.append(data[pos:pos + take])
-                pos += take
-                left -= take
-                if left:
-                    break
-                crlf = True
-                continue
-            if crlf:
-                if end - pos < 2:
-                    break
-                if data[pos:pos + 2] != b"\r\n":
-                    raise urllib3.exceptions.ProtocolError("chunk data not followed by CRLF")
-                pos, crlf, left = pos + 2, False, -1
-                continue
-            eol = data.find(b"\r\n", pos)
-            if eol < 0:
-                if end - pos > _MAX_LINE:
-                    raise urllib3.exceptions.ProtocolError("chunk-size or trailer line too long")
-                break
-            line = data[pos:eol]
-            pos = eol + 2
-            if left == -2:  # a trailer field, or the empty line that ends the body
-                if line:
-                    continue
-                if out:
-                    yield b"".join(out)
-                if pos != end:
-                    raise urllib3.exceptions.ProtocolError("bytes after the end of a chunked body")
-                return
-            digits = line.split(b";", 1)[0].strip(b" \t")
-            if _CHUNK_SIZE.fullmatch(digits) is None:
-                raise urllib3.exceptions.ProtocolError("invalid chunk-size line")
-            left = int(digits, 16) or -2
-        if pos < end:
-            buf = data[pos:]
+        out: list[bytes] = []
+        try:
+            ended = framing.feed(data, out)
+        except urllib3.exceptions.ProtocolError:
+            if out:
+                yield b"".join(out)
+            raise
         if out:
             yield out[0] if len(out) == 1 else b"".join(out)
+        if ended:
+            return
+
+
+class _Framing:
+    """Where a chunked body's framing stands between reads."""
+
+    __slots__ = ("buf", "left", "crlf")
+
+    def __init__(self) -> None:
+        self.buf = b""
+        self.left = -1  # bytes of the current chunk's data still to come; -1: a size line is next; -2: trailers
+        self.crlf = False  # the CRLF after a chunk's data is next
+
+    def feed(self, data: bytes, out: list[bytes]) -> bool:
+        """Append ``data``'s chunk data to ``out``; True once the body's end (after its trailers) is read."""
+        if self.buf:
+            data, self.buf = self.buf + data, b""
+        pos, end, left = 0, len(data), self.left
+        try:
+            while pos < end:
+                if left > 0:
+                    take = min(left, end - pos)
+                    out.append(data[pos:pos + take])
+                    pos, left = pos + take, left - take
+                    if left:
+                        break
+                    self.crlf = True
+                    continue
+                if self.crlf:
+                    if end - pos < 2:
+                        break
+                    if data[pos:pos + 2] != b"\r\n":
+                        raise urllib3.exceptions.ProtocolError("chunk data not followed by CRLF")
+                    pos, self.crlf, left = pos + 2, False, -1
+                    continue
+                eol = data.find(b"\r\n", pos)
+                if eol < 0:
+                    if end - pos > _MAX_LINE:
+                        raise urllib3.exceptions.ProtocolError("chunk-size or trailer line too long")
+                    break
+                line, pos = data[pos:eol], eol + 2
+                if left == -2:  # a trailer field, or the empty line that ends the body
+                    if line:
+                        continue
+                    if pos != end:
+                        raise urllib3.exceptions.ProtocolError("bytes after the end of a chunked body")
+                    return True
+                digits = line.split(b";", 1)[0].strip(b" \t")
+                if _CHUNK_SIZE.fullmatch(digits) is None:
+                    raise urllib3.exceptions.ProtocolError("invalid chunk-size line")
+                left = int(digits, 16) or -2
+        finally:
+            self.left = left
+        if pos < end:
+            self.buf = data[pos:]
+        return False
 
 
 class Provider:

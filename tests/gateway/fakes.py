@@ -43,6 +43,7 @@ class Knobs:
     fail: int = 0
     retry_after: str = "1"
     drop: int = -1
+    garble: int = -1  # at this content event, a chunk-size line that is not hex: broken HTTP framing
     midfail: int = -1
     inp: int = 12
     out: int = 0  # 0: one per piece
@@ -54,7 +55,7 @@ class Knobs:
 
 NAMES = {"in": "inp", "retry-after": "retry_after"}
 FLOATS = ("gap", "delay", "hang")
-INTS = ("chunks", "fail", "drop", "midfail", "inp", "out", "cached", "cwrite", "leak")
+INTS = ("chunks", "fail", "drop", "garble", "midfail", "inp", "out", "cached", "cwrite", "leak")
 # Key-like text a vendor may echo in an error: never to reach a caller.
 LEAK = ("; sent key=AIzaSyD-LEAKLEAKLEAK0123456789, x-api-key: sk-ant-api03-LEAKLEAKLEAK, "
         "Authorization: Bearer eyLEAKLEAKLEAK.token, api_key=LEAKLEAKLEAK42")
@@ -243,6 +244,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if seen == knobs.drop:
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                if seen == knobs.garble:
+                    self.wfile.write(b"zz\r\n" + data + b"\r\n")
+                    self.wfile.flush()
                     self.close_connection = True
                     return
                 if seen == knobs.midfail:

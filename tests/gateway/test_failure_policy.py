@@ -182,6 +182,19 @@ def test_an_upstream_that_goes_silent_mid_stream_times_out_free(gateway, fresh):
     assert sse_events(r.content)[-1][0] == "message_stop"
 
 
+def test_broken_http_framing_mid_stream_ends_the_stream_free(gateway, fresh):
+    """An upstream whose chunked framing breaks mid-stream (a chunk-size line that is not hex) ends the
+    caller's stream with an error event, free, in either protocol; the worker serves the next call."""
+    key, before = fresh
+    for model in ("claude-sonnet-4-6", "gpt-5-4"):
+        r = post(gateway, key, "/v1/messages", msg("one two three four [fake garble=2]", stream=True, model=model))
+        assert r.status_code == 200
+        assert sse_events(r.content)[-1][0] == "error"
+    assert_unchanged(gateway, key, before)
+    r = post(gateway, key, "/v1/messages", msg("hi [fake chunks=2]", stream=True))
+    assert sse_events(r.content)[-1][0] == "message_stop"
+
+
 def test_client_disconnect_bills_what_was_delivered(gateway, fresh):
     key, (bal, _) = fresh
     body = json.dumps(msg("hi [fake in=50 gap=0.3 chunks=10 out=10]", stream=True)).encode()

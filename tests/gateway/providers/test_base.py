@@ -170,3 +170,12 @@ def test_a_pooled_connection_closed_by_the_upstream_is_not_reused() -> None:
         assert not conn.is_connected
     finally:
         up.close()
+
+
+def test_what_came_before_a_framing_fault_is_given_first() -> None:
+    wire = framed(EVENTS[:2])[:-5] + b"zz\r\nhello\r\n"  # two events, then a size line that is not hex
+    got: list[bytes] = []
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        for piece in dechunk(reads_of(wire, [])):  # all in one read
+            got.append(piece)
+    assert b"".join(got) == b"".join(EVENTS[:2])
