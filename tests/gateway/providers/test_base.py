@@ -115,34 +115,35 @@ class _Plain(Provider):
     protocol = "openai"
 
 
-def test_a_finished_stream_gives_its_connection_back() -> None:
+@pytest.fixture
+def upstream() -> Iterator[tuple[_Upstream, Prepared]]:
+    """A raw upstream serving ``EVENTS`` (with a trailer), and a call prepared for it."""
     up = _Upstream(framed(EVENTS, trailers=b"x-done: yes\r\n"))
     try:
-        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
-                            {"content-type": "application/json"}, b"{}", True)
-        for _ in range(3):
-            reply = _Plain().send(prepared, timeout=(5, 5))
-            assert b"".join(reply.chunks()) == b"".join(EVENTS)
-            reply.close()
-        assert up.accepted == 1
+        yield up, Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
+                           {"content-type": "application/json"}, b"{}", True)
     finally:
         up.close()
 
 
-def test_an_abandoned_stream_drops_its_connection() -> None:
-    up = _Upstream(framed(EVENTS))
-    try:
-        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
-                            {"content-type": "application/json"}, b"{}", True)
-        reply = _Plain().send(prepared, timeout=(5, 5))
-        assert next(iter(reply.chunks()))
-        reply.close()  # mid-body: the connection cannot be reused
+def test_a_finished_stream_gives_its_connection_back(upstream: tuple[_Upstream, Prepared]) -> None:
+    up, prepared = upstream
+    for _ in range(3):
         reply = _Plain().send(prepared, timeout=(5, 5))
         assert b"".join(reply.chunks()) == b"".join(EVENTS)
         reply.close()
-        assert up.accepted == 2
-    finally:
-        up.close()
+    assert up.accepted == 1
+
+
+def test_an_abandoned_stream_drops_its_connection(upstream: tuple[_Upstream, Prepared]) -> None:
+    up, prepared = upstream
+    reply = _Plain().send(prepared, timeout=(5, 5))
+    assert next(iter(reply.chunks()))
+    reply.close()  # mid-body: the connection cannot be reused
+    reply = _Plain().send(prepared, timeout=(5, 5))
+    assert b"".join(reply.chunks()) == b"".join(EVENTS)
+    reply.close()
+    assert up.accepted == 2
 
 
 def test_an_address_is_used_as_given_and_a_name_is_looked_up_once() -> None:
@@ -156,20 +157,15 @@ def test_an_address_is_used_as_given_and_a_name_is_looked_up_once() -> None:
     assert pool.addresses("localhost", 8080) is first
 
 
-def test_a_pooled_connection_closed_by_the_upstream_is_not_reused() -> None:
-    up = _Upstream(framed(EVENTS))
-    try:
-        prepared = Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
-                            {"content-type": "application/json"}, b"{}", True)
-        reply = _Plain().send(prepared, timeout=(5, 5))
-        assert b"".join(reply.chunks()) == b"".join(EVENTS)
-        conn = reply._resp._connection
-        assert conn is not None and conn.is_connected
-        reply.close()
-        conn.sock.shutdown(socket.SHUT_RD)  # as if the peer had closed it: readable at EOF
-        assert not conn.is_connected
-    finally:
-        up.close()
+def test_a_pooled_connection_closed_by_the_upstream_is_not_reused(upstream: tuple[_Upstream, Prepared]) -> None:
+    _, prepared = upstream
+    reply = _Plain().send(prepared, timeout=(5, 5))
+    assert b"".join(reply.chunks()) == b"".join(EVENTS)
+    conn = reply._resp._connection
+    assert conn is not None and conn.is_connected
+    reply.close()
+    conn.sock.shutdown(socket.SHUT_RD)  # as if the peer had closed it: readable at EOF
+    assert not conn.is_connected
 
 
 def test_what_came_before_a_framing_fault_is_given_first() -> None:
