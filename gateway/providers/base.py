@@ -112,20 +112,16 @@ class UpstreamReply:
     def _unchunked(self, hr: Any, read1: Callable[[int], bytes], size: int) -> Iterator[bytes]:
         stamp: Stamp = [0.0]
         body = dechunk(read1, size, stamp)
-        for piece in body:  # the first bytes under the socket's own read timeout
-            yield piece
-            break
-        else:
-            hr._close_conn()
-            self._done = True
-            return
-        # Then one timer per process keeps the read timeout, not one per read (``idle``).
-        watched = watch(getattr(hr.fp.raw, "_sock", None), stamp)
-        try:
-            yield from body
-        finally:
-            if watched:
-                unwatch(stamp)
+        first = next(body, None)  # the first bytes under the socket's own read timeout (never empty)
+        if first is not None:
+            yield first
+            # Then one timer per process keeps the read timeout, not one per read (``idle``).
+            watched = watch(getattr(hr.fp.raw, "_sock", None), stamp)
+            try:
+                yield from body
+            finally:
+                if watched:
+                    unwatch(stamp)
         # The last chunk and the trailer were read: the connection is at a message boundary and
         # goes back to the pool (http.client sees its response closed; urllib3 releases it).
         hr._close_conn()
