@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import random
 import socket
-import threading
 from typing import Callable, Iterator
 
 import pytest
 import urllib3
 
 from gateway.providers.base import Prepared, Provider, dechunk
+from tests.gateway.providers.rawhttp import RawUpstream, framed
 
 
 def reads_of(wire: bytes, cuts: list[int]) -> Callable[[int], bytes]:
@@ -19,11 +19,6 @@ def reads_of(wire: bytes, cuts: list[int]) -> Callable[[int], bytes]:
     pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True) if wire[a:b]]
     it: Iterator[bytes] = iter(pieces)
     return lambda size: next(it, b"")
-
-
-def framed(parts: list[bytes], *, ext: bool = False, trailers: bytes = b"") -> bytes:
-    out = b"".join(b"%x%s\r\n%s\r\n" % (len(p), b";name=v" if ext else b"", p) for p in parts)
-    return out + b"0\r\n" + trailers + b"\r\n"
 
 
 EVENTS = [b'data: {"id":"c1","choices":[{"delta":{"content":"%d"}}]}\n\n' % i for i in range(12)] + [b"data: [DONE]\n\n"]
@@ -63,62 +58,14 @@ def test_bad_framing_is_an_error(wire: bytes) -> None:
         list(dechunk(reads_of(wire, [])))
 
 
-class _Upstream:
-    """A raw HTTP/1.1 server answering each request on a connection with a chunked event stream."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.accepted = 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._conn, args=(conn,), daemon=True).start()
-
-    def _conn(self, conn: socket.socket) -> None:
-        try:
-            self._answer(conn)
-        except OSError:  # the client hung up mid-body
-            pass
-        finally:
-            conn.close()
-
-    def _answer(self, conn: socket.socket) -> None:
-        f = conn.makefile("rb")
-        while True:
-            length = 0
-            line = f.readline()
-            if not line:
-                return
-            while line not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-                line = f.readline()
-            f.read(length)
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                         b"transfer-encoding: chunked\r\n\r\n")
-            for i in range(0, len(self.body), 40):  # in several writes
-                conn.sendall(self.body[i:i + 40])
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 class _Plain(Provider):
     protocol = "openai"
 
 
 @pytest.fixture
-def upstream() -> Iterator[tuple[_Upstream, Prepared]]:
+def upstream() -> Iterator[tuple[RawUpstream, Prepared]]:
     """A raw upstream serving ``EVENTS`` (with a trailer), and a call prepared for it."""
-    up = _Upstream(framed(EVENTS, trailers=b"x-done: yes\r\n"))
+    up = RawUpstream(framed(EVENTS, trailers=b"x-done: yes\r\n"))
     try:
         yield up, Prepared(f"http://127.0.0.1:{up.port}/v1/chat/completions",
                            {"content-type": "application/json"}, b"{}", True)
@@ -126,7 +73,7 @@ def upstream() -> Iterator[tuple[_Upstream, Prepared]]:
         up.close()
 
 
-def test_a_finished_stream_gives_its_connection_back(upstream: tuple[_Upstream, Prepared]) -> None:
+def test_a_finished_stream_gives_its_connection_back(upstream: tuple[RawUpstream, Prepared]) -> None:
     up, prepared = upstream
     for _ in range(3):
         reply = _Plain().send(prepared, timeout=(5, 5))
@@ -135,7 +82,7 @@ def test_a_finished_stream_gives_its_connection_back(upstream: tuple[_Upstream, 
     assert up.accepted == 1
 
 
-def test_an_abandoned_stream_drops_its_connection(upstream: tuple[_Upstream, Prepared]) -> None:
+def test_an_abandoned_stream_drops_its_connection(upstream: tuple[RawUpstream, Prepared]) -> None:
     up, prepared = upstream
     reply = _Plain().send(prepared, timeout=(5, 5))
     assert next(iter(reply.chunks()))
@@ -157,7 +104,7 @@ def test_an_address_is_used_as_given_and_a_name_is_looked_up_once() -> None:
     assert pool.addresses("localhost", 8080) is first
 
 
-def test_a_pooled_connection_closed_by_the_upstream_is_not_reused(upstream: tuple[_Upstream, Prepared]) -> None:
+def test_a_pooled_connection_closed_by_the_upstream_is_not_reused(upstream: tuple[RawUpstream, Prepared]) -> None:
     _, prepared = upstream
     reply = _Plain().send(prepared, timeout=(5, 5))
     assert b"".join(reply.chunks()) == b"".join(EVENTS)

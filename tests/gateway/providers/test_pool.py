@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import socket
 import ssl
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from gateway.providers import pool
 from gateway.providers.base import UpstreamReply
+from tests.gateway.providers.rawhttp import RawUpstream, framed
 
 EVENT = b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n'
 
@@ -42,45 +41,13 @@ def _cert(tmp: Path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def tls_upstream(tmp_path: Path):
-    """(port, CA file, connections accepted) of a TLS server answering every request with a chunked stream."""
+    """A TLS upstream answering every request with three events, and the CA file that trusts it."""
     cert, key = _cert(tmp_path)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    srv = socket.create_server(("127.0.0.1", 0))
-    accepted: list[int] = []
-
-    def answer(conn: socket.socket) -> None:
-        try:
-            tls = ctx.wrap_socket(conn, server_side=True)
-            f = tls.makefile("rb")
-            while True:
-                line, length = f.readline(), 0
-                if not line:
-                    return
-                while line not in (b"\r\n", b""):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                    line = f.readline()
-                f.read(length)
-                tls.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
-                            + b"%x\r\n%s\r\n" % (len(EVENT), EVENT) * 3 + b"0\r\n\r\n")
-        except OSError:  # a refused handshake, a client that hung up
-            pass
-        finally:
-            conn.close()
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            accepted.append(1)
-            threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    yield srv.getsockname()[1], str(cert), accepted
-    srv.close()
+    up = RawUpstream(framed([EVENT] * 3), tls=ctx)
+    yield up, str(cert)
+    up.close()
 
 
 def _pool(**kw) -> urllib3.PoolManager:
@@ -91,18 +58,18 @@ def _pool(**kw) -> urllib3.PoolManager:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 def test_a_verified_tls_stream_is_read_and_its_connection_reused(tls_upstream, host: str) -> None:
-    port, ca, accepted = tls_upstream
+    up, ca = tls_upstream
     pm = _pool(ca_certs=ca)
     for _ in range(3):
-        resp = pm.urlopen("POST", f"https://{host}:{port}/v1/chat/completions", body=b"{}",
+        resp = pm.urlopen("POST", f"https://{host}:{up.port}/v1/chat/completions", body=b"{}",
                           preload_content=False, decode_content=False)
         reply = UpstreamReply(resp)
         assert b"".join(reply.chunks()) == EVENT * 3
         reply.close()
-    assert len(accepted) == 1
+    assert up.accepted == 1
 
 
 def test_an_untrusted_certificate_is_refused(tls_upstream) -> None:
-    port, _, _ = tls_upstream
+    up, _ = tls_upstream
     with pytest.raises(urllib3.exceptions.SSLError):
-        _pool().urlopen("POST", f"https://localhost:{port}/v1/chat/completions", body=b"{}")
+        _pool().urlopen("POST", f"https://localhost:{up.port}/v1/chat/completions", body=b"{}")
