@@ -69,6 +69,11 @@ def on_reload(server):
         server.log.error("channels file not reloaded, keeping the running configuration: %s", err)
 
 
+def post_worker_init(worker):
+    """Say when a worker has loaded the app and is about to serve (a deploy, or a test, can wait on it)."""
+    worker.log.info("worker %s serving", worker.pid)
+
+
 def post_fork(server, worker):
     """Size this worker's database pool, and drop any pool inherited from the master (preload_app)."""
     # PostgreSQL allows about 100 connections: the workers share a budget of 60 (the rest

@@ -137,15 +137,18 @@ def start_gunicorn(env: dict[str, str], port: int, log_path: Path, workers: int 
     cmd = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
            "-b", f"127.0.0.1:{port}", "app:create_app()"]
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+    start = log.tell()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     # Wait on readiness, not on a short clock: a busy 2-core machine can take a while to fork workers
-    # (kept under pytest-timeout, which counts fixture set-up).
+    # (kept under pytest-timeout, which counts fixture set-up). Every worker has loaded the app (its
+    # "serving" line, gunicorn.conf.py), so none reads the configuration later than the test expects.
     deadline = time.time() + READY_DEADLINE_S
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gunicorn exited:\n" + log_path.read_text()[-3000:])
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            serving = log_path.read_bytes()[start:].count(b"] [INFO] worker ")
+            if serving >= workers and requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
         except requests.RequestException:
             pass
