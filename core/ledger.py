@@ -99,6 +99,23 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     """
     if credits < 0:
         raise ValueError("a reservation cannot be negative")
+    item = reservation(principal, request_id, credits)
+    # In line through the group committer: reservations that meet share one transaction.
+    verdict, key_row, wallet_row = ledger_group.commit(_engine(), item, reserve_many, kind="reserve")
+    live = principal.live
+    live.remember(key_row, wallet_row)
+    if verdict in item[1]:
+        raise limits.window_exceeded(principal, verdict, credits)
+    if verdict != "ok":
+        _refuse(verdict, credits, key_row)
+    live.win_delta += credits
+    _maybe_expire()
+    return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
+                credits, principal.has_windows, live)
+
+
+def reservation(principal: Principal, request_id: str, credits: int) -> writes.Reserve:
+    """What the statements of a reservation take: its parameters and the key's spend windows."""
     now = utcnow()
     params = {"key": principal.key_id, "member": principal.member_id, "wallet": principal.wallet_id,
               "amt": credits, "now": now, "month": writes.month(now), "rid": request_id,
@@ -108,21 +125,22 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
     windows = limits.window_bounds(principal, now) if principal.has_windows else {}
     for name, (limit, start) in windows.items():
         params[f"wl_{name}"], params[f"ws_{name}"] = limit, start
-    engine = _engine()
-    if engine.dialect.name == "postgresql":
-        verdict, key_row, wallet_row = writes.reserve_pg(engine, params, tuple(windows))
-    else:
-        verdict, key_row, wallet_row = writes.reserve_lite(engine, params, tuple(windows))
-    live = principal.live
-    live.remember(key_row, wallet_row)
-    if verdict in windows:
-        raise limits.window_exceeded(principal, verdict, credits)
-    if verdict != "ok":
-        _refuse(verdict, credits, key_row)
-    live.win_delta += credits
-    _maybe_expire()
-    return Hold(request_id, principal.wallet_id, principal.org_id, principal.key_id, principal.member_id,
-                credits, principal.has_windows, live)
+    return params, tuple(windows)
+
+
+def reserve_many(engine: sa.Engine, items: list[writes.Reserve]) -> list[writes.Verdict]:
+    """Judge and write several reservations in ONE transaction, in turn; each one's verdict.
+
+    Each is judged exactly as alone, on the rows as the ones before it left them. SQLite:
+    one ``BEGIN IMMEDIATE``, a refused one rolled back to its savepoint. PostgreSQL: a
+    lone reservation is one autocommit statement; a group, one pipelined transaction that
+    locks all its rows first in the global order (``ledger_writes.reserve_pg_group``).
+    """
+    if engine.dialect.name != "postgresql":
+        return writes.reserve_lite_group(engine, items)
+    if len(items) == 1:
+        return [writes.reserve_pg(engine, *items[0])]
+    return writes.reserve_pg_group(engine, items)
 
 
 def _refuse(verdict: str, credits: int, key_row: KeyFigures | None) -> None:

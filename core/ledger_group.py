@@ -1,9 +1,11 @@
-"""Group commit: a call's close is written in line, and the closes that meet share one transaction.
+"""Group commit: a call's ledger write is made in line, and the writes that meet share one transaction.
 
-``commit(engine, close, write)`` returns once the transaction that carries the
-close has committed (or raises if it could not be written); ``write`` is the
-ledger's ``close_many``, which writes a group in one transaction. Per process
-and engine there is at most one transaction of closes in progress:
+``commit(engine, item, write)`` returns once the transaction that carries the
+item has committed (or raises if it could not be written); ``write`` writes a
+group in one transaction and returns each item's result: the ledger's
+``close_many`` for settlements and releases, ``reserve_many`` (``kind=
+"reserve"``) for reservations. Per process, engine and kind there is at most
+one transaction in progress:
 
 - a close that finds nothing in progress commits at once: no batching delay
   (under gevent, one cooperative yield lets greenlets already runnable join
@@ -32,56 +34,58 @@ import logging
 import os
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from . import metrics
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from .ledger import Close
-
 log = logging.getLogger("bytespike.ledger")
 
-# Writes a group of closes in one transaction; per close, whether it flipped its reservation.
-Write = Callable[["sa.Engine", "list[Close]"], "list[bool]"]
+T = TypeVar("T")  # one write: a close, or a reservation's parameters
+R = TypeVar("R")  # its result: whether the close flipped its reservation, or the reservation's verdict
+
+# Writes a group in one transaction; per item, its result.
+Write = Callable[["sa.Engine", "list[T]"], "list[R]"]
 
 MAX_BATCH = 256
 
 
-class _Slot:
-    """One close waiting for its transaction."""
+class _Slot(Generic[T, R]):
+    """One write waiting for its transaction."""
 
     __slots__ = ("close", "wake", "finished", "result", "error")
 
-    def __init__(self, close: Close) -> None:
+    def __init__(self, close: T) -> None:
         self.close = close
         self.wake = threading.Event()
         self.finished = False
-        self.result = False
+        self.result: R | None = None
         self.error: BaseException | None = None
 
-    def outcome(self) -> bool:
+    def outcome(self) -> R:
         if self.error is not None:
             raise self.error
-        return self.result
+        return self.result  # type: ignore[return-value]  # set whenever no error is
 
 
-class GroupCommit:
-    """One engine's queue of closes in this process and the rule that hands the writing on."""
+class GroupCommit(Generic[T, R]):
+    """One engine's queue of writes of one kind in this process and the rule that hands the writing on."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, kind: str = "close") -> None:
         self.engine = engine
+        self.kind = kind
         self._lock = threading.Lock()
-        self._queue: deque[_Slot] = deque()
+        self._queue: deque[_Slot[T, R]] = deque()
         self._busy = False
         self.transactions = 0  # groups written in one transaction (tests, bench)
-        self.closes = 0
+        self.closes = 0  # items written
         self._cooperative = _gevent_sleep()
 
-    def commit(self, close: Close, write: Write) -> bool:
-        """Write ``close`` with whatever else is waiting (by ``write``); True if it flipped its reservation."""
-        slot = _Slot(close)
+    def commit(self, close: T, write: Write[T, R]) -> R:
+        """Write ``close`` with whatever else is waiting (by ``write``); its result."""
+        slot: _Slot[T, R] = _Slot(close)
         with self._lock:
             self._queue.append(slot)
             lead = not self._busy
@@ -98,7 +102,7 @@ class GroupCommit:
         self._lead(write)
         return slot.outcome()
 
-    def _lead(self, write: Write) -> None:
+    def _lead(self, write: Write[T, R]) -> None:
         """Write the queue's head group (this caller's close is its first), then hand over or stand down."""
         with self._lock:
             batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
@@ -117,15 +121,17 @@ class GroupCommit:
             if nxt is not None:
                 nxt.wake.set()  # it leads the next group
 
-    def _write(self, batch: list[_Slot], write: Write) -> None:
+    def _write(self, batch: list[_Slot[T, R]], write: Write[T, R]) -> None:
         try:
             results = write(self.engine, [s.close for s in batch])
         except Exception:  # noqa: BLE001 - written again one by one below
-            log.warning("ledger: a group of %d closes failed; writing them one by one", len(batch), exc_info=True)
+            log.warning("ledger: a group of %d %ss failed; writing them one by one", len(batch), self.kind,
+                        exc_info=True)
         else:
             self.transactions += 1
             self.closes += len(batch)
-            metrics.ledger_batch(len(batch))
+            if self.kind == "close":
+                metrics.ledger_batch(len(batch))
             for slot, done in zip(batch, results, strict=True):
                 slot.result, slot.finished = done, True
             return
@@ -135,7 +141,7 @@ class GroupCommit:
                 self.transactions += 1
                 self.closes += 1
             except Exception as err:  # noqa: BLE001 - raised to the caller, who answers an error
-                log.error("ledger: close of %s failed twice: %s", slot.close[0].request_id, err)
+                log.error("ledger: %s of %s failed twice: %s", self.kind, _request_id(slot.close), err)
                 slot.error = err
             slot.finished = True
 
@@ -149,22 +155,29 @@ def _gevent_sleep() -> Callable[[float], None] | None:
     return sleep if monkey.is_module_patched("threading") else None
 
 
+def _request_id(item: Any) -> str:
+    """The request an item belongs to, for the log: a close's hold, or a reservation's parameters."""
+    first = item[0]
+    return str(first["rid"] if isinstance(first, dict) else first.request_id)
+
+
 _pid = 0
-_groups: dict[int, GroupCommit] = {}
+_groups: dict[tuple[int, str], GroupCommit[Any, Any]] = {}
 
 
-def group_for(engine: sa.Engine) -> GroupCommit:
-    """This process's committer for ``engine`` (built anew after a fork)."""
+def group_for(engine: sa.Engine, kind: str = "close") -> GroupCommit[Any, Any]:
+    """This process's committer of ``kind`` for ``engine`` (built anew after a fork)."""
     global _pid
     if _pid != os.getpid():
         _groups.clear()
         _pid = os.getpid()
-    group = _groups.get(id(engine))
+    group = _groups.get((id(engine), kind))
     if group is None or group.engine is not engine:
-        group = _groups[id(engine)] = GroupCommit(engine)
+        group = _groups[(id(engine), kind)] = GroupCommit(engine, kind)
     return group
 
 
-def commit(engine: sa.Engine, close: Close, write: Write) -> bool:
-    """Write ``close`` in line with ``write``; returns once it has committed (True: it flipped its reservation)."""
-    return group_for(engine).commit(close, write)
+def commit(engine: sa.Engine, item: T, write: Write[T, R], kind: str = "close") -> R:
+    """Write ``item`` in line with ``write``; returns its result once it has committed."""
+    group: GroupCommit[T, R] = group_for(engine, kind)
+    return group.commit(item, write)

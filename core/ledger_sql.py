@@ -84,6 +84,21 @@ WITH kl AS MATERIALIZED (
 SELECT verdict, ks, kr, kq, wb, wr FROM d
 """
 
+# A group of reservations first locks every row its statements will lock, in the global order, so that
+# holding them until the group commits cannot deadlock with another group, a close or a credit.
+PG_RESERVE_LOCK = """
+WITH lk AS MATERIALIZED (
+  SELECT id FROM api_keys WHERE id = ANY(%(keys)s::varchar[]) ORDER BY id FOR NO KEY UPDATE
+), lm AS MATERIALIZED (
+  SELECT id FROM memberships WHERE id = ANY(%(members)s::integer[]) AND (SELECT count(*) FROM lk) >= 0 ORDER BY id
+  FOR NO KEY UPDATE
+), lw AS MATERIALIZED (
+  SELECT id FROM wallets WHERE id = ANY(%(wallets)s::integer[]) AND (SELECT count(*) FROM lm) >= 0 ORDER BY id
+  FOR NO KEY UPDATE
+)
+SELECT count(*) FROM lw
+"""
+
 # A key with spend windows: each configured window's settled credits plus the key's open holds plus
 # this hold must fit the window. The spend hours are read in the statement's snapshot, the key row
 # locked at its latest version; a settlement that committed in between moved the key's lifetime
@@ -302,6 +317,10 @@ class PgAutocommit:
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+
+    def pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        """Statements sent without waiting for each other's answers: ONE transaction, committed at its end."""
+        return self.conn.pipeline()  # type: ignore[no-any-return]
 
     def exec_driver_sql(self, statement: str, params: dict[str, Any]) -> Any:
         """Run one statement; one that PostgreSQL aborted to break a deadlock runs again.

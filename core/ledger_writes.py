@@ -1,11 +1,12 @@
-"""The ledger's hot writes, run per dialect: one reservation, one close, a group of closes' rows.
+"""The ledger's hot writes, run per dialect: reservations and closes, alone or in a group.
 
 ``core.ledger`` decides what a reserve or a close means (the hold, the
 refusal, the principal's live figures); this module runs the statements of
 ``core.ledger_sql`` for it and hands back what they found: a reservation's
 verdict, and the key's (spent, reserved, quota) and the wallet's (balance,
-reserved) after the write. PostgreSQL: one statement in autocommit. SQLite:
-a short ``BEGIN IMMEDIATE`` transaction of conditional UPDATEs.
+reserved) after the write. PostgreSQL: one statement in autocommit (a group
+of reservations: one pipelined transaction of them). SQLite: a short ``BEGIN
+IMMEDIATE`` transaction of conditional UPDATEs.
 """
 
 from __future__ import annotations
@@ -27,12 +28,36 @@ def month(now: dt.datetime) -> str:
 
 
 Verdict = tuple[str, KeyFigures | None, WalletFigures | None]  # "ok" or why not, and the rows' figures
+Reserve = tuple[dict[str, Any], tuple[str, ...]]  # one reservation's parameters and the spend windows it judges
 
 
 def reserve_pg(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
     """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
     with sql.autocommit(engine) as conn:
         row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
+    return _pg_verdict(row, params)
+
+
+def reserve_pg_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verdict]:
+    """Several reservations in ONE transaction and one round trip: a pipeline of the single statement.
+
+    The first statement locks every key, member and wallet of the group in the global order
+    (keys, members, wallets, each sorted); each reservation is then the same statement as
+    alone, run in turn, so each one sees the holds of those before it. One Sync ends the
+    pipeline and commits them all; an error rolls all of them back (the caller writes them
+    again one by one).
+    """
+    ps = [p for p, _w in items]
+    lock = {"keys": sorted({p["key"] for p in ps}),
+            "members": sorted({p["member"] for p in ps if p["member"] is not None}),
+            "wallets": sorted({p["wallet"] for p in ps})}
+    with sql.autocommit(engine) as conn, conn.pipeline():
+        conn.exec_driver_sql(sql.PG_RESERVE_LOCK, lock)
+        cursors = [conn.exec_driver_sql(sql.pg_reserve(windows), p) for p, windows in items]
+    return [_pg_verdict(cur.fetchone(), p) for cur, p in zip(cursors, ps, strict=True)]
+
+
+def _pg_verdict(row: Sequence[Any] | None, params: dict[str, Any]) -> Verdict:
     if row is None:  # the key (or its wallet) is gone
         return "auth", None, None
     verdict, ks, kr, kq, wb, wr = row
@@ -40,38 +65,58 @@ def reserve_pg(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ..
     return verdict, key_of((ks, kr + add, kq)), wallet_of((wb, wr + add))
 
 
-def reserve_lite(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
-    """One short write transaction of conditional UPDATEs; a refusal reads the state it needs and rolls back."""
+def reserve_lite_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verdict]:
+    """Several reservations in ONE ``BEGIN IMMEDIATE``, in turn; a refused one's writes roll back to its savepoint."""
+    out: list[Verdict] = []
+    with sql.lite_transaction(engine) as cur:
+        alone = len(items) == 1
+        for params, windows in items:
+            if not alone:
+                cur.execute("SAVEPOINT rsv", {})
+            verdict = _reserve_lite(cur, params, windows)
+            if not alone:
+                cur.execute("RELEASE rsv" if verdict[0] == "ok" else "ROLLBACK TO rsv", {})
+                if verdict[0] != "ok":
+                    cur.execute("RELEASE rsv", {})
+            out.append(verdict)
+        cur.commit = any(v[0] == "ok" for v in out)
+    return out
+
+
+def _reserve_lite(cur: sql.LiteCursor, params: dict[str, Any], windows: tuple[str, ...]) -> Verdict:
+    """One reservation's conditional UPDATEs in the open transaction; a refusal leaves writes to undo."""
     p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
     p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
-    with sql.lite_transaction(engine) as cur:
-        row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
-        if row is None:
-            state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
-            wallet = wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
-            if state is None:
-                return "auth", None, None
-            if not state[4]:
-                return "stale", None, None
-            if not state[3]:
-                return "auth", None, None
-            return "key_quota", key_of(state), wallet
-        key = key_figures(row)
-        held_before = key._replace(reserved=key.reserved - p["amt"])  # as it stands when refused (rolled back)
-        if windows:
-            sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
-            over = next((n for n, used in zip(windows, sums, strict=True) if used + key.reserved > p[f"wl_{n}"]), None)
-            if over is not None:
-                return over, held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
-        if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
-            return "member_quota", held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
-        wallet = wallet_of(cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone())
-        if wallet is None:
-            return "balance", held_before, wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
-        cur.execute(sql.LITE_RES_INSERT, p)
-        cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
-        cur.commit = True
+    row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
+    if row is None:
+        state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
+        wallet = wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
+        if state is None:
+            return "auth", None, None
+        if not state[4]:
+            return "stale", None, None
+        if not state[3]:
+            return "auth", None, None
+        return "key_quota", key_of(state), wallet
+    key = key_figures(row)
+    held_before = key._replace(reserved=key.reserved - p["amt"])  # as it stands when refused (rolled back)
+    if windows:
+        sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
+        over = next((n for n, used in zip(windows, sums, strict=True) if used + key.reserved > p[f"wl_{n}"]), None)
+        if over is not None:
+            return over, held_before, _lite_wallet(cur, p)
+    if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
+        return "member_quota", held_before, _lite_wallet(cur, p)
+    wallet = wallet_of(cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone())
+    if wallet is None:
+        return "balance", held_before, _lite_wallet(cur, p)
+    cur.execute(sql.LITE_RES_INSERT, p)
+    cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
     return "ok", key, wallet
+
+
+def _lite_wallet(cur: sql.LiteCursor, p: dict[str, Any]) -> WalletFigures | None:
+    return wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
 
 
 def key_figures(row: Sequence[Any]) -> KeyFigures:
