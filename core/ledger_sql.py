@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -179,7 +180,8 @@ FROM (SELECT 1) AS one LEFT JOIN wu AS w ON true LEFT JOIN ku AS k ON true
 PG_CLOSE = {(hour, usage): _PG_CLOSE_HEAD + (_PG_HOUR if hour else "") + (_PG_USAGE if usage else "") + _PG_CLOSE_TAIL
             for hour in (False, True) for usage in (False, True)}
 
-# A group of closes is ONE statement over arrays (one round trip, one plan, one commit): it locks every
+# A group of closes is ONE statement over one JSON document of its rows (one round trip, one plan, one
+# commit; one parameter, which the driver sends without walking it value by value): it locks every
 # row it will touch in the one global order (reservations, keys, members, wallets, each sorted, each
 # class gated on the previous one), flips the reservations still open, moves each key, member and
 # wallet once by its group's sums, and writes the entries, spend hours and usage rows. Per flipped
@@ -189,7 +191,7 @@ _GROUP_COLS = {"rid": "varchar", "state": "varchar", "kind": "varchar", "key": "
 
 PG_CLOSE_GROUP = """
 WITH v AS (
-  SELECT * FROM unnest({arrays}) AS v({names})
+  SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS v({names})
 ), lr AS MATERIALIZED (
   SELECT request_id FROM reservations WHERE request_id IN (SELECT rid FROM v) ORDER BY request_id FOR NO KEY UPDATE
 ), lk AS MATERIALIZED (
@@ -229,27 +231,35 @@ WITH v AS (
   ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits
 ), ui AS (
   INSERT INTO usage_log ({cols})
-  SELECT u.* FROM unnest({usage_arrays}) AS u({cols})
+  SELECT u.* FROM jsonb_to_recordset(%(rows)s::jsonb) AS u({usage_types})
   WHERE u.id IN (SELECT rid FROM g)
   ON CONFLICT (id) DO NOTHING
 )
 SELECT g.rid, k.spent_credits, k.reserved_credits, k.quota_credits, w.balance_credits, w.reserved_credits
 FROM g LEFT JOIN ku AS k ON k.id = g.key LEFT JOIN wu AS w ON w.id = g.wallet
 """.format(
-    arrays=", ".join(f"%({n})s::{t}[]" for n, t in _GROUP_COLS.items()), names=", ".join(_GROUP_COLS),
-    cols=", ".join(_USAGE_COLS),
-    usage_arrays=", ".join(f"%(u_{c})s::{_USAGE_PG_TYPES.get(c, 'varchar')}[]" for c in _USAGE_COLS))
+    names=", ".join(f"{n} {t}" for n, t in _GROUP_COLS.items()), cols=", ".join(_USAGE_COLS),
+    usage_types=", ".join(f"{c} {_USAGE_PG_TYPES.get(c, 'varchar')}" for c in _USAGE_COLS))
 
 
 def group_params(prepared: list[tuple[dict[str, Any], bool, bool]]) -> dict[str, Any]:
-    """One close's parameters per row, as the arrays of ``PG_CLOSE_GROUP`` (every close has its usage row)."""
-    ps = [p for p, _hour, _usage in prepared]
-    out: dict[str, Any] = {n: [p[n] for p in ps] for n in _GROUP_COLS if n != "with_hour"}
-    out["with_hour"] = [hour for _p, hour, _usage in prepared]
-    out.update({f"u_{c}": [p[f"u_{c}"] for p in ps] for c in _USAGE_COLS})
-    out.update(now=ps[0]["now"], month=ps[0]["month"], hour=ps[0]["hour"])
-    return out
+    """The closes as ``PG_CLOSE_GROUP``'s JSON rows: the close's columns and its usage row's (every close has one).
 
+    The two sets of names do not meet, so one object per close carries both.
+    """
+    rows = []
+    for p, hour, _usage in prepared:
+        row = {n: p[n] for n in _GROUP_NAMES}
+        row["with_hour"] = hour
+        row.update({c: p[f"u_{c}"] for c in _USAGE_COLS})
+        row["created_at"] = row["created_at"].isoformat()
+        rows.append(row)
+    first = prepared[0][0]
+    return {"rows": json.dumps(rows), "now": first["now"], "month": first["month"], "hour": first["hour"]}
+
+
+_GROUP_NAMES = tuple(n for n in _GROUP_COLS if n != "with_hour")
+assert not set(_GROUP_COLS) & set(_USAGE_COLS), "a close's JSON row carries both sets of columns by name"
 
 # --- SQLite ------------------------------------------------------------------------------------
 

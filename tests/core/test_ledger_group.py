@@ -203,3 +203,22 @@ def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
     assert res["charged"] == [300] and res["closes"] == 64
     assert res["transactions"] < 64  # greenlets that closed together shared a transaction
     assert res["balance"] == [10_000_000 - 64 * 300, 0] and res["problems"] == []
+
+
+def test_a_group_writes_every_usage_field_exactly(dapp, make_account):
+    org, _, p = make_account(100_000)
+    holds = [ledger.reserve(p, f"rg_u{i}", 1_000) for i in range(3)]
+    odd = '模型 "quoted" \\ back\\slash 😀 \u2028 end'
+    closes = [(h, "settle", 100 + i, ledger.UsageRecord(
+        h.request_id, p.org_id, p.key_id, p.member_id, odd, "anthropic", "ch", "anthropic", False, 200,
+        input_tokens=2**31 - 1, output_tokens=i, error=odd if i else None, fallback_from="a\tb" if i == 2 else None))
+        for i, h in enumerate(holds)]
+    assert ledger.close_many(core_db.get_db().engine, closes) == [True] * 3
+    got = {u.id: u for u in rows(UsageLog.__table__)}
+    for i, h in enumerate(holds):
+        u = got[h.request_id]
+        assert (u.model, u.input_tokens, u.output_tokens, u.cost_credits) == (odd, 2**31 - 1, i, 100 + i)
+        assert (u.error, u.fallback_from, u.billed, u.stream) == (odd if i else None, "a\tb" if i == 2 else None,
+                                                                  True, False)
+    assert ledger.balance(org) == (100_000 - 303, 0)
+    assert ledger.verify_ledger() == []
