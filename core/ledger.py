@@ -212,7 +212,7 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
     prepared = [writes.close_params(c, now, sqlite) for c in closes]
     if sqlite:
         with sql.lite_transaction(engine) as cur:
-            results = [writes.close_lite(cur, p, with_hour, with_usage) for p, with_hour, with_usage in prepared]
+            results = writes.close_lite_group(cur, prepared)
             cur.commit = True
     elif len(prepared) == 1 or not writes.groupable(prepared):
         with sql.autocommit(engine) as conn:

@@ -384,6 +384,9 @@ class LiteCursor:
     def execute(self, statement: str, params: dict[str, Any]) -> Any:
         return self.cursor.execute(statement, params)
 
+    def executemany(self, statement: str, params: list[dict[str, Any]]) -> Any:
+        return self.cursor.executemany(statement, params)
+
 
 @contextlib.contextmanager
 def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:

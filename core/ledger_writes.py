@@ -173,19 +173,41 @@ def close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool, with_us
     return bool(n), key_of((ks, kr, kq)), wallet_of((wb, wr))
 
 
-def close_lite(cur: sql.LiteCursor, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
-    if cur.execute(sql.LITE_GATE, p).rowcount != 1:
-        return False, None, None  # settled, released or expired already: nothing to do
-    key_row = key_of(cur.execute(sql.LITE_KEY_CLOSE, p).fetchone()) if p["key"] is not None else None
-    if p["member"] is not None:
-        cur.execute(sql.LITE_MEMBER_CLOSE, p)
-    wallet_row = wallet_of(cur.execute(sql.LITE_WALLET_CLOSE, p).fetchone())
-    cur.execute(sql.LITE_ENTRY_INSERT, {**p, "delta": -p["charged"], "rdelta": -p["amt"]})
-    if with_hour:
-        cur.execute(sql.LITE_HOUR, p)
-    if with_usage:
-        cur.execute(sql.LITE_USAGE, p)
-    return True, key_row, wallet_row
+def close_lite_group(cur: sql.LiteCursor, prepared: Sequence[tuple[dict[str, Any], bool, bool]]) -> list[Closed]:
+    """Closes in the open transaction: each flips its own reservation, then each key, member and wallet moves
+    once by the group's sums, and the entries, spend hours and usage rows are written together.
+
+    Per flipped close, the key's and the wallet's totals after the group (as on PostgreSQL).
+    """
+    flipped = [cur.execute(sql.LITE_GATE, p).rowcount == 1 for p, _h, _u in prepared]
+    done = [item for item, ok in zip(prepared, flipped, strict=True) if ok]
+    if not done:
+        return [(False, None, None)] * len(prepared)
+    sums: dict[tuple[str, Any], list[int]] = {}
+    hours: dict[str, int] = {}
+    for p, with_hour, _u in done:
+        for name in ("key", "member", "wallet"):
+            if p[name] is not None:
+                acc = sums.setdefault((name, p[name]), [0, 0])
+                acc[0] += p["charged"]
+                acc[1] += p["amt"]
+        if with_hour:
+            hours[p["key"]] = hours.get(p["key"], 0) + p["charged"]
+    first = done[0][0]
+    figures: dict[tuple[str, Any], Any] = {}
+    for (name, ident), (charged, amt) in sums.items():
+        q = {name: ident, "charged": charged, "amt": amt, "now": first["now"], "month": first["month"]}
+        if name == "member":
+            cur.execute(sql.LITE_MEMBER_CLOSE, q)
+        else:
+            row = cur.execute(sql.LITE_KEY_CLOSE if name == "key" else sql.LITE_WALLET_CLOSE, q).fetchone()
+            figures[(name, ident)] = key_of(row) if name == "key" else wallet_of(row)
+    cur.executemany(sql.LITE_ENTRY_INSERT, [{**p, "delta": -p["charged"], "rdelta": -p["amt"]} for p, _h, _u in done])
+    for key, charged in hours.items():
+        cur.execute(sql.LITE_HOUR, {"key": key, "hour": first["hour"], "charged": charged})
+    cur.executemany(sql.LITE_USAGE, [p for p, _h, usage in done if usage])
+    return [(True, figures.get(("key", p["key"])), figures[("wallet", p["wallet"])]) if ok else (False, None, None)
+            for (p, _h, _u), ok in zip(prepared, flipped, strict=True)]
 
 
 def usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
