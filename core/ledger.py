@@ -132,14 +132,12 @@ def reserve_many(engine: sa.Engine, items: list[writes.Reserve]) -> list[writes.
     """Judge and write several reservations in ONE transaction, in turn; each one's verdict.
 
     Each is judged exactly as alone, on the rows as the ones before it left them. SQLite:
-    one ``BEGIN IMMEDIATE``, a refused one rolled back to its savepoint. PostgreSQL: a
-    lone reservation is one autocommit statement; a group, one pipelined transaction that
-    locks all its rows first in the global order (``ledger_writes.reserve_pg_group``).
+    one ``BEGIN IMMEDIATE``, a refused one rolled back to its savepoint. PostgreSQL: one
+    autocommit statement, a function that locks all the group's rows first in the global
+    order and judges the reservations in turn (``core.ledger_fn``).
     """
     if engine.dialect.name != "postgresql":
         return writes.reserve_lite_group(engine, items)
-    if len(items) == 1:
-        return [writes.reserve_pg(engine, *items[0])]
     return writes.reserve_pg_group(engine, items)
 
 

@@ -1,14 +1,12 @@
 """The hot statements of the ledger, written per dialect and sent as driver SQL.
 
-PostgreSQL: a reservation and a settlement are each ONE statement (one round
-trip, autocommit), built from data-modifying CTEs, so row locks live for the
-length of one statement. ``reserve`` first locks the key, the member and the
-wallet (``FOR NO KEY UPDATE``, which leaves foreign-key checks of other
-writers unblocked) in that order, each lock gated on the previous one by a
-one-time filter, then judges every condition on the locked rows and writes
-only when all held. ``close`` flips the reservation from ``open`` first and
-chains the key, member and wallet updates behind it in the same order, so
-the two never deadlock with each other or with ``credit``.
+PostgreSQL: a settlement is ONE statement (one round trip, autocommit), built
+from data-modifying CTEs, so row locks live for the length of one statement.
+``close`` flips the reservation from ``open`` first and chains the key, member
+and wallet updates behind it (``FOR NO KEY UPDATE``, which leaves foreign-key
+checks of other writers unblocked) in the global order, so it never deadlocks
+with a reservation (``core.ledger_fn``, which locks in the same order) or with
+``credit``.
 
 SQLite: the write lock serialises writers, so each operation is a short
 ``BEGIN IMMEDIATE`` transaction of conditional UPDATEs with RETURNING.
@@ -36,95 +34,6 @@ _USAGE_PG_TYPES = {"created_at": "timestamp", "org_id": "integer", "member_id": 
                    "cache_read_tokens": "integer", "latency_ms": "integer", "overhead_ms": "integer"}
 
 # --- PostgreSQL ------------------------------------------------------------------------------
-
-PG_RESERVE = """
-WITH kl AS MATERIALIZED (
-  SELECT spent_credits, reserved_credits, quota_credits,
-         (revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %(now)s::timestamp)) AS live,
-         (%(ver)s::integer IS NULL OR auth_version = %(ver)s::integer) AS fresh
-  FROM api_keys WHERE id = %(key)s::varchar FOR NO KEY UPDATE
-), ml AS MATERIALIZED (
-  SELECT (quota_credits IS NULL OR spent_credits + reserved_credits + %(amt)s::bigint <= quota_credits)
-     AND (monthly_quota_credits IS NULL
-          OR (CASE WHEN month = %(month)s::varchar THEN month_spent_credits ELSE 0 END)
-             + reserved_credits + %(amt)s::bigint <= monthly_quota_credits) AS ok
-  FROM memberships WHERE id = %(member)s::integer AND (SELECT count(*) FROM kl) >= 0 FOR NO KEY UPDATE
-), wl AS MATERIALIZED (
-  SELECT balance_credits, reserved_credits FROM wallets
-  WHERE id = %(wallet)s::integer AND (SELECT count(*) FROM ml) >= 0 FOR NO KEY UPDATE
-), d AS MATERIALIZED (
-  SELECT CASE WHEN NOT kl.fresh THEN 'stale'
-              WHEN NOT kl.live THEN 'auth'
-              WHEN kl.quota_credits IS NOT NULL
-                   AND kl.spent_credits + kl.reserved_credits + %(amt)s::bigint > kl.quota_credits THEN 'key_quota'
-              WHEN %(member)s::integer IS NOT NULL AND NOT coalesce((SELECT ok FROM ml), false) THEN 'member_quota'
-              WHEN wl.balance_credits - wl.reserved_credits < %(amt)s::bigint THEN 'balance'
-              ELSE 'ok' END AS verdict,
-         kl.spent_credits AS ks, kl.reserved_credits AS kr, kl.quota_credits AS kq,
-         wl.balance_credits AS wb, wl.reserved_credits AS wr
-  FROM kl CROSS JOIN wl
-), ku AS (
-  UPDATE api_keys SET reserved_credits = reserved_credits + %(amt)s::bigint
-  WHERE id = %(key)s::varchar AND (SELECT verdict FROM d) = 'ok'
-), mu AS (
-  UPDATE memberships SET reserved_credits = reserved_credits + %(amt)s::bigint
-  WHERE id = %(member)s::integer AND (SELECT verdict FROM d) = 'ok'
-), wu AS (
-  UPDATE wallets SET reserved_credits = reserved_credits + %(amt)s::bigint
-  WHERE id = %(wallet)s::integer AND (SELECT verdict FROM d) = 'ok'
-), ri AS (
-  INSERT INTO reservations (request_id, wallet_id, api_key_id, member_id, amount_credits, state, created_at, expires_at)
-  SELECT %(rid)s::varchar, %(wallet)s::integer, %(key)s::varchar, %(member)s::integer, %(amt)s::bigint, 'open',
-         %(now)s::timestamp, %(exp)s::timestamp
-  WHERE (SELECT verdict FROM d) = 'ok'
-), ei AS (
-  INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)
-  SELECT %(wallet)s::integer, 'reserve', 0, %(amt)s::bigint, %(rid)s::varchar, %(key)s::varchar, '', %(now)s::timestamp
-  WHERE (SELECT verdict FROM d) = 'ok'
-)
-SELECT verdict, ks, kr, kq, wb, wr FROM d
-"""
-
-# A group of reservations first locks every row its statements will lock, in the global order, so that
-# holding them until the group commits cannot deadlock with another group, a close or a credit.
-PG_RESERVE_LOCK = """
-WITH lk AS MATERIALIZED (
-  SELECT id FROM api_keys WHERE id = ANY(%(keys)s::varchar[]) ORDER BY id FOR NO KEY UPDATE
-), lm AS MATERIALIZED (
-  SELECT id FROM memberships WHERE id = ANY(%(members)s::integer[]) AND (SELECT count(*) FROM lk) >= 0 ORDER BY id
-  FOR NO KEY UPDATE
-), lw AS MATERIALIZED (
-  SELECT id FROM wallets WHERE id = ANY(%(wallets)s::integer[]) AND (SELECT count(*) FROM lm) >= 0 ORDER BY id
-  FOR NO KEY UPDATE
-)
-SELECT count(*) FROM lw
-"""
-
-# A key with spend windows: each configured window's settled credits plus the key's open holds plus
-# this hold must fit the window. The spend hours are read in the statement's snapshot, the key row
-# locked at its latest version; a settlement that committed in between moved the key's lifetime
-# spend by exactly what its spend hour gained, so that difference is added back: one statement, and
-# exact however the reservations and settlements of the key interleave.
-_PG_SNAPSHOT_SPENT = "WITH k0 AS MATERIALIZED (SELECT spent_credits AS s0 FROM api_keys WHERE id = %(key)s::varchar), kl AS"
-_PG_WINDOW_WHEN = (
-    "WHEN (SELECT coalesce(sum(credits), 0) FROM key_spend_hours WHERE api_key_id = %(key)s::varchar"
-    " AND hour >= %(ws_{n})s::timestamp) + (kl.spent_credits - (SELECT s0 FROM k0))"
-    " + kl.reserved_credits + %(amt)s::bigint > %(wl_{n})s::bigint THEN '{n}'\n              ")
-_PG_BALANCE_WHEN = "WHEN wl.balance_credits - wl.reserved_credits"
-_pg_windowed: dict[tuple[str, ...], str] = {}
-
-
-def pg_reserve(windows: tuple[str, ...]) -> str:
-    """The reservation statement judging also the named spend windows (params ``wl_<name>``, ``ws_<name>``)."""
-    if not windows:
-        return PG_RESERVE
-    text = _pg_windowed.get(windows)
-    if text is None:
-        whens = "".join(_PG_WINDOW_WHEN.format(n=n) for n in windows)
-        text = PG_RESERVE.replace("WITH kl AS", _PG_SNAPSHOT_SPENT, 1)
-        text = _pg_windowed[windows] = text.replace(_PG_BALANCE_WHEN, whens + _PG_BALANCE_WHEN, 1)
-    return text
-
 
 def lite_window_sums(windows: tuple[str, ...]) -> str:
     """Each named window's settled credits for the key, in one read (params ``ws_<name>``)."""
@@ -327,10 +236,6 @@ class PgAutocommit:
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
-
-    def pipeline(self) -> contextlib.AbstractContextManager[Any]:
-        """Statements sent without waiting for each other's answers: ONE transaction, committed at its end."""
-        return self.conn.pipeline()  # type: ignore[no-any-return]
 
     def exec_driver_sql(self, statement: str, params: dict[str, Any]) -> Any:
         """Run one statement; one that PostgreSQL aborted to break a deadlock runs again.

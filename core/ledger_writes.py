@@ -12,10 +12,12 @@ IMMEDIATE`` transaction of conditional UPDATEs.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Any, Sequence
 
 import sqlalchemy as sa
 
+from . import ledger_fn
 from . import ledger_sql as sql
 from .live import KeyFigures, WalletFigures
 
@@ -31,36 +33,24 @@ Verdict = tuple[str, KeyFigures | None, WalletFigures | None]  # "ok" or why not
 Reserve = tuple[dict[str, Any], tuple[str, ...]]  # one reservation's parameters and the spend windows it judges
 
 
-def reserve_pg(engine: sa.Engine, params: dict[str, Any], windows: tuple[str, ...] = ()) -> Verdict:
-    """One statement: lock key, member, wallet in order, judge, write only if every condition held."""
-    with sql.autocommit(engine) as conn:
-        row = conn.exec_driver_sql(sql.pg_reserve(windows), params).fetchone()
-    return _pg_verdict(row, params)
-
-
 def reserve_pg_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verdict]:
-    """Several reservations in ONE transaction and one round trip: a pipeline of the single statement.
-
-    The first statement locks every key, member and wallet of the group in the global order
-    (keys, members, wallets, each sorted); each reservation is then the same statement as
-    alone, run in turn, so each one sees the holds of those before it. One Sync ends the
-    pipeline and commits them all; an error rolls all of them back (the caller writes them
-    again one by one).
-    """
-    ps = [p for p, _w in items]
-    lock = {"keys": sorted({p["key"] for p in ps}),
-            "members": sorted({p["member"] for p in ps if p["member"] is not None}),
-            "wallets": sorted({p["wallet"] for p in ps})}
-    with sql.autocommit(engine) as conn, conn.pipeline():
-        conn.exec_driver_sql(sql.PG_RESERVE_LOCK, lock)
-        cursors = [conn.exec_driver_sql(sql.pg_reserve(windows), p) for p, windows in items]
-    return [_pg_verdict(cur.fetchone(), p) for cur, p in zip(cursors, ps, strict=True)]
+    """One reservation or several, in ONE statement (``core.ledger_fn``): each judged in turn as if alone."""
+    docs = []
+    for p, windows in items:
+        doc = {n: p[n] for n in ("rid", "key", "member", "wallet", "amt", "ver", "month")}
+        doc.update(now=p["now"].isoformat(), exp=p["exp"].isoformat(),
+                   windows=[[n, p[f"wl_{n}"], p[f"ws_{n}"].isoformat()] for n in windows])
+        docs.append(doc)
+    with sql.autocommit(engine) as conn:
+        rows = conn.exec_driver_sql(ledger_fn.RESERVE_MANY, {"items": json.dumps(docs)}).fetchall()
+    rows.sort(key=lambda row: row[0])
+    return [_pg_verdict(row[1:], p) for row, (p, _w) in zip(rows, items, strict=True)]
 
 
-def _pg_verdict(row: Sequence[Any] | None, params: dict[str, Any]) -> Verdict:
-    if row is None:  # the key (or its wallet) is gone
-        return "auth", None, None
+def _pg_verdict(row: Sequence[Any], params: dict[str, Any]) -> Verdict:
     verdict, ks, kr, kq, wb, wr = row
+    if ks is None or wb is None:  # the key (or its wallet) is gone
+        return "auth", None, None
     add = params["amt"] if verdict == "ok" else 0
     return verdict, key_of((ks, kr + add, kq)), wallet_of((wb, wr + add))
 

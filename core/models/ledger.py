@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import DDL, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..ledger_fn import RESERVE_FUNCTION
 from .base import Base, Credits, UTCDateTime, utcnow
 
 # Entry kinds. Balance-moving: topup, bonus, subscription_renew, refund,
@@ -84,3 +85,8 @@ class KeySpendHour(Base):
     api_key_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     hour: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)  # start of the UTC hour
     credits: Mapped[int] = mapped_column(Credits, default=0)
+
+
+# A schema made from the models (tests, an adopted database) gets the group reservation function too.
+event.listen(Base.metadata, "after_create",
+             DDL(RESERVE_FUNCTION).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
