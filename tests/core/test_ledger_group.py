@@ -160,7 +160,9 @@ def test_a_close_that_fails_twice_raises_to_its_caller_and_stays_free(dapp, make
     assert ledger.verify_ledger() == []
 
 
-GEVENT_SCRIPT = """
+# The start of a script run in a gevent-patched process (a gunicorn gevent worker's conditions), then
+# ``run_in_gevent`` reads the JSON line it prints last.
+GEVENT_HEAD = """
 from gevent import monkey
 monkey.patch_all()
 import json, sys
@@ -169,6 +171,9 @@ from tests.conftest import make_app
 from core import accounts, keys, ledger, ledger_group
 from core import db as core_db
 app = make_app(sys.argv[1])
+"""
+
+GEVENT_SCRIPT = GEVENT_HEAD + """
 with app.app_context():
     org, key = accounts.create_account("greenlets@example.com", 10_000_000)
     p = keys.authenticate(key.raw, "127.0.0.1")
@@ -188,7 +193,8 @@ with app.app_context():
 """
 
 
-def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
+def run_in_gevent(script: str, db_url: str) -> dict:
+    """Run ``script`` (``GEVENT_HEAD`` and more) on ``db_url`` in its own process; the JSON it printed last."""
     import json
     import os
     import subprocess
@@ -196,10 +202,14 @@ def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT, db_url], cwd=root, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", script, db_url], cwd=root, capture_output=True, text=True,
                          timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_greenlets_of_a_gevent_worker_share_transactions(db_url):
+    res = run_in_gevent(GEVENT_SCRIPT, db_url)
     assert res["charged"] == [300] and res["closes"] == 64
     assert res["transactions"] < 64  # greenlets that closed together shared a transaction
     assert res["balance"] == [10_000_000 - 64 * 300, 0] and res["problems"] == []

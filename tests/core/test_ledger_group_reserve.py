@@ -3,13 +3,8 @@ the ones that meet written in one transaction, a refused one undone alone, a fai
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -19,6 +14,7 @@ from core.errors import AuthError, InsufficientBalance, QuotaExceeded
 from core.models.ledger import LedgerEntry, Reservation
 
 from .test_ledger import rows
+from .test_ledger_group import GEVENT_HEAD, run_in_gevent
 
 
 def group():
@@ -97,16 +93,8 @@ def test_a_failed_group_of_reservations_is_written_one_by_one(dapp, make_account
     assert ledger.verify_ledger() == []
 
 
-GEVENT_SCRIPT = """
-from gevent import monkey
-monkey.patch_all()
-import json, sys
-import gevent
-from tests.conftest import make_app
-from core import accounts, keys, ledger, ledger_group
-from core import db as core_db
+GEVENT_SCRIPT = GEVENT_HEAD + """
 from core.errors import InsufficientBalance
-app = make_app(sys.argv[1])
 with app.app_context():
     org, key = accounts.create_account("greenlets@example.com", 10_000)
     p = keys.authenticate(key.raw, "127.0.0.1")
@@ -128,11 +116,7 @@ with app.app_context():
 
 
 def test_greenlets_of_a_gevent_worker_share_reservation_transactions(db_url):
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT, db_url], cwd=root, capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
-    assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res = run_in_gevent(GEVENT_SCRIPT, db_url)
     assert res["held"] == [0] * 54 + [1_000] * 10  # exactly what the wallet covers, however grouped
     assert res["written"] == 64 and res["transactions"] < 64  # reservations that met shared a transaction
     assert res["balance"] == [10_000, 10_000] and res["problems"] == []
