@@ -14,6 +14,10 @@ one commit for the whole group. Created by migration 0013 and, for a schema
 made from the models, by ``core.models.ledger``.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 RESERVE_FUNCTION = r'''CREATE OR REPLACE FUNCTION bytespike_reserve_many(items jsonb)
 RETURNS TABLE (ord integer, verdict varchar, ks bigint, kr bigint, kq bigint, wb bigint, wr bigint)
 LANGUAGE plpgsql AS $fn$
@@ -102,5 +106,16 @@ BEGIN
 END
 $fn$
 '''
+
+# Two sessions replacing one function at once fail ("tuple concurrently updated"): every install
+# (the migration, a schema made from the models in several processes) takes this lock first.
+_INSTALL_LOCK = "SELECT pg_advisory_xact_lock(hashtext('bytespike_reserve_many'))"
+
+
+def install(conn: Any) -> None:
+    """Create (or replace) the function on a PostgreSQL connection, inside its transaction."""
+    conn.exec_driver_sql(_INSTALL_LOCK)
+    conn.exec_driver_sql(RESERVE_FUNCTION)
+
 
 RESERVE_MANY = "SELECT ord, verdict, ks, kr, kq, wb, wr FROM bytespike_reserve_many(%(items)s::jsonb)"

@@ -8,11 +8,12 @@ the same transaction as each entry; ``verify-ledger`` recomputes them from
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import DDL, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..ledger_fn import RESERVE_FUNCTION
+from .. import ledger_fn
 from .base import Base, Credits, UTCDateTime, utcnow
 
 # Entry kinds. Balance-moving: topup, bonus, subscription_renew, refund,
@@ -88,5 +89,7 @@ class KeySpendHour(Base):
 
 
 # A schema made from the models (tests, an adopted database) gets the group reservation function too.
-event.listen(Base.metadata, "after_create",
-             DDL(RESERVE_FUNCTION).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
+@event.listens_for(Base.metadata, "after_create")
+def _reserve_function(_target: object, connection: Any, **_kw: Any) -> None:
+    if connection.dialect.name == "postgresql":
+        ledger_fn.install(connection)

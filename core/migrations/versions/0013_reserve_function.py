@@ -6,7 +6,7 @@ Revises: 0012
 
 from alembic import op
 
-from core.ledger_fn import RESERVE_FUNCTION
+from core import ledger_fn
 
 revision = "0013"
 down_revision = "0012"
@@ -16,7 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(RESERVE_FUNCTION)
+        ledger_fn.install(op.get_bind())
 
 
 def downgrade() -> None:
