@@ -7,12 +7,11 @@ group in one transaction and returns each item's result: the ledger's
 "reserve"``) for reservations. Per process, engine and kind there is at most
 one transaction in progress:
 
-- a close that finds nothing in progress commits at once: no batching delay
+- a write that finds nothing in progress commits at once: no batching delay
   (under gevent, one cooperative yield lets greenlets already runnable join
-  it), so
-  a lone call pays one round trip (PostgreSQL) or one short ``BEGIN
+  it), so a lone call pays one round trip (PostgreSQL) or one short ``BEGIN
   IMMEDIATE`` (SQLite);
-- closes that arrive while a commit is in progress queue; when it ends, the
+- writes that arrive while a commit is in progress queue; when it ends, the
   first of them takes the whole queue (up to ``MAX_BATCH``) into the next
   transaction, and each caller wakes when its own transaction has committed.
 
@@ -20,12 +19,12 @@ Under gunicorn's gevent workers the queue's lock and events are gevent's
 (``threading`` is patched before the app loads; the state is built per
 process on first use, after the fork); elsewhere they are plain threads'.
 
-A group that fails is written again close by close, each in its own
-transaction: one bad close cannot fail its neighbours, and a passing fault
+A group that fails is written again item by item, each in its own
+transaction: one bad item cannot fail its neighbours, and a passing fault
 (a lock timeout, a deadlock victim, a dropped connection) gets a second try.
-A close that fails again raises to its caller, which answers an error and
-releases the hold: no call is answered as a success without its charge
-(``gateway.pipeline.settle``).
+An item that fails again raises to its caller, which answers an error, free
+(a failed close's hold is released): no call is answered as a success
+without its charge (``gateway.pipeline.settle``).
 """
 
 from __future__ import annotations
@@ -55,10 +54,10 @@ MAX_BATCH = 256
 class _Slot(Generic[T, R]):
     """One write waiting for its transaction."""
 
-    __slots__ = ("close", "wake", "finished", "result", "error")
+    __slots__ = ("item", "wake", "finished", "result", "error")
 
-    def __init__(self, close: T) -> None:
-        self.close = close
+    def __init__(self, item: T) -> None:
+        self.item = item
         self.wake = threading.Event()
         self.finished = False
         self.result: R | None = None
@@ -80,12 +79,12 @@ class GroupCommit(Generic[T, R]):
         self._queue: deque[_Slot[T, R]] = deque()
         self._busy = False
         self.transactions = 0  # groups written in one transaction (tests, bench)
-        self.closes = 0  # items written
+        self.written = 0  # items written
         self._cooperative = _gevent_sleep()
 
-    def commit(self, close: T, write: Write[T, R]) -> R:
-        """Write ``close`` with whatever else is waiting (by ``write``); its result."""
-        slot: _Slot[T, R] = _Slot(close)
+    def commit(self, item: T, write: Write[T, R]) -> R:
+        """Write ``item`` with whatever else is waiting (by ``write``); its result."""
+        slot: _Slot[T, R] = _Slot(item)
         with self._lock:
             self._queue.append(slot)
             lead = not self._busy
@@ -103,7 +102,7 @@ class GroupCommit(Generic[T, R]):
         return slot.outcome()
 
     def _lead(self, write: Write[T, R]) -> None:
-        """Write the queue's head group (this caller's close is its first), then hand over or stand down."""
+        """Write the queue's head group (this caller's item is its first), then hand over or stand down."""
         with self._lock:
             batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
         try:
@@ -123,13 +122,13 @@ class GroupCommit(Generic[T, R]):
 
     def _write(self, batch: list[_Slot[T, R]], write: Write[T, R]) -> None:
         try:
-            results = write(self.engine, [s.close for s in batch])
+            results = write(self.engine, [s.item for s in batch])
         except Exception:  # noqa: BLE001 - written again one by one below
             log.warning("ledger: a group of %d %ss failed; writing them one by one", len(batch), self.kind,
                         exc_info=True)
         else:
             self.transactions += 1
-            self.closes += len(batch)
+            self.written += len(batch)
             if self.kind == "close":
                 metrics.ledger_batch(len(batch))
             for slot, done in zip(batch, results, strict=True):
@@ -137,11 +136,11 @@ class GroupCommit(Generic[T, R]):
             return
         for slot in batch:
             try:
-                (slot.result,) = write(self.engine, [slot.close])
+                (slot.result,) = write(self.engine, [slot.item])
                 self.transactions += 1
-                self.closes += 1
+                self.written += 1
             except Exception as err:  # noqa: BLE001 - raised to the caller, who answers an error
-                log.error("ledger: %s of %s failed twice: %s", self.kind, _request_id(slot.close), err)
+                log.error("ledger: %s of %s failed twice: %s", self.kind, _request_id(slot.item), err)
                 slot.error = err
             slot.finished = True
 

@@ -5,8 +5,8 @@ refusal, the principal's live figures); this module runs the statements of
 ``core.ledger_sql`` for it and hands back what they found: a reservation's
 verdict, and the key's (spent, reserved, quota) and the wallet's (balance,
 reserved) after the write. PostgreSQL: one statement in autocommit (a group
-of reservations: one pipelined transaction of them). SQLite: a short ``BEGIN
-IMMEDIATE`` transaction of conditional UPDATEs.
+of reservations: one call of ``core.ledger_fn``'s function). SQLite: a short
+``BEGIN IMMEDIATE`` transaction of conditional UPDATEs.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ def reserve_lite_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verd
                 cur.execute("SAVEPOINT rsv", {})
             verdict = _reserve_lite(cur, params, windows)
             if not alone:
-                cur.execute("RELEASE rsv" if verdict[0] == "ok" else "ROLLBACK TO rsv", {})
                 if verdict[0] != "ok":
-                    cur.execute("RELEASE rsv", {})
+                    cur.execute("ROLLBACK TO rsv", {})  # keeps the savepoint: released below either way
+                cur.execute("RELEASE rsv", {})
             out.append(verdict)
         cur.commit = any(v[0] == "ok" for v in out)
     return out

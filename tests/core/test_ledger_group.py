@@ -59,21 +59,27 @@ def test_a_lone_close_commits_at_once_in_its_own_caller(dapp, make_account, monk
     assert group().transactions == before + 1
 
 
-def test_closes_that_arrive_during_a_commit_share_the_next_transaction(dapp, make_account, monkeypatch):
-    org, _, p = make_account(1_000_000)
-    holds = [ledger.reserve(p, f"rg_c{i}", 1_000) for i in range(21)]
-    real = ledger.close_many
+def hold_the_first_group(monkeypatch, writer: str):
+    """Make ``ledger.<writer>`` hold its first group until let go: (first_started, let_go, group sizes)."""
+    real = getattr(ledger, writer)
     first_started, let_go = threading.Event(), threading.Event()
     sizes = []
 
-    def slow_first(engine, closes):
-        sizes.append(len(closes))
+    def slow_first(engine, items):
+        sizes.append(len(items))
         if len(sizes) == 1:
             first_started.set()
             assert let_go.wait(60)
-        return real(engine, closes)
+        return real(engine, items)
 
-    monkeypatch.setattr(ledger, "close_many", slow_first)
+    monkeypatch.setattr(ledger, writer, slow_first)
+    return first_started, let_go, sizes
+
+
+def test_closes_that_arrive_during_a_commit_share_the_next_transaction(dapp, make_account, monkeypatch):
+    org, _, p = make_account(1_000_000)
+    holds = [ledger.reserve(p, f"rg_c{i}", 1_000) for i in range(21)]
+    first_started, let_go, sizes = hold_the_first_group(monkeypatch, "close_many")
     before = group().transactions
     with ThreadPoolExecutor(max_workers=21) as pool:
         settle = settler(dapp)
@@ -106,12 +112,12 @@ def test_a_group_skips_a_closed_hold_and_a_second_settle_charges_nothing(dapp, m
 def test_many_concurrent_settles_are_all_written_once_in_fewer_transactions(dapp, make_account):
     orgs = [make_account(1_000_000) for _ in range(3)]
     holds = [(p, ledger.reserve(p, f"rg_e{i}", 500)) for i in range(150) for _o, _k, p in [orgs[i % 3]]]
-    before = (group().transactions, group().closes)
+    before = (group().transactions, group().written)
     settle = settler(dapp)
     with ThreadPoolExecutor(max_workers=24) as pool:
         charged = list(pool.map(lambda ph: settle(ph[1], 200 + 500, rec(ph[0], ph[1].request_id)), holds))
     assert charged == [700] * 150  # above the hold: charged in full
-    assert group().closes - before[1] == 150
+    assert group().written - before[1] == 150
     assert group().transactions - before[0] < 150  # closes that met shared a transaction
     for org, _k, _p in orgs:
         assert ledger.balance(org) == (1_000_000 - 50 * 700, 0)
@@ -189,7 +195,7 @@ gevent.joinall(jobs, raise_error=True)
 with app.app_context():
     g = ledger_group.group_for(core_db.get_db().engine)
     print(json.dumps({"charged": sorted({j.value for j in jobs}), "transactions": g.transactions,
-                      "closes": g.closes, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
+                      "closes": g.written, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
 """
 
 

@@ -14,7 +14,7 @@ from core.errors import AuthError, InsufficientBalance, QuotaExceeded
 from core.models.ledger import LedgerEntry, Reservation
 
 from .test_ledger import rows
-from .test_ledger_group import GEVENT_HEAD, run_in_gevent
+from .test_ledger_group import GEVENT_HEAD, hold_the_first_group, run_in_gevent
 
 
 def group():
@@ -39,18 +39,7 @@ def test_reservations_that_meet_share_a_transaction_each_judged_in_turn(dapp, ma
     _, sub = make_sub(master, quota_credits=1_000)
     _, gone = make_sub(master, name="gone")
     accounts.revoke_key(org, gone.key_id)
-    real = ledger.reserve_many
-    first_started, let_go = threading.Event(), threading.Event()
-    sizes = []
-
-    def slow_first(engine, items):
-        sizes.append(len(items))
-        if len(sizes) == 1:
-            first_started.set()
-            assert let_go.wait(60)
-        return real(engine, items)
-
-    monkeypatch.setattr(ledger, "reserve_many", slow_first)
+    first_started, let_go, sizes = hold_the_first_group(monkeypatch, "reserve_many")
     # In queue order; the sub key's quota and the wallet run out part-way, smaller ones after still fit.
     plan = [(master, 100, 100), (sub, 600, 600), (sub, 600, "QuotaExceeded"), (gone, 10, "AuthError"),
             (sub, 400, 400), (master, 8_000, 8_000), (master, 1_000, "InsufficientBalance"), (master, 900, 900)]
@@ -111,7 +100,7 @@ gevent.joinall(jobs, raise_error=True)
 with app.app_context():
     g = ledger_group.group_for(core_db.get_db().engine, "reserve")
     print(json.dumps({"held": sorted(j.value for j in jobs), "transactions": g.transactions,
-                      "written": g.closes, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
+                      "written": g.written, "balance": ledger.balance(org), "problems": ledger.verify_ledger()}))
 """
 
 
