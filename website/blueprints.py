@@ -6,7 +6,8 @@ OAuth endpoints, and the site's 404 page for site paths.
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, Response, render_template, request
+from flask_babel import refresh
 
 from . import blog, content, docs, freeze, i18n, marketing, numbers, playground, pricing, security
 from .console import auth as console_auth
@@ -37,6 +38,43 @@ def register(app: Flask) -> None:
     console_present.init_app(app)
     app.register_error_handler(404, _not_found)
     _oauth(app)
+    _pages_only(app)
+
+
+# The gateway's key-authenticated paths: their callers are programs, with no locale and no session.
+KEY_PATHS = ("/v1/", "/v1beta/")
+
+
+def _pages_only(app: Flask) -> None:
+    """Run the site's app-wide hooks (Babel's locale reset, the gettext domain, the remember-me cookie) on
+    every path but the gateway's key-authenticated ones, from one hook each way.
+
+    Nothing on those paths reads a locale, a catalog or a cookie session (``gateway.api_paths.KeySessions``
+    gives them none), and each hook cost every call a dispatch.
+    """
+    site_before = [refresh, i18n.pick_domain]
+    site_after = [console_auth.login_manager._update_remember_cookie]
+    befores = app.before_request_funcs.setdefault(None, [])
+    afters = app.after_request_funcs.setdefault(None, [])
+    at = min(befores.index(f) for f in site_before)
+    for f in site_before:
+        befores.remove(f)
+    for f in site_after:
+        afters.remove(f)
+
+    def before() -> None:
+        if not request.path.startswith(KEY_PATHS):
+            for hook in site_before:
+                hook()
+
+    def after(resp: Response) -> Response:
+        if not request.path.startswith(KEY_PATHS):
+            for hook in reversed(site_after):  # as Flask runs after-request hooks: the last registered first
+                resp = hook(resp)
+        return resp
+
+    befores.insert(at, before)
+    afters.append(after)
 
 
 def _console(app: Flask) -> None:

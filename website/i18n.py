@@ -39,12 +39,12 @@ def init_app(app: Flask) -> None:
     app.url_value_preprocessor(_pull_lang)
     # Frozen-Flask sends every page through one app context: drop Babel's cached locale per request.
     app.before_request(refresh)
-    app.before_request(_pick_domain)
+    app.before_request(pick_domain)
     app.url_defaults(_push_lang)
     app.context_processor(_template_globals)
 
 
-def _pick_domain() -> None:
+def pick_domain() -> None:
     """Point gettext at the console's catalog on console pages, at the site's everywhere else."""
     domains = current_app.extensions["bytespike_domains"]
     domains["console" if request.blueprint in CONSOLE_BLUEPRINTS else "site"].as_default()

@@ -253,3 +253,27 @@ def test_console_key_names_with_control_characters_answer_400(console_app):
     assert person.post(f"/keys/{key_id}/rename", {"name": "bad\u0000name"}).status_code == 400
     with console_app.app_context():
         assert core_db.session().get(ApiKey, key_id).name == "laptop"
+
+
+
+def test_site_hooks_skip_the_key_paths_and_still_run_on_pages(console_app):
+    """The locale reset and the gettext domain run on pages, through one dispatcher; a /v1 call skips them."""
+    from flask_babel import refresh
+
+    from website import i18n
+
+    hooks = console_app.before_request_funcs[None]
+    assert refresh not in hooks and i18n.pick_domain not in hooks
+    dispatch = next(f for f in hooks if f.__qualname__.endswith("_pages_only.<locals>.before"))
+    site = next(c.cell_contents for c in dispatch.__closure__ or () if isinstance(c.cell_contents, list))
+    assert site == [refresh, i18n.pick_domain]
+    calls: list[str] = []
+    site[:] = [lambda h=h: (calls.append(h.__name__), h())[1] for h in site]
+    client = console_app.test_client()
+    r = client.post("/v1/chat/completions", json={"model": "x", "messages": []})
+    assert r.status_code == 401 and "Set-Cookie" not in r.headers
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert calls == []
+    page = client.get("/zh/console/login")
+    assert page.status_code == 200 and 'lang="zh' in page.text
+    assert calls == ["refresh", "pick_domain"]
