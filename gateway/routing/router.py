@@ -183,6 +183,8 @@ class Router:
             return [(c, "") for c in self._weighted(((c, 1.0) for c in chans), skey)]
         states = {c.name: circuit_for(snap, mine, c.name) for c in chans}
         live = [c for c in chans if states[c.name][0] != OPEN]
+        if len(live) < 2:  # nothing to weigh: one channel's health cannot change its place
+            return [(c, states[c.name][1]) for c in live]
         best = best_p95(self.ch_health[c.name] for c in live)
         best_err = min((self.ch_health[c.name].error_rate() for c in live), default=0.0)
         items = [(c, 1.0 if states[c.name][0] == HALF_OPEN else self.ch_health[c.name].score(best, best_err))
