@@ -125,19 +125,25 @@ def test_many_concurrent_settles_are_all_written_once_in_fewer_transactions(dapp
     assert ledger.verify_ledger() == []
 
 
+def fail_every_group(monkeypatch, writer: str, reason: str) -> list[int]:
+    """Make ``ledger.<writer>`` raise ``reason`` for any group of more than one item; the sizes it was given."""
+    real = getattr(ledger, writer)
+    calls: list[int] = []
+
+    def flaky(engine, items):
+        calls.append(len(items))
+        if len(items) > 1:
+            raise sa.exc.OperationalError("group", {}, Exception(reason))
+        return real(engine, items)
+
+    monkeypatch.setattr(ledger, writer, flaky)
+    return calls
+
+
 def test_a_failed_group_is_written_close_by_close(dapp, make_account, monkeypatch):
     org, _, p = make_account(10_000)
     holds = [ledger.reserve(p, f"rg_f{i}", 1_000) for i in range(3)]
-    real = ledger.close_many
-    calls = []
-
-    def flaky(engine, closes):
-        calls.append(len(closes))
-        if len(closes) > 1:
-            raise sa.exc.OperationalError("group", {}, Exception("database is locked"))
-        return real(engine, closes)
-
-    monkeypatch.setattr(ledger, "close_many", flaky)
+    calls = fail_every_group(monkeypatch, "close_many", "database is locked")
     slots = [ledger_group._Slot((h, "settle", 400, rec(p, h.request_id))) for h in holds]
     group()._write(slots, ledger.close_many)
     assert calls == [3, 1, 1, 1]

@@ -6,15 +6,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import sqlalchemy as sa
-
 from core import accounts, ledger, ledger_group
 from core import db as core_db
 from core.errors import AuthError, InsufficientBalance, QuotaExceeded
 from core.models.ledger import LedgerEntry, Reservation
 
 from .test_ledger import rows
-from .test_ledger_group import GEVENT_HEAD, hold_the_first_group, run_in_gevent
+from .test_ledger_group import GEVENT_HEAD, fail_every_group, hold_the_first_group, run_in_gevent
 
 
 def group():
@@ -64,16 +62,7 @@ def test_reservations_that_meet_share_a_transaction_each_judged_in_turn(dapp, ma
 
 def test_a_failed_group_of_reservations_is_written_one_by_one(dapp, make_account, monkeypatch):
     org, _, p = make_account(2_500)
-    real = ledger.reserve_many
-    calls = []
-
-    def flaky(engine, items):
-        calls.append(len(items))
-        if len(items) > 1:
-            raise sa.exc.OperationalError("group", {}, Exception("deadlock detected"))
-        return real(engine, items)
-
-    monkeypatch.setattr(ledger, "reserve_many", flaky)
+    calls = fail_every_group(monkeypatch, "reserve_many", "deadlock detected")
     slots = [ledger_group._Slot(ledger.reservation(p, f"rgf_{i}", 1_000)) for i in range(3)]
     group()._write(slots, ledger.reserve_many)
     assert calls == [3, 1, 1, 1]
