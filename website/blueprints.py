@@ -9,6 +9,8 @@ from __future__ import annotations
 from flask import Flask, Response, render_template, request
 from flask_babel import refresh
 
+from gateway.api_paths import KEY_ROOTS
+
 from . import blog, content, docs, freeze, i18n, marketing, numbers, playground, pricing, security
 from .console import auth as console_auth
 from .console import present as console_present
@@ -41,13 +43,9 @@ def register(app: Flask) -> None:
     _pages_only(app)
 
 
-# The gateway's key-authenticated paths: their callers are programs, with no locale and no session.
-KEY_PATHS = ("/v1/", "/v1beta/")
-
-
 def _pages_only(app: Flask) -> None:
     """Run the site's app-wide hooks (Babel's locale reset, the gettext domain, the remember-me cookie) on
-    every path but the gateway's key-authenticated ones, from one hook each way.
+    every path but the gateway's key-authenticated ones (``KEY_ROOTS``), from one hook each way.
 
     Nothing on those paths reads a locale, a catalog or a cookie session (``gateway.api_paths.KeySessions``
     gives them none), and each hook cost every call a dispatch.
@@ -63,12 +61,12 @@ def _pages_only(app: Flask) -> None:
         afters.remove(f)
 
     def before() -> None:
-        if not request.path.startswith(KEY_PATHS):
+        if not request.path.startswith(KEY_ROOTS):
             for hook in site_before:
                 hook()
 
     def after(resp: Response) -> Response:
-        if not request.path.startswith(KEY_PATHS):
+        if not request.path.startswith(KEY_ROOTS):
             for hook in reversed(site_after):  # as Flask runs after-request hooks: the last registered first
                 resp = hook(resp)
         return resp

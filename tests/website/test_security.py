@@ -255,7 +255,6 @@ def test_console_key_names_with_control_characters_answer_400(console_app):
         assert core_db.session().get(ApiKey, key_id).name == "laptop"
 
 
-
 def test_site_hooks_skip_the_key_paths_and_still_run_on_pages(console_app):
     """The locale reset and the gettext domain run on pages, through one dispatcher; a /v1 call skips them."""
     from flask_babel import refresh
