@@ -124,7 +124,7 @@ def _wait_dead(pid: int, timeout: float = 10.0) -> None:
             with open(f"/proc/{pid}/stat") as fh:
                 if fh.read().split(")")[-1].split()[0] == "Z":
                     return
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):  # reaped between the open and the read
             return
         time.sleep(0.02)
     raise AssertionError(f"worker {pid} did not die")
