@@ -68,6 +68,13 @@ class Gateway:
     proc: subprocess.Popen | None = None
     _engine: Any = field(default=None, repr=False)
     _app: Any = field(default=None, repr=False)
+    _kept: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def remembered(self, name: str, make: Any) -> Any:
+        """``make()`` once per server: what a session of tests shares on it (a funded account, say)."""
+        if name not in self._kept:
+            self._kept[name] = make()
+        return self._kept[name]
 
     @property
     def engine(self) -> sa.Engine:
@@ -190,24 +197,65 @@ def server_env(db_url: str, channels: Path, prefix: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def gateway_server(request, fake_vendors, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"gw-{request.param}")
-    db_url = f"sqlite:///{tmp / 'bytespike.db'}" if request.param == "sqlite" else create_pg_database()
+class Servers:
+    """The servers one test process has started, one per backend, each kept until the session ends.
+
+    A parametrized session fixture holds one instance at a time: pytest would stop the SQLite
+    server and start it again whenever the next test file asks for the other backend (in a
+    parallel run, about 18 starts per backend instead of one per process). The parametrized
+    fixtures look their server up here instead.
+    """
+
+    def __init__(self, start: Any) -> None:
+        self._start = start  # backend -> (server, stop)
+        self._running: dict[str, tuple[Gateway, Any]] = {}
+
+    def get(self, backend: str) -> Gateway:
+        if backend not in self._running:
+            self._running[backend] = self._start(backend)
+        return self._running[backend][0]
+
+    def close(self) -> None:
+        for _gw, stop in self._running.values():
+            stop()
+        self._running.clear()
+
+
+def serve_backend(backend: str, name: str, channels_text: str, fakes: dict[str, Any], tmp_path_factory):
+    """One gunicorn on a fresh database of ``backend``: (its Gateway, the function that stops and clears it)."""
+    tmp = tmp_path_factory.mktemp(f"{name}-{backend}")
+    db_url = f"sqlite:///{tmp / 'bytespike.db'}" if backend == "sqlite" else create_pg_database()
     channels = tmp / "channels.toml"
-    channels.write_text(channels_toml(fake_vendors))
+    channels.write_text(channels_text)
     prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
     env = server_env(db_url, channels, prefix)
     port = free_port()
-    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", fake_vendors)
+    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", fakes)
     gw.cli("init-db")
     gw.proc = start_gunicorn(env, port, gw.log_path)
-    yield gw
-    stop_gunicorn(gw.proc)
-    gw.close()
-    if request.param == "postgresql":
-        drop_pg_database(db_url)
-    _clean_redis(prefix)
+
+    def stop() -> None:
+        stop_gunicorn(gw.proc)
+        gw.close()
+        if backend == "postgresql":
+            drop_pg_database(db_url)
+        _clean_redis(prefix)
+
+    return gw, stop
+
+
+@pytest.fixture(scope="session")
+def gateway_servers(fake_vendors, tmp_path_factory):
+    servers = Servers(lambda backend: serve_backend(backend, "gw", channels_toml(fake_vendors), fake_vendors,
+                                                    tmp_path_factory))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def gateway_server(request, gateway_servers):
+    """This process's server on the backend of the test's parameter (started on first use, kept)."""
+    return gateway_servers.get(request.param)
 
 
 def _clean_redis(prefix: str) -> None:
@@ -233,7 +281,7 @@ def gateway(gateway_server):
         f.reset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def shared_key(gateway_server):
-    """One well-funded account for tests that check content, not the wallet."""
-    return gateway_server.account(credits=500_000_000)
+    """One well-funded account for tests that check content, not the wallet (one per server)."""
+    return gateway_server.remembered("shared", lambda: gateway_server.account(credits=500_000_000))

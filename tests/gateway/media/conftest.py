@@ -7,15 +7,13 @@ gateway tests', from ``tests.gateway.conftest``; only the channels file differs.
 from __future__ import annotations
 
 import json
-import uuid
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import create_pg_database, drop_pg_database, free_port
-from tests.gateway.conftest import Gateway, _clean_redis, server_env, start_gunicorn, stop_gunicorn
+from tests.gateway.conftest import Gateway, Servers, serve_backend
 from tests.gateway.media.fake_media import FakeMedia
 
 UPSTREAM_KEYS = ("sk-up-media-AAAA1111", "sk-up-media-BBBB2222")
@@ -48,24 +46,18 @@ def fake_media():
     fake.stop()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def media_server(request, fake_media, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"media-{request.param}")
-    db_url = f"sqlite:///{tmp / 'bytespike.db'}" if request.param == "sqlite" else create_pg_database()
-    channels = tmp / "channels.toml"
-    channels.write_text(channels_toml(fake_media))
-    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
-    env = server_env(db_url, channels, prefix)
-    port = free_port()
-    gw = Gateway(f"http://127.0.0.1:{port}", db_url, env, tmp / "gunicorn.log", {})
-    gw.cli("init-db")
-    gw.proc = start_gunicorn(env, port, gw.log_path)
-    yield gw
-    stop_gunicorn(gw.proc)
-    gw.close()
-    if request.param == "postgresql":
-        drop_pg_database(db_url)
-    _clean_redis(prefix)
+@pytest.fixture(scope="session")
+def media_servers(fake_media, tmp_path_factory):
+    servers = Servers(lambda backend: serve_backend(backend, "media", channels_toml(fake_media), {},
+                                                    tmp_path_factory))
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def media_server(request, media_servers):
+    """This process's media server on the test's backend (started on first use, kept)."""
+    return media_servers.get(request.param)
 
 
 @pytest.fixture
@@ -76,10 +68,10 @@ def media(media_server, fake_media):
     fake_media.reset()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def key(media_server) -> str:
     """A well-funded account; tests compare its wallet before and after."""
-    return media_server.account(credits=100_000_000)
+    return media_server.remembered("key", lambda: media_server.account(credits=100_000_000))
 
 
 @pytest.fixture
@@ -90,19 +82,19 @@ def fresh(media, key):
     return key, before
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def poor_key(media_server) -> str:
     """An account with 1,000 credits: too little for any media call here."""
-    return media_server.account(credits=1000)
+    return media_server.remembered("poor_key", lambda: media_server.account(credits=1000))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def other_key(media_server) -> str:
     """A second org."""
-    return media_server.account(credits=10_000_000)
+    return media_server.remembered("other_key", lambda: media_server.account(credits=10_000_000))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def card(media_server) -> dict[str, dict[str, Any]]:
     """The rate card as the running server publishes it (operator prices applied)."""
     rows = requests.get(media_server.base_url + "/api/pricing", timeout=10).json()["models"]
