@@ -203,19 +203,22 @@ class Servers:
     A parametrized session fixture holds one instance at a time: pytest would stop the SQLite
     server and start it again whenever the next test file asks for the other backend (in a
     parallel run, about 18 starts per backend instead of one per process). The parametrized
-    fixtures look their server up here instead.
+    fixtures look their server up here instead. Used as a context manager: leaving it stops them.
     """
 
-    def __init__(self, start: Any) -> None:
-        self._start = start  # backend -> (server, stop)
+    def __init__(self, name: str, channels_text: str, fakes: dict[str, Any], tmp_path_factory: Any) -> None:
+        self._args = (name, channels_text, fakes, tmp_path_factory)
         self._running: dict[str, tuple[Gateway, Any]] = {}
 
     def get(self, backend: str) -> Gateway:
         if backend not in self._running:
-            self._running[backend] = self._start(backend)
+            self._running[backend] = serve_backend(backend, *self._args)
         return self._running[backend][0]
 
-    def close(self) -> None:
+    def __enter__(self) -> Servers:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
         for _gw, stop in self._running.values():
             stop()
         self._running.clear()
@@ -246,10 +249,8 @@ def serve_backend(backend: str, name: str, channels_text: str, fakes: dict[str, 
 
 @pytest.fixture(scope="session")
 def gateway_servers(fake_vendors, tmp_path_factory):
-    servers = Servers(lambda backend: serve_backend(backend, "gw", channels_toml(fake_vendors), fake_vendors,
-                                                    tmp_path_factory))
-    yield servers
-    servers.close()
+    with Servers("gw", channels_toml(fake_vendors), fake_vendors, tmp_path_factory) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

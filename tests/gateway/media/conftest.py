@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.gateway.conftest import Gateway, Servers, serve_backend
+from tests.gateway.conftest import Gateway, Servers
 from tests.gateway.media.fake_media import FakeMedia
 
 UPSTREAM_KEYS = ("sk-up-media-AAAA1111", "sk-up-media-BBBB2222")
@@ -48,10 +48,8 @@ def fake_media():
 
 @pytest.fixture(scope="session")
 def media_servers(fake_media, tmp_path_factory):
-    servers = Servers(lambda backend: serve_backend(backend, "media", channels_toml(fake_media), {},
-                                                    tmp_path_factory))
-    yield servers
-    servers.close()
+    with Servers("media", channels_toml(fake_media), {}, tmp_path_factory) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
