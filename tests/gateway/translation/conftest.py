@@ -6,15 +6,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import free_port
-from tests.gateway.conftest import (
-    Gateway,
-    _clean_redis,
-    channels_toml,
-    server_env,
-    start_gunicorn,
-    stop_gunicorn,
-)
+from tests.gateway.conftest import channels_toml, serve_backend
 from tests.gateway.translation.upstreams import ScriptedVendor
 
 
@@ -31,20 +23,10 @@ def scripted_vendors():
 @pytest.fixture(scope="session")
 def tgw(scripted_vendors, tmp_path_factory):
     """The gateway: models claude-sonnet-4-6, gpt-5-4 and gemini-3-1-pro, one per vendor."""
-    tmp = tmp_path_factory.mktemp("gw-translation")
-    channels = tmp / "channels.toml"
-    channels.write_text(channels_toml(scripted_vendors))  # type: ignore[arg-type]
-    prefix = f"bstest:{uuid.uuid4().hex[:8]}:"
-    env = server_env(f"sqlite:///{tmp / 'bytespike.db'}", channels, prefix)
-    port = free_port()
-    gw = Gateway(f"http://127.0.0.1:{port}", env["BYTESPIKE_DATABASE_URL"], env, tmp / "gunicorn.log",
-                 scripted_vendors)  # type: ignore[arg-type]
-    gw.cli("init-db")
-    gw.proc = start_gunicorn(env, port, gw.log_path)
+    gw, stop = serve_backend("sqlite", "gw-translation", channels_toml(scripted_vendors),  # type: ignore[arg-type]
+                             scripted_vendors, tmp_path_factory)
     yield gw
-    stop_gunicorn(gw.proc)
-    gw.close()
-    _clean_redis(prefix)
+    stop()
 
 
 @pytest.fixture(scope="session")
