@@ -95,8 +95,11 @@ def other_key(media_server) -> str:
 @pytest.fixture(scope="module")
 def card(media_server) -> dict[str, dict[str, Any]]:
     """The rate card as the running server publishes it (operator prices applied)."""
-    rows = requests.get(media_server.base_url + "/api/pricing", timeout=10).json()["models"]
-    return {r["id"]: r for r in rows}
+    def read() -> dict[str, dict[str, Any]]:
+        rows = requests.get(media_server.base_url + "/api/pricing", timeout=10).json()["models"]
+        return {r["id"]: r for r in rows}
+
+    return media_server.remembered("card", read)
 
 
 def ceil_credits(x: Decimal) -> int:
