@@ -39,11 +39,13 @@ CostFn = Callable[[Usage], int]
 class PassthroughRelay:
     """Same protocol in and out: raw bytes, plus the cost on the final usage event.
 
-    Event boundaries are found by scanning the bytes for blank lines; an event that
-    ``rules.sniff`` does not match (a text delta) goes out as it came, unparsed. Blocks
-    that are not plain ``data:``/``event:`` events (comments, stray blank lines) and any
-    stream with a ``\\r`` or a byte-order mark take the full SSE decoder instead, so
-    what the caller receives is the same either way.
+    Event boundaries are found by scanning the bytes for blank lines. Each read is
+    searched whole with ``rules.sniff``: a run of events none of which matches (text
+    deltas) goes out as it came, in one piece, unparsed (renamed in place when the
+    channel maps the model); an event that matches is parsed. Blocks that are not
+    plain ``data:``/``event:`` events (comments, stray blank lines) and any stream with a
+    ``\\r`` or a byte-order mark take the full SSE decoder instead, so what the caller
+    receives is the same either way.
     """
 
     def __init__(self, codec: UpstreamCodec, *, include_usage: bool, cost_fn: CostFn, secrets: Iterable[str] = (),
@@ -61,8 +63,13 @@ class PassthroughRelay:
         if self._slow:
             return self._forward(self._decoder.feed(chunk))
         buf = self._buf + chunk if self._buf else chunk
-        first, self._first = self._first, False
-        if b"\r" in buf or (first and buf.startswith(b"\xef\xbb\xbf")):
+        if self._first and buf:
+            self._first = False
+            if buf.startswith(b"\xef\xbb\xbf"):
+                self._slow, self._buf = True, b""
+                return self._forward(self._decoder.feed(buf))
+            self._decoder.skip_bom()
+        if b"\r" in buf:
             self._slow, self._buf = True, b""
             return self._forward(self._decoder.feed(buf))
         end = buf.rfind(b"\n\n")
@@ -70,8 +77,10 @@ class PassthroughRelay:
             self._buf = buf
             return b""
         self._buf = buf[end + 2:]
-        out = [self._block(raw) for raw in buf[:end].split(b"\n\n")]
-        return b"".join(out)
+        body = buf[:end + 2]
+        if b"\n\n\n" in body or body.startswith(b"\n"):  # stray blank lines: block by block, as split
+            return b"".join([self._block(raw) for raw in body[:-2].split(b"\n\n")])
+        return self._scan(body)
 
     def finish(self) -> bytes:
         if self._buf:
@@ -80,17 +89,75 @@ class PassthroughRelay:
             return head + self._forward(self._decoder.flush())
         return self._forward(self._decoder.flush())
 
+    def _scan(self, body: bytes) -> bytes:
+        """Whole events (no stray blank lines): runs that no sniff pattern matches in one piece, the rest alone."""
+        sniff = self._rules.sniff
+        size = len(body)
+        nxt = [-1] * len(sniff)  # each pattern's next match at or after ``pos`` (``size``: none)
+        out = []
+        pos = 0
+        while pos < size:
+            hit = size
+            for i, pattern in enumerate(sniff):
+                at = nxt[i]
+                if at < pos:
+                    m = pattern.search(body, pos)
+                    at = nxt[i] = m.start() if m is not None else size
+                hit = min(hit, at)
+            if hit == size:
+                start = size
+            else:  # where the hit's event starts
+                start = body.rfind(b"\n\n", pos, hit)
+                start = pos if start < 0 else start + 2
+            if start > pos:
+                out.append(self._run(body[pos:start]))
+            if hit == size:
+                break
+            end = body.find(b"\n\n", hit) + 2
+            out.append(self._block(body[start:end - 2]))
+            pos = end
+        return b"".join(out)
+
+    def _run(self, run: bytes) -> bytes:
+        """Events no sniff pattern matched (each ends in a blank line): at once if all plain, else one by one."""
+        n = run.count(b"\n\n")
+        lines = run.count(b"\n")
+        if run.startswith(b"data:"):
+            plain = lines == 2 * n and run.count(b"\n\ndata:") == n - 1  # one data line each
+        elif run.startswith(b"event:"):  # an event line and a data line each
+            plain = lines == 3 * n and run.count(b"\n\nevent:") == n - 1 and run.count(b"\ndata:") == n
+        else:
+            plain = False
+        rename = self._stream.rename
+        if plain:
+            renamed = run if rename is None else rename.compact(run)
+            if renamed is not None:
+                self._events += n
+                return renamed
+        return b"".join([self._block(raw) for raw in run[:-2].split(b"\n\n")])
+
     def _block(self, raw: bytes) -> bytes:
         """One blank-line-terminated block (without its blank line) to the bytes to send."""
         plain = raw.startswith(b"data:") or (raw.startswith(b"event:") and b"\ndata:" in raw)
         if not plain or raw.endswith(b"\n"):
             return self._forward(self._decoder.feed(raw + b"\n\n"))  # comments, stray blank lines
         raw += b"\n\n"
-        if self._rules.sniff.search(raw) is not None:
-            return self._forward(self._decoder.feed(raw))
+        if any(pattern.search(raw) is not None for pattern in self._rules.sniff):
+            return self._forward(self._parse(raw))
         self._events += 1
         rename = self._stream.rename
         return rename(raw) if rename is not None else raw
+
+    def _parse(self, raw: bytes) -> list[sse.SSEEvent]:
+        """A plain event's fields (as the decoder reads them), without the decoder for the common shapes."""
+        lines = raw.count(b"\n")
+        if lines == 2 and raw.startswith(b"data:"):
+            return [sse.SSEEvent(None, _field(raw[5:-2]), raw)]
+        if lines == 3 and raw.startswith(b"event:"):
+            cut = raw.index(b"\n")
+            if raw.startswith(b"data:", cut + 1):
+                return [sse.SSEEvent(_field(raw[6:cut]) or None, _field(raw[cut + 6:-2]), raw)]
+        return self._decoder.feed(raw)
 
     def _forward(self, events: list[sse.SSEEvent]) -> bytes:
         out = []
@@ -117,6 +184,11 @@ class PassthroughRelay:
     def delivered_tokens(self) -> int:
         # Vendors send about one token per content event; a fair floor for an abandoned stream.
         return self._events
+
+
+def _field(value: bytes) -> str:
+    """A field's value as the SSE decoder reads it: one leading space dropped, UTF-8 with replacement."""
+    return (value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace")
 
 
 class TranslateRelay:

@@ -55,6 +55,10 @@ class SSEDecoder:
         del self._buf[:pos]
         return events
 
+    def skip_bom(self) -> None:
+        """The stream's first bytes were read elsewhere and had no byte-order mark: never strip one later."""
+        self._started = True
+
     def flush(self) -> list[SSEEvent]:
         """End of stream: dispatch a last event that had no trailing blank line."""
         events: list[SSEEvent] = []

@@ -10,15 +10,16 @@ A protocol gives its ``PassthroughRules``: how an error event looks, how to
 write one, and ``step``, which reads one JSON event's usage and end into the
 stream's score and returns the bytes to send (None: the event as it came).
 
-Most events are text deltas that need nothing: ``sniff`` (a bytes pattern) says
+Most events are text deltas that need nothing: ``sniff`` (bytes patterns) says
 which events may carry usage, an end or an error, and only those are parsed;
 the rest are forwarded as their raw bytes. When the channel names the model
-differently upstream (``model_map``), the answer's model field (``model_key``)
-is rewritten to the id the caller asked for, in place in the bytes.
+differently upstream (``model_map``), the answer's model members (``model_key``)
+are rewritten to the id the caller asked for, in place in the bytes.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -40,34 +41,51 @@ class PassthroughRules:
     render_error: Callable[[StreamError], bytes]
     step: Callable[[PassthroughStream, SSEEvent, dict[str, Any]], bytes | None]
     end_marker: str | None = None  # a data line that ends the stream (OpenAI's ``[DONE]``)
-    # Events this matches are parsed (usage, an end, an error); a false match only costs a parse.
-    sniff: re.Pattern[bytes] = re.compile(rb".")
+    # Events any of these match are parsed (usage, an end, an error); a false match only costs a parse.
+    # Each starts with a literal: the relay searches a whole read with each, and a literal start
+    # makes that a fast scan (one alternation starting with a quote tries every quote in the JSON).
+    sniff: tuple[re.Pattern[bytes], ...] = (re.compile(rb"."),)
     model_key: str = "model"  # the answer's field that names the model
 
 
-def model_rewriter(key: str, model: str) -> Callable[[bytes], bytes]:
-    """Replace the value of the first ``"key": "..."`` member in JSON bytes with ``model``.
+class ModelRename:
+    """Replace the value of every ``"key": "..."`` member in JSON bytes with ``model``.
 
     A quote that follows ``{``, ``,`` or whitespace is never inside a JSON string (there
-    every quote is escaped), so the match is always a real member, never text.
+    every quote is escaped), so a match is always a real member, never text.
     """
-    pattern = re.compile(rb'([{,]\s*"' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"')
-    value = json.dumps(model).encode()
-    name = b'"' + key.encode() + b'"'
-    compact = name + b':"'
 
-    def rewrite(data: bytes) -> bytes:
-        # Fast path, same result as the pattern: the first mention of the key is a compact
-        # member (``{"model":"…"`` or ``,"model":"…"``) whose value has no escapes.
-        at = data.find(name)
-        if at > 0 and data[at - 1] in b"{," and data.startswith(compact, at):
-            start = at + len(compact)
-            end = data.find(b'"', start)
-            if end >= 0 and data.find(b"\\", start, end) < 0:
-                return data[:at + len(name) + 1] + value + data[end + 1:]
-        return pattern.sub(lambda m: m.group(1) + value, data, count=1)
+    def __init__(self, key: str, model: str) -> None:
+        self._pattern = re.compile(rb'([{,]\s*"' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"')
+        self._value = json.dumps(model).encode()
+        name = self._name = b'"' + key.encode() + b'"'
+        # The compact form real vendors write: ``{"model":"…"`` or ``,"model":"…"``, the value one line
+        # with no escapes. The pattern starts with the name (a literal: a fast scan); the counts check
+        # that every mention of the name is such a member.
+        self._compact = re.compile(re.escape(name) + rb':"[^"\\\n]*"')
+        self._template = (name + b":" + self._value).replace(b"\\", b"\\\\")  # its backslashes doubled
+        self._members = (b"{" + name + b":", b"," + name + b":")
 
-    return rewrite
+    def __call__(self, data: bytes) -> bytes:
+        out = self.compact(data)
+        return out if out is not None else self._pattern.sub(lambda m: m.group(1) + self._value, data)
+
+    def compact(self, data: bytes) -> bytes | None:
+        """The rename when every mention of the key is a compact member (what ``__call__`` gives), else None.
+
+        Matches never cross a line, so on several events at once this is each event's rename.
+        """
+        mentions = data.count(self._name)
+        if data.count(self._members[0]) + data.count(self._members[1]) != mentions:
+            return None
+        out, n = self._compact.subn(self._template, data)
+        return out if n == mentions else None
+
+
+@functools.lru_cache(maxsize=1024)
+def model_rewriter(key: str, model: str) -> ModelRename:
+    """The rename of every ``key`` member to ``model`` (``ModelRename``), built once per pair."""
+    return ModelRename(key, model)
 
 
 class PassthroughStream:

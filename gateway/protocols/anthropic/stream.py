@@ -340,4 +340,5 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, payload: d
 
 # An Anthropic upstream's frames to an Anthropic caller.
 PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=error_frame, step=_passthrough_step,
-                               sniff=re.compile(rb'"(?:usage|error)"|"type"\s*:\s*"(?:message_|error)|event:\s*error'))
+                               sniff=(re.compile(rb'"usage"'), re.compile(rb'"error"'),
+                                      re.compile(rb'"type"\s*:\s*"(?:message_|error)'), re.compile(rb'event:\s*error')))

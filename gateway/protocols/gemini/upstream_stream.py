@@ -298,4 +298,5 @@ def _passthrough_step(stream: PassthroughStream, event: SSEEvent, body: dict[str
 # A Gemini upstream's chunks to a Gemini caller.
 PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
                                step=_passthrough_step, model_key="modelVersion",
-                               sniff=re.compile(rb'"(?:usageMetadata|finishReason|promptFeedback|error)"'))
+                               sniff=tuple(re.compile(b'"' + name + b'"')
+                                            for name in (b"usageMetadata", b"finishReason", b"promptFeedback", b"error")))

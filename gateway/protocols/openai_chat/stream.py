@@ -274,4 +274,5 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, chunk: dic
 # An OpenAI-compatible upstream's chunks to an OpenAI caller.
 PASSTHROUGH = PassthroughRules(is_error=_passthrough_error, render_error=_passthrough_error_chunk,
                                step=_passthrough_step, end_marker=DONE,
-                               sniff=re.compile(rb'"(?:usage"\s*:\s*\{|finish_reason"\s*:\s*"|error")|\[DONE\]'))
+                               sniff=(re.compile(rb'"usage"\s*:\s*\{'), re.compile(rb'"finish_reason"\s*:\s*"'),
+                                      re.compile(rb'"error"'), re.compile(rb'\[DONE\]')))

@@ -15,21 +15,25 @@ def _cost(u: Usage) -> int:
     return u.input_tokens * 3 + u.output_tokens * 15
 
 
-def openai_stream() -> bytes:
+def _dumps(body: dict, compact: bool) -> str:
+    return json.dumps(body, separators=(",", ":")) if compact else json.dumps(body)
+
+
+def openai_stream(compact: bool = False) -> bytes:
     def chunk(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True) -> bytes:
         body = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "up-model",
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else [],
                 "usage": usage}
-        return b"data: " + json.dumps(body).encode() + b"\n\n"
+        return b"data: " + _dumps(body, compact).encode() + b"\n\n"
     return (b": keep-alive\n\n" + chunk({"role": "assistant", "content": ""})
             + b"".join(chunk({"content": w + ' "model":"x" usage'}) for w in ("Hi", "there", "\u00e9t\u00e9"))
             + b"\n" + chunk({}, "stop") + chunk({}, None, {"prompt_tokens": 4, "completion_tokens": 3}, False)
             + b"data: [DONE]\n\n")
 
 
-def anthropic_stream() -> bytes:
+def anthropic_stream(compact: bool = False) -> bytes:
     def ev(name: str, body: dict) -> bytes:
-        return f"event: {name}\ndata: {json.dumps(body)}\n\n".encode()
+        return f"event: {name}\ndata: {_dumps(body, compact)}\n\n".encode()
     return (ev("message_start", {"type": "message_start", "message": {
                 "id": "m", "type": "message", "role": "assistant", "model": "up-model", "content": [],
                 "usage": {"input_tokens": 5, "output_tokens": 1}}})
@@ -44,16 +48,21 @@ def anthropic_stream() -> bytes:
             + ev("message_stop", {"type": "message_stop"}))
 
 
-def gemini_stream() -> bytes:
+def gemini_stream(compact: bool = False) -> bytes:
     def ev(body: dict) -> bytes:
-        return b"data: " + json.dumps(body).encode() + b"\n\n"
+        return b"data: " + _dumps(body, compact).encode() + b"\n\n"
     part = {"content": {"parts": [{"text": "hi"}], "role": "model"}, "index": 0}
     return (ev({"candidates": [part], "modelVersion": "up-model"})
             + ev({"candidates": [{**part, "finishReason": "STOP"}], "modelVersion": "up-model",
                   "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2}}))
 
 
-CASES = [("openai", openai_stream()), ("anthropic", anthropic_stream()), ("gemini", gemini_stream())]
+# As Python's json writes it (a space after each separator) and compact, as the vendors write it (the
+# relay's fast paths: a run of events at once, the model renamed in one pass).
+CASES = [(name, make(compact)) for compact in (False, True)
+         for name, make in (("openai", openai_stream), ("anthropic", anthropic_stream), ("gemini", gemini_stream))]
+IDS = [f"{name}-{'compact' if compact else 'spaced'}" for compact in (False, True)
+       for name in ("openai", "anthropic", "gemini")]
 
 
 def run(protocol: str, pieces: list[bytes], *, slow: bool, model: str | None, include_usage: bool = True):
@@ -64,7 +73,7 @@ def run(protocol: str, pieces: list[bytes], *, slow: bool, model: str | None, in
     return out, relay.usage, relay.done, relay.delivered_tokens
 
 
-@pytest.mark.parametrize("protocol,raw", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("protocol,raw", CASES, ids=IDS)
 @pytest.mark.parametrize("model", [None, "asked-id"])
 def test_byte_scan_matches_the_decoder_at_every_split(protocol, raw, model):
     want = run(protocol, [raw], slow=True, model=model)
@@ -74,7 +83,7 @@ def test_byte_scan_matches_the_decoder_at_every_split(protocol, raw, model):
     assert run(protocol, [raw[i:i + 7] for i in range(0, len(raw), 7)], slow=False, model=model) == want
 
 
-@pytest.mark.parametrize("protocol,raw", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("protocol,raw", CASES, ids=IDS)
 def test_model_is_renamed_in_every_event_and_text_is_untouched(protocol, raw):
     out = run(protocol, [raw], slow=False, model="asked-id")[0]
     assert b"up-model" not in out

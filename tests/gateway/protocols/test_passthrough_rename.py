@@ -14,7 +14,7 @@ from gateway.protocols.passthrough import model_rewriter
 def by_pattern(key: str, model: str, data: bytes) -> bytes:
     pattern = re.compile(rb'([{,]\s*"' + re.escape(key.encode()) + rb'"\s*:\s*)"(?:[^"\\]|\\.)*"')
     value = json.dumps(model).encode()
-    return pattern.sub(lambda m: m.group(1) + value, data, count=1)
+    return pattern.sub(lambda m: m.group(1) + value, data)
 
 
 PIECES = [b'{"model":"gpt-fake"', b',"model":"gpt-fake"', b'"model":"x\\"y"', b'{ "model" : "a b"', b'"model"',
