@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import outbound
 

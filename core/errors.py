@@ -8,7 +8,8 @@ failure may be retried on another key or channel is decided in one place:
 
 from __future__ import annotations
 
-from typing import Mapping, TypedDict, Unpack
+from collections.abc import Mapping
+from typing import TypedDict, Unpack
 
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",

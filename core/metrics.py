@@ -13,7 +13,8 @@ and the job queue depth are read only when ``/metrics`` is scraped.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily

@@ -25,10 +25,11 @@ import logging
 import os
 import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import requests
 

@@ -48,10 +48,25 @@ def _constant(name: str) -> Any:
     raise BadJSON(f"{name} is not a JSON number")
 
 
+# Built once: ``json.loads`` with these hooks builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_constant)
+
+
+def _decode(data: bytes | str) -> Any:
+    """``json.loads(data, parse_int=_int, parse_float=_float, parse_constant=_constant)``."""
+    if isinstance(data, (bytes, bytearray)):
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+    else:
+        text = data
+        if text.startswith("\ufeff"):
+            raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+    return _DECODER.decode(text)
+
+
 def loads(data: bytes | str) -> Any:
     """Parse ``data`` or raise ``BadJSON``."""
     try:
-        value = json.loads(data, parse_int=_int, parse_float=_float, parse_constant=_constant)
+        value = _decode(data)
     except BadJSON:
         raise
     except RecursionError:

@@ -26,8 +26,9 @@ server tools have their own types and are translated where the target has them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal, Union
 
 Protocol = Literal["anthropic", "openai", "responses", "gemini"]
 Role = Literal["user", "assistant"]

@@ -8,8 +8,9 @@ The parts, requests and answers they carry are ``gateway.canonical``'s.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal, Union
 
 from gateway.canonical import Citation, Protocol, SearchPart, Usage
 

@@ -26,8 +26,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from gateway.canonical import ChatRequest, DocumentPart, ImagePart, RawPart, TextPart, ToolResultPart
 

@@ -24,8 +24,9 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 import urllib3

@@ -9,8 +9,9 @@ and so is the reading of an error answer (``upstream.refusal``); no ledger here.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 from core.errors import UpstreamError
 from core.ratecard import ModelCard

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable
 
 from flask import Response, request
 from werkzeug.exceptions import RequestEntityTooLarge

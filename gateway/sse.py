@@ -112,5 +112,7 @@ class SSEDecoder:
 def encode(data: str, event: str | None = None) -> bytes:
     """Frame one event; a multi-line ``data`` becomes several ``data:`` lines."""
     head = f"event: {event}\n" if event is not None else ""
+    if "\n" not in data and "\r" not in data:  # one line: serialised JSON always is
+        return f"{head}data: {data}\n\n".encode()
     body = "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", data))
     return f"{head}{body}\n".encode()

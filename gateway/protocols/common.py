@@ -11,7 +11,8 @@ import base64
 import hashlib
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from gateway.canonical import Citation, Usage
 

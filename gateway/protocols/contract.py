@@ -19,7 +19,8 @@ An upstream's error, in any vendor's shape, is read by ``upstream_error``
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Iterable, Protocol
 
 from core.errors import GatewayError, UpstreamError
 from gateway.canonical import ChatRequest, ChatResponse, Tool

@@ -8,7 +8,8 @@ takes the value itself and the field's name as the caller wrote it
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from core.errors import InvalidRequest
 

@@ -23,7 +23,8 @@ Two kinds of record, each written one way whatever the target:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from gateway.canonical import Citation
 

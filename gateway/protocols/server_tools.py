@@ -13,7 +13,8 @@ A kind an upstream cannot run is refused by ``carry`` before the call.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import ServerTool
 

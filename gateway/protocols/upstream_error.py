@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from core.errors import ANTHROPIC_KIND, UpstreamError
 from gateway.canonical_events import StreamError

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Iterator, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterator
 
 from core.channels import ChannelConfig
 

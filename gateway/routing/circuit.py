@@ -11,8 +11,9 @@ router batches them with the session pin); the flags are cached for
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable
 
 from .state import Store
 

@@ -7,8 +7,9 @@ verify it (signed, or redacted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from gateway.canonical import (
     Citation,

@@ -13,7 +13,8 @@ Anthropic's own records are left as they are.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import Citation
 from gateway.protocols.history import anthropic_citation, ran_as_text, with_sources

@@ -9,7 +9,8 @@ Content blocks and turns live in ``blocks``.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import (
     ChatRequest,

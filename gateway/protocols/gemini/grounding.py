@@ -10,7 +10,8 @@ as ``groundingMetadata`` for a Gemini caller.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import Citation, Part, SearchPart, TextPart, Usage
 from gateway.protocols.common import cited_span

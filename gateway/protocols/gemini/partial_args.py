@@ -12,7 +12,8 @@ path while its piece says ``willContinue``. A ``functionCall`` without
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.protocols.fields import pick
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from typing import Any, Callable, Mapping
+from collections.abc import Mapping
+from typing import Any, Callable
 
 from core.errors import InvalidRequest
 from gateway.canonical import (

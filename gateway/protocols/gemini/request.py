@@ -14,7 +14,8 @@ built-in tools such as ``googleSearch``, penalties, seed, ...) go to
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import (
     MAX_CHOICES,

@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Mapping
+from typing import Any, Iterable
 
 from gateway.canonical import ChatRequest, ChatResponse, Part, Thinking, Tool, ToolCallPart, ToolResultPart
 from gateway.protocols import server_tools

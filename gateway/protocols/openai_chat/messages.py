@@ -9,8 +9,9 @@ text is prefixed with ``Error: ``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from gateway.canonical import (
     ChatRequest,

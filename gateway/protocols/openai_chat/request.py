@@ -9,7 +9,8 @@ upstream. Messages live in ``messages``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from gateway.canonical import (
     MAX_CHOICES,

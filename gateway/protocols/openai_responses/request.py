@@ -14,7 +14,8 @@ replaying the item (Codex does, with ``store: false``) hands it back intact.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from core.errors import InvalidRequest
 from gateway.canonical import (

@@ -9,8 +9,9 @@ The item rules are those of ``response`` (see there).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from gateway.canonical import Citation, ToolCallPart
 from gateway.canonical_events import (
