@@ -70,6 +70,8 @@ class Call:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     upstream_s: float = 0.0
+    # The last cost worked out (card, usage, credits): a stream's final event and its settle ask twice.
+    _cost_memo: tuple[ModelCard, Usage, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.codec = registry.codec(self.protocol)
@@ -122,4 +124,10 @@ class Call:
 
     def cost_of(self, usage: Usage) -> int:
         """Cost of the reported usage at the served model's price (the reservation is no ceiling)."""
-        return ratecard.chat_cost_credits(self.served or self.cards[0], usage)
+        card = self.served or self.cards[0]
+        memo = self._cost_memo
+        if memo is not None and memo[0] is card and memo[1] == usage:
+            return memo[2]
+        cost = ratecard.chat_cost_credits(card, usage)
+        self._cost_memo = (card, usage, cost)
+        return cost

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -129,6 +130,41 @@ class PassthroughStream:
     def cost(self) -> int:
         """The call's cost at the usage seen so far."""
         return self._cost_fn(self.usage or Usage())
+
+
+_DECODER = json.JSONDecoder()
+_WS = " \t\n\r"
+
+
+def with_member(data: str, key: str, name: str, value: int, current: Mapping[str, Any]) -> str | None:
+    """``data``, a JSON object's text, with ``"name": value`` added to the object its top-level ``key`` holds.
+
+    The rest of the text stays as the upstream wrote it. Only where the place is certain:
+    ``key`` written once (so that mention is the top-level member, which ``current`` holds
+    parsed), no ``\\u`` escape anywhere (a key could hide behind one), ``name`` not there yet.
+    Otherwise None, and the caller writes the whole object again.
+    """
+    mention = f'"{key}"'
+    if name in current or data.count(mention) != 1 or "\\u" in data:
+        return None
+    at = data.index(mention) + len(mention)
+    while at < len(data) and data[at] in _WS:
+        at += 1
+    if not data.startswith(":", at):
+        return None
+    at += 1
+    while at < len(data) and data[at] in _WS:
+        at += 1
+    if not data.startswith("{", at):
+        return None
+    try:
+        obj, end = _DECODER.raw_decode(data, at)
+    except ValueError:
+        return None
+    if obj != current:
+        return None
+    close = end - 1  # the object's closing brace
+    return f'{data[:close]}{"," if obj else ""}"{name}":{value}{data[close:]}'
 
 
 def _load(data: str) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ from gateway.protocols import common as c
 from gateway.protocols import upstream_error
 from gateway.protocols.anthropic.blocks import citation_of, render_citation, render_search, search_record
 from gateway.protocols.anthropic.errors import error_frame
-from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream, with_member
 
 
 def _frame(name: str, payload: Mapping[str, Any]) -> bytes:
@@ -332,7 +332,11 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, payload: d
     elif kind == "message_delta":
         stream.usage = (stream.usage or Usage()).merged(c.usage_from_anthropic(payload.get("usage")))
         usage = dict(payload["usage"]) if isinstance(payload.get("usage"), Mapping) else {}
-        usage["cost_credits"] = stream.cost()
+        cost = stream.cost()
+        spliced = with_member(event.data, "usage", "cost_credits", cost, usage) if "usage" in payload else None
+        if spliced is not None:
+            return sse.encode(spliced, event="message_delta")
+        usage["cost_credits"] = cost
         return _frame("message_delta", {**payload, "usage": usage})
     elif kind == "message_stop":
         stream.done = True

@@ -31,7 +31,7 @@ from gateway.canonical_events import (
 from gateway.protocols import common as c
 from gateway.protocols import upstream_error
 from gateway.protocols.openai_chat.errors import error_body
-from gateway.protocols.passthrough import PassthroughRules, PassthroughStream
+from gateway.protocols.passthrough import PassthroughRules, PassthroughStream, with_member
 
 DONE = "[DONE]"
 
@@ -269,7 +269,11 @@ def _passthrough_step(stream: PassthroughStream, event: sse.SSEEvent, chunk: dic
         stream.done = True  # the usage chunk after the finish is the real end; [DONE] is a formality
     if not stream.include_usage:
         return b"" if not choices else None
-    return _data({**chunk, "usage": {**chunk["usage"], "cost_credits": stream.cost()}})
+    cost = stream.cost()
+    spliced = with_member(event.data, "usage", "cost_credits", cost, chunk["usage"])
+    if spliced is not None:
+        return sse.encode(spliced)
+    return _data({**chunk, "usage": {**chunk["usage"], "cost_credits": cost}})
 
 
 # An OpenAI-compatible upstream's chunks to an OpenAI caller.
