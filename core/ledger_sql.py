@@ -11,9 +11,9 @@ with a reservation (``core.ledger_fn``, which locks in the same order) or with
 SQLite: the write lock serialises writers, so each operation is a short
 ``BEGIN IMMEDIATE`` transaction of conditional UPDATEs with RETURNING.
 
-Both run on driver connections this module keeps out of the engine's pool
-(``Kept``): these writes run twice a call, and a pool checkout and return (the
-return's reset included) cost more than a SQLite statement.
+Both run on driver connections kept checked out of the engine's pool
+(``core.ledger_conn``): these writes run twice a call, and a pool checkout and
+return (the return's reset included) cost more than a SQLite statement.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import random
 import time
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+
+from .ledger_conn import connection
 
 _USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
                "stream", "status", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
@@ -237,89 +237,6 @@ def usage_params(values: dict[str, Any], *, sqlite: bool) -> dict[str, Any]:
 DEADLOCK_RETRIES = 5
 
 
-class Kept:
-    """Driver connections detached from one engine's pool, for the ledger's writes in this process.
-
-    ``take`` hands one out (an idle one, else a new one from the pool, detached) and ``give``
-    takes it back; a write that raised closes its connection instead (``drop``), so a broken
-    one is never used again. At most ``IDLE`` stay open; each is closed after ``RECYCLE``
-    seconds, as the pool recycles its own, and when the engine's pool is replaced
-    (``engine.dispose()``). Holders are the group committers, each with at most one write in
-    progress, so a handful serves a process.
-    """
-
-    IDLE = 4
-    RECYCLE = 1800.0
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-        self.pool = engine.pool
-        self.idle: list[tuple[Any, float]] = []
-
-    def take(self) -> tuple[Any, float]:
-        if self.pool is not self.engine.pool:  # disposed: the old pool's connections go too
-            self.close()
-            self.pool = self.engine.pool
-        now = time.monotonic()
-        while self.idle:
-            conn, born = self.idle.pop()
-            if now - born < self.RECYCLE:
-                return conn, born
-            drop(conn)
-        raw = self.engine.raw_connection()
-        conn = raw.driver_connection
-        if conn is None:  # only a connection already closed has none; one just checked out always has it
-            raw.close()
-            raise RuntimeError("the pool handed out a connection without its driver connection")
-        raw.detach()  # ours from now on: the pool opens another in its place when it needs one
-        if self.engine.dialect.name == "postgresql":
-            conn.autocommit = True  # kept so: each statement is its own transaction
-        return conn, now
-
-    def give(self, conn: Any, born: float) -> None:
-        if len(self.idle) < self.IDLE and self.pool is self.engine.pool:
-            self.idle.append((conn, born))
-        else:
-            drop(conn)
-
-    def close(self) -> None:
-        while self.idle:
-            drop(self.idle.pop()[0])
-
-
-def drop(conn: Any) -> None:
-    """Close a kept connection, whatever state it is in."""
-    try:
-        conn.close()
-    except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
-        pass
-
-
-_kept: weakref.WeakKeyDictionary[sa.Engine, Kept] = weakref.WeakKeyDictionary()
-os.register_at_fork(after_in_child=_kept.clear)  # a child never uses its parent's connections
-
-
-def kept(engine: sa.Engine) -> Kept:
-    """This process's kept connections of ``engine``."""
-    store = _kept.get(engine)
-    if store is None:
-        store = _kept[engine] = Kept(engine)
-    return store
-
-
-@contextlib.contextmanager
-def _connection(engine: sa.Engine) -> Iterator[Any]:
-    """A kept driver connection for one write: given back after it, closed if the write raised."""
-    store = kept(engine)
-    conn, born = store.take()
-    try:
-        yield conn
-    except BaseException:
-        drop(conn)
-        raise
-    store.give(conn, born)
-
-
 class PgAutocommit:
     """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor."""
 
@@ -351,7 +268,7 @@ def autocommit(engine: sa.Engine) -> Iterator[PgAutocommit]:
     The driver is used directly, as for SQLite: the engine's execution layer (isolation
     switch, result metadata, connection wrapper) cost more than the statement itself.
     """
-    with _connection(engine) as conn:
+    with connection(engine) as conn:
         yield PgAutocommit(conn)
 
 
@@ -376,7 +293,7 @@ def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:
     The driver is used directly: these few statements run on every call, and
     going through the engine's execution layer cost more than SQLite itself.
     """
-    with _connection(engine) as conn:
+    with connection(engine) as conn:
         cur = LiteCursor(conn.cursor())
         cur.execute("BEGIN IMMEDIATE", {})
         yield cur

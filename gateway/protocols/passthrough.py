@@ -61,12 +61,11 @@ class ModelRename:
         self._value = json.dumps(model).encode()
         name = self._name = b'"' + key.encode() + b'"'
         # The compact form real vendors write: ``{"model":"…"`` or ``,"model":"…"``, the value one line
-        # with no escapes. Each pattern starts with a literal (a fast scan); a count checks that every
-        # mention of the name is such a member.
-        value = self._value
-        self._compact = tuple((re.compile(re.escape(lead + name) + rb':"[^"\\\n]*"'),
-                               (lead + name + b":" + value).replace(b"\\", b"\\\\"))  # a template: \\ doubled
-                              for lead in (b"{", b","))
+        # with no escapes. The pattern starts with the name (a literal: a fast scan); the counts check
+        # that every mention of the name is such a member.
+        self._compact = re.compile(re.escape(name) + rb':"[^"\\\n]*"')
+        self._template = (name + b":" + self._value).replace(b"\\", b"\\\\")  # a template: \\ doubled
+        self._members = (b"{" + name + b":", b"," + name + b":")
 
     def __call__(self, data: bytes) -> bytes:
         out = self.compact(data)
@@ -80,11 +79,10 @@ class ModelRename:
         mentions = data.count(self._name)
         if not mentions:
             return data
-        found = 0
-        for pattern, template in self._compact:
-            data, n = pattern.subn(template, data)
-            found += n
-        return data if found == mentions else None
+        if data.count(self._members[0]) + data.count(self._members[1]) != mentions:
+            return None
+        out, n = self._compact.subn(self._template, data)
+        return out if n == mentions else None
 
 
 @functools.lru_cache(maxsize=1024)

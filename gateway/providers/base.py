@@ -26,7 +26,7 @@ from core.channels import ChannelConfig
 from gateway.protocols.contract import UpstreamCodec
 from gateway.protocols.registry import upstream_codec
 from gateway.providers.idle import Stamp, unwatch, watch
-from gateway.providers.pool import PerProcess, http_pool
+from gateway.providers.pool import PerProcess, route
 
 # Client headers that may travel to an upstream of the caller's own protocol.
 # Everything else (hop-by-hop, encoding, x-stainless-*, the caller's key) stays here.
@@ -291,10 +291,11 @@ class Provider:
 
     def send(self, prepared: Prepared, *, timeout: tuple[float, float]) -> UpstreamReply:
         """POST the call; raises urllib3 exceptions on connect/read failure (``gateway.upstream`` maps them)."""
-        resp = http_pool().urlopen(
-            "POST", prepared.url, body=prepared.body, headers=prepared.headers,
+        pool, target = route(prepared.url)
+        resp = pool.urlopen(
+            "POST", target, body=prepared.body, headers=prepared.headers,
             timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-            retries=False, redirect=False, preload_content=False, decode_content=False,
+            retries=False, redirect=False, assert_same_host=False, preload_content=False, decode_content=False,
         )
         return UpstreamReply(resp)
 

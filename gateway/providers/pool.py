@@ -199,3 +199,25 @@ def http_pool() -> urllib3.PoolManager:
     return _pool.get()
 
 
+_routes: PerProcess[dict[str, tuple[urllib3.HTTPConnectionPool, str]]] = PerProcess(dict)
+
+
+def route(url: str) -> tuple[urllib3.HTTPConnectionPool, str]:
+    """The host's connection pool and the request target of ``url``, worked out once per URL.
+
+    What ``PoolManager.urlopen`` does on every call (parse the URL, look the pool up by a
+    normalised key) costs as much as parsing the answer's head; channel URLs are few.
+    A pool the manager has since closed (it keeps ``num_pools``) is looked up again.
+    """
+    routes = _routes.get()
+    hit = routes.get(url)
+    if hit is not None and hit[0].pool is not None:
+        return hit
+    u = urllib3.util.parse_url(url)
+    found = (http_pool().connection_from_host(u.host, port=u.port, scheme=u.scheme or "http"), u.request_uri)
+    if len(routes) >= 1024:
+        routes.clear()
+    routes[url] = found
+    return found
+
+

@@ -1,11 +1,11 @@
-"""The model rename in passthrough answers: the fast path gives exactly what the pattern gives."""
+"""The model rename in passthrough answers: every member, and the fast path gives exactly what the pattern gives."""
 
 from __future__ import annotations
 
 import json
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gateway.protocols.passthrough import model_rewriter
@@ -23,6 +23,7 @@ PIECES = [b'{"model":"gpt-fake"', b',"model":"gpt-fake"', b'"model":"x\\"y"', b'
 
 
 @settings(max_examples=400, deadline=None)
+@example([b',"model":"', b'{"model":"gpt-fake"'], "gpt-5-4")  # a value that ends where a member begins
 @given(st.lists(st.sampled_from(PIECES), max_size=8), st.sampled_from(["gpt-5-4", 'we"ird', "claude-sonnet-4-6"]))
 def test_the_fast_path_matches_the_pattern(parts: list[bytes], model: str) -> None:
     data = b"".join(parts)
