@@ -2,7 +2,10 @@
 
 A pool checkout and its return (the return's reset included) cost more than a
 SQLite statement, and each call makes two ledger writes; ``connection(engine)``
-hands out a connection kept from the last write instead (``Kept``).
+hands out a connection kept from the last write instead (``Kept``). PostgreSQL's
+connections are kept by no one: the server allows about a hundred for every
+worker, node and command together, and one kept for the ledger would sit beside
+the pool's own idle ones instead of being one of them.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import sqlalchemy as sa
 class Kept:
     """Pooled connections one engine's ledger writes keep checked out in this process.
 
-    ``take`` hands one out (an idle one, else a fresh checkout) and ``give`` takes it back;
-    a write that raised invalidates its connection instead (``drop``), so a broken one is
-    never used again. Kept connections stay checked out, so the pool's size still bounds
-    what the process opens. At most ``IDLE`` are kept; the rest go back to the pool, as does
-    one older than ``RECYCLE`` seconds (the pool then recycles it) and every one once the
-    engine's pool is replaced (``engine.dispose()``). Holders are the group committers, each
-    with at most one write in progress, so a handful serves a process.
+    ``take`` hands one out (an idle one, else a fresh checkout) and ``give`` takes it
+    back; a write that raised invalidates its connection instead (``drop``), so a broken
+    one is never used again. Kept connections stay checked out, so the pool's size still
+    bounds what the process opens. At most ``IDLE`` are kept (none for PostgreSQL); the
+    rest go back to the pool, as does one older than ``RECYCLE`` seconds (the pool then
+    recycles it) and every one once the engine's pool is replaced (``engine.dispose()``).
+    Holders are the group committers, each with at most one write in progress, so a
+    handful serves a process.
     """
 
     IDLE = 4
@@ -36,6 +40,7 @@ class Kept:
         self.engine = engine
         self.pool = engine.pool
         self.postgres = engine.dialect.name == "postgresql"
+        self.keep = 0 if self.postgres else self.IDLE  # how many stay kept between writes
         self.idle: list[tuple[Any, float]] = []
 
     def take(self) -> tuple[Any, float]:
@@ -62,7 +67,7 @@ class Kept:
         return raw, now
 
     def give(self, raw: Any, born: float) -> None:
-        if len(self.idle) < self.IDLE and self.pool is self.engine.pool:
+        if len(self.idle) < self.keep and self.pool is self.engine.pool:
             self.idle.append((raw, born))
         else:
             self._return(raw)
