@@ -19,6 +19,8 @@ import urllib3.connection
 import urllib3.util.timeout
 from urllib3.util.connection import allowed_gai_family
 
+from gateway.providers.head import Response
+
 try:  # the original functions, not gevent's cooperative ones (neither ever waits here)
     from gevent.monkey import get_original
 
@@ -165,11 +167,11 @@ def _connect(infos: list[Any], timeout: Any, source: Any, options: Any) -> socke
 
 
 class _Conn(_OneWrite, _Cheap, urllib3.connection.HTTPConnection):
-    pass
+    response_class = Response  # the answer's head without the e-mail parser
 
 
 class _TLSConn(_OneWrite, _Cheap, urllib3.connection.HTTPSConnection):
-    pass
+    response_class = Response
 
 
 class _Pool(urllib3.HTTPConnectionPool):
