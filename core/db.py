@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
-from core import pgwait
+from core import ledger_conn, pgwait
 
 
 class Database:
@@ -71,6 +71,7 @@ class Database:
     def dispose(self) -> None:
         self.session.remove()
         if self._engine is not None:
+            ledger_conn.release(self._engine)  # the connections the ledger keeps checked out, first
             self._engine.dispose()
             self._engine = None
 

@@ -2,10 +2,10 @@
 
 A pool checkout and its return (the return's reset included) cost more than a
 SQLite statement, and each call makes two ledger writes; ``connection(engine)``
-hands out a connection kept from the last write instead (``Kept``). PostgreSQL's
-connections are kept by no one: the server allows about a hundred for every
-worker, node and command together, and one kept for the ledger would sit beside
-the pool's own idle ones instead of being one of them.
+hands out a connection kept from the last write instead (``Kept``). PostgreSQL
+keeps one: the server allows about a hundred connections for every worker, node
+and command together, and a kept one sits beside the pool's own idle ones. One is
+what a lone call's reservation and settlement take in turn (each a round trip).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Kept:
     ``take`` hands one out (an idle one, else a fresh checkout) and ``give`` takes it
     back; a write that raised invalidates its connection instead (``drop``), so a broken
     one is never used again. Kept connections stay checked out, so the pool's size still
-    bounds what the process opens. At most ``IDLE`` are kept (none for PostgreSQL); the
+    bounds what the process opens. At most ``IDLE`` are kept (``IDLE_POSTGRES``); the
     rest go back to the pool, as does one older than ``RECYCLE`` seconds (the pool then
     recycles it) and every one once the engine's pool is replaced (``engine.dispose()``).
     Holders are the group committers, each with at most one write in progress, so a
@@ -34,13 +34,14 @@ class Kept:
     """
 
     IDLE = 4
+    IDLE_POSTGRES = 1
     RECYCLE = 1800.0
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.pool = engine.pool
         self.postgres = engine.dialect.name == "postgresql"
-        self.keep = 0 if self.postgres else self.IDLE  # how many stay kept between writes
+        self.keep = self.IDLE_POSTGRES if self.postgres else self.IDLE  # how many stay kept between writes
         self.idle: list[tuple[Any, float]] = []
 
     def take(self) -> tuple[Any, float]:
@@ -97,6 +98,13 @@ def drop(raw: Any) -> None:
 
 _kept: weakref.WeakKeyDictionary[sa.Engine, Kept] = weakref.WeakKeyDictionary()
 os.register_at_fork(after_in_child=_kept.clear)  # a child never uses its parent's connections
+
+
+def release(engine: sa.Engine) -> None:
+    """Give ``engine``'s kept connections back to its pool (before ``engine.dispose()``, which closes them)."""
+    store = _kept.pop(engine, None)
+    if store is not None:
+        store.close()
 
 
 def kept(engine: sa.Engine) -> Kept:
