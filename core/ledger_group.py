@@ -52,13 +52,13 @@ MAX_BATCH = 256
 
 
 class _Slot(Generic[T, R]):
-    """One write waiting for its transaction."""
+    """One write waiting for its transaction; ``wake`` is made only for a write that waits (a leader never does)."""
 
     __slots__ = ("item", "wake", "finished", "result", "error")
 
     def __init__(self, item: T) -> None:
         self.item = item
-        self.wake = threading.Event()
+        self.wake: threading.Event | None = None
         self.finished = False
         self.result: R | None = None
         self.error: BaseException | None = None
@@ -89,7 +89,9 @@ class GroupCommit(Generic[T, R]):
             self._queue.append(slot)
             lead = not self._busy
             self._busy = True
-        if not lead:
+            if not lead:
+                slot.wake = threading.Event()  # under the lock: whoever wakes it sees it
+        if slot.wake is not None:
             slot.wake.wait()  # woken when written, or to lead the next group
             if slot.finished:
                 return slot.outcome()
@@ -116,9 +118,9 @@ class GroupCommit(Generic[T, R]):
                 nxt = self._queue[0] if self._queue else None
                 self._busy = nxt is not None
             for slot in batch[1:]:
-                slot.wake.set()
+                _set(slot)
             if nxt is not None:
-                nxt.wake.set()  # it leads the next group
+                _set(nxt)  # it leads the next group
 
     def _write(self, batch: list[_Slot[T, R]], write: Write[T, R]) -> None:
         try:
@@ -143,6 +145,12 @@ class GroupCommit(Generic[T, R]):
                 log.error("ledger: %s of %s failed twice: %s", self.kind, _request_id(slot.item), err)
                 slot.error = err
             slot.finished = True
+
+
+def _set(slot: _Slot[Any, Any]) -> None:
+    """Wake a waiting write (every slot but a leader's first has its event, made when it queued)."""
+    if slot.wake is not None:
+        slot.wake.set()
 
 
 def _gevent_sleep() -> Callable[[float], None] | None:

@@ -11,6 +11,7 @@ file is merged in by ``core.catalog``, the one resolver every part reads.
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from collections.abc import Mapping
@@ -174,15 +175,22 @@ def chat_cost_credits(card: ModelCard, usage: Any) -> int:
     p_cw = card.cache_write if card.cache_write is not None else p_in
     p_cr = card.cache_read if card.cache_read is not None else p_in
     p_out = card.output or Decimal(0)
-    # tokens x (USD per 1M tokens) is USD x 1e6, i.e. credits.
-    total = (
-        Decimal(usage.input_tokens) * p_in
-        + Decimal(usage.cache_write_tokens) * p_cw
-        + Decimal(usage.cache_read_tokens) * p_cr
-        + Decimal(usage.output_tokens) * p_out
-    )
+    # tokens x (USD per 1M tokens) is USD x 1e6, i.e. credits: summed exactly in integers.
+    scale, (a_in, a_cw, a_cr, a_out) = _scaled((p_in, p_cw, p_cr, p_out))
+    total = (usage.input_tokens * a_in + usage.cache_write_tokens * a_cw + usage.cache_read_tokens * a_cr
+             + usage.output_tokens * a_out)
     # Searches the vendor ran (web search, grounding) at the row's per_search price.
-    return max(0, _ceil(total)) + search_cost_credits(card, getattr(usage, "web_searches", 0) or 0)
+    charged: int = max(0, -(-total // scale))
+    searches = getattr(usage, "web_searches", 0) or 0
+    return charged + search_cost_credits(card, searches) if searches else charged
+
+
+@functools.lru_cache(maxsize=4096)
+def _scaled(prices: tuple[Decimal, ...]) -> tuple[int, tuple[int, ...]]:
+    """Exact prices as integers over one power of ten: (10**k, each price x 10**k)."""
+    k = max(0, *(-p.as_tuple().exponent for p in prices if p.is_finite()))  # type: ignore[operator]
+    scale = 10 ** k
+    return scale, tuple(int(p.scaleb(k)) for p in prices)
 
 
 def image_cost_credits(card: ModelCard, images: int) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+import random
+from decimal import ROUND_CEILING, Decimal
 
 import pytest
 
@@ -166,3 +167,27 @@ def test_estimate_counts_base64_blob_as_allowance():
 ])
 def test_price_str(value, text):
     assert ratecard.price_str(Decimal(value)) == text
+
+
+def _cost_in_decimals(card, usage) -> int:
+    """API.md §3 written out in Decimal: ceil(sum of tokens x price) plus the searches."""
+    p_in = card.input or Decimal(0)
+    p_cw = card.cache_write if card.cache_write is not None else p_in
+    p_cr = card.cache_read if card.cache_read is not None else p_in
+    total = (Decimal(usage.input_tokens) * p_in + Decimal(usage.cache_write_tokens) * p_cw
+             + Decimal(usage.cache_read_tokens) * p_cr + Decimal(usage.output_tokens) * (card.output or Decimal(0)))
+    charged = max(0, int(total.to_integral_value(rounding=ROUND_CEILING)))
+    return charged + ratecard.search_cost_credits(card, usage.web_searches)
+
+
+def test_integer_pricing_is_the_decimal_rule_on_every_card():
+    rng = random.Random(7)
+    cards, _presets = ratecard.load_file()
+    for card in cards:
+        for _ in range(40):
+            usage = Usage(input_tokens=rng.choice([0, 1, 3, 999, rng.randrange(10**7)]),
+                          output_tokens=rng.choice([0, 1, 7, rng.randrange(10**6)]),
+                          cache_write_tokens=rng.choice([0, 1, rng.randrange(10**6)]),
+                          cache_read_tokens=rng.choice([0, 5, rng.randrange(10**6)]),
+                          web_searches=rng.choice([0, 0, 2]))
+            assert ratecard.chat_cost_credits(card, usage) == _cost_in_decimals(card, usage), (card.id, usage)
