@@ -120,14 +120,16 @@ class PassthroughRelay:
 
     def _run(self, run: bytes) -> bytes:
         """Events no sniff pattern matched (each ends in a blank line): at once if all plain, else one by one."""
-        n = run.count(b"\n\n")
-        lines = run.count(b"\n")
-        if run.startswith(b"data:"):
-            plain = lines == 2 * n and run.count(b"\n\ndata:") == n - 1  # one data line each
-        elif run.startswith(b"event:"):  # an event line and a data line each
-            plain = lines == 3 * n and run.count(b"\n\nevent:") == n - 1 and run.count(b"\ndata:") == n
+        # No stray blank lines here (``feed``): blocks end exactly at each blank line.
+        if run.startswith(b"data:"):  # one data line each: n blocks, 2n newlines, every block a data line
+            n = run.count(b"\n\ndata:") + 1
+            plain = run.count(b"\n") == 2 * n
+        elif run.startswith(b"event:"):  # an event line then a data line each
+            n = run.count(b"\n\nevent:") + 1
+            plain = (run.count(b"\n") == 3 * n and run.count(b"\ndata:") == n
+                     and all(block.count(b"\n") == 1 for block in run[:-2].split(b"\n\n")))
         else:
-            plain = False
+            n, plain = 0, False
         rename = self._stream.rename
         if plain:
             renamed = run if rename is None else rename.compact(run)

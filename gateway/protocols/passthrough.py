@@ -79,7 +79,8 @@ class ModelRename:
         mentions = data.count(self._name)
         if not mentions:
             return data
-        if data.count(self._members[0]) + data.count(self._members[1]) != mentions:
+        members = data.count(self._members[1])  # after a comma: where vendors put it
+        if members != mentions and members + data.count(self._members[0]) != mentions:
             return None
         out, n = self._compact.subn(self._template, data)
         return out if n == mentions else None

@@ -93,6 +93,17 @@ def test_model_is_renamed_in_every_event_and_text_is_untouched(protocol, raw):
         assert out.count(b'\\"model\\":\\"x\\"') == 3  # text that looks like a member is text
 
 
+def test_blocks_that_are_not_one_event_and_one_data_line_are_read_as_the_decoder_reads_them():
+    # Two data lines in one block and an event with no data: the line counts of the pair match a run of
+    # plain blocks, so only looking at each block tells them apart.
+    odd = b"event: x\ndata: {\"a\":1}\ndata: {\"b\":2}\n\nevent: y\n\n"
+    raw = anthropic_stream(True).replace(b"event: content_block_stop", odd + b"event: content_block_stop", 1)
+    want = run("anthropic", [raw], slow=True, model="asked-id")
+    for cut in range(1, len(raw), 5):
+        assert run("anthropic", [raw[:cut], raw[cut:]], slow=False, model="asked-id") == want, cut
+    assert run("anthropic", [raw], slow=False, model="asked-id") == want
+
+
 def test_crlf_and_bom_streams_take_the_decoder():
     raw = openai_stream()
     crlf = b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n")
