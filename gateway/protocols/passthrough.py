@@ -66,6 +66,9 @@ class ModelRename:
         self._compact = re.compile(re.escape(name) + rb':"[^"\\\n]*"')
         self._template = (name + b":" + self._value).replace(b"\\", b"\\\\")  # a template: \\ doubled
         self._members = (b"{" + name + b":", b"," + name + b":")
+        # The member as this upstream last wrote it and its renamed form (``,"model":"gpt-x"``): a guess
+        # that one ``replace`` can check by the length it adds, tried first.
+        self._seen: tuple[bytes, bytes] | None = None
 
     def __call__(self, data: bytes) -> bytes:
         out = self.compact(data)
@@ -79,11 +82,31 @@ class ModelRename:
         mentions = data.count(self._name)
         if not mentions:
             return data
+        seen = self._seen
+        if seen is not None:  # every mention that member, as written before: one pass
+            out = data.replace(seen[0], seen[1])
+            if (len(out) - len(data)) == mentions * (len(seen[1]) - len(seen[0])):
+                return out
         members = data.count(self._members[1])  # after a comma: where vendors put it
         if members != mentions and members + data.count(self._members[0]) != mentions:
             return None
         out, n = self._compact.subn(self._template, data)
-        return out if n == mentions else None
+        if n != mentions:
+            return None
+        if members == mentions:
+            self._learn(data)
+        return out
+
+    def _learn(self, data: bytes) -> None:
+        """Keep the first member's exact bytes (after a comma) for the one-pass guess."""
+        head = self._members[1] + b'"'
+        at = data.find(head)
+        end = data.find(b'"', at + len(head))
+        member = data[at:end + 1]
+        renamed = self._members[1] + self._value
+        # One mention in it, and a length change: a replace then counts its own replacements.
+        if at >= 0 and end >= 0 and member.count(self._name) == 1 and len(member) != len(renamed):
+            self._seen = (member, renamed)
 
 
 @functools.lru_cache(maxsize=1024)
