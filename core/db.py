@@ -11,7 +11,7 @@ import os
 import threading
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -66,6 +66,8 @@ class Database:
 
     def get_session(self) -> Session:
         self.engine  # noqa: B018 - binds the scoped session in this process
+        if has_app_context():
+            g.bytespike_session = True  # the app context's teardown has one to remove
         return self.session()
 
     def dispose(self) -> None:
@@ -93,7 +95,9 @@ def init_app(app: Flask) -> Database:
 
     @app.teardown_appcontext
     def _remove_session(_exc: BaseException | None) -> None:
-        db.session.remove()
+        # Only a context that took a session: asking the greenlet-local registry costs a call's worth.
+        if g.pop("bytespike_session", False):
+            db.session.remove()
 
     return db
 
