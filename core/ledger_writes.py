@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def month(now: dt.datetime) -> str:
-    return now.strftime("%Y-%m")
+    return f"{now.year:04d}-{now.month:02d}"
 
 
 Verdict = tuple[str, KeyFigures | None, WalletFigures | None]  # "ok" or why not, and the rows' figures

@@ -54,9 +54,13 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(resp: Response) -> Response:
+        # ``in`` then set: werkzeug's Headers.setdefault finds a missing name by raising and catching.
+        headers = resp.headers
         if request.path.startswith(API_PREFIXES):
-            resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+            if "X-Content-Type-Options" not in headers:
+                headers["X-Content-Type-Options"] = "nosniff"
             return resp
         for name, value in page_headers.items():
-            resp.headers.setdefault(name, value)
+            if name not in headers:
+                headers[name] = value
         return resp
