@@ -117,11 +117,12 @@ def kept(engine: sa.Engine) -> Kept:
 
 @contextlib.contextmanager
 def connection(engine: sa.Engine) -> Iterator[Any]:
-    """A kept driver connection for one write: given back after it, invalidated if the write raised."""
+    """A kept pool connection for one write (``.driver_connection``, and ``.info`` that lives as long):
+    given back after it, invalidated if the write raised."""
     store = kept(engine)
     raw, born = store.take()
     try:
-        yield raw.driver_connection
+        yield raw
     except BaseException:
         drop(raw)
         raise

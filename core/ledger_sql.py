@@ -238,10 +238,15 @@ DEADLOCK_RETRIES = 5
 
 
 class PgAutocommit:
-    """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor."""
+    """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor.
+
+    One cursor per connection serves every write on it (``autocommit`` keeps the wrapper in
+    the pool's ``info`` of the connection): the caller reads each result before the next statement.
+    """
 
     def __init__(self, conn: Any) -> None:
         self.conn = conn
+        self.cursor = conn.cursor()
 
     def exec_driver_sql(self, statement: str, params: dict[str, Any]) -> Any:
         """Run one statement; one that PostgreSQL aborted to break a deadlock runs again.
@@ -253,7 +258,7 @@ class PgAutocommit:
         """
         for attempt in range(DEADLOCK_RETRIES):
             try:
-                return self.conn.execute(statement, params)
+                return self.cursor.execute(statement, params)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
                 if attempt == DEADLOCK_RETRIES - 1:
                     raise
@@ -268,8 +273,11 @@ def autocommit(engine: sa.Engine) -> Iterator[PgAutocommit]:
     The driver is used directly, as for SQLite: the engine's execution layer (isolation
     switch, result metadata, connection wrapper) cost more than the statement itself.
     """
-    with connection(engine) as conn:
-        yield PgAutocommit(conn)
+    with connection(engine) as raw:
+        wrapper = raw.info.get("ledger_autocommit")  # the pool keeps ``info`` with the connection's record
+        if wrapper is None or wrapper.conn is not raw.driver_connection:  # none yet, or the record reconnected
+            wrapper = raw.info["ledger_autocommit"] = PgAutocommit(raw.driver_connection)
+        yield wrapper
 
 
 class LiteCursor:
@@ -293,7 +301,8 @@ def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:
     The driver is used directly: these few statements run on every call, and
     going through the engine's execution layer cost more than SQLite itself.
     """
-    with connection(engine) as conn:
+    with connection(engine) as raw:
+        conn = raw.driver_connection
         cur = LiteCursor(conn.cursor())
         cur.execute("BEGIN IMMEDIATE", {})
         yield cur

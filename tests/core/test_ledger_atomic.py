@@ -150,8 +150,11 @@ def test_ledger_postgresql_statement_aborted_by_a_deadlock_runs_again():
 
     from core import ledger_sql
 
-    class Flaky:
+    class Flaky:  # a connection and its cursor at once
         calls = 0
+
+        def cursor(self):  # type: ignore[no-untyped-def]
+            return self
 
         def execute(self, statement, params):  # type: ignore[no-untyped-def]
             Flaky.calls += 1
@@ -163,6 +166,9 @@ def test_ledger_postgresql_statement_aborted_by_a_deadlock_runs_again():
     assert Flaky.calls == 3
 
     class Always:
+        def cursor(self):  # type: ignore[no-untyped-def]
+            return self
+
         def execute(self, statement, params):  # type: ignore[no-untyped-def]
             raise psycopg.errors.DeadlockDetected("deadlock detected")
 
