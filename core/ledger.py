@@ -101,7 +101,15 @@ def reserve(principal: Principal, request_id: str, credits: int) -> Hold:
         raise ValueError("a reservation cannot be negative")
     item = reservation(principal, request_id, credits)
     # In line through the group committer: reservations that meet share one transaction.
-    verdict, key_row, wallet_row = ledger_group.commit(_engine(), item, reserve_many, kind="reserve")
+    alone = ledger_group.holds.reserving()
+    try:
+        verdict, key_row, wallet_row = ledger_group.commit(_engine(), item, reserve_many, kind="reserve",
+                                                           alone=alone)
+    except BaseException:
+        ledger_group.holds.dropped()
+        raise
+    if verdict != "ok":
+        ledger_group.holds.dropped()
     live = principal.live
     live.remember(key_row, wallet_row)
     if verdict in item[1]:
@@ -190,7 +198,11 @@ def _close(hold: Hold, kind: str, charged: int, record: UsageRecord | None) -> b
 
     Written in line through the group committer (``core.ledger_group``): committed when this returns.
     """
-    return ledger_group.commit(_engine(), (hold, kind, charged, record), close_many)
+    try:
+        return ledger_group.commit(_engine(), (hold, kind, charged, record), close_many,
+                                   alone=ledger_group.holds.closing())
+    finally:
+        ledger_group.holds.dropped()
 
 
 Close = tuple[Hold, str, int, "UsageRecord | None"]

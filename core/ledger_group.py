@@ -82,8 +82,12 @@ class GroupCommit(Generic[T, R]):
         self.written = 0  # items written
         self._cooperative = _gevent_sleep()
 
-    def commit(self, item: T, write: Write[T, R]) -> R:
-        """Write ``item`` with whatever else is waiting (by ``write``); its result."""
+    def commit(self, item: T, write: Write[T, R], *, alone: bool = False) -> R:
+        """Write ``item`` with whatever else is waiting (by ``write``); its result.
+
+        ``alone``: the caller knows no other call in this process could join (none holds or
+        is taking a hold), so a leader skips its cooperative yield.
+        """
         slot: _Slot[T, R] = _Slot(item)
         with self._lock:
             self._queue.append(slot)
@@ -95,7 +99,7 @@ class GroupCommit(Generic[T, R]):
             slot.wake.wait()  # woken when written, or to lead the next group
             if slot.finished:
                 return slot.outcome()
-        elif self._cooperative is not None:
+        elif self._cooperative is not None and not alone:
             # Under gevent, one cooperative yield (no wait): greenlets already runnable join this
             # group, as SQLite's commit blocks the worker whole and none could arrive during it.
             # Alone, this returns at once. Threads need none: they arrive during the commit.
@@ -153,6 +157,35 @@ def _set(slot: _Slot[Any, Any]) -> None:
         slot.wake.set()
 
 
+class Holds:
+    """How many holds this process has taken and not yet closed: a hint for the yield, never a figure.
+
+    With none but a call's own, no call here could join its group commit, so the leader skips
+    its cooperative yield. A hold handed to a task may close in another process (the count
+    then stays high: the yield is kept); one closed here but taken elsewhere stops at zero.
+    """
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    def reserving(self) -> bool:
+        """A reservation starts (counted from here on); whether it is alone."""
+        alone = self.open <= 0
+        self.open += 1
+        return alone
+
+    def closing(self) -> bool:
+        """Whether a close is alone (its own hold the only one)."""
+        return self.open <= 1
+
+    def dropped(self) -> None:
+        """A hold closed, or a reservation refused or failed."""
+        self.open = max(0, self.open - 1)
+
+
+holds = Holds()
+
+
 def _gevent_sleep() -> Callable[[float], None] | None:
     """gevent's sleep when this process runs greenlets (gunicorn's gevent worker patches threading)."""
     try:
@@ -184,7 +217,7 @@ def group_for(engine: sa.Engine, kind: str = "close") -> GroupCommit[Any, Any]:
     return group
 
 
-def commit(engine: sa.Engine, item: T, write: Write[T, R], kind: str = "close") -> R:
+def commit(engine: sa.Engine, item: T, write: Write[T, R], kind: str = "close", *, alone: bool = False) -> R:
     """Write ``item`` in line with ``write``; returns its result once it has committed."""
     group: GroupCommit[T, R] = group_for(engine, kind)
-    return group.commit(item, write)
+    return group.commit(item, write, alone=alone)
