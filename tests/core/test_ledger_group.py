@@ -247,9 +247,7 @@ def test_a_group_writes_every_usage_field_exactly(dapp, make_account):
 
 
 def test_the_holds_hint_says_alone_only_with_no_other_hold_and_never_goes_below_zero():
-    from core.ledger_group import Holds
-
-    holds = Holds()
+    holds = ledger_group.Holds()
     assert holds.reserving() is True  # nothing else held: a lone call's reservation
     assert holds.closing() is True  # its own hold the only one
     assert holds.reserving() is False  # a second call while the first holds
