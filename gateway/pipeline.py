@@ -70,7 +70,8 @@ def _declared_body(environ: dict[str, Any]) -> bytes | None:
     other body (chunked, no or odd length) is left to it (None); one past the limit is refused.
     """
     length = environ.get("CONTENT_LENGTH")
-    if not length or not length.isdigit() or len(length) > 9 or environ.get("HTTP_TRANSFER_ENCODING"):
+    if (not length or not length.isascii() or not length.isdigit() or len(length) > 9
+            or environ.get("HTTP_TRANSFER_ENCODING")):
         return None
     size = int(length)
     if size > MAX_BODY:

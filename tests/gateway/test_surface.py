@@ -111,6 +111,32 @@ def test_body_over_32mb_is_413_in_caller_shape(gateway, shared_key):
     assert r.status_code == 413 and "error" in r.json()
 
 
+def _raw_post(gateway, key: str, head_extra: bytes, body: bytes, *, close_early: bool = False) -> bytes:
+    """A hand-written request on a socket (what no client library sends); the answer's bytes."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(gateway.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\nAuthorization: Bearer " + key.encode() + b"\r\n"
+                     + head_extra + b"\r\n" + body)
+        if close_early:
+            sock.shutdown(socket.SHUT_WR)  # the body ends before its declared length
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_shorter_than_its_length_or_an_odd_length_is_refused_not_served(gateway, shared_key):
+    body = b'{"model":"gpt-5-4","messages":[{"role":"user","content":"hi"}]}'
+    short = _raw_post(gateway, shared_key, b"Content-Length: %d\r\n" % (len(body) + 40), body, close_early=True)
+    assert short.startswith(b"HTTP/1.1 400") and b"Content-Length" in short
+    odd = _raw_post(gateway, shared_key, "Content-Length: \u00b2\r\n".encode("latin-1"), body)
+    assert odd.split(b" ", 2)[1] in (b"400", b"411", b"413")  # refused by the server or the gateway, never a 500
+
+
 def test_head_root_does_not_error(gateway):
     assert requests.head(gateway.base_url + "/", timeout=30).status_code < 400
 
