@@ -14,10 +14,12 @@ import contextlib
 import os
 import time
 import weakref
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+
+T = TypeVar("T")
 
 
 class Kept:
@@ -127,3 +129,16 @@ def connection(engine: sa.Engine) -> Iterator[Any]:
         drop(raw)
         raise
     store.give(raw, born)
+
+
+def held(raw: Any, key: str, make: Callable[[Any], T]) -> T:
+    """What ``make`` built for ``raw``'s driver connection, kept in the pool's ``info`` of it.
+
+    ``info`` lives with the pool's record of the connection; a record that reconnected holds a
+    new driver connection, and gets a new one built.
+    """
+    conn = raw.driver_connection
+    pair = raw.info.get(key)
+    if pair is None or pair[0] is not conn:
+        pair = raw.info[key] = (conn, make(conn))
+    return pair[1]  # type: ignore[no-any-return]

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from .ledger_conn import connection
+from .ledger_conn import connection, held
 
 _USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
                "stream", "status", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
@@ -240,8 +240,8 @@ DEADLOCK_RETRIES = 5
 class PgAutocommit:
     """A pooled psycopg connection in autocommit; ``exec_driver_sql`` returns the driver's cursor.
 
-    One cursor per connection serves every write on it (``autocommit`` keeps the wrapper in
-    the pool's ``info`` of the connection): the caller reads each result before the next statement.
+    One cursor per connection serves every write on it (``autocommit`` keeps the wrapper with the
+    connection, ``ledger_conn.held``): the caller reads each result before the next statement.
     """
 
     def __init__(self, conn: Any) -> None:
@@ -274,10 +274,7 @@ def autocommit(engine: sa.Engine) -> Iterator[PgAutocommit]:
     switch, result metadata, connection wrapper) cost more than the statement itself.
     """
     with connection(engine) as raw:
-        wrapper = raw.info.get("ledger_autocommit")  # the pool keeps ``info`` with the connection's record
-        if wrapper is None or wrapper.conn is not raw.driver_connection:  # none yet, or the record reconnected
-            wrapper = raw.info["ledger_autocommit"] = PgAutocommit(raw.driver_connection)
-        yield wrapper
+        yield held(raw, "ledger_autocommit", PgAutocommit)
 
 
 class LiteCursor:
@@ -305,10 +302,7 @@ def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:
     """
     with connection(engine) as raw:
         conn = raw.driver_connection
-        driver_cursor = raw.info.get("ledger_cursor")  # one per connection, as on PostgreSQL
-        if driver_cursor is None or driver_cursor.connection is not conn:
-            driver_cursor = raw.info["ledger_cursor"] = conn.cursor()
-        cur = LiteCursor(driver_cursor)
+        cur = LiteCursor(held(raw, "ledger_cursor", lambda c: c.cursor()))  # one per connection, as on PostgreSQL
         cur.execute("BEGIN IMMEDIATE", {})
         yield cur
         if cur.commit:
