@@ -34,6 +34,7 @@ from gateway.canonical import ChatResponse, Usage
 log = logging.getLogger("bytespike.gateway")
 
 MAX_BODY = 32 * 1024 * 1024
+TOO_LARGE = "request body exceeds the 32 MB limit"
 JSON = "application/json"
 
 Body = Mapping[str, object] | bytes  # an answer's body: a JSON object to encode, or bytes sent as they are
@@ -47,13 +48,13 @@ def read_body() -> tuple[bytes, JSONObject]:
     body = _declared_body(request.environ)
     if body is None:
         if (request.content_length or 0) > MAX_BODY:
-            raise TooLarge("request body exceeds the 32 MB limit")
+            raise TooLarge(TOO_LARGE)
         try:
             body = request.get_data(cache=False)
         except RequestEntityTooLarge:
-            raise TooLarge("request body exceeds the 32 MB limit") from None
+            raise TooLarge(TOO_LARGE) from None
     if len(body) > MAX_BODY:
-        raise TooLarge("request body exceeds the 32 MB limit")
+        raise TooLarge(TOO_LARGE)
     try:
         raw = safejson.loads(body)
     except safejson.BadJSON as exc:
@@ -75,7 +76,7 @@ def _declared_body(environ: dict[str, Any]) -> bytes | None:
         return None
     size = int(length)
     if size > MAX_BODY:
-        raise TooLarge("request body exceeds the 32 MB limit")
+        raise TooLarge(TOO_LARGE)
     stream = environ.get("wsgi.input")
     if stream is None:
         return None
