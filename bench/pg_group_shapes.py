@@ -54,7 +54,7 @@ def one_transaction(engine, closes) -> None:
     from core.models import utcnow
 
     now = utcnow()
-    prepared = [ledger_writes.close_params(c, now, False) for c in closes]
+    prepared = [ledger_writes.close_params(c, now) for c in closes]
 
     def ids(name: str) -> list:
         return sorted({p[name] for p, _h, _u in prepared if p[name] is not None})

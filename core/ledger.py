@@ -218,19 +218,19 @@ def close_many(engine: sa.Engine, closes: list[Close]) -> list[bool]:
     flipped its reservation (False: settled, released or expired already).
     """
     now = utcnow()
-    sqlite = engine.dialect.name != "postgresql"
-    prepared = [writes.close_params(c, now, sqlite) for c in closes]
-    if sqlite:
+    if engine.dialect.name != "postgresql":
         with sql.lite_transaction(engine) as cur:
-            results = writes.close_lite_group(cur, prepared)
+            results = writes.close_lite_group(cur, closes, now)
             cur.commit = True
-    elif len(prepared) == 1 or not writes.groupable(prepared):
-        with sql.autocommit(engine) as conn:
-            results = [writes.close_pg(conn, *item) for item in prepared]
     else:
-        with sql.autocommit(engine) as conn:
-            rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
-        results = [(p["rid"] in rows, *writes.group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
+        prepared = [writes.close_params(c, now) for c in closes]
+        if len(prepared) == 1 or not writes.groupable(prepared):
+            with sql.autocommit(engine) as conn:
+                results = [writes.close_pg(conn, *item) for item in prepared]
+        else:
+            with sql.autocommit(engine) as conn:
+                rows = {r[0]: r for r in conn.exec_driver_sql(sql.PG_CLOSE_GROUP, sql.group_params(prepared))}
+            results = [(p["rid"] in rows, *writes.group_rows(rows.get(p["rid"]))) for p, _h, _u in prepared]
     for (hold, _kind, charged, _rec), (done, key, wallet) in zip(closes, results, strict=True):
         live = hold.live
         if live is not None:

@@ -41,12 +41,6 @@ _USAGE_PG_TYPES = {"created_at": "timestamp", "org_id": "integer", "member_id": 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
 
-def lite_window_sums(windows: tuple[str, ...]) -> str:
-    """Each named window's settled credits for the key, in one read (params ``ws_<name>``)."""
-    cols = ", ".join(f"coalesce(sum(CASE WHEN hour >= :ws_{n} THEN credits ELSE 0 END), 0)" for n in windows)
-    return f"SELECT {cols} FROM key_spend_hours WHERE api_key_id = :key"
-
-
 _PG_CLOSE_HEAD = """
 WITH g AS (
   UPDATE reservations SET state = %(state)s::varchar WHERE request_id = %(rid)s::varchar AND state = 'open' RETURNING 1
@@ -178,46 +172,55 @@ assert not set(_GROUP_COLS) & set(_USAGE_COLS), "a close's JSON row carries both
 
 # --- SQLite ------------------------------------------------------------------------------------
 
-LITE_KEY_RESERVE = (
-    "UPDATE api_keys SET reserved_credits = reserved_credits + :amt WHERE id = :key AND revoked_at IS NULL"
-    " AND (expires_at IS NULL OR expires_at > :now) AND (:ver IS NULL OR auth_version = :ver)"
-    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"
+# Numbered parameters (``?1`` ...) bound from tuples: these run on every call, and a tuple binds
+# without the name lookups a mapping costs. Each statement's numbers are listed beside it.
+LITE_KEY_RESERVE = (  # amt, key, now, ver
+    "UPDATE api_keys SET reserved_credits = reserved_credits + ?1 WHERE id = ?2 AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > ?3) AND (?4 IS NULL OR auth_version = ?4)"
+    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + ?1 <= quota_credits)"
     " RETURNING spent_credits, reserved_credits, quota_credits")
-LITE_KEY_STATE = ("SELECT spent_credits, reserved_credits, quota_credits,"
-                  " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now),"
-                  " :ver IS NULL OR auth_version = :ver FROM api_keys WHERE id = :key")
-LITE_MEMBER_RESERVE = (
-    "UPDATE memberships SET reserved_credits = reserved_credits + :amt WHERE id = :member"
-    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + :amt <= quota_credits)"
-    " AND (monthly_quota_credits IS NULL OR (CASE WHEN month = :month THEN month_spent_credits ELSE 0 END)"
-    " + reserved_credits + :amt <= monthly_quota_credits)")
-LITE_WALLET_RESERVE = (
-    "UPDATE wallets SET reserved_credits = reserved_credits + :amt"
-    " WHERE id = :wallet AND balance_credits - reserved_credits >= :amt"
+LITE_KEY_STATE = ("SELECT spent_credits, reserved_credits, quota_credits,"  # amt (unused), key, now, ver
+                  " revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3),"
+                  " ?4 IS NULL OR auth_version = ?4 FROM api_keys WHERE id = ?2")
+LITE_MEMBER_RESERVE = (  # amt, member, month
+    "UPDATE memberships SET reserved_credits = reserved_credits + ?1 WHERE id = ?2"
+    " AND (quota_credits IS NULL OR spent_credits + reserved_credits + ?1 <= quota_credits)"
+    " AND (monthly_quota_credits IS NULL OR (CASE WHEN month = ?3 THEN month_spent_credits ELSE 0 END)"
+    " + reserved_credits + ?1 <= monthly_quota_credits)")
+LITE_WALLET_RESERVE = (  # amt, wallet
+    "UPDATE wallets SET reserved_credits = reserved_credits + ?1"
+    " WHERE id = ?2 AND balance_credits - reserved_credits >= ?1"
     " RETURNING balance_credits, reserved_credits")
-LITE_WALLET_STATE = "SELECT balance_credits, reserved_credits FROM wallets WHERE id = :wallet"
-LITE_RES_INSERT = (
+LITE_WALLET_STATE = "SELECT balance_credits, reserved_credits FROM wallets WHERE id = ?1"  # wallet
+LITE_RES_INSERT = (  # rid, wallet, key, member, amt, now, exp
     "INSERT INTO reservations (request_id, wallet_id, api_key_id, member_id, amount_credits, state, created_at,"
-    " expires_at) VALUES (:rid, :wallet, :key, :member, :amt, 'open', :now, :exp)")
-LITE_ENTRY_INSERT = (
+    " expires_at) VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7)")
+LITE_ENTRY_INSERT = (  # wallet, kind, delta, rdelta, rid, key, memo, now
     "INSERT INTO ledger_entries (wallet_id, kind, amount_credits, reserved_delta, ref, api_key_id, memo, created_at)"
-    " VALUES (:wallet, :kind, :delta, :rdelta, :rid, :key, :memo, :now)")
-LITE_GATE = "UPDATE reservations SET state = :state WHERE request_id = :rid AND state = 'open'"
-LITE_KEY_CLOSE = (
-    "UPDATE api_keys SET spent_credits = spent_credits + :charged, reserved_credits = reserved_credits - :amt,"
-    " last_used_at = :now WHERE id = :key RETURNING spent_credits, reserved_credits, quota_credits")
-LITE_MEMBER_CLOSE = (
-    "UPDATE memberships SET spent_credits = spent_credits + :charged, reserved_credits = reserved_credits - :amt,"
-    " month_spent_credits = CASE WHEN month = :month THEN month_spent_credits + :charged ELSE :charged END,"
-    " month = :month WHERE id = :member")
-LITE_WALLET_CLOSE = (
-    "UPDATE wallets SET balance_credits = balance_credits - :charged, reserved_credits = reserved_credits - :amt"
-    " WHERE id = :wallet RETURNING balance_credits, reserved_credits")
-LITE_HOUR = (
-    "INSERT INTO key_spend_hours (api_key_id, hour, credits) VALUES (:key, :hour, :charged)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+LITE_GATE = "UPDATE reservations SET state = ?1 WHERE request_id = ?2 AND state = 'open'"  # state, rid
+LITE_KEY_CLOSE = (  # charged, amt, now, key
+    "UPDATE api_keys SET spent_credits = spent_credits + ?1, reserved_credits = reserved_credits - ?2,"
+    " last_used_at = ?3 WHERE id = ?4 RETURNING spent_credits, reserved_credits, quota_credits")
+LITE_MEMBER_CLOSE = (  # charged, amt, month, member
+    "UPDATE memberships SET spent_credits = spent_credits + ?1, reserved_credits = reserved_credits - ?2,"
+    " month_spent_credits = CASE WHEN month = ?3 THEN month_spent_credits + ?1 ELSE ?1 END,"
+    " month = ?3 WHERE id = ?4")
+LITE_WALLET_CLOSE = (  # charged, amt, wallet
+    "UPDATE wallets SET balance_credits = balance_credits - ?1, reserved_credits = reserved_credits - ?2"
+    " WHERE id = ?3 RETURNING balance_credits, reserved_credits")
+LITE_HOUR = (  # key, hour, charged
+    "INSERT INTO key_spend_hours (api_key_id, hour, credits) VALUES (?1, ?2, ?3)"
     " ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits")
-LITE_USAGE = "INSERT INTO usage_log ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING".format(
-    ", ".join(_USAGE_COLS), ", ".join(f":u_{c}" for c in _USAGE_COLS))
+LITE_USAGE = "INSERT INTO usage_log ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING".format(  # lite_usage_row
+    ", ".join(_USAGE_COLS), ", ".join(f"?{i}" for i in range(1, len(_USAGE_COLS) + 1)))
+
+
+def lite_window_sums(windows: tuple[str, ...]) -> str:
+    """Each window's settled credits for the key, in one read: ``?1`` the key, then each window's start."""
+    cols = ", ".join(f"coalesce(sum(CASE WHEN hour >= ?{i} THEN credits ELSE 0 END), 0)"
+                     for i in range(2, len(windows) + 2))
+    return f"SELECT {cols} FROM key_spend_hours WHERE api_key_id = ?1"
 
 
 def lite_time(t: dt.datetime) -> str:
@@ -284,10 +287,10 @@ class LiteCursor:
         self.cursor = cursor
         self.commit = False
 
-    def execute(self, statement: str, params: dict[str, Any]) -> Any:
+    def execute(self, statement: str, params: Any) -> Any:
         return self.cursor.execute(statement, params)
 
-    def executemany(self, statement: str, params: list[dict[str, Any]]) -> Any:
+    def executemany(self, statement: str, params: list[Any]) -> Any:
         if len(params) == 1:  # a lone call's close: execute is the cheaper of the two
             return self.cursor.execute(statement, params[0])
         return self.cursor.executemany(statement, params)
@@ -303,7 +306,7 @@ def lite_transaction(engine: sa.Engine) -> Iterator[LiteCursor]:
     with connection(engine) as raw:
         conn = raw.driver_connection
         cur = LiteCursor(held(raw, "ledger_cursor", lambda c: c.cursor()))  # one per connection, as on PostgreSQL
-        cur.execute("BEGIN IMMEDIATE", {})
+        cur.execute("BEGIN IMMEDIATE", ())
         yield cur
         if cur.commit:
             conn.commit()

@@ -22,7 +22,7 @@ from . import ledger_sql as sql
 from .live import KeyFigures, WalletFigures
 
 if TYPE_CHECKING:
-    from .ledger import Close, UsageRecord
+    from .ledger import Close, Hold, UsageRecord
 
 
 def month(now: dt.datetime) -> str:
@@ -62,12 +62,12 @@ def reserve_lite_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verd
         alone = len(items) == 1
         for params, windows in items:
             if not alone:
-                cur.execute("SAVEPOINT rsv", {})
+                cur.execute("SAVEPOINT rsv", ())
             verdict = _reserve_lite(cur, params, windows)
             if not alone:
                 if verdict[0] != "ok":
-                    cur.execute("ROLLBACK TO rsv", {})  # keeps the savepoint: released below either way
-                cur.execute("RELEASE rsv", {})
+                    cur.execute("ROLLBACK TO rsv", ())  # keeps the savepoint: released below either way
+                cur.execute("RELEASE rsv", ())
             out.append(verdict)
         cur.commit = any(v[0] == "ok" for v in out)
     return out
@@ -75,38 +75,42 @@ def reserve_lite_group(engine: sa.Engine, items: Sequence[Reserve]) -> list[Verd
 
 def _reserve_lite(cur: sql.LiteCursor, params: dict[str, Any], windows: tuple[str, ...]) -> Verdict:
     """One reservation's conditional UPDATEs in the open transaction; a refusal leaves writes to undo."""
-    p = {**params, "now": sql.lite_time(params["now"]), "exp": sql.lite_time(params["exp"])}
-    p.update({f"ws_{n}": sql.lite_time(params[f"ws_{n}"]) for n in windows})
-    row = cur.execute(sql.LITE_KEY_RESERVE, p).fetchone()
+    amt, key, member, wallet = params["amt"], params["key"], params["member"], params["wallet"]
+    now = sql.lite_time(params["now"])
+    judge = (amt, key, now, params["ver"])
+    row = cur.execute(sql.LITE_KEY_RESERVE, judge).fetchone()
     if row is None:
-        state = cur.execute(sql.LITE_KEY_STATE, p).fetchone()
-        wallet = wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
+        state = cur.execute(sql.LITE_KEY_STATE, judge).fetchone()
+        wallet_row = _lite_wallet(cur, wallet)
         if state is None:
             return "auth", None, None
         if not state[4]:
             return "stale", None, None
         if not state[3]:
             return "auth", None, None
-        return "key_quota", key_of(state), wallet
-    key = key_figures(row)
-    held_before = key._replace(reserved=key.reserved - p["amt"])  # as it stands when refused (rolled back)
+        return "key_quota", key_of(state), wallet_row
+    key_row = key_figures(row)
+    held_before = key_row._replace(reserved=key_row.reserved - amt)  # as it stands when refused (rolled back)
     if windows:
-        sums = cur.execute(sql.lite_window_sums(windows), p).fetchone()
-        over = next((n for n, used in zip(windows, sums, strict=True) if used + key.reserved > p[f"wl_{n}"]), None)
+        starts = tuple(sql.lite_time(params[f"ws_{n}"]) for n in windows)
+        sums = cur.execute(sql.lite_window_sums(windows), (key, *starts)).fetchone()
+        over = next((n for n, used in zip(windows, sums, strict=True) if used + key_row.reserved > params[f"wl_{n}"]),
+                    None)
         if over is not None:
-            return over, held_before, _lite_wallet(cur, p)
-    if p["member"] is not None and cur.execute(sql.LITE_MEMBER_RESERVE, p).rowcount != 1:
-        return "member_quota", held_before, _lite_wallet(cur, p)
-    wallet = wallet_of(cur.execute(sql.LITE_WALLET_RESERVE, p).fetchone())
-    if wallet is None:
-        return "balance", held_before, _lite_wallet(cur, p)
-    cur.execute(sql.LITE_RES_INSERT, p)
-    cur.execute(sql.LITE_ENTRY_INSERT, {**p, "kind": "reserve", "delta": 0, "rdelta": p["amt"], "memo": ""})
-    return "ok", key, wallet
+            return over, held_before, _lite_wallet(cur, wallet)
+    if member is not None and cur.execute(sql.LITE_MEMBER_RESERVE, (amt, member, params["month"])).rowcount != 1:
+        return "member_quota", held_before, _lite_wallet(cur, wallet)
+    wallet_row = wallet_of(cur.execute(sql.LITE_WALLET_RESERVE, (amt, wallet)).fetchone())
+    if wallet_row is None:
+        return "balance", held_before, _lite_wallet(cur, wallet)
+    rid = params["rid"]
+    cur.execute(sql.LITE_RES_INSERT, (rid, wallet, key, member, amt, now, sql.lite_time(params["exp"])))
+    cur.execute(sql.LITE_ENTRY_INSERT, (wallet, "reserve", 0, amt, rid, key, "", now))
+    return "ok", key_row, wallet_row
 
 
-def _lite_wallet(cur: sql.LiteCursor, p: dict[str, Any]) -> WalletFigures | None:
-    return wallet_of(cur.execute(sql.LITE_WALLET_STATE, p).fetchone())
+def _lite_wallet(cur: sql.LiteCursor, wallet: int) -> WalletFigures | None:
+    return wallet_of(cur.execute(sql.LITE_WALLET_STATE, (wallet,)).fetchone())
 
 
 def key_figures(row: Sequence[Any]) -> KeyFigures:
@@ -126,7 +130,9 @@ def wallet_of(row: Sequence[Any] | None) -> WalletFigures | None:
     return WalletFigures(int(row[0]), int(row[1]))
 
 
-def close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[str, Any], bool, bool]:
+def close_params(close: Close, now: dt.datetime) -> tuple[dict[str, Any], bool, bool]:
+    """A close as PostgreSQL's statements take it: its parameters, whether it adds to the key's spend hour,
+    and whether it carries a usage row."""
     hold, kind, charged, record = close
     params: dict[str, Any] = {
         "rid": hold.request_id, "state": "settled" if kind == "settle" else "released", "kind": kind,
@@ -134,13 +140,15 @@ def close_params(close: Close, now: dt.datetime, sqlite: bool) -> tuple[dict[str
         "charged": charged, "now": now, "month": month(now), "memo": record.model if record else "",
         "hour": now.replace(minute=0, second=0, microsecond=0),
     }
-    with_hour = bool(charged and hold.track_spend and hold.api_key_id is not None)
     if record is not None:
         params.update(sql.usage_params(usage_values(record, now, cost=charged, billed=kind == "settle"),
-                                       sqlite=sqlite))
-    if sqlite:
-        params["now"], params["hour"] = sql.lite_time(params["now"]), sql.lite_time(params["hour"])
-    return params, with_hour, record is not None
+                                       sqlite=False))
+    return params, _with_hour(hold, charged), record is not None
+
+
+def _with_hour(hold: Hold, charged: int) -> bool:
+    """Whether a close adds to its key's spend hour (kept for keys with rolling windows)."""
+    return bool(charged and hold.track_spend and hold.api_key_id is not None)
 
 
 def groupable(prepared: list[tuple[dict[str, Any], bool, bool]]) -> bool:
@@ -163,41 +171,58 @@ def close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool, with_us
     return bool(n), key_of((ks, kr, kq)), wallet_of((wb, wr))
 
 
-def close_lite_group(cur: sql.LiteCursor, prepared: Sequence[tuple[dict[str, Any], bool, bool]]) -> list[Closed]:
+def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datetime) -> list[Closed]:
     """Closes in the open transaction: each flips its own reservation, then each key, member and wallet moves
     once by the group's sums, and the entries, spend hours and usage rows are written together.
 
     Per flipped close, the key's and the wallet's totals after the group (as on PostgreSQL).
     """
-    flipped = [cur.execute(sql.LITE_GATE, p).rowcount == 1 for p, _h, _u in prepared]
-    done = [item for item, ok in zip(prepared, flipped, strict=True) if ok]
+    flipped = [cur.execute(sql.LITE_GATE, ("settled" if kind == "settle" else "released", hold.request_id)
+                           ).rowcount == 1 for hold, kind, _c, _r in closes]
+    done = [close for close, ok in zip(closes, flipped, strict=True) if ok]
     if not done:
-        return [(False, None, None)] * len(prepared)
-    sums: dict[tuple[str, Any], list[int]] = {}
+        return [(False, None, None)] * len(closes)
+    stamp = sql.lite_time(now)
+    sums: dict[tuple[int, Any], list[int]] = {}  # (0 key, 1 member, 2 wallet; id) -> [charged, held]
     hours: dict[str, int] = {}
-    for p, with_hour, _u in done:
-        for name in ("key", "member", "wallet"):
-            if p[name] is not None:
-                acc = sums.setdefault((name, p[name]), [0, 0])
-                acc[0] += p["charged"]
-                acc[1] += p["amt"]
-        if with_hour:
-            hours[p["key"]] = hours.get(p["key"], 0) + p["charged"]
-    first = done[0][0]
-    figures: dict[tuple[str, Any], Any] = {}
-    for (name, ident), (charged, amt) in sums.items():
-        q = {name: ident, "charged": charged, "amt": amt, "now": first["now"], "month": first["month"]}
-        if name == "member":
-            cur.execute(sql.LITE_MEMBER_CLOSE, q)
+    for hold, _kind, charged, _rec in done:
+        for acc_key in ((0, hold.api_key_id), (1, hold.member_id), (2, hold.wallet_id)):
+            if acc_key[1] is not None:
+                acc = sums.setdefault(acc_key, [0, 0])
+                acc[0] += charged
+                acc[1] += hold.amount
+        key = hold.api_key_id
+        if key is not None and _with_hour(hold, charged):
+            hours[key] = hours.get(key, 0) + charged
+    figures: dict[tuple[int, Any], Any] = {}
+    for (what, ident), (charged, amt) in sums.items():
+        if what == 0:
+            figures[(0, ident)] = key_of(cur.execute(sql.LITE_KEY_CLOSE, (charged, amt, stamp, ident)).fetchone())
+        elif what == 1:
+            cur.execute(sql.LITE_MEMBER_CLOSE, (charged, amt, month(now), ident))
         else:
-            row = cur.execute(sql.LITE_KEY_CLOSE if name == "key" else sql.LITE_WALLET_CLOSE, q).fetchone()
-            figures[(name, ident)] = key_of(row) if name == "key" else wallet_of(row)
-    cur.executemany(sql.LITE_ENTRY_INSERT, [{**p, "delta": -p["charged"], "rdelta": -p["amt"]} for p, _h, _u in done])
-    for key, charged in hours.items():
-        cur.execute(sql.LITE_HOUR, {"key": key, "hour": first["hour"], "charged": charged})
-    cur.executemany(sql.LITE_USAGE, [p for p, _h, usage in done if usage])
-    return [(True, figures.get(("key", p["key"])), figures[("wallet", p["wallet"])]) if ok else (False, None, None)
-            for (p, _h, _u), ok in zip(prepared, flipped, strict=True)]
+            figures[(2, ident)] = wallet_of(cur.execute(sql.LITE_WALLET_CLOSE, (charged, amt, ident)).fetchone())
+    cur.executemany(sql.LITE_ENTRY_INSERT, [
+        (hold.wallet_id, kind, -charged, -hold.amount, hold.request_id, hold.api_key_id,
+         record.model if record else "", stamp) for hold, kind, charged, record in done])
+    if hours:
+        hour = sql.lite_time(now.replace(minute=0, second=0, microsecond=0))
+        for key, charged in hours.items():
+            cur.execute(sql.LITE_HOUR, (key, hour, charged))
+    usage = [lite_usage_row(record, stamp, charged, kind == "settle") for _h, kind, charged, record in done
+             if record is not None]
+    if usage:
+        cur.executemany(sql.LITE_USAGE, usage)
+    return [(True, figures.get((0, hold.api_key_id)), figures[(2, hold.wallet_id)]) if ok else (False, None, None)
+            for (hold, _k, _c, _r), ok in zip(closes, flipped, strict=True)]
+
+
+def lite_usage_row(rec: UsageRecord, stamp: str, cost: int, billed: bool) -> tuple[Any, ...]:
+    """``usage_values`` as ``LITE_USAGE`` binds them: in column order, the time as text, booleans as 0 or 1."""
+    return (rec.request_id, stamp, rec.org_id, rec.api_key_id, rec.member_id, rec.model[:120], rec.provider,
+            rec.channel, rec.protocol, int(bool(rec.stream)), int(rec.status), rec.input_tokens, rec.output_tokens,
+            rec.cache_write_tokens, rec.cache_read_tokens, rec.estimated_credits, cost, int(billed),
+            int(rec.latency_ms), int(rec.overhead_ms), rec.fallback_from, rec.error[:500] if rec.error else None)
 
 
 def usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
