@@ -162,6 +162,9 @@ def _chunked_reader(resp: urllib3.BaseHTTPResponse) -> tuple[Any, Callable[[int]
 
 
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+# A size line as the general path reads it (hex, blanks around it, an extension), in one match;
+# a line this does not match (a lone CR or LF in an extension, say) takes the general path.
+_SIZE_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r\n")
 _MAX_LINE = 4096  # a chunk-size line or a trailer line longer than this is a broken stream
 
 
@@ -208,6 +211,8 @@ class _Framing:
         if self.buf:
             data, self.buf = self.buf + data, b""
         pos, end, left = 0, len(data), self.left
+        if left == -1 and not self.crlf:
+            pos = _whole_chunks(data, out)
         try:
             while pos < end:
                 if left > 0:
@@ -246,6 +251,26 @@ class _Framing:
         if pos < end:
             self.buf = data[pos:]
         return False
+
+
+def _whole_chunks(data: bytes, out: list[bytes]) -> int:
+    """Append the data of the whole chunks at ``data``'s start (size line, data, CRLF); where they stop.
+
+    A vendor sends each event as its own chunk, so a read holds many: one match a chunk here.
+    What is left (a chunk cut by the read, the last chunk, anything unusual) is for the
+    general path of ``_Framing.feed``, which reads it exactly as if this had not run.
+    """
+    pos, match = 0, _SIZE_LINE.match
+    m = match(data)
+    while m is not None:
+        start = m.end()
+        stop = start + int(m.group(1), 16)
+        if stop == start or data[stop:stop + 2] != b"\r\n":
+            break
+        out.append(data[start:stop])
+        pos = stop + 2
+        m = match(data, pos)
+    return pos
 
 
 class Provider:

@@ -122,3 +122,23 @@ def test_what_came_before_a_framing_fault_is_given_first() -> None:
         for piece in dechunk(reads_of(wire, [])):  # all in one read
             got.append(piece)
     assert b"".join(got) == b"".join(EVENTS[:2])
+
+
+@pytest.mark.parametrize("line", [b"%x", b"%X", b"000%x", b" %x", b"%x \t", b"%x;name=value", b"%x ; a=b;c",
+                                  b"%x;a\rb", b"%x;a\nb", b"+%x", b"%x_0", b"0x%x", b""])
+def test_whole_chunks_read_as_byte_by_byte(line: bytes) -> None:
+    """Whole chunks in one read go the quick way; any size line reads as it does a byte at a time."""
+    def wire() -> bytes:
+        body = b"".join((line % len(ev) if b"%" in line else line) + b"\r\n" + ev + b"\r\n" for ev in EVENTS)
+        return body + b"0\r\n\r\n"
+
+    def run(cuts: list[int]) -> tuple[bytes, str]:
+        got: list[bytes] = []
+        try:
+            for piece in dechunk(reads_of(wire(), cuts)):
+                got.append(piece)
+        except urllib3.exceptions.ProtocolError as err:
+            return b"".join(got), str(err)
+        return b"".join(got), ""
+
+    assert run([]) == run(list(range(1, len(wire()))))
