@@ -6,7 +6,8 @@ load it before forking workers.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from types import FunctionType
+from typing import Any, Callable, Mapping
 
 from flask import Flask
 
@@ -17,8 +18,32 @@ from core import db as core_db
 from core.safejson import SafeJSONProvider
 
 
+class ByteSpikeFlask(Flask):
+    """Flask, with the check of whether a view or hook is a coroutine made once per function.
+
+    Flask asks it of every hook and view on every request (``ensure_sync``); the answer
+    never changes for a function. Only plain functions are remembered, and a bounded number.
+    """
+
+    SYNC_MEMORY = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        if type(func) is not FunctionType:
+            return super().ensure_sync(func)
+        known = self._synced.get(func)
+        if known is None:
+            known = super().ensure_sync(func)
+            if len(self._synced) < self.SYNC_MEMORY:
+                self._synced[func] = known
+        return known
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, static_folder="static", template_folder="website/templates")
+    app = ByteSpikeFlask(__name__, static_folder="static", template_folder="website/templates")
     app.config.update(core_config.load(config))
     app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # Anthropic accepts 32 MB bodies
     app.json = SafeJSONProvider(app)  # bounded depth and numbers, valid Unicode; keys kept in order
