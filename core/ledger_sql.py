@@ -75,10 +75,9 @@ _PG_HOUR = """, hu AS (
   ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits
 )"""
 
-_PG_USAGE = ", ui AS (\n  INSERT INTO usage_log ({cols})\n  SELECT {vals} WHERE EXISTS (SELECT 1 FROM g)\n" \
-    "  ON CONFLICT (id) DO NOTHING\n)".format(
-        cols=", ".join(_USAGE_COLS),
-        vals=", ".join(f"%(u_{c})s::{_USAGE_PG_TYPES.get(c, 'varchar')}" for c in _USAGE_COLS))
+# The usage row travels as one JSON document: one parameter to send instead of one per column.
+_PG_USAGE = ", ui AS (\n  INSERT INTO usage_log ({cols})\n  SELECT {cols} FROM jsonb_populate_record(NULL::usage_log, " \
+    "%(usage)s::jsonb)\n  WHERE EXISTS (SELECT 1 FROM g)\n  ON CONFLICT (id) DO NOTHING\n)".format(cols=", ".join(_USAGE_COLS))
 
 _PG_CLOSE_TAIL = """
 SELECT (SELECT count(*) FROM g), w.balance_credits, w.reserved_credits, k.spent_credits, k.reserved_credits,
@@ -160,7 +159,7 @@ def group_params(prepared: list[tuple[dict[str, Any], bool, bool]]) -> dict[str,
     for p, hour, _usage in prepared:
         row = {n: p[n] for n in _GROUP_NAMES}
         row["with_hour"] = hour
-        row.update({c: p[f"u_{c}"] for c in _USAGE_COLS})
+        row.update(p["usage_row"])
         row["created_at"] = row["created_at"].isoformat()
         rows.append(row)
     first = prepared[0][0]
@@ -228,13 +227,9 @@ def lite_time(t: dt.datetime) -> str:
     return f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}"
 
 
-def usage_params(values: dict[str, Any], *, sqlite: bool) -> dict[str, Any]:
-    """The usage row's values as ``u_``-prefixed parameters (SQLite: times as text, booleans as 0/1)."""
-    out = {f"u_{k}": v for k, v in values.items()}
-    if sqlite:
-        out["u_created_at"] = lite_time(values["created_at"])
-        out["u_stream"], out["u_billed"] = int(values["stream"]), int(values["billed"])
-    return out
+def usage_json(values: dict[str, Any]) -> str:
+    """The usage row's values as the JSON document ``PG_CLOSE`` takes (the time in ISO form)."""
+    return json.dumps({**values, "created_at": values["created_at"].isoformat()})
 
 
 DEADLOCK_RETRIES = 5

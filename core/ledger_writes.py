@@ -141,8 +141,7 @@ def close_params(close: Close, now: dt.datetime) -> tuple[dict[str, Any], bool, 
         "hour": now.replace(minute=0, second=0, microsecond=0),
     }
     if record is not None:
-        params.update(sql.usage_params(usage_values(record, now, cost=charged, billed=kind == "settle"),
-                                       sqlite=False))
+        params["usage_row"] = usage_values(record, now, cost=charged, billed=kind == "settle")
     return params, _with_hour(hold, charged), record is not None
 
 
@@ -167,6 +166,8 @@ Closed = tuple[bool, KeyFigures | None, WalletFigures | None]  # flipped or not,
 
 
 def close_pg(conn: sql.PgAutocommit, p: dict[str, Any], with_hour: bool, with_usage: bool) -> Closed:
+    if with_usage:
+        p = {**p, "usage": sql.usage_json(p["usage_row"])}
     n, wb, wr, ks, kr, kq = conn.exec_driver_sql(sql.PG_CLOSE[(with_hour, with_usage)], p).fetchone()
     return bool(n), key_of((ks, kr, kq)), wallet_of((wb, wr))
 

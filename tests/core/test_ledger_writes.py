@@ -1,4 +1,4 @@
-"""The SQLite close binds the usage row by position: the same values, in column order, as the named form."""
+"""The SQLite close binds the usage row by position: the same values, in column order, as ``usage_values``."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def test_lite_usage_row_matches_usage_values(billed: bool, error: str | None) ->
                       input_tokens=45, output_tokens=20, cache_write_tokens=3, cache_read_tokens=4,
                       estimated_credits=900, latency_ms=12, overhead_ms=1, fallback_from="gpt-a", error=error)
     now = dt.datetime(2026, 12, 5, 21, 7, 30, 123456)
-    named = ledger_sql.usage_params(ledger_writes.usage_values(rec, now, cost=321, billed=billed), sqlite=True)
+    values = ledger_writes.usage_values(rec, now, cost=321, billed=billed)
+    values.update(created_at=ledger_sql.lite_time(now), stream=int(values["stream"]), billed=int(values["billed"]))
     row = ledger_writes.lite_usage_row(rec, ledger_sql.lite_time(now), 321, billed)
-    assert row == tuple(named[f"u_{c}"] for c in ledger_sql._USAGE_COLS)
+    assert row == tuple(values[c] for c in ledger_sql._USAGE_COLS)
     assert ledger_sql.LITE_USAGE.count("?") == len(row)
 
 
