@@ -5,12 +5,31 @@ Room-specific fixtures live in ``tests/<room>/conftest.py``.
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
+import threading
 import uuid
 
 import pytest
 import sqlalchemy as sa
+
+# CPython 3.11 counts ast.parse's recursion in one place per interpreter, so two threads parsing at
+# once can fail with "SystemError: AST constructor recursion depth mismatch". Here that happens when
+# a test's app compiles its routes (werkzeug parses them) while another test's background job thread
+# formats a traceback (3.11's traceback module parses the failing line). A server's gevent worker
+# runs its greenlets on one thread, so only this test process needs the parses taken one at a time.
+_AST_LOCK = threading.RLock()
+_ast_parse = ast.parse
+
+
+def _one_parse_at_a_time(*args, **kwargs):  # type: ignore[no-untyped-def]
+    with _AST_LOCK:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _one_parse_at_a_time
+
 
 PG_ADMIN_URL = os.environ.get("BYTESPIKE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BYTESPIKE_TEST_REDIS", "redis://127.0.0.1:6379/0")
