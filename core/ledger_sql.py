@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from .ledger_conn import connection, held
 
-_USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
+USAGE_COLS = ("id", "created_at", "org_id", "api_key_id", "member_id", "model", "provider", "channel", "protocol",
                "stream", "status", "input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens",
                "estimated_credits", "cost_credits", "billed", "latency_ms", "overhead_ms", "fallback_from", "error")
 _USAGE_PG_TYPES = {"created_at": "timestamp", "org_id": "integer", "member_id": "integer", "stream": "boolean",
@@ -77,7 +77,7 @@ _PG_HOUR = """, hu AS (
 
 # The usage row travels as one JSON document: one parameter to send instead of one per column.
 _PG_USAGE = ", ui AS (\n  INSERT INTO usage_log ({cols})\n  SELECT {cols} FROM jsonb_populate_record(NULL::usage_log, " \
-    "%(usage)s::jsonb)\n  WHERE EXISTS (SELECT 1 FROM g)\n  ON CONFLICT (id) DO NOTHING\n)".format(cols=", ".join(_USAGE_COLS))
+    "%(usage)s::jsonb)\n  WHERE EXISTS (SELECT 1 FROM g)\n  ON CONFLICT (id) DO NOTHING\n)".format(cols=", ".join(USAGE_COLS))
 
 _PG_CLOSE_TAIL = """
 SELECT (SELECT count(*) FROM g), w.balance_credits, w.reserved_credits, k.spent_credits, k.reserved_credits,
@@ -146,8 +146,8 @@ WITH v AS (
 SELECT g.rid, k.spent_credits, k.reserved_credits, k.quota_credits, w.balance_credits, w.reserved_credits
 FROM g LEFT JOIN ku AS k ON k.id = g.key LEFT JOIN wu AS w ON w.id = g.wallet
 """.format(
-    names=", ".join(f"{n} {t}" for n, t in _GROUP_COLS.items()), cols=", ".join(_USAGE_COLS),
-    usage_types=", ".join(f"{c} {_USAGE_PG_TYPES.get(c, 'varchar')}" for c in _USAGE_COLS))
+    names=", ".join(f"{n} {t}" for n, t in _GROUP_COLS.items()), cols=", ".join(USAGE_COLS),
+    usage_types=", ".join(f"{c} {_USAGE_PG_TYPES.get(c, 'varchar')}" for c in USAGE_COLS))
 
 
 def group_params(prepared: list[tuple[dict[str, Any], bool, bool]]) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def group_params(prepared: list[tuple[dict[str, Any], bool, bool]]) -> dict[str,
 
 
 _GROUP_NAMES = tuple(n for n in _GROUP_COLS if n != "with_hour")
-assert not set(_GROUP_COLS) & set(_USAGE_COLS), "a close's JSON row carries both sets of columns by name"
+assert not set(_GROUP_COLS) & set(USAGE_COLS), "a close's JSON row carries both sets of columns by name"
 
 # --- SQLite ------------------------------------------------------------------------------------
 
@@ -211,8 +211,8 @@ LITE_WALLET_CLOSE = (  # charged, amt, wallet
 LITE_HOUR = (  # key, hour, charged
     "INSERT INTO key_spend_hours (api_key_id, hour, credits) VALUES (?1, ?2, ?3)"
     " ON CONFLICT (api_key_id, hour) DO UPDATE SET credits = key_spend_hours.credits + excluded.credits")
-LITE_USAGE = "INSERT INTO usage_log ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING".format(  # lite_usage_row
-    ", ".join(_USAGE_COLS), ", ".join(f"?{i}" for i in range(1, len(_USAGE_COLS) + 1)))
+LITE_USAGE = "INSERT INTO usage_log ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING".format(  # usage_row
+    ", ".join(USAGE_COLS), ", ".join(f"?{i}" for i in range(1, len(USAGE_COLS) + 1)))
 
 
 def lite_window_sums(windows: tuple[str, ...]) -> str:

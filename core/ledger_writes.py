@@ -210,7 +210,7 @@ def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datet
         hour = sql.lite_time(now.replace(minute=0, second=0, microsecond=0))
         for key, charged in hours.items():
             cur.execute(sql.LITE_HOUR, (key, hour, charged))
-    usage = [lite_usage_row(record, stamp, charged, kind == "settle") for _h, kind, charged, record in done
+    usage = [usage_row(record, stamp, cost=charged, billed=kind == "settle") for _h, kind, charged, record in done
              if record is not None]
     if usage:
         cur.executemany(sql.LITE_USAGE, usage)
@@ -218,22 +218,15 @@ def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datet
             for (hold, _k, _c, _r), ok in zip(closes, flipped, strict=True)]
 
 
-def lite_usage_row(rec: UsageRecord, stamp: str, cost: int, billed: bool) -> tuple[Any, ...]:
-    """``usage_values`` as ``LITE_USAGE`` binds them: in column order, the time as text, booleans as 0 or 1."""
-    return (rec.request_id, stamp, rec.org_id, rec.api_key_id, rec.member_id, rec.model[:120], rec.provider,
-            rec.channel, rec.protocol, int(bool(rec.stream)), int(rec.status), rec.input_tokens, rec.output_tokens,
-            rec.cache_write_tokens, rec.cache_read_tokens, rec.estimated_credits, cost, int(billed),
+def usage_row(rec: UsageRecord, created_at: Any, *, cost: int, billed: bool) -> tuple[Any, ...]:
+    """A call's usage row in ``ledger_sql.USAGE_COLS`` order, ``created_at`` as given (SQLite binds this tuple
+    as it is, with the time as text; booleans bind as 0 or 1)."""
+    return (rec.request_id, created_at, rec.org_id, rec.api_key_id, rec.member_id, rec.model[:120], rec.provider,
+            rec.channel, rec.protocol, bool(rec.stream), int(rec.status), rec.input_tokens, rec.output_tokens,
+            rec.cache_write_tokens, rec.cache_read_tokens, rec.estimated_credits, cost, billed,
             int(rec.latency_ms), int(rec.overhead_ms), rec.fallback_from, rec.error[:500] if rec.error else None)
 
 
 def usage_values(rec: UsageRecord, now: dt.datetime, *, cost: int, billed: bool) -> dict[str, Any]:
-    return {
-        "id": rec.request_id, "created_at": now, "org_id": rec.org_id, "api_key_id": rec.api_key_id,
-        "member_id": rec.member_id, "model": rec.model[:120], "provider": rec.provider, "channel": rec.channel,
-        "protocol": rec.protocol, "stream": bool(rec.stream), "status": int(rec.status),
-        "input_tokens": rec.input_tokens, "output_tokens": rec.output_tokens,
-        "cache_write_tokens": rec.cache_write_tokens, "cache_read_tokens": rec.cache_read_tokens,
-        "estimated_credits": rec.estimated_credits, "cost_credits": cost, "billed": billed,
-        "latency_ms": int(rec.latency_ms), "overhead_ms": int(rec.overhead_ms),
-        "fallback_from": rec.fallback_from, "error": rec.error[:500] if rec.error else None,
-    }
+    """The usage row by column name (PostgreSQL's statements and the ORM insert)."""
+    return dict(zip(sql.USAGE_COLS, usage_row(rec, now, cost=cost, billed=billed), strict=True))
