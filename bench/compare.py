@@ -482,11 +482,14 @@ def main():
                         continue
                     root = roots.get(t["name"])
                     sampler = None
+                    others = {o: tree_usage(p)[1] for o, p in roots.items() if o != t["name"]}
                     if root:
                         rss0, cpu0 = tree_usage(root)
                         sampler = Sampler(root)
                         sampler.start()
                     r = loadgen(t, sc, args, tools_cpus)
+                    if r:
+                        r["others_cpu_s"] = {o: round(tree_usage(roots[o])[1] - c, 3) for o, c in others.items()}
                     if sampler:
                         sampler.halt.set()
                         sampler.join()
@@ -496,6 +499,8 @@ def main():
                             n = r["requests"] + warm if r["requests"] else 0
                             r["gw_cpu_ms_per_req"] = round((cpu1 - cpu0) * 1000.0 / n, 3) if n else None
                             r["gw_peak_rss_mb"] = round(sampler.peak / 2 ** 20, 1)
+                            time.sleep(0.5)  # work the gateway left behind after its last answer
+                            r["tail_cpu_s"] = round(tree_usage(root)[1] - cpu1, 3)
                     if r is None:
                         continue
                     r["repeat"] = rep

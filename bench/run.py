@@ -533,7 +533,7 @@ def raise_nofile() -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=2, help="interleaved repeats of every scenario")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats of every scenario")
     ap.add_argument("--max-seconds", type=float, default=10.0, help="time cap of each load run")
     ap.add_argument("--scenarios", default="", help="comma list (compare.py's names); default: the README's five")
     ap.add_argument("--backends", default="sqlite,postgresql", help="comma list: sqlite, postgresql")
