@@ -131,3 +131,12 @@ def ensure_ticker(app: Flask) -> None:
     with _lock:
         if key not in _started:
             _started[key] = Ticker(app).start()
+
+
+def stop_tickers() -> None:
+    """Stop every ticker this process started (tests, between one app's database and the next)."""
+    with _lock:
+        tickers = list(_started.values())
+        _started.clear()
+    for ticker in tickers:
+        ticker.stop.set()

@@ -31,6 +31,18 @@ def _one_parse_at_a_time(*args, **kwargs):  # type: ignore[no-untyped-def]
 ast.parse = _one_parse_at_a_time
 
 
+@pytest.fixture(autouse=True)
+def _tickers_end_with_their_test():
+    """A served app starts a job ticker; stopped after the test, it never ticks against a database gone since.
+
+    The next request an app serves starts its ticker again.
+    """
+    yield
+    from jobs import schedule
+
+    schedule.stop_tickers()
+
+
 PG_ADMIN_URL = os.environ.get("BYTESPIKE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BYTESPIKE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

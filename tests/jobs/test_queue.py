@@ -95,10 +95,16 @@ def test_ticker_starts_on_the_first_request_without_redis(db_url, tmp_path):
         app.test_client().get("/healthz")
         assert id(app) in schedule._started
         assert schedule._started[id(app)].thread.is_alive()
+        first = schedule._started[id(app)]
+        schedule.stop_tickers()
+        first.thread.join(30)
+        assert not first.thread.is_alive() and id(app) not in schedule._started
+        app.test_client().get("/healthz")  # the next request starts it again
+        assert schedule._started[id(app)] is not first and schedule._started[id(app)].thread.is_alive()
     finally:
-        ticker = schedule._started.pop(id(app), None)
+        ticker = schedule._started.get(id(app))
+        schedule.stop_tickers()
         if ticker is not None:
-            ticker.stop.set()
             ticker.thread.join(30)
         app.extensions["bytespike_db"].dispose()
 
