@@ -158,6 +158,11 @@ def drain_local(timeout_s: float = 60.0) -> bool:
     return all(queue.drain(timeout_s) for queue in list(_locals))
 
 
+def cancel_local() -> int:
+    """Cancel the in-process jobs still waiting for their time, whatever app queued them (tests); how many."""
+    return sum(queue.cancel() for queue in list(_locals))
+
+
 class LocalBackend:
     """Timers in this process: the same jobs, the same backoff, no Redis."""
 
@@ -179,6 +184,9 @@ class LocalBackend:
         timer.start()
 
     def _run(self, name: str, args: tuple[Any, ...], attempt: int, timer: threading.Timer) -> None:
+        with self._lock:
+            if timer not in self._pending:  # cancelled as its time came
+                return
         spec = REGISTRY[name]
         try:
             with self.app.app_context():
@@ -197,6 +205,15 @@ class LocalBackend:
     def depth(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    def cancel(self) -> int:
+        """Cancel the timers not yet run (a job already running finishes); how many were waiting."""
+        with self._lock:
+            timers = list(self._pending)
+            self._pending.clear()
+        for timer in timers:
+            timer.cancel()
+        return len(timers)
 
     def drain(self, timeout_s: float = 60.0) -> bool:
         """Wait until no job is pending or running (tests, and a clean exit); False on timeout."""

@@ -32,15 +32,17 @@ ast.parse = _one_parse_at_a_time
 
 
 @pytest.fixture(autouse=True)
-def _tickers_end_with_their_test():
-    """A served app starts a job ticker; stopped after the test, it never ticks against a database gone since.
+def _background_jobs_end_with_their_test():
+    """A test's in-process jobs and job ticker end with it: none runs later against what the test tore down.
 
     The next request an app serves starts its ticker again.
     """
     yield
+    from core import jobs as core_jobs
     from jobs import schedule
 
     schedule.stop_tickers()
+    core_jobs.cancel_local()
 
 
 PG_ADMIN_URL = os.environ.get("BYTESPIKE_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -136,3 +136,13 @@ def test_try_enqueue_with_redis_away_warns_and_goes_on(db_url, caplog):
         assert "periodic sweep will catch up" in caplog.text
     finally:
         app.extensions["bytespike_db"].dispose()
+
+
+def test_cancel_local_stops_waiting_jobs_and_leaves_nothing_pending(local_app):
+    queue = core_jobs.backend()
+    core_jobs.enqueue("expire_reservations", delay_s=120, app=local_app)
+    assert queue.depth() == 1
+    assert core_jobs.cancel_local() >= 1
+    assert queue.depth() == 0 and queue.drain(1)
+    core_jobs.enqueue("expire_reservations", app=local_app)  # the queue still takes and runs jobs
+    assert queue.drain(60)
