@@ -188,11 +188,12 @@ holds = Holds()
 
 def _gevent_sleep() -> Callable[[float], None] | None:
     """gevent's sleep when this process runs greenlets (gunicorn's gevent worker patches threading)."""
-    try:
-        from gevent import monkey, sleep
-    except ImportError:  # pragma: no cover - gevent is a dependency; plain threads need no yield
+    if not metrics.greenlets_only():  # plain threads need no yield
         return None
-    return sleep if monkey.is_module_patched("threading") else None
+    from gevent import sleep
+
+    pause: Callable[[float], None] = sleep
+    return pause
 
 
 def _request_id(item: Any) -> str:

@@ -25,7 +25,7 @@ if MULTIPROC:  # a process started outside gunicorn (a CLI command) with the var
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 
-def _greenlets_only() -> bool:
+def greenlets_only() -> bool:
     """Whether this process runs greenlets on one thread (gunicorn's gevent worker patches threading)."""
     try:
         from gevent import monkey
@@ -60,7 +60,7 @@ def _single_thread_value() -> type:
     return SingleThreadValue
 
 
-if MULTIPROC and _greenlets_only():
+if MULTIPROC and greenlets_only():
     values.ValueClass = _single_thread_value()
 # Each process registers here when not in multiprocess mode; a scrape then reads this registry.
 REGISTRY = CollectorRegistry(auto_describe=True)
