@@ -130,12 +130,17 @@ def wallet_of(row: Sequence[Any] | None) -> WalletFigures | None:
     return WalletFigures(int(row[0]), int(row[1]))
 
 
+def closed_state(kind: str) -> str:
+    """The state a reservation's close leaves it in: ``settled`` for a settle, ``released`` otherwise."""
+    return "settled" if kind == "settle" else "released"
+
+
 def close_params(close: Close, now: dt.datetime) -> tuple[dict[str, Any], bool, bool]:
     """A close as PostgreSQL's statements take it: its parameters, whether it adds to the key's spend hour,
     and whether it carries a usage row."""
     hold, kind, charged, record = close
     params: dict[str, Any] = {
-        "rid": hold.request_id, "state": "settled" if kind == "settle" else "released", "kind": kind,
+        "rid": hold.request_id, "state": closed_state(kind), "kind": kind,
         "key": hold.api_key_id, "member": hold.member_id, "wallet": hold.wallet_id, "amt": hold.amount,
         "charged": charged, "now": now, "month": month(now), "memo": record.model if record else "",
         "hour": now.replace(minute=0, second=0, microsecond=0),
@@ -178,16 +183,16 @@ def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datet
 
     Per flipped close, the key's and the wallet's totals after the group (as on PostgreSQL).
     """
-    flipped = [cur.execute(sql.LITE_GATE, ("settled" if kind == "settle" else "released", hold.request_id)
-                           ).rowcount == 1 for hold, kind, _c, _r in closes]
+    flipped = [cur.execute(sql.LITE_GATE, (closed_state(kind), hold.request_id)).rowcount == 1
+               for hold, kind, _c, _r in closes]
     done = [close for close, ok in zip(closes, flipped, strict=True) if ok]
     if not done:
         return [(False, None, None)] * len(closes)
     stamp = sql.lite_time(now)
-    sums: dict[tuple[int, Any], list[int]] = {}  # (0 key, 1 member, 2 wallet; id) -> [charged, held]
+    sums: dict[tuple[str, Any], list[int]] = {}  # ("key" | "member" | "wallet", id) -> [charged, held]
     hours: dict[str, int] = {}
     for hold, _kind, charged, _rec in done:
-        for acc_key in ((0, hold.api_key_id), (1, hold.member_id), (2, hold.wallet_id)):
+        for acc_key in (("key", hold.api_key_id), ("member", hold.member_id), ("wallet", hold.wallet_id)):
             if acc_key[1] is not None:
                 acc = sums.setdefault(acc_key, [0, 0])
                 acc[0] += charged
@@ -195,14 +200,14 @@ def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datet
         key = hold.api_key_id
         if key is not None and _with_hour(hold, charged):
             hours[key] = hours.get(key, 0) + charged
-    figures: dict[tuple[int, Any], Any] = {}
+    figures: dict[tuple[str, Any], Any] = {}
     for (what, ident), (charged, amt) in sums.items():
-        if what == 0:
-            figures[(0, ident)] = key_of(cur.execute(sql.LITE_KEY_CLOSE, (charged, amt, stamp, ident)).fetchone())
-        elif what == 1:
+        if what == "key":
+            figures[(what, ident)] = key_of(cur.execute(sql.LITE_KEY_CLOSE, (charged, amt, stamp, ident)).fetchone())
+        elif what == "member":
             cur.execute(sql.LITE_MEMBER_CLOSE, (charged, amt, month(now), ident))
         else:
-            figures[(2, ident)] = wallet_of(cur.execute(sql.LITE_WALLET_CLOSE, (charged, amt, ident)).fetchone())
+            figures[(what, ident)] = wallet_of(cur.execute(sql.LITE_WALLET_CLOSE, (charged, amt, ident)).fetchone())
     cur.executemany(sql.LITE_ENTRY_INSERT, [
         (hold.wallet_id, kind, -charged, -hold.amount, hold.request_id, hold.api_key_id,
          record.model if record else "", stamp) for hold, kind, charged, record in done])
@@ -214,7 +219,8 @@ def close_lite_group(cur: sql.LiteCursor, closes: Sequence[Close], now: dt.datet
              if record is not None]
     if usage:
         cur.executemany(sql.LITE_USAGE, usage)
-    return [(True, figures.get((0, hold.api_key_id)), figures[(2, hold.wallet_id)]) if ok else (False, None, None)
+    return [(True, figures.get(("key", hold.api_key_id)), figures[("wallet", hold.wallet_id)]) if ok
+            else (False, None, None)
             for (hold, _k, _c, _r), ok in zip(closes, flipped, strict=True)]
 
 
